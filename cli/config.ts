@@ -1,0 +1,78 @@
+import { DEFAULT_NATS_URL } from '../streams/connection.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../streams/heartbeat-intake.js';
+
+/** Settings shared by every command. Flags override environment variables, which override these defaults. */
+export interface Config {
+  natsUrl: string;
+  dataDir: string;
+  /** Silence after which a worker is declared inactive. */
+  heartbeatTimeoutMs: number;
+  /** How often `cloudai worker` sends a heartbeat. */
+  heartbeatIntervalMs: number;
+  maxHeartbeatBytes: number;
+}
+
+export const DEFAULT_CONFIG: Config = {
+  natsUrl: DEFAULT_NATS_URL,
+  dataDir: './.cloudai',
+  heartbeatTimeoutMs: 30_000,
+  heartbeatIntervalMs: 5_000,
+  maxHeartbeatBytes: DEFAULT_MAX_HEARTBEAT_BYTES,
+};
+
+/** Environment variable of each setting that has one. */
+export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
+  natsUrl: 'NATS_URL',
+  dataDir: 'CLOUDAI_DATA_DIR',
+  heartbeatTimeoutMs: 'CLOUDAI_HEARTBEAT_TIMEOUT_MS',
+  heartbeatIntervalMs: 'CLOUDAI_HEARTBEAT_INTERVAL_MS',
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ConfigOverrides = { [K in keyof Config]?: Config[K] | undefined };
+
+export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const config: Config = { ...DEFAULT_CONFIG };
+  for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof Config>) {
+    const envName = CONFIG_ENV[key];
+    const envValue = envName ? env[envName] : undefined;
+    const flagValue = flags[key];
+    if (flagValue !== undefined) assign(config, key, flagValue, `--${kebab(key)}`);
+    else if (envValue !== undefined && envValue !== '') assign(config, key, envValue, envName as string);
+  }
+  if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `heartbeat interval (${config.heartbeatIntervalMs} ms) must be shorter than the heartbeat timeout ` +
+        `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
+    );
+  }
+  return config;
+}
+
+function assign(config: Config, key: keyof Config, value: unknown, source: string): void {
+  if (typeof DEFAULT_CONFIG[key] === 'number') {
+    const number = typeof value === 'number' ? value : Number(value);
+    if (!Number.isFinite(number) || number <= 0 || !Number.isInteger(number)) {
+      throw new ConfigError(
+        `${source} must be a positive whole number of ${unit(key)}, got ${JSON.stringify(value)}`,
+      );
+    }
+    (config as unknown as Record<string, number>)[key] = number;
+  } else {
+    (config as unknown as Record<string, string>)[key] = String(value);
+  }
+}
+
+function unit(key: keyof Config): string {
+  return key.endsWith('Ms') ? 'milliseconds' : key.endsWith('Bytes') ? 'bytes' : 'units';
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}

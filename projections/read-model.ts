@@ -1,0 +1,110 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import type { WorkerDocument } from './worker-document.js';
+
+export interface ReadModelOptions {
+  /** The data dir; the LMDB environment lives in `<dataDir>/readmodel`. */
+  dataDir: string;
+  /** The CLI opens read-only: it can never disturb the projector, and sees only committed batches. */
+  readOnly?: boolean;
+}
+
+export class ReadModelMissingError extends Error {
+  constructor(readonly path: string) {
+    super(
+      `no read model at ${path}: start the control plane with \`cloudai up\` (or \`cloudai serve\`), ` +
+        'or point CLOUDAI_DATA_DIR (or --data-dir) at its data dir',
+    );
+    this.name = 'ReadModelMissingError';
+  }
+}
+
+/** Keys of the `meta` database: `position/<stream>` → last stream sequence applied. */
+export function positionKey(stream: string): string {
+  return `position/${stream}`;
+}
+
+export function readModelPath(dataDir: string): string {
+  return join(dataDir, 'readmodel');
+}
+
+/**
+ * The LMDB read model: documents by id plus the stream positions they reflect. Writers
+ * change both in one transaction (`write`), so a reader in another process sees either all
+ * of a batch or none of it.
+ */
+export class ReadModel {
+  private constructor(
+    private readonly root: RootDatabase,
+    readonly workers: Database<WorkerDocument, string>,
+    private readonly meta: Database<number, string>,
+    readonly path: string,
+  ) {}
+
+  static open(options: ReadModelOptions): ReadModel {
+    const path = readModelPath(options.dataDir);
+    if (options.readOnly && !existsSync(join(path, 'data.mdb'))) throw new ReadModelMissingError(path);
+    if (!options.readOnly) mkdirSync(path, { recursive: true });
+    const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: 8 });
+    const workers = root.openDB<WorkerDocument, string>({ name: 'workers' });
+    const meta = root.openDB<number, string>({ name: 'meta' });
+    return new ReadModel(root, workers, meta, path);
+  }
+
+  position(stream: string): number {
+    return this.meta.get(positionKey(stream)) ?? 0;
+  }
+
+  getWorker(workerId: string): WorkerDocument | undefined {
+    return this.workers.get(workerId);
+  }
+
+  /** All workers, sorted by id (LMDB keeps keys in byte order). */
+  listWorkers(): WorkerDocument[] {
+    const documents: WorkerDocument[] = [];
+    for (const { value } of this.workers.getRange()) documents.push(value);
+    return documents;
+  }
+
+  /**
+   * A consistent view of the latest committed state: every read inside `read` uses one
+   * LMDB snapshot, taken now (not the one an earlier call in this process saw).
+   */
+  snapshot<T>(read: (view: ReadModel) => T): T {
+    this.root.resetReadTxn();
+    return read(this);
+  }
+
+  /**
+   * Runs `change` in one asynchronous write transaction and resolves once it is committed
+   * and durable. Only `putWorker`, `setPosition` and reads may be used inside.
+   */
+  write<T>(change: () => T): Promise<T> {
+    return this.root.transaction(change);
+  }
+
+  putWorker(document: WorkerDocument): void {
+    void this.workers.put(document.workerId, document);
+  }
+
+  removeWorker(workerId: string): void {
+    void this.workers.remove(workerId);
+  }
+
+  setPosition(stream: string, streamSeq: number): void {
+    void this.meta.put(positionKey(stream), streamSeq);
+  }
+
+  /** Drops every document and position, for a rebuild. */
+  clear(): void {
+    this.root.transactionSync(() => {
+      this.workers.clearSync();
+      this.meta.clearSync();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

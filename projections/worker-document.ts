@@ -1,0 +1,89 @@
+import type { Capacity, Usage } from '../streams/heartbeat.js';
+import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+
+/** A worker as the read model shows it: everything `cloudai workers` prints. */
+export interface WorkerDocument {
+  workerId: string;
+  status: WorkerStatus;
+  address: string;
+  capacity: Capacity;
+  usage: Usage;
+  /** Monitor receive time of the latest heartbeat known here (events, plus heartbeat samples). */
+  lastHeartbeatAt: number;
+  /** When the worker entered its current status. */
+  statusSince: number;
+  registeredAt: number;
+  /** `seq` of the last WORKER_EVENTS event applied to this document. */
+  lastEventSeq: number;
+}
+
+/** Usage and receive time of a heartbeat: not an event, folded in batches to keep "last seen" fresh. */
+export interface HeartbeatSample {
+  receivedAt: number;
+  usage: Usage;
+}
+
+const NO_USAGE: Usage = { cpu: 0, memory: 0, storage: 0, gpu: 0 };
+const NO_CAPACITY: Capacity = { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 };
+
+/**
+ * Folds one event into a worker's document. Pure: the same inputs always give the same
+ * document, and an event the document already reflects (seq not newer) changes nothing,
+ * so replaying the stream is harmless.
+ */
+export function evolveWorker(document: WorkerDocument | undefined, event: WorkerEvent): WorkerDocument {
+  if (document && event.seq <= document.lastEventSeq) return document;
+  const current = document ?? emptyDocument(event);
+  switch (event.type) {
+    case 'WorkerRegistered':
+      return {
+        ...current,
+        status: 'active',
+        address: event.address,
+        capacity: event.capacity,
+        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.at),
+        statusSince: event.at,
+        registeredAt: document ? current.registeredAt : event.at,
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerActivated':
+      return {
+        ...current,
+        status: 'active',
+        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
+        statusSince: event.at,
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerInactive':
+      return {
+        ...current,
+        status: 'inactive',
+        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
+        statusSince: event.at,
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerCapacityChanged':
+      return { ...current, address: event.address, capacity: event.capacity, lastEventSeq: event.seq };
+  }
+}
+
+/** Folds a heartbeat sample into an existing document; status is only ever changed by events. */
+export function applyHeartbeatSample(document: WorkerDocument, sample: HeartbeatSample): WorkerDocument {
+  if (sample.receivedAt < document.lastHeartbeatAt) return document;
+  return { ...document, lastHeartbeatAt: sample.receivedAt, usage: sample.usage };
+}
+
+/** Used when the first event seen for a worker is not its registration (e.g. a stream with old events purged). */
+function emptyDocument(event: WorkerEvent): WorkerDocument {
+  return {
+    workerId: event.workerId,
+    status: 'active',
+    address: '',
+    capacity: NO_CAPACITY,
+    usage: NO_USAGE,
+    lastHeartbeatAt: 0,
+    statusSince: event.at,
+    registeredAt: event.at,
+    lastEventSeq: 0,
+  };
+}

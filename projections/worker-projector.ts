@@ -1,0 +1,132 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Usage } from '../streams/heartbeat.js';
+import { type Logger, RateLimitedLog } from '../streams/logger.js';
+import { StreamFollower } from '../streams/stream-follower.js';
+import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
+import { decodeWorkerEvent } from '../streams/worker-events.js';
+import type { ReadModel } from './read-model.js';
+import { applyHeartbeatSample, evolveWorker, type HeartbeatSample } from './worker-document.js';
+
+export interface WorkerProjectorOptions {
+  nc: NatsConnection;
+  readModel: ReadModel;
+  logger: Logger;
+  /** Longest a heartbeat's "last seen" and usage wait before they reach the read model. */
+  heartbeatFlushMs?: number;
+}
+
+/**
+ * Applies WORKER_EVENTS to the read model, batch by batch, storing the stream position in
+ * the same transaction as the documents, so each event is applied exactly once across
+ * crashes. It also folds the latest heartbeat sample per worker (not events: they only
+ * refresh "last seen" and usage) into the same batches.
+ */
+export class WorkerProjector {
+  private readonly samples = new Map<string, HeartbeatSample>();
+  private readonly sampleTimer: NodeJS.Timeout;
+  private readonly invalidLog: RateLimitedLog;
+  private positionWaiters: Array<{ position: number; resolve: () => void }> = [];
+
+  readonly stats = { applied: 0, duplicates: 0, invalid: 0 };
+
+  private constructor(
+    private readonly options: WorkerProjectorOptions,
+    private readonly follower: Promise<StreamFollower>,
+  ) {
+    this.invalidLog = new RateLimitedLog(options.logger);
+    this.sampleTimer = setInterval(() => {
+      if (this.samples.size > 0) void this.follower.then((follower) => follower.requestFlush());
+    }, options.heartbeatFlushMs ?? 250);
+  }
+
+  static async start(options: WorkerProjectorOptions): Promise<WorkerProjector> {
+    let projector: WorkerProjector | undefined;
+    const follower = StreamFollower.start({
+      nc: options.nc,
+      stream: WORKER_EVENTS_STREAM,
+      identity: options.readModel.path,
+      startAfter: options.readModel.position(WORKER_EVENTS_STREAM),
+      logger: options.logger,
+      applyBatch: (messages) => (projector as WorkerProjector).applyBatch(messages),
+    });
+    projector = new WorkerProjector(options, follower);
+    try {
+      await follower;
+    } catch (error) {
+      clearInterval(projector.sampleTimer);
+      throw error;
+    }
+    return projector;
+  }
+
+  /** Remembers the newest heartbeat of a worker; it is written with the next batch. */
+  recordHeartbeat(workerId: string, receivedAt: number, usage: Usage): void {
+    this.samples.set(workerId, { receivedAt, usage });
+  }
+
+  get position(): number {
+    return this.options.readModel.position(WORKER_EVENTS_STREAM);
+  }
+
+  /** Resolves once the read model has applied the stream up to `streamSeq`. */
+  waitForPosition(streamSeq: number): Promise<void> {
+    if (this.position >= streamSeq) return Promise.resolve();
+    return new Promise((resolve) => this.positionWaiters.push({ position: streamSeq, resolve }));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sampleTimer);
+    await (await this.follower).close();
+  }
+
+  private async applyBatch(messages: JsMsg[]): Promise<void> {
+    const { readModel } = this.options;
+    const samples = new Map(this.samples);
+    this.samples.clear();
+    const stats = await readModel.write(() => {
+      const result = { applied: 0, duplicates: 0, invalid: 0 };
+      let position = readModel.position(WORKER_EVENTS_STREAM);
+      const touched = new Map<string, ReturnType<typeof readModel.getWorker>>();
+      const current = (workerId: string) =>
+        touched.has(workerId) ? touched.get(workerId) : readModel.getWorker(workerId);
+      for (const msg of messages) {
+        if (msg.seq <= position) {
+          result.duplicates++;
+          continue;
+        }
+        position = msg.seq;
+        const decoded = decodeWorkerEvent(msg.data);
+        if (!decoded.ok) {
+          // Skipped but counted: one corrupt record must not stall every later event.
+          result.invalid++;
+          this.invalidLog.warn(
+            'invalid',
+            `skipped invalid event at ${WORKER_EVENTS_STREAM} seq ${msg.seq}: ${decoded.detail}`,
+          );
+          continue;
+        }
+        touched.set(decoded.event.workerId, evolveWorker(current(decoded.event.workerId), decoded.event));
+        result.applied++;
+      }
+      for (const [workerId, sample] of samples) {
+        const document = current(workerId);
+        if (document) touched.set(workerId, applyHeartbeatSample(document, sample));
+        // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
+        else if (!this.samples.has(workerId)) this.samples.set(workerId, sample);
+      }
+      for (const document of touched.values()) if (document) readModel.putWorker(document);
+      readModel.setPosition(WORKER_EVENTS_STREAM, position);
+      return result;
+    });
+    this.stats.applied += stats.applied;
+    this.stats.duplicates += stats.duplicates;
+    this.stats.invalid += stats.invalid;
+    const position = this.position;
+    this.positionWaiters = this.positionWaiters.filter((waiter) => {
+      if (waiter.position > position) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+export interface NatsCredentials {
+  user: string;
+  pass: string;
+}
+
+export interface ConnectOptions {
+  /** One or more comma-separated server URLs. */
+  url: string;
+  /** Shows up in the server's connection list (`/connz`), which makes operations easier. */
+  name: string;
+  credentials?: NatsCredentials;
+  /** How long to wait for the first connection before giving up. */
+  timeoutMs?: number;
+}
+
+/** Raised when no NATS server answers at the configured URL. */
+export class NatsUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super(
+      `cannot connect to NATS at ${url} (${(cause as Error)?.message ?? cause}): start one with \`cloudai up\`, ` +
+        'or point NATS_URL (or --nats-url) at a running nats-server',
+      { cause },
+    );
+    this.name = 'NatsUnreachableError';
+  }
+}
+
+/**
+ * Connects once, then reconnects forever: a control plane that gives up on NATS after a
+ * few attempts would need a human to restart it after every server restart.
+ */
+export async function connectToNats(options: ConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: options.url.split(',').map((url) => url.trim()),
+      name: options.name,
+      user: options.credentials?.user,
+      pass: options.credentials?.pass,
+      timeout: options.timeoutMs ?? 5_000,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      pingInterval: 10_000,
+    });
+  } catch (error) {
+    throw new NatsUnreachableError(options.url, error);
+  }
+}

@@ -1,0 +1,82 @@
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  decodeHeartbeat,
+  HEARTBEAT_REJECTION_REASONS,
+  type Heartbeat,
+  type HeartbeatRejectionReason,
+} from './heartbeat.js';
+import { type Logger, RateLimitedLog } from './logger.js';
+import { HEARTBEAT_WILDCARD } from './subjects.js';
+
+/** Heartbeats are tiny; anything this large is garbage or an attack. */
+export const DEFAULT_MAX_HEARTBEAT_BYTES = 64 * 1024;
+
+export interface HeartbeatIntakeOptions {
+  nc: NatsConnection;
+  logger: Logger;
+  /** Called for each valid heartbeat with the monitor's own receive time (never the worker's `sentAt`). */
+  onHeartbeat: (heartbeat: Heartbeat, receivedAt: number) => void;
+  maxHeartbeatBytes?: number;
+  now?: () => number;
+}
+
+export type RejectionCounts = Record<HeartbeatRejectionReason, number>;
+
+/**
+ * Subscribes to `heartbeat.*`, validates every message and hands the good ones on.
+ * Bad ones are counted by reason and logged at a bounded rate, then dropped.
+ */
+export class HeartbeatIntake {
+  readonly accepted = { count: 0 };
+  readonly rejected: RejectionCounts = Object.fromEntries(
+    HEARTBEAT_REJECTION_REASONS.map((reason) => [reason, 0]),
+  ) as RejectionCounts;
+  private readonly subscription: Subscription;
+  private readonly log: RateLimitedLog;
+
+  constructor(options: HeartbeatIntakeOptions) {
+    const maxBytes = options.maxHeartbeatBytes ?? DEFAULT_MAX_HEARTBEAT_BYTES;
+    const now = options.now ?? Date.now;
+    this.log = new RateLimitedLog(options.logger);
+    this.subscription = options.nc.subscribe(HEARTBEAT_WILDCARD, {
+      callback: (error, msg) => {
+        if (error) {
+          options.logger.warn(`heartbeat subscription: ${error.message}`);
+          return;
+        }
+        const receivedAt = now();
+        const result = decodeHeartbeat(msg.subject, msg.data, maxBytes);
+        if (!result.ok) {
+          this.rejected[result.reason]++;
+          this.log.warn(
+            result.reason,
+            `rejected heartbeat on ${clip(msg.subject)}: ${result.reason}: ${result.detail}`,
+          );
+          return;
+        }
+        this.accepted.count++;
+        try {
+          options.onHeartbeat(result.heartbeat, receivedAt);
+        } catch (handlerError) {
+          // A bug downstream must not kill the subscription that keeps every other worker alive.
+          options.logger.error(`heartbeat handler failed: ${(handlerError as Error).stack ?? handlerError}`);
+        }
+      },
+    });
+  }
+
+  get totalRejected(): number {
+    let total = 0;
+    for (const reason of HEARTBEAT_REJECTION_REASONS) total += this.rejected[reason];
+    return total;
+  }
+
+  /** Stops taking heartbeats; messages already buffered are still handled. */
+  async drain(): Promise<void> {
+    if (!this.subscription.isClosed()) await this.subscription.drain();
+  }
+}
+
+function clip(subject: string): string {
+  return subject.length > 80 ? `${subject.slice(0, 80)}…` : subject;
+}

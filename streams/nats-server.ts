@@ -1,0 +1,187 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { defaultNatsConfigPath } from './project-root.js';
+
+export interface NatsServerOptions {
+  /** JetStream store directory; created when missing. */
+  storeDir: string;
+  /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
+  port?: number;
+  host?: string;
+  configFile?: string;
+  /** Path of the binary; default: `NATS_SERVER_BIN`, then `nats-server` on PATH or in the sbin folders. */
+  binary?: string;
+  readyTimeoutMs?: number;
+  /** Receives every line the server logs (it logs to stderr). */
+  onLogLine?: (line: string) => void;
+}
+
+export class NatsServerNotFoundError extends Error {
+  constructor() {
+    super(
+      'nats-server not found on PATH: install it with `apt-get install nats-server` (or from ' +
+        'https://github.com/nats-io/nats-server/releases), set NATS_SERVER_BIN to its path, ' +
+        'or point NATS_URL at a running server and use `cloudai serve`',
+    );
+    this.name = 'NatsServerNotFoundError';
+  }
+}
+
+export class NatsServerStartError extends Error {
+  constructor(
+    message: string,
+    readonly log: string[],
+  ) {
+    super(`${message}${log.length ? `\nlast lines of its log:\n  ${log.slice(-8).join('\n  ')}` : ''}`);
+    this.name = 'NatsServerStartError';
+  }
+}
+
+// Debian puts the binary in /usr/sbin, which is not on an ordinary user's PATH.
+const EXTRA_SEARCH_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
+
+export function findNatsServerBinary(): string {
+  const override = process.env.NATS_SERVER_BIN;
+  if (override) {
+    if (isExecutable(override)) return override;
+    throw new NatsServerNotFoundError();
+  }
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...EXTRA_SEARCH_DIRS].filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new NatsServerNotFoundError();
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const LISTENING = /Listening for client connections on ([^\s:]+|\[[^\]]+\]):(\d+)/;
+const READY = /Server is ready/;
+
+/** A nats-server child process started by us. */
+export class NatsServer {
+  private exited: Promise<void>;
+
+  private constructor(
+    readonly process: ChildProcess,
+    readonly host: string,
+    readonly port: number,
+    readonly storeDir: string,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (process.exitCode !== null || process.signalCode !== null) resolve();
+      else process.once('exit', () => resolve());
+    });
+  }
+
+  get url(): string {
+    return `nats://${this.host}:${this.port}`;
+  }
+
+  get pid(): number {
+    return this.process.pid ?? -1;
+  }
+
+  static async start(options: NatsServerOptions): Promise<NatsServer> {
+    const binary = options.binary ?? findNatsServerBinary();
+    const host = options.host ?? '127.0.0.1';
+    mkdirSync(options.storeDir, { recursive: true });
+    const args = [
+      '-c',
+      options.configFile ?? defaultNatsConfigPath(),
+      '-a',
+      host,
+      // -1 asks nats-server for a random free port; it reports the one it took.
+      '-p',
+      String(options.port && options.port > 0 ? options.port : -1),
+      '-sd',
+      options.storeDir,
+    ];
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const log: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      let listeningPort: number | undefined;
+      let buffered = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(
+          new NatsServerStartError(
+            `nats-server did not become ready within ${options.readyTimeoutMs ?? 10_000} ms`,
+            log,
+          ),
+        );
+      }, options.readyTimeoutMs ?? 10_000);
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => {
+        buffered += chunk;
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf('\n');
+          log.push(line);
+          if (log.length > 50) log.shift();
+          options.onLogLine?.(line);
+          const listening = LISTENING.exec(line);
+          if (listening) listeningPort = Number(listening[2]);
+          if (READY.test(line) && listeningPort !== undefined) {
+            clearTimeout(timer);
+            resolve(listeningPort);
+          }
+        }
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new NatsServerStartError(`cannot start ${binary}: ${error.message}`, log));
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(
+          new NatsServerStartError(`nats-server exited during start-up (${signal ?? `code ${code}`})`, log),
+        );
+      });
+    });
+    // Keep draining stderr so the server never blocks on a full pipe.
+    child.stderr?.removeAllListeners('data');
+    child.stderr?.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line) options.onLogLine?.(line);
+    });
+    child.removeAllListeners('exit');
+    return new NatsServer(child, host, port, options.storeDir);
+  }
+
+  /** Asks the server to shut down (SIGTERM), and kills it if it has not exited within `timeoutMs`. */
+  async stop(timeoutMs = 5_000): Promise<void> {
+    if (this.hasExited()) return;
+    this.process.kill('SIGTERM');
+    const stopped = await Promise.race([this.exited.then(() => true), delay(timeoutMs).then(() => false)]);
+    if (!stopped) {
+      this.process.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  /** SIGKILL, as a crash would: for fault-injection tests. */
+  async kill(): Promise<void> {
+    if (this.hasExited()) return;
+    this.process.kill('SIGKILL');
+    await this.exited;
+  }
+
+  hasExited(): boolean {
+    return this.process.exitCode !== null || this.process.signalCode !== null;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,38 @@
+/**
+ * Subject and stream names: the wire contract every process agrees on.
+ * Worker ids double as subject tokens, so they are restricted to characters
+ * that can never be NATS wildcards or separators.
+ */
+
+export const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isValidWorkerId(value: unknown): value is string {
+  return typeof value === 'string' && WORKER_ID_PATTERN.test(value);
+}
+
+export const HEARTBEAT_PREFIX = 'heartbeat.';
+export const HEARTBEAT_WILDCARD = 'heartbeat.*';
+
+export function heartbeatSubject(workerId: string): string {
+  return `${HEARTBEAT_PREFIX}${workerId}`;
+}
+
+/** The worker id a heartbeat subject names, or undefined when the subject is not `heartbeat.<token>`. */
+export function workerIdFromHeartbeatSubject(subject: string): string | undefined {
+  if (!subject.startsWith(HEARTBEAT_PREFIX)) return undefined;
+  const token = subject.slice(HEARTBEAT_PREFIX.length);
+  return token.length > 0 && !token.includes('.') ? token : undefined;
+}
+
+export const WORKER_EVENTS_STREAM = 'WORKER_EVENTS';
+export const WORKER_EVENTS_PREFIX = 'workers.events.';
+export const WORKER_EVENTS_WILDCARD = 'workers.events.>';
+
+export function workerEventSubject(workerId: string): string {
+  return `${WORKER_EVENTS_PREFIX}${workerId}`;
+}
+
+/** `Nats-Msg-Id` of a worker event: JetStream stores a retried publish once within the duplicate window. */
+export function workerEventMessageId(workerId: string, seq: number): string {
+  return `${workerId}:${seq}`;
+}

@@ -1,0 +1,198 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SimulatedClock } from 'xstate';
+import { Fleet } from '../../actors/fleet.js';
+import type { Heartbeat } from '../../streams/heartbeat.js';
+import type { WorkerEvent } from '../../streams/worker-events.js';
+
+const TIMEOUT_MS = 30_000;
+
+function heartbeat(workerId: string, overrides: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    workerId,
+    sentAt: 0,
+    seq: 1,
+    address: '10.0.0.7:50052',
+    capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
+    usage: { cpu: 0, memory: 0, storage: 0, gpu: 0 },
+    runningTasks: [],
+    ...overrides,
+  };
+}
+
+function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
+  const clock = new SimulatedClock();
+  const events: WorkerEvent[] = [];
+  const fleet = new Fleet({ heartbeatTimeoutMs, clock, onEvent: (event) => events.push(event) });
+  const beat = (workerId: string, overrides: Partial<Heartbeat> = {}) =>
+    fleet.receiveHeartbeat(heartbeat(workerId, overrides), clock.now());
+  return { clock, events, fleet, beat };
+}
+
+test('a new worker is registered and active', () => {
+  const { fleet, events, beat } = startFleet();
+  beat('tessa');
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.equal(
+    events.map((event) => [event.type, event.seq]),
+    [['WorkerRegistered', 1]],
+  );
+  fleet.stop();
+});
+
+test('still active at timeout − 1 ms, inactive at the timeout', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  const inactive = events.at(-1);
+  assert.equal(inactive, {
+    type: 'WorkerInactive',
+    workerId: 'tessa',
+    at: TIMEOUT_MS,
+    seq: 2,
+    lastHeartbeatAt: 0,
+    silentForMs: TIMEOUT_MS,
+  });
+  fleet.stop();
+});
+
+test('a heartbeat at 20 s moves the deadline to 50 s', () => {
+  const { fleet, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(20_000);
+  beat('tessa');
+  clock.increment(TIMEOUT_MS - 1); // 49 999 ms
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1); // 50 000 ms
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  fleet.stop();
+});
+
+test('an inactive worker becomes active again on its next heartbeat', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(TIMEOUT_MS);
+  clock.increment(5_000);
+  beat('tessa');
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.equal(
+    events.map((event) => [event.type, event.seq]),
+    [
+      ['WorkerRegistered', 1],
+      ['WorkerInactive', 2],
+      ['WorkerActivated', 3],
+    ],
+  );
+  assert.equal(events[2], {
+    type: 'WorkerActivated',
+    workerId: 'tessa',
+    at: TIMEOUT_MS + 5_000,
+    seq: 3,
+    lastHeartbeatAt: TIMEOUT_MS + 5_000,
+  });
+  // And the countdown runs again from that heartbeat.
+  clock.increment(TIMEOUT_MS);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  fleet.stop();
+});
+
+test('a configured timeout is used', () => {
+  const { fleet, beat, clock } = startFleet(400);
+  beat('tessa');
+  clock.increment(399);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  fleet.stop();
+});
+
+test('a changed capacity or address is an event; an unchanged one is not', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(1_000);
+  beat('tessa');
+  assert.is(events.length, 1);
+  beat('tessa', { capacity: { cpu: 16, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  beat('tessa', { address: '10.0.0.8:50052', capacity: { cpu: 16, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  assert.equal(
+    events.map((event) => event.type),
+    ['WorkerRegistered', 'WorkerCapacityChanged', 'WorkerCapacityChanged'],
+  );
+  assert.equal(events[2], {
+    type: 'WorkerCapacityChanged',
+    workerId: 'tessa',
+    at: 1_000,
+    seq: 3,
+    address: '10.0.0.8:50052',
+    capacity: { cpu: 16, memoryGb: 16, storageGb: 100, gpu: 1 },
+  });
+  fleet.stop();
+});
+
+test('a worker returning with a new capacity is activated, then its capacity changes', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(TIMEOUT_MS);
+  beat('tessa', { capacity: { cpu: 4, memoryGb: 8, storageGb: 100, gpu: 0 } });
+  assert.equal(
+    events.map((event) => [event.type, event.seq]),
+    [
+      ['WorkerRegistered', 1],
+      ['WorkerInactive', 2],
+      ['WorkerActivated', 3],
+      ['WorkerCapacityChanged', 4],
+    ],
+  );
+  fleet.stop();
+});
+
+test('workers time out independently', () => {
+  const { fleet, beat, clock } = startFleet();
+  beat('a');
+  clock.increment(10_000);
+  beat('b');
+  clock.increment(20_000);
+  assert.is(fleet.statusOf('a'), 'inactive');
+  assert.is(fleet.statusOf('b'), 'active');
+  assert.equal(fleet.countByStatus(), { active: 1, inactive: 1 });
+  fleet.stop();
+});
+
+test('restored workers: active ones get a full timeout from the restart, numbering continues', () => {
+  const { fleet, events, clock } = startFleet();
+  clock.set(100_000);
+  const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
+  fleet.restore(
+    [
+      { workerId: 'tessa', status: 'active', seq: 7, lastHeartbeatAt: 10_000, address: 'a', capacity },
+      { workerId: 'gone', status: 'inactive', seq: 4, lastHeartbeatAt: 5_000, address: 'b', capacity },
+    ],
+    clock.now(),
+  );
+  assert.is(events.length, 0, 'restoring emits nothing');
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.is(fleet.statusOf('gone'), 'inactive');
+  clock.increment(TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(events, [
+    {
+      type: 'WorkerInactive',
+      workerId: 'tessa',
+      at: 100_000 + TIMEOUT_MS,
+      seq: 8,
+      lastHeartbeatAt: 10_000,
+      silentForMs: 100_000 + TIMEOUT_MS - 10_000,
+    },
+  ]);
+  fleet.receiveHeartbeat(heartbeat('gone', { address: 'b', capacity }), clock.now());
+  assert.equal(events.at(-1)?.type, 'WorkerActivated');
+  assert.equal(events.at(-1)?.seq, 5);
+  fleet.stop();
+});
+
+test.run();
