@@ -6,7 +6,12 @@ import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
 import { decodeWorkerEvent } from '../streams/worker-events.js';
 import type { ReadModel } from './read-model.js';
-import { applyHeartbeatSample, evolveWorker, type HeartbeatSample } from './worker-document.js';
+import {
+  applyHeartbeatSample,
+  evolveWorker,
+  type HeartbeatSample,
+  type WorkerDocument,
+} from './worker-document.js';
 
 export interface WorkerProjectorOptions {
   nc: NatsConnection;
@@ -81,44 +86,20 @@ export class WorkerProjector {
   }
 
   private async applyBatch(messages: JsMsg[]): Promise<void> {
-    const { readModel } = this.options;
     const samples = new Map(this.samples);
     this.samples.clear();
-    const stats = await readModel.write(() => {
-      const result = { applied: 0, duplicates: 0, invalid: 0 };
-      let position = readModel.position(WORKER_EVENTS_STREAM);
-      const touched = new Map<string, ReturnType<typeof readModel.getWorker>>();
-      const current = (workerId: string) =>
-        touched.has(workerId) ? touched.get(workerId) : readModel.getWorker(workerId);
-      for (const msg of messages) {
-        if (msg.seq <= position) {
-          result.duplicates++;
-          continue;
-        }
-        position = msg.seq;
-        const decoded = decodeWorkerEvent(msg.data);
-        if (!decoded.ok) {
-          // Skipped but counted: one corrupt record must not stall every later event.
-          result.invalid++;
-          this.invalidLog.warn(
-            'invalid',
-            `skipped invalid event at ${WORKER_EVENTS_STREAM} seq ${msg.seq}: ${decoded.detail}`,
-          );
-          continue;
-        }
-        touched.set(decoded.event.workerId, evolveWorker(current(decoded.event.workerId), decoded.event));
-        result.applied++;
-      }
-      for (const [workerId, sample] of samples) {
-        const document = current(workerId);
-        if (document) touched.set(workerId, applyHeartbeatSample(document, sample));
-        // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
-        else if (!this.samples.has(workerId)) this.samples.set(workerId, sample);
-      }
-      for (const document of touched.values()) if (document) readModel.putWorker(document);
-      readModel.setPosition(WORKER_EVENTS_STREAM, position);
-      return result;
+    const stats = await applyWorkerEventBatch(this.options.readModel, messages, {
+      samples,
+      onInvalid: (streamSeq, detail) =>
+        this.invalidLog.warn(
+          'invalid',
+          `skipped invalid event at ${WORKER_EVENTS_STREAM} seq ${streamSeq}: ${detail}`,
+        ),
     });
+    // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
+    for (const [workerId, sample] of stats.unappliedSamples) {
+      if (!this.samples.has(workerId)) this.samples.set(workerId, sample);
+    }
     this.stats.applied += stats.applied;
     this.stats.duplicates += stats.duplicates;
     this.stats.invalid += stats.invalid;
@@ -129,4 +110,64 @@ export class WorkerProjector {
       return false;
     });
   }
+}
+
+/** One message of WORKER_EVENTS: its stream sequence and raw payload. */
+export interface StreamMessage {
+  seq: number;
+  data: Uint8Array;
+}
+
+export interface WorkerBatchResult {
+  applied: number;
+  duplicates: number;
+  invalid: number;
+  /** Samples of workers that have no document yet. */
+  unappliedSamples: Map<string, HeartbeatSample>;
+}
+
+/**
+ * Folds a batch of WORKER_EVENTS messages (and optional heartbeat samples) into the read
+ * model in one transaction, together with the new stream position. Messages at or below
+ * the stored position are skipped, which makes redelivery after a crash harmless. Shared by
+ * the live projector and `cloudai rebuild`.
+ */
+export async function applyWorkerEventBatch(
+  readModel: ReadModel,
+  messages: readonly StreamMessage[],
+  options: {
+    samples?: Map<string, HeartbeatSample>;
+    onInvalid?: (streamSeq: number, detail: string) => void;
+  } = {},
+): Promise<WorkerBatchResult> {
+  return readModel.write(() => {
+    const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: new Map() };
+    let position = readModel.position(WORKER_EVENTS_STREAM);
+    const touched = new Map<string, WorkerDocument>();
+    const current = (workerId: string) => touched.get(workerId) ?? readModel.getWorker(workerId);
+    for (const msg of messages) {
+      if (msg.seq <= position) {
+        result.duplicates++;
+        continue;
+      }
+      position = msg.seq;
+      const decoded = decodeWorkerEvent(msg.data);
+      if (!decoded.ok) {
+        // Skipped but counted: one corrupt record must not stall every later event.
+        result.invalid++;
+        options.onInvalid?.(msg.seq, decoded.detail);
+        continue;
+      }
+      touched.set(decoded.event.workerId, evolveWorker(current(decoded.event.workerId), decoded.event));
+      result.applied++;
+    }
+    for (const [workerId, sample] of options.samples ?? []) {
+      const document = current(workerId);
+      if (document) touched.set(workerId, applyHeartbeatSample(document, sample));
+      else result.unappliedSamples.set(workerId, sample);
+    }
+    for (const document of touched.values()) readModel.putWorker(document);
+    readModel.setPosition(WORKER_EVENTS_STREAM, position);
+    return result;
+  });
 }

@@ -10,8 +10,11 @@ export function makeTempDir(prefix: string): { path: string; remove: () => void 
 }
 
 /** A nats-server of the test's own, on a free loopback port with its own store directory. */
-export async function startTestNatsServer(storeDir: string): Promise<NatsServer> {
-  return NatsServer.start({ storeDir, port: 0 });
+export async function startTestNatsServer(storeDir: string, port = 0): Promise<NatsServer> {
+  const server = await NatsServer.start({ storeDir, port });
+  // A test that crashes must not leave its server running.
+  process.once('exit', () => server.process.kill('SIGKILL'));
+  return server;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns how long it took. */

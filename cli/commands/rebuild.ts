@@ -1,0 +1,36 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ReadModel } from '../../projections/read-model.js';
+import { rebuildWorkerReadModel } from '../../projections/rebuild.js';
+import { connectToNats } from '../../streams/connection.js';
+import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
+import { type ConfigOverrides, resolveConfig } from '../config.js';
+
+/** `cloudai rebuild`: refolds the read model from WORKER_EVENTS, printing progress on stderr. */
+export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> {
+  const config = resolveConfig(overrides);
+  const nc = await connectToNats({ url: config.natsUrl, name: 'cloudai-rebuild' });
+  try {
+    await ensureWorkerEventsStream(await jetstreamManager(nc));
+    const readModel = ReadModel.open({ dataDir: config.dataDir });
+    const started = Date.now();
+    const result = await rebuildWorkerReadModel({
+      nc,
+      readModel,
+      onProgress: (progress) => {
+        const percent = progress.lastSeq ? Math.floor((progress.streamSeq / progress.lastSeq) * 100) : 100;
+        process.stderr.write(
+          `\rrebuilding ${readModel.path}: ${progress.streamSeq}/${progress.lastSeq} (${percent}%)`,
+        );
+      },
+    });
+    const workers = readModel.listWorkers().length;
+    await readModel.close();
+    process.stderr.write('\n');
+    process.stdout.write(
+      `rebuilt ${workers} workers from ${result.applied} events (${result.invalid} invalid skipped) ` +
+        `in ${Date.now() - started} ms; position ${result.lastSeq}\n`,
+    );
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,178 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join, relative, resolve } from 'node:path';
+import { NatsServer } from '../../streams/nats-server.js';
+import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
+
+export interface UpOptions {
+  natsPort?: string;
+}
+
+/** The demo fleet `up` starts: distinct ids and capacities, so the table shows something to compare. */
+const DEMO_WORKERS = [
+  { id: 'tessa', cpu: 8, memory: 16, gpu: 1 },
+  { id: 'kim', cpu: 4, memory: 8, gpu: 0 },
+  { id: 'ravi', cpu: 16, memory: 64, gpu: 2 },
+] as const;
+
+const DEFAULT_NATS_PORT = 4222;
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  exited: Promise<void>;
+}
+
+/**
+ * `cloudai up`: nats-server (with nats.conf, store under the data dir), the control plane and
+ * three workers, each a child process; Ctrl-C stops them all, workers first and the server last.
+ */
+export async function upCommand(options: UpOptions, overrides: ConfigOverrides): Promise<void> {
+  const config = resolveConfig(overrides);
+  const dataDir = resolve(config.dataDir);
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+
+  const port = await choosePort(options.natsPort, say);
+  const server = await NatsServer.start({ storeDir: join(dataDir, 'nats'), port });
+  const natsUrl = server.url;
+  const children: Child[] = [];
+  let stopping = false;
+
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('\nstopping workers, control plane and nats-server…');
+    // Workers first (they just stop beating), then the control plane, which publishes what it
+    // still holds while the server is up, then the server.
+    await Promise.all(
+      children.filter((child) => child.name !== 'serve').map((child) => stopChild(child, 2_000)),
+    );
+    await Promise.all(
+      children.filter((child) => child.name === 'serve').map((child) => stopChild(child, 5_000)),
+    );
+    await server.stop();
+    say('all stopped');
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+  server.process.once('exit', (code, signal) => {
+    if (stopping) return;
+    say(`nats-server exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
+    void stopAll(1);
+  });
+
+  const natsFlags = ['--nats-url', natsUrl, '--heartbeat-interval-ms', String(config.heartbeatIntervalMs)];
+  const serveFlags = [
+    ...natsFlags,
+    '--data-dir',
+    dataDir,
+    '--heartbeat-timeout-ms',
+    String(config.heartbeatTimeoutMs),
+  ];
+  const start = (name: string, args: string[]) => {
+    const child = startChild(name, args);
+    children.push(child);
+    child.process.once('exit', (code, signal) => {
+      if (!stopping) say(`${name} (pid ${child.process.pid}) exited (${signal ?? `code ${code}`})`);
+    });
+    return child;
+  };
+  const serve = start('serve', ['serve', ...serveFlags]);
+  const workers = DEMO_WORKERS.map((worker) =>
+    start(`worker ${worker.id}`, [
+      'worker',
+      '--id',
+      worker.id,
+      '--cpu',
+      String(worker.cpu),
+      '--memory',
+      String(worker.memory),
+      '--gpu',
+      String(worker.gpu),
+      '--address',
+      `127.0.0.1:${50052 + DEMO_WORKERS.indexOf(worker)}`,
+      ...natsFlags,
+    ]),
+  );
+
+  const cli = cliInvocation();
+  const dataDirFlag = resolve(DEFAULT_DATA_DIR) === dataDir ? '' : ` --data-dir ${dataDir}`;
+  say('');
+  say(`cloudai up: running (data dir ${dataDir})`);
+  say(`  nats-server    pid ${server.pid}  ${natsUrl}`);
+  say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
+  for (const [index, worker] of DEMO_WORKERS.entries()) {
+    const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
+    say(`  worker ${worker.id.padEnd(7)} pid ${workers[index]?.process.pid}  ${spec}`);
+  }
+  say('');
+  say('Next, in another terminal in this folder:');
+  say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
+  say(
+    `  kill ${workers[0]?.process.pid}    # stop worker tessa: inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
+  );
+  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4   # add a worker`);
+  say('Ctrl-C here stops everything.');
+  say('');
+}
+
+const DEFAULT_DATA_DIR = './.cloudai';
+
+async function choosePort(requested: string | undefined, say: (line: string) => void): Promise<number> {
+  if (requested !== undefined) {
+    const port = Number(requested);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new Error(
+        `--nats-port ${JSON.stringify(requested)} is not a port number (0–65535; 0 picks a free one)`,
+      );
+    }
+    return port;
+  }
+  if (await isPortFree(DEFAULT_NATS_PORT)) return DEFAULT_NATS_PORT;
+  say(
+    `port ${DEFAULT_NATS_PORT} is taken (another NATS server?): using a free port instead; --nats-port N picks one`,
+  );
+  return 0;
+}
+
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const probe = createServer();
+    probe.once('error', () => resolvePort(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePort(true)));
+  });
+}
+
+function startChild(name: string, args: string[]): Child {
+  // Own process group: a terminal's Ctrl-C reaches only `up`, which then stops the children in order.
+  // The stdin pipe tells them when `up` is gone, however it died.
+  const child = spawn(process.execPath, [process.argv[1] as string, ...args], {
+    stdio: ['pipe', 'inherit', 'inherit'],
+    detached: true,
+    env: { ...process.env, [EXIT_WITH_PARENT_ENV]: '1' },
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  return { name, process: child, exited };
+}
+
+async function stopChild(child: Child, graceMs: number): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.process.kill('SIGTERM');
+  const stopped = await Promise.race([
+    child.exited.then(() => true),
+    new Promise<boolean>((resolveTimeout) => setTimeout(() => resolveTimeout(false), graceMs)),
+  ]);
+  if (!stopped) {
+    child.process.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+/** How the user can run this same CLI from the current folder. */
+function cliInvocation(): string {
+  const script = process.argv[1] ?? 'dist/cli/main.js';
+  if (script.endsWith('/cloudai')) return 'cloudai';
+  return `node ${relative(process.cwd(), script) || script}`;
+}

@@ -1,0 +1,75 @@
+import { cpus, freemem, hostname, loadavg, totalmem } from 'node:os';
+import { connectToNats } from '../../streams/connection.js';
+import { capacitySchema, type Usage } from '../../streams/heartbeat.js';
+import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
+import { createConsoleLogger } from '../../streams/logger.js';
+import { isValidWorkerId } from '../../streams/subjects.js';
+import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { exitGracefullyOnSignal } from '../lifecycle.js';
+
+export interface WorkerCommandOptions {
+  id: string;
+  cpu: string;
+  memory: string;
+  storage: string;
+  gpu: string;
+  address?: string;
+}
+
+/** `cloudai worker`: a heartbeat agent that beats until stopped. */
+export async function workerCommand(
+  options: WorkerCommandOptions,
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  if (!isValidWorkerId(options.id)) {
+    throw new ConfigError(
+      `--id ${JSON.stringify(options.id)} is not a valid worker id: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
+    );
+  }
+  const parsed = capacitySchema.safeParse({
+    cpu: Number(options.cpu),
+    memoryGb: Number(options.memory),
+    storageGb: Number(options.storage),
+    gpu: Number(options.gpu),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(
+      `invalid capacity ${issue?.path.join('.')}: ${issue?.message}; use non-negative numbers`,
+    );
+  }
+  const logger = createConsoleLogger(`worker ${options.id}`);
+  const nc = await connectToNats({ url: config.natsUrl, name: `cloudai-worker-${options.id}` });
+  const publisher = new HeartbeatPublisher({
+    nc,
+    workerId: options.id,
+    intervalMs: config.heartbeatIntervalMs,
+    address: options.address ?? hostname(),
+    capacity: parsed.data,
+    usage: hostUsage,
+  });
+  publisher.start();
+  logger.info(
+    `heartbeating on ${config.natsUrl} every ${config.heartbeatIntervalMs} ms (pid ${process.pid})`,
+  );
+  exitGracefullyOnSignal({
+    // A stopped worker simply goes silent: the control plane's timer notices, nothing else is needed.
+    shutdown: async () => {
+      publisher.stop();
+      await nc.close();
+    },
+    graceMs: 1_000,
+  });
+}
+
+/** What this host is doing; a simulated worker reports its host's load. */
+function hostUsage(): Usage {
+  const clamp = (value: number) => Math.min(1, Math.max(0, value));
+  return {
+    cpu: clamp((loadavg()[0] ?? 0) / Math.max(1, cpus().length)),
+    memory: clamp(1 - freemem() / totalmem()),
+    storage: 0,
+    gpu: 0,
+  };
+}

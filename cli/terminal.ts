@@ -1,0 +1,54 @@
+import { createColors } from 'picocolors';
+
+/**
+ * Colour only where a person is looking: a TTY, unless NO_COLOR is set (https://no-color.org);
+ * FORCE_COLOR overrides both. picocolors alone would also colour output whenever CI is set.
+ */
+export function shouldUseColor(
+  stream: NodeJS.WriteStream = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
+export type Colors = ReturnType<typeof createColors>;
+
+export function colors(enabled: boolean): Colors {
+  return createColors(enabled);
+}
+
+/** "850ms", "12s", "3m12s", "2h05m", "3d4h": short, and precise enough for a status table. */
+export function formatDuration(ms: number): string {
+  if (ms < 0) ms = 0;
+  if (ms < 1_000) return `${Math.floor(ms)}ms`;
+  const seconds = Math.floor(ms / 1_000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${String(minutes % 60).padStart(2, '0')}m`;
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
+}
+
+/** Lays out rows as aligned columns; `style` may colour a cell after it has been padded. */
+export function renderTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  style: (row: number, column: number, padded: string) => string = (_row, _column, padded) => padded,
+): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => [...(row[column] ?? '')].length)),
+  );
+  const line = (cells: readonly string[], rowIndex: number) =>
+    cells
+      .map((cell, column) => {
+        const padded =
+          column === cells.length - 1 ? cell : cell + ' '.repeat((widths[column] ?? 0) - [...cell].length);
+        return rowIndex < 0 ? padded : style(rowIndex, column, padded);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(header, -1), ...rows.map((row, index) => line(row, index))].join('\n');
+}
