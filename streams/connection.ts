@@ -48,6 +48,9 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
       reconnectTimeWait: 250,
       reconnectJitter: 100,
       pingInterval: 10_000,
+      // Capturing a stack for every request (each JetStream publish is one) cost more CPU than the
+      // publish itself at thousands of events per second; errors keep their messages.
+      noAsyncTraces: true,
     });
   } catch (error) {
     throw new NatsUnreachableError(options.url, error);
