@@ -195,4 +195,82 @@ test('restored workers: active ones get a full timeout from the restart, numberi
   fleet.stop();
 });
 
+test('a restored active worker that beats again gets its deadline moved from that heartbeat', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  clock.set(100_000);
+  const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
+  fleet.restore(
+    [{ workerId: 'tessa', status: 'active', seq: 3, lastHeartbeatAt: 90_000, address: 'a', capacity }],
+    clock.now(),
+  );
+  clock.increment(10_000);
+  beat('tessa', { address: 'a', capacity });
+  clock.increment(TIMEOUT_MS - 1); // 139 999 ms: past the restored deadline, not the moved one
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(events, [
+    {
+      type: 'WorkerInactive',
+      workerId: 'tessa',
+      at: 140_000,
+      seq: 4,
+      lastHeartbeatAt: 110_000,
+      silentForMs: TIMEOUT_MS,
+    },
+  ]);
+  fleet.stop();
+});
+
+test('steady heartbeats never time out, and do not set a timer each', () => {
+  const clock = new SimulatedClock();
+  let timersSet = 0;
+  const countingClock = {
+    now: () => clock.now(),
+    setTimeout: (callback: () => void, delayMs: number) => {
+      timersSet++;
+      return clock.setTimeout(callback, delayMs);
+    },
+    clearTimeout: (handle: unknown) => clock.clearTimeout(handle as number),
+  };
+  const events: WorkerEvent[] = [];
+  const fleet = new Fleet({
+    heartbeatTimeoutMs: TIMEOUT_MS,
+    clock: countingClock,
+    onEvent: (e) => events.push(e),
+  });
+  const heartbeats = 120; // ten minutes, one every 5 s
+  for (let index = 0; index < heartbeats; index++) {
+    fleet.receiveHeartbeat(heartbeat('tessa'), clock.now());
+    clock.increment(5_000);
+  }
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.equal(
+    events.map((event) => event.type),
+    ['WorkerRegistered'],
+  );
+  // One re-arm per timeout period at most, not one timer per heartbeat.
+  assert.ok(timersSet <= heartbeats / 4, `${timersSet} timers for ${heartbeats} heartbeats`);
+  const lastBeatAt = (heartbeats - 1) * 5_000;
+  clock.set(lastBeatAt + TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.set(lastBeatAt + TIMEOUT_MS);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(events.at(-1)?.at, lastBeatAt + TIMEOUT_MS);
+  fleet.stop();
+});
+
+test('a stopped fleet emits nothing more, whatever the clock does', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  fleet.stop();
+  clock.increment(TIMEOUT_MS * 2);
+  beat('kim');
+  assert.equal(
+    events.map((event) => event.type),
+    ['WorkerRegistered'],
+  );
+  assert.is(fleet.size, 0);
+});
+
 test.run();

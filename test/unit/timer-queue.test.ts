@@ -1,0 +1,89 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SimulatedClock } from 'xstate';
+import { type LivenessClock, TimerQueue } from '../../actors/timer-queue.js';
+
+/** A SimulatedClock that counts the timers set on it, to show the queue keeps only one. */
+function countingClock() {
+  const clock = new SimulatedClock();
+  const counts = { set: 0, pending: 0 };
+  const counting: LivenessClock = {
+    now: () => clock.now(),
+    setTimeout: (callback, delayMs) => {
+      counts.set++;
+      counts.pending++;
+      return clock.setTimeout(() => {
+        counts.pending--;
+        callback();
+      }, delayMs);
+    },
+    clearTimeout: (handle) => {
+      counts.pending--;
+      clock.clearTimeout(handle as number);
+    },
+  };
+  return { clock, counts, counting };
+}
+
+test('timers fire at their deadline, in deadline order, ties in the order they were set', () => {
+  const { clock, counting } = countingClock();
+  const queue = new TimerQueue(counting);
+  const fired: string[] = [];
+  queue.setTimeout(() => fired.push('c@30'), 30);
+  queue.setTimeout(() => fired.push('a@10'), 10);
+  queue.setTimeout(() => fired.push('b@10'), 10);
+  clock.increment(9);
+  assert.equal(fired, []);
+  clock.increment(1);
+  assert.equal(fired, ['a@10', 'b@10']);
+  clock.increment(25);
+  assert.equal(fired, ['a@10', 'b@10', 'c@30']);
+  assert.is(queue.size, 0);
+});
+
+test('many timers use one timer of the underlying clock at a time', () => {
+  const { clock, counts, counting } = countingClock();
+  const queue = new TimerQueue(counting);
+  let fired = 0;
+  for (let index = 0; index < 1_000; index++) queue.setTimeout(() => fired++, 1_000 + index);
+  assert.is(counts.pending, 1);
+  clock.increment(2_000);
+  assert.is(fired, 1_000);
+  assert.is(counts.pending, 0);
+});
+
+test('a cleared timer never fires; clear() cancels them all', () => {
+  const { clock, counts, counting } = countingClock();
+  const queue = new TimerQueue(counting);
+  const fired: string[] = [];
+  const cancelled = queue.setTimeout(() => fired.push('cancelled'), 10);
+  queue.setTimeout(() => fired.push('kept'), 20);
+  queue.clearTimeout(cancelled);
+  clock.increment(30);
+  assert.equal(fired, ['kept']);
+  queue.setTimeout(() => fired.push('dropped'), 10);
+  queue.clear();
+  assert.is(counts.pending, 0);
+  clock.increment(30);
+  assert.equal(fired, ['kept']);
+});
+
+test('a timer set by a firing callback runs when due, in the same pass if it is due already', () => {
+  const { clock, counting } = countingClock();
+  const queue = new TimerQueue(counting);
+  const fired: Array<[string, number]> = [];
+  queue.setTimeout(() => {
+    fired.push(['first', clock.now()]);
+    queue.setTimeout(() => fired.push(['immediate', clock.now()]), 0);
+    queue.setTimeout(() => fired.push(['later', clock.now()]), 5);
+  }, 10);
+  clock.increment(10);
+  assert.equal(fired, [
+    ['first', 10],
+    ['immediate', 10],
+  ]);
+  clock.increment(5);
+  assert.equal(fired.at(-1), ['later', 15]);
+});
+
+test.run();
