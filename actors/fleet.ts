@@ -2,6 +2,8 @@ import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate
 import type { Heartbeat } from '../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
 import {
+  type HeartbeatEvent,
+  heartbeatChangesWorker,
   type KnownWorker,
   livenessMachineOnClock,
   type WorkerLivenessInput,
@@ -21,6 +23,12 @@ export interface FleetOptions {
 
 type WorkerActor = Actor<typeof workerLivenessMachine>;
 
+interface WorkerSlot {
+  actor: WorkerActor;
+  /** Receive time of the newest heartbeat the actor has not been given yet (see receiveHeartbeat). */
+  pendingHeartbeatAt: number | undefined;
+}
+
 /** Owns the actor system the worker actors share; it has no behaviour of its own. */
 const fleetRootMachine = createMachine({ id: 'fleet' });
 
@@ -34,36 +42,53 @@ const fleetRootMachine = createMachine({ id: 'fleet' });
  * worker from about 5.2 KB to 3.3 KB. Their timers all live in one TimerQueue. The price: XState
  * will not stop a non-root actor from outside, so `stop()` cancels every timer at once and
  * drops the actors, which leaves them inert.
+ *
+ * Heartbeats that bring no news are coalesced. In `active`, a heartbeat with the known address
+ * and capacity only moves the deadline; nothing can observe that move until the actor's timer
+ * fires. So the fleet keeps the newest such receive time and hands it to the actor just before
+ * its timer fires (TimerQueue's `beforeFire`), or before any other heartbeat. The actor makes
+ * the same transitions at the same instants and emits the same events as if it had been given
+ * every heartbeat, without an XState transition (and the garbage of a new snapshot) per beat.
  */
 export class Fleet {
-  private readonly actors = new Map<string, WorkerActor>();
-  private readonly timers: TimerQueue;
+  private readonly workers = new Map<string, WorkerSlot>();
+  private readonly timers: TimerQueue<WorkerSlot>;
   private readonly machine: typeof workerLivenessMachine;
   private readonly root: Actor<typeof fleetRootMachine>;
   private stopped = false;
 
   constructor(private readonly options: FleetOptions) {
-    this.timers = new TimerQueue(options.clock ?? SYSTEM_CLOCK);
+    this.timers = new TimerQueue<WorkerSlot>({
+      clock: options.clock ?? SYSTEM_CLOCK,
+      beforeFire: (slot) => this.deliverPendingHeartbeat(slot),
+    });
     this.machine = livenessMachineOnClock(() => this.timers.now());
     this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
   }
 
   receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
     if (this.stopped) return;
-    const existing = this.actors.get(heartbeat.workerId);
-    if (existing) {
-      existing.send({
-        type: 'HEARTBEAT',
-        receivedAt,
-        address: heartbeat.address,
-        capacity: heartbeat.capacity,
+    const slot = this.workers.get(heartbeat.workerId);
+    if (!slot) {
+      this.spawn({
+        workerId: heartbeat.workerId,
+        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+        firstHeartbeat: { receivedAt, address: heartbeat.address, capacity: heartbeat.capacity },
       });
       return;
     }
-    this.spawn({
-      workerId: heartbeat.workerId,
-      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-      firstHeartbeat: { receivedAt, address: heartbeat.address, capacity: heartbeat.capacity },
+    const snapshot = slot.actor.getSnapshot();
+    if (snapshot.matches('active') && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
+      slot.pendingHeartbeatAt = receivedAt;
+      return;
+    }
+    // News (a comeback, a new capacity): the actor takes it now; an older coalesced beat is superseded.
+    slot.pendingHeartbeatAt = undefined;
+    this.deliver(slot, {
+      type: 'HEARTBEAT',
+      receivedAt,
+      address: heartbeat.address,
+      capacity: heartbeat.capacity,
     });
   }
 
@@ -76,7 +101,7 @@ export class Fleet {
   restore(workers: Iterable<KnownWorker>, restoredAt: number): void {
     if (this.stopped) return;
     for (const known of workers) {
-      if (this.actors.has(known.workerId)) continue;
+      if (this.workers.has(known.workerId)) continue;
       this.spawn({
         workerId: known.workerId,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
@@ -88,19 +113,32 @@ export class Fleet {
 
   private spawn(input: WorkerLivenessInput): void {
     const actor = createActor(this.machine, { parent: this.root as AnyActorRef, input });
+    const slot: WorkerSlot = { actor, pendingHeartbeatAt: undefined };
     actor.on('*', (event) => this.options.onEvent(event));
-    this.actors.set(input.workerId, actor);
-    actor.start();
+    this.workers.set(input.workerId, slot);
+    this.timers.runFor(slot, () => actor.start());
+  }
+
+  private deliver(slot: WorkerSlot, event: HeartbeatEvent): void {
+    this.timers.runFor(slot, () => slot.actor.send(event));
+  }
+
+  private deliverPendingHeartbeat(slot: WorkerSlot): void {
+    const receivedAt = slot.pendingHeartbeatAt;
+    if (receivedAt === undefined) return;
+    slot.pendingHeartbeatAt = undefined;
+    const { address, capacity } = slot.actor.getSnapshot().context;
+    this.deliver(slot, { type: 'HEARTBEAT', receivedAt, address, capacity });
   }
 
   statusOf(workerId: string): WorkerStatus | undefined {
-    const snapshot = this.actors.get(workerId)?.getSnapshot();
+    const snapshot = this.workers.get(workerId)?.actor.getSnapshot();
     if (!snapshot) return undefined;
     return snapshot.matches('inactive') ? 'inactive' : 'active';
   }
 
   get size(): number {
-    return this.actors.size;
+    return this.workers.size;
   }
 
   /** Timers waiting in the fleet's queue (about one per active worker). */
@@ -110,7 +148,7 @@ export class Fleet {
 
   countByStatus(): Record<WorkerStatus, number> {
     const counts: Record<WorkerStatus, number> = { active: 0, inactive: 0 };
-    for (const workerId of this.actors.keys()) {
+    for (const workerId of this.workers.keys()) {
       const status = this.statusOf(workerId);
       if (status) counts[status]++;
     }
@@ -121,7 +159,7 @@ export class Fleet {
   stop(): void {
     this.stopped = true;
     this.timers.clear();
-    this.actors.clear();
+    this.workers.clear();
     this.root.stop();
   }
 }

@@ -63,6 +63,14 @@ function sameCapacity(a: Capacity, b: Capacity): boolean {
   return a.cpu === b.cpu && a.memoryGb === b.memoryGb && a.storageGb === b.storageGb && a.gpu === b.gpu;
 }
 
+/** Whether a heartbeat brings news besides its time: a new address or capacity. */
+export function heartbeatChangesWorker(
+  context: Pick<WorkerLivenessContext, 'address' | 'capacity'>,
+  heartbeat: Pick<HeartbeatEvent, 'address' | 'capacity'>,
+): boolean {
+  return heartbeat.address !== context.address || !sameCapacity(heartbeat.capacity, context.capacity);
+}
+
 function deadlineOf(context: WorkerLivenessContext): number {
   return context.armedAt + context.heartbeatTimeoutMs;
 }
@@ -94,8 +102,7 @@ export const workerLivenessMachine = setup({
     deadlineMoved: ({ context }) => deadlineOf(context) > context.timerDeadline,
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
-    addressOrCapacityChanged: ({ context, event }) =>
-      event.address !== context.address || !sameCapacity(event.capacity, context.capacity),
+    addressOrCapacityChanged: ({ context, event }) => heartbeatChangesWorker(context, event),
   },
   actions: {
     recordHeartbeat: assign({

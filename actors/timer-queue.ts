@@ -12,11 +12,19 @@ export const SYSTEM_CLOCK: LivenessClock = {
   now: () => Date.now(),
 };
 
-interface TimerEntry {
+interface TimerEntry<Owner> {
   dueAt: number;
   /** Ties on `dueAt` fire in the order they were set. */
   order: number;
   callback: (() => void) | undefined;
+  /** Whoever was running (see `runFor`) when the timer was set. */
+  owner: Owner | undefined;
+}
+
+export interface TimerQueueOptions<Owner> {
+  clock: LivenessClock;
+  /** Called just before a timer of `owner` fires, so the owner can catch up first. */
+  beforeFire?: (owner: Owner) => void;
 }
 
 /**
@@ -24,14 +32,33 @@ interface TimerEntry {
  * clock. One timer per worker meant 100 000 native timers, each a few hundred bytes and a
  * native re-arm; here a timer is a small object in an array, and `clear()` drops them all
  * at once (the fleet's actors cannot be stopped one by one, see Fleet).
+ *
+ * Each timer remembers its owner: whoever `runFor` named while it was set. XState sets timers
+ * without saying for whom; the fleet runs each actor's work under that actor's name, so that
+ * `beforeFire` can let the actor catch up on heartbeats before its timer decides anything.
  */
-export class TimerQueue implements LivenessClock {
-  private heap: TimerEntry[] = [];
+export class TimerQueue<Owner = unknown> implements LivenessClock {
+  private heap: TimerEntry<Owner>[] = [];
   private nextOrder = 0;
   private underlying: { handle: unknown; dueAt: number } | undefined;
   private firing = false;
+  private owner: Owner | undefined;
+  private readonly clock: LivenessClock;
 
-  constructor(private readonly clock: LivenessClock) {}
+  constructor(private readonly options: TimerQueueOptions<Owner>) {
+    this.clock = options.clock;
+  }
+
+  /** Runs `work`; timers it sets belong to `owner`. */
+  runFor<T>(owner: Owner, work: () => T): T {
+    const previous = this.owner;
+    this.owner = owner;
+    try {
+      return work();
+    } finally {
+      this.owner = previous;
+    }
+  }
 
   now(): number {
     return this.clock.now();
@@ -42,11 +69,12 @@ export class TimerQueue implements LivenessClock {
     return this.heap.length;
   }
 
-  setTimeout(callback: () => void, delayMs: number): TimerEntry {
-    const entry: TimerEntry = {
+  setTimeout(callback: () => void, delayMs: number): TimerEntry<Owner> {
+    const entry: TimerEntry<Owner> = {
       dueAt: this.clock.now() + Math.max(0, delayMs),
       order: this.nextOrder++,
       callback,
+      owner: this.owner,
     };
     this.push(entry);
     if (!this.firing) this.armUnderlying();
@@ -73,9 +101,15 @@ export class TimerQueue implements LivenessClock {
       // Bounded by the entries due now: a callback that sets a 0 ms timer gets it run in this loop.
       for (let top = this.heap[0]; top !== undefined && top.dueAt <= now; top = this.heap[0]) {
         this.pop();
-        const callback = top.callback;
+        const { callback, owner } = top;
         top.callback = undefined;
-        callback?.();
+        if (!callback) continue;
+        if (owner === undefined) {
+          callback();
+        } else {
+          this.options.beforeFire?.(owner);
+          this.runFor(owner, callback);
+        }
       }
     } finally {
       this.firing = false;
@@ -97,13 +131,13 @@ export class TimerQueue implements LivenessClock {
     };
   }
 
-  private push(entry: TimerEntry): void {
+  private push(entry: TimerEntry<Owner>): void {
     const heap = this.heap;
     let index = heap.length;
     heap.push(entry);
     while (index > 0) {
       const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex] as TimerEntry;
+      const parent = heap[parentIndex] as TimerEntry<Owner>;
       if (!earlier(entry, parent)) break;
       heap[index] = parent;
       index = parentIndex;
@@ -122,19 +156,21 @@ export class TimerQueue implements LivenessClock {
       if (left >= length) break;
       const right = left + 1;
       const child =
-        right < length && earlier(heap[right] as TimerEntry, heap[left] as TimerEntry) ? right : left;
-      if (!earlier(heap[child] as TimerEntry, last)) break;
-      heap[index] = heap[child] as TimerEntry;
+        right < length && earlier(heap[right] as TimerEntry<Owner>, heap[left] as TimerEntry<Owner>)
+          ? right
+          : left;
+      if (!earlier(heap[child] as TimerEntry<Owner>, last)) break;
+      heap[index] = heap[child] as TimerEntry<Owner>;
       index = child;
     }
     heap[index] = last;
   }
 }
 
-function earlier(a: TimerEntry, b: TimerEntry): boolean {
+function earlier<Owner>(a: TimerEntry<Owner>, b: TimerEntry<Owner>): boolean {
   return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.order < b.order);
 }
 
-function isTimerEntry(handle: unknown): handle is TimerEntry {
+function isTimerEntry(handle: unknown): handle is TimerEntry<unknown> {
   return typeof handle === 'object' && handle !== null && 'dueAt' in handle && 'order' in handle;
 }

@@ -256,7 +256,45 @@ test('steady heartbeats never time out, and do not set a timer each', () => {
   assert.is(fleet.statusOf('tessa'), 'active');
   clock.set(lastBeatAt + TIMEOUT_MS);
   assert.is(fleet.statusOf('tessa'), 'inactive');
-  assert.equal(events.at(-1)?.at, lastBeatAt + TIMEOUT_MS);
+  assert.equal(events.at(-1), {
+    type: 'WorkerInactive',
+    workerId: 'tessa',
+    at: lastBeatAt + TIMEOUT_MS,
+    seq: 2,
+    lastHeartbeatAt: lastBeatAt,
+    silentForMs: TIMEOUT_MS,
+  });
+  fleet.stop();
+});
+
+test('news after quiet heartbeats is taken at once, and the countdown runs from the newest beat', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa', { capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  assert.equal(events.at(-1), {
+    type: 'WorkerCapacityChanged',
+    workerId: 'tessa',
+    at: 10_000,
+    seq: 2,
+    address: '10.0.0.7:50052',
+    capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 },
+  });
+  clock.increment(5_000);
+  beat('tessa', { capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  clock.increment(TIMEOUT_MS - 1); // 44 999 ms
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.equal(events.at(-1), {
+    type: 'WorkerInactive',
+    workerId: 'tessa',
+    at: 45_000,
+    seq: 3,
+    lastHeartbeatAt: 15_000,
+    silentForMs: TIMEOUT_MS,
+  });
   fleet.stop();
 });
 

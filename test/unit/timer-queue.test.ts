@@ -27,7 +27,7 @@ function countingClock() {
 
 test('timers fire at their deadline, in deadline order, ties in the order they were set', () => {
   const { clock, counting } = countingClock();
-  const queue = new TimerQueue(counting);
+  const queue = new TimerQueue({ clock: counting });
   const fired: string[] = [];
   queue.setTimeout(() => fired.push('c@30'), 30);
   queue.setTimeout(() => fired.push('a@10'), 10);
@@ -43,7 +43,7 @@ test('timers fire at their deadline, in deadline order, ties in the order they w
 
 test('many timers use one timer of the underlying clock at a time', () => {
   const { clock, counts, counting } = countingClock();
-  const queue = new TimerQueue(counting);
+  const queue = new TimerQueue({ clock: counting });
   let fired = 0;
   for (let index = 0; index < 1_000; index++) queue.setTimeout(() => fired++, 1_000 + index);
   assert.is(counts.pending, 1);
@@ -54,7 +54,7 @@ test('many timers use one timer of the underlying clock at a time', () => {
 
 test('a cleared timer never fires; clear() cancels them all', () => {
   const { clock, counts, counting } = countingClock();
-  const queue = new TimerQueue(counting);
+  const queue = new TimerQueue({ clock: counting });
   const fired: string[] = [];
   const cancelled = queue.setTimeout(() => fired.push('cancelled'), 10);
   queue.setTimeout(() => fired.push('kept'), 20);
@@ -70,7 +70,7 @@ test('a cleared timer never fires; clear() cancels them all', () => {
 
 test('a timer set by a firing callback runs when due, in the same pass if it is due already', () => {
   const { clock, counting } = countingClock();
-  const queue = new TimerQueue(counting);
+  const queue = new TimerQueue({ clock: counting });
   const fired: Array<[string, number]> = [];
   queue.setTimeout(() => {
     fired.push(['first', clock.now()]);
