@@ -19,6 +19,8 @@ export interface ControlPlaneOptions {
   credentials?: NatsCredentials;
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
+  /** Called for each transition as the fleet emits it, before it is published (benchmarks time detection with it). */
+  onTransition?: (event: WorkerEvent) => void;
   /** Called after each event is acknowledged by JetStream (tests and benchmarks observe with it). */
   onEventStored?: (event: WorkerEvent, streamSeq: number) => void;
 }
@@ -62,6 +64,7 @@ export class ControlPlane {
       const fleet = new Fleet({
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         onEvent: (event) => {
+          options.onTransition?.(event);
           logTransition(logger, event);
           publisher
             .publish(event.workerId, {
