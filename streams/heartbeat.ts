@@ -59,6 +59,8 @@ export const HEARTBEAT_REJECTION_REASONS = [
   'malformed-json',
   'invalid-fields',
   'subject-mismatch',
+  // Valid, but from a new id while the monitor already tracks as many workers as it may.
+  'fleet-full',
 ] as const;
 export type HeartbeatRejectionReason = (typeof HEARTBEAT_REJECTION_REASONS)[number];
 
