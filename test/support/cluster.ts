@@ -60,6 +60,13 @@ export class TestCluster {
     return Object.assign(serve, { readyAt: Date.now() });
   }
 
+  /** Starts `cloudai serve` without waiting for it: for tests that kill it during start-up. */
+  spawnServeUnready(): RunningCli {
+    const serve = spawnCli(['serve'], this.env());
+    this.processes.push(serve);
+    return serve;
+  }
+
   /** Kills the server (SIGKILL) and starts a new one on the same port and store. */
   async restartServer(downForMs: number): Promise<void> {
     const { port } = this.server;
