@@ -23,6 +23,11 @@ export interface HeartbeatIntakeOptions {
   now?: () => number;
 }
 
+const REFUSAL_EXPLANATIONS: Partial<Record<HeartbeatRejectionReason, string>> = {
+  'fleet-full':
+    'fleet-full: the monitor already tracks as many workers as it may; raise CLOUDAI_MAX_WORKERS if this is a real worker',
+};
+
 export type RejectionCounts = Record<HeartbeatRejectionReason, number>;
 
 /**
@@ -61,7 +66,10 @@ export class HeartbeatIntake {
           const refusal = options.onHeartbeat(result.heartbeat, receivedAt);
           if (refusal) {
             this.rejected[refusal]++;
-            this.log.warn(refusal, `refused heartbeat of ${result.heartbeat.workerId}: ${refusal}`);
+            this.log.warn(
+              refusal,
+              `refused heartbeat of ${result.heartbeat.workerId}: ${REFUSAL_EXPLANATIONS[refusal] ?? refusal}`,
+            );
           } else {
             this.accepted.count++;
           }
