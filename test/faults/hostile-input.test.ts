@@ -92,7 +92,10 @@ function badMessageGenerators(random: () => number): Array<() => BadMessage> {
       return {
         subject: `heartbeat.${workerId}`,
         payload: text(
-          JSON.stringify({ ...valid(workerId), [field]: pick([-1, Number.POSITIVE_INFINITY, '42', null, 2 ** 60]) }),
+          JSON.stringify({
+            ...valid(workerId),
+            [field]: pick([-1, Number.POSITIVE_INFINITY, '42', null, 2 ** 60]),
+          }),
         ),
       };
     },
