@@ -17,9 +17,17 @@ export interface FleetOptions {
   heartbeatTimeoutMs: number;
   /** Receives every transition of every worker, in order per worker. */
   onEvent: (event: WorkerEvent) => void;
+  /**
+   * Most workers tracked at once. Heartbeats from further never-seen ids are refused, so a
+   * flood of made-up ids cannot exhaust memory; known workers are always served.
+   */
+  maxWorkers: number;
   /** Where the actors' delayed transitions are scheduled and time is read; tests pass a SimulatedClock. */
   clock?: LivenessClock;
 }
+
+/** What became of a heartbeat handed to the fleet. */
+export type HeartbeatOutcome = 'accepted' | 'fleet-full' | 'suspended';
 
 type WorkerActor = Actor<typeof workerLivenessMachine>;
 
@@ -55,6 +63,8 @@ export class Fleet {
   private readonly timers: TimerQueue<WorkerSlot>;
   private readonly machine: typeof workerLivenessMachine;
   private readonly root: Actor<typeof fleetRootMachine>;
+  /** Workers frozen by `suspend()`, waiting for `resume()`. */
+  private suspendedWorkers?: KnownWorker[];
   private stopped = false;
 
   constructor(private readonly options: FleetOptions) {
@@ -66,21 +76,22 @@ export class Fleet {
     this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
   }
 
-  receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
-    if (this.stopped) return;
+  receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): HeartbeatOutcome {
+    if (this.stopped || this.suspendedWorkers) return 'suspended';
     const slot = this.workers.get(heartbeat.workerId);
     if (!slot) {
+      if (this.workers.size >= this.options.maxWorkers) return 'fleet-full';
       this.spawn({
         workerId: heartbeat.workerId,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
         firstHeartbeat: { receivedAt, address: heartbeat.address, capacity: heartbeat.capacity },
       });
-      return;
+      return 'accepted';
     }
     const snapshot = slot.actor.getSnapshot();
     if (snapshot.matches('active') && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
-      return;
+      return 'accepted';
     }
     // News (a comeback, a new capacity): the actor takes it now; an older coalesced beat is superseded.
     slot.pendingHeartbeatAt = undefined;
@@ -90,6 +101,7 @@ export class Fleet {
       address: heartbeat.address,
       capacity: heartbeat.capacity,
     });
+    return 'accepted';
   }
 
   /**
@@ -131,14 +143,45 @@ export class Fleet {
     this.deliver(slot, { type: 'HEARTBEAT', receivedAt, address, capacity });
   }
 
+  /**
+   * Freezes every worker while the monitor cannot see heartbeats (its NATS connection is
+   * down): no timer may fire, because silence it cannot hear proves nothing about a worker.
+   */
+  suspend(): void {
+    if (this.stopped || this.suspendedWorkers) return;
+    const frozen: KnownWorker[] = [];
+    for (const slot of this.workers.values()) {
+      // A coalesced heartbeat is part of what the worker last told us.
+      this.deliverPendingHeartbeat(slot);
+      frozen.push(knownWorkerOf(slot.actor));
+    }
+    // The actors cannot be stopped one by one (see the class comment): without their timers,
+    // and dropped from the map, they are inert.
+    this.timers.clear();
+    this.workers.clear();
+    this.suspendedWorkers = frozen;
+  }
+
+  /** Thaws the workers frozen by `suspend()`, each active one with a full timeout from `resumedAt`. */
+  resume(resumedAt: number): void {
+    const frozen = this.suspendedWorkers;
+    if (this.stopped || !frozen) return;
+    this.suspendedWorkers = undefined;
+    this.restore(frozen, resumedAt);
+  }
+
+  get isSuspended(): boolean {
+    return this.suspendedWorkers !== undefined;
+  }
+
   statusOf(workerId: string): WorkerStatus | undefined {
     const snapshot = this.workers.get(workerId)?.actor.getSnapshot();
-    if (!snapshot) return undefined;
-    return snapshot.matches('inactive') ? 'inactive' : 'active';
+    if (snapshot) return snapshot.matches('inactive') ? 'inactive' : 'active';
+    return this.suspendedWorkers?.find((worker) => worker.workerId === workerId)?.status;
   }
 
   get size(): number {
-    return this.workers.size;
+    return this.suspendedWorkers?.length ?? this.workers.size;
   }
 
   /** Timers waiting in the fleet's queue (about one per active worker). */
@@ -148,10 +191,8 @@ export class Fleet {
 
   countByStatus(): Record<WorkerStatus, number> {
     const counts: Record<WorkerStatus, number> = { active: 0, inactive: 0 };
-    for (const workerId of this.workers.keys()) {
-      const status = this.statusOf(workerId);
-      if (status) counts[status]++;
-    }
+    for (const slot of this.workers.values()) counts[knownWorkerOf(slot.actor).status]++;
+    for (const worker of this.suspendedWorkers ?? []) counts[worker.status]++;
     return counts;
   }
 
@@ -160,6 +201,20 @@ export class Fleet {
     this.stopped = true;
     this.timers.clear();
     this.workers.clear();
+    this.suspendedWorkers = undefined;
     this.root.stop();
   }
+}
+
+function knownWorkerOf(actor: WorkerActor): KnownWorker {
+  const snapshot = actor.getSnapshot();
+  const { workerId, seq, lastHeartbeatAt, address, capacity } = snapshot.context;
+  return {
+    workerId,
+    status: snapshot.matches('inactive') ? 'inactive' : 'active',
+    seq,
+    lastHeartbeatAt,
+    address,
+    capacity,
+  };
 }

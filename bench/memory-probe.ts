@@ -59,7 +59,7 @@ function measure(kind: MemoryProbeKind, workers: number): MemoryProbeResult {
   const before = heapAfterFullGc();
   let release: () => void;
   if (kind === 'fleet') {
-    const fleet = new Fleet({ heartbeatTimeoutMs: timeoutMs, onEvent: () => {} });
+    const fleet = new Fleet({ heartbeatTimeoutMs: timeoutMs, maxWorkers: workers, onEvent: () => {} });
     // Two rounds: the second is the steady state (a known worker beating again).
     for (let round = 0; round < 2; round++) {
       for (let index = 0; index < workers; index++) fleet.receiveHeartbeat(heartbeatOf(index), Date.now());

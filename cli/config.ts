@@ -10,6 +10,8 @@ export interface Config {
   /** How often `cloudai worker` sends a heartbeat. */
   heartbeatIntervalMs: number;
   maxHeartbeatBytes: number;
+  /** Most workers one monitor tracks; heartbeats from further new ids are refused and counted. */
+  maxWorkers: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -18,6 +20,7 @@ export const DEFAULT_CONFIG: Config = {
   heartbeatTimeoutMs: 30_000,
   heartbeatIntervalMs: 5_000,
   maxHeartbeatBytes: DEFAULT_MAX_HEARTBEAT_BYTES,
+  maxWorkers: 200_000,
 };
 
 /** Environment variable of each setting that has one. */
@@ -26,6 +29,7 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   dataDir: 'CLOUDAI_DATA_DIR',
   heartbeatTimeoutMs: 'CLOUDAI_HEARTBEAT_TIMEOUT_MS',
   heartbeatIntervalMs: 'CLOUDAI_HEARTBEAT_INTERVAL_MS',
+  maxWorkers: 'CLOUDAI_MAX_WORKERS',
 };
 
 export class ConfigError extends Error {
@@ -70,7 +74,9 @@ function assign(config: Config, key: keyof Config, value: unknown, source: strin
 }
 
 function unit(key: keyof Config): string {
-  return key.endsWith('Ms') ? 'milliseconds' : key.endsWith('Bytes') ? 'bytes' : 'units';
+  if (key.endsWith('Ms')) return 'milliseconds';
+  if (key.endsWith('Bytes')) return 'bytes';
+  return key === 'maxWorkers' ? 'workers' : 'units';
 }
 
 function kebab(key: string): string {

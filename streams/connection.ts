@@ -47,7 +47,10 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       reconnectJitter: 100,
-      pingInterval: 10_000,
+      // A dead connection is noticed after at most two unanswered pings (~10 s): well inside
+      // the default heartbeat timeout, so a silent partition pauses liveness timers in time.
+      pingInterval: 5_000,
+      maxPingOut: 2,
       // Capturing a stack for every request (each JetStream publish is one) cost more CPU than the
       // publish itself at thousands of events per second; errors keep their messages.
       noAsyncTraces: true,

@@ -43,7 +43,7 @@ export type RunningTaskReport = z.infer<typeof runningTaskSchema>;
 
 export const heartbeatSchema = z.object({
   workerId: z.string().regex(WORKER_ID_PATTERN),
-  sentAt: z.number().finite().min(0),
+  sentAt: z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER),
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   address: z.string().max(MAX_ADDRESS_LENGTH).default(''),
   capacity: capacitySchema,
@@ -61,6 +61,8 @@ export const HEARTBEAT_REJECTION_REASONS = [
   'malformed-json',
   'invalid-fields',
   'subject-mismatch',
+  // Valid, but from a new id while the monitor already tracks as many workers as it may.
+  'fleet-full',
 ] as const;
 export type HeartbeatRejectionReason = (typeof HEARTBEAT_REJECTION_REASONS)[number];
 
@@ -154,7 +156,7 @@ export function acceptHeartbeatFast(json: unknown): Heartbeat | undefined {
   if (!isRecord(json)) return undefined;
   const { workerId, sentAt, seq } = json;
   if (typeof workerId !== 'string' || !WORKER_ID_PATTERN.test(workerId)) return undefined;
-  if (!isNumberIn(sentAt, 0, Number.MAX_VALUE)) return undefined;
+  if (!isNumberIn(sentAt, 0, Number.MAX_SAFE_INTEGER)) return undefined;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) return undefined;
   const address = json.address === undefined ? '' : json.address;
   if (!isShortString(address, MAX_ADDRESS_LENGTH)) return undefined;

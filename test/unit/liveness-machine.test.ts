@@ -23,7 +23,12 @@ function heartbeat(workerId: string, overrides: Partial<Heartbeat> = {}): Heartb
 function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
   const clock = new SimulatedClock();
   const events: WorkerEvent[] = [];
-  const fleet = new Fleet({ heartbeatTimeoutMs, clock, onEvent: (event) => events.push(event) });
+  const fleet = new Fleet({
+    heartbeatTimeoutMs,
+    clock,
+    maxWorkers: 3,
+    onEvent: (event) => events.push(event),
+  });
   const beat = (workerId: string, overrides: Partial<Heartbeat> = {}) =>
     fleet.receiveHeartbeat(heartbeat(workerId, overrides), clock.now());
   return { clock, events, fleet, beat };
@@ -236,6 +241,7 @@ test('steady heartbeats never time out, and do not set a timer each', () => {
   const events: WorkerEvent[] = [];
   const fleet = new Fleet({
     heartbeatTimeoutMs: TIMEOUT_MS,
+    maxWorkers: 1,
     clock: countingClock,
     onEvent: (e) => events.push(e),
   });
@@ -309,6 +315,46 @@ test('a stopped fleet emits nothing more, whatever the clock does', () => {
     ['WorkerRegistered'],
   );
   assert.is(fleet.size, 0);
+});
+
+test('a suspended fleet fires no timer; on resume every active worker gets a full timeout', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  beat('kim');
+  clock.increment(TIMEOUT_MS);
+  assert.is(fleet.statusOf('kim'), 'inactive');
+  clock.increment(1_000);
+  beat('tessa'); // comes back: active again at 31 s
+  const eventsBefore = events.length;
+
+  fleet.suspend();
+  assert.ok(fleet.isSuspended);
+  clock.increment(TIMEOUT_MS * 3); // the monitor is blind for 90 s
+  assert.is(events.length, eventsBefore, 'no transition while suspended');
+  assert.is(fleet.receiveHeartbeat(heartbeat('tessa'), clock.now()), 'suspended');
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.is(fleet.statusOf('kim'), 'inactive');
+
+  fleet.resume(clock.now());
+  clock.increment(TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(
+    events.slice(eventsBefore).map((event) => [event.workerId, event.type, event.seq]),
+    [['tessa', 'WorkerInactive', 4]],
+  );
+  fleet.stop();
+});
+
+test('the fleet tracks at most maxWorkers; known workers are still served', () => {
+  const { fleet, beat, clock } = startFleet();
+  for (const id of ['a', 'b', 'c']) beat(id);
+  assert.is(fleet.receiveHeartbeat(heartbeat('d'), clock.now()), 'fleet-full');
+  assert.is(fleet.size, 3);
+  assert.is(fleet.statusOf('d'), undefined);
+  assert.is(fleet.receiveHeartbeat(heartbeat('a'), clock.now()), 'accepted');
+  fleet.stop();
 });
 
 test.run();

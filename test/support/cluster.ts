@@ -1,0 +1,119 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ReadModel } from '../../projections/read-model.js';
+import type { WorkerDocument } from '../../projections/worker-document.js';
+import { connectToNats } from '../../streams/connection.js';
+import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
+import type { NatsServer } from '../../streams/nats-server.js';
+import { type RunningCli, spawnCli } from './cli.js';
+import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
+
+export interface ClusterOptions {
+  heartbeatTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
+
+/**
+ * A nats-server of the test's own plus a data dir, and the environment that points the
+ * real CLI at them. Fault tests kill and restart its parts.
+ */
+export class TestCluster {
+  private readModelView?: ReadModel;
+  private readonly processes: RunningCli[] = [];
+  private readonly connections: NatsConnection[] = [];
+
+  private constructor(
+    public server: NatsServer,
+    readonly storeDir: ReturnType<typeof makeTempDir>,
+    readonly dataDir: ReturnType<typeof makeTempDir>,
+    readonly options: ClusterOptions,
+  ) {}
+
+  static async start(options: ClusterOptions): Promise<TestCluster> {
+    const storeDir = makeTempDir('nats');
+    const dataDir = makeTempDir('data');
+    const server = await startTestNatsServer(storeDir.path);
+    return new TestCluster(server, storeDir, dataDir, options);
+  }
+
+  env(natsUrl = this.server.url): NodeJS.ProcessEnv {
+    return {
+      NATS_URL: natsUrl,
+      CLOUDAI_DATA_DIR: this.dataDir.path,
+      CLOUDAI_HEARTBEAT_TIMEOUT_MS: String(this.options.heartbeatTimeoutMs),
+      CLOUDAI_HEARTBEAT_INTERVAL_MS: String(this.options.heartbeatIntervalMs),
+    };
+  }
+
+  /** Starts `cloudai serve` and resolves once it takes heartbeats. */
+  async startServe(
+    natsUrl = this.server.url,
+    extraEnv: NodeJS.ProcessEnv = {},
+  ): Promise<RunningCli & { readyAt: number }> {
+    const serve = spawnCli(['serve'], { ...this.env(natsUrl), ...extraEnv });
+    this.processes.push(serve);
+    await waitFor(
+      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
+      60_000,
+      'serve to start',
+    );
+    if (serve.process.exitCode !== null) throw new Error(`serve exited during start-up:\n${serve.output()}`);
+    return Object.assign(serve, { readyAt: Date.now() });
+  }
+
+  /** Starts `cloudai serve` without waiting for it: for tests that kill it during start-up. */
+  spawnServeUnready(): RunningCli {
+    const serve = spawnCli(['serve'], this.env());
+    this.processes.push(serve);
+    return serve;
+  }
+
+  /** Kills the server (SIGKILL) and starts a new one on the same port and store. */
+  async restartServer(downForMs: number): Promise<void> {
+    const { port } = this.server;
+    await this.server.kill();
+    await new Promise((resolve) => setTimeout(resolve, downForMs));
+    this.server = await startTestNatsServer(this.storeDir.path, port);
+  }
+
+  async connect(name: string): Promise<NatsConnection> {
+    const nc = await connectToNats({ url: this.server.url, name });
+    this.connections.push(nc);
+    return nc;
+  }
+
+  worker(nc: NatsConnection, workerId: string): HeartbeatPublisher {
+    return new HeartbeatPublisher({
+      nc,
+      workerId,
+      intervalMs: this.options.heartbeatIntervalMs,
+      address: '127.0.0.1:50052',
+      capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
+      usage: () => ({ cpu: 0.25, memory: 0.5, storage: 0.1, gpu: 0 }),
+    });
+  }
+
+  /** The read model as the CLI sees it: read-only, from this process. */
+  readModel(): ReadModel {
+    this.readModelView ??= ReadModel.open({ dataDir: this.dataDir.path, readOnly: true });
+    return this.readModelView;
+  }
+
+  workers(): WorkerDocument[] {
+    return this.readModel().snapshot((view) => view.listWorkers());
+  }
+
+  statusOf(workerId: string): string | undefined {
+    return this.readModel().snapshot((view) => view.getWorker(workerId)?.status);
+  }
+
+  async close(): Promise<void> {
+    for (const running of this.processes) running.process.kill('SIGKILL');
+    for (const nc of this.connections) await nc.close().catch(() => {});
+    await this.readModelView?.close();
+    await this.server.stop();
+    this.storeDir.remove();
+    this.dataDir.remove();
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
