@@ -9,10 +9,12 @@ import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
  * events (the monitor's receive time) and from the actor's clock, so the machine is pure
  * and tests drive it with a SimulatedClock.
  *
- * The countdown is a deadline in context (`armedAt + heartbeatTimeoutMs`), not a timer per
- * heartbeat: a heartbeat in `active` only moves `armedAt`, and the one pending timer, when it
- * fires before the (moved) deadline, re-arms itself for the time left. That spares a timer
- * cancel and a state re-entry on every heartbeat, which dominated the cost at 20 000 heartbeats/s.
+ * The countdown runs to a deadline, `armedAt + heartbeatTimeoutMs`: a heartbeat re-enters
+ * `active`, and the delay is the time left until that deadline, not a full timeout from now.
+ * For a heartbeat handled as it arrives the two are the same; the fleet, though, hands a quiet
+ * heartbeat (no new address or capacity) to the actor only just before its timer would fire
+ * (see Fleet), possibly long after it arrived, and the countdown must still run from its
+ * arrival. So only about one transition per worker per timeout period is paid, not one per heartbeat.
  */
 
 /** A worker as recorded before the monitor (re)started: its last status and event number. */
@@ -48,8 +50,6 @@ export interface WorkerLivenessContext {
   lastHeartbeatAt: number;
   /** When the running countdown started; the worker turns inactive at `armedAt + heartbeatTimeoutMs`. */
   armedAt: number;
-  /** The deadline the pending timer was set for; a later deadline means a heartbeat came meanwhile. */
-  timerDeadline: number;
   address: string;
   capacity: Capacity;
   /** Set when the actor was rebuilt from the log rather than created by a first heartbeat. */
@@ -99,7 +99,6 @@ export const workerLivenessMachine = setup({
     heartbeatTimeout: ({ context }) => Math.max(0, deadlineOf(context) - Date.now()),
   },
   guards: {
-    deadlineMoved: ({ context }) => deadlineOf(context) > context.timerDeadline,
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
     addressOrCapacityChanged: ({ context, event }) => heartbeatChangesWorker(context, event),
@@ -114,7 +113,6 @@ export const workerLivenessMachine = setup({
       capacity: ({ event }) => event.capacity,
     }),
     nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
-    recordTimerDeadline: assign({ timerDeadline: ({ context }) => deadlineOf(context) }),
     emitRegistered: emit(({ context }) => ({
       type: 'WorkerRegistered' as const,
       workerId: context.workerId,
@@ -161,7 +159,6 @@ export const workerLivenessMachine = setup({
           lastHeartbeatAt: input.known.lastHeartbeatAt,
           // The monitor could not see heartbeats while it was down: count a full timeout from now.
           armedAt: input.restoredAt,
-          timerDeadline: input.restoredAt + input.heartbeatTimeoutMs,
           address: input.known.address,
           capacity: input.known.capacity,
           restoredStatus: input.known.status,
@@ -172,7 +169,6 @@ export const workerLivenessMachine = setup({
           seq: 0,
           lastHeartbeatAt: input.firstHeartbeat.receivedAt,
           armedAt: input.firstHeartbeat.receivedAt,
-          timerDeadline: input.firstHeartbeat.receivedAt + input.heartbeatTimeoutMs,
           address: input.firstHeartbeat.address,
           capacity: input.firstHeartbeat.capacity,
           restoredStatus: undefined,
@@ -188,23 +184,19 @@ export const workerLivenessMachine = setup({
       ],
     },
     active: {
-      // The timer is set for the deadline as it is on entry; the entry action notes which one.
-      entry: 'recordTimerDeadline',
       after: {
-        heartbeatTimeout: [
-          // A heartbeat came since the timer was set: count down the time left, from now.
-          { guard: 'deadlineMoved', target: 'active', reenter: true },
-          { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
-        ],
+        heartbeatTimeout: { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
       },
       on: {
-        // No re-entry: the pending timer stays, and only the deadline in context moves.
+        // Re-entering `active` cancels the pending `after` timer and starts a new one.
         HEARTBEAT: [
           {
             guard: 'addressOrCapacityChanged',
+            target: 'active',
+            reenter: true,
             actions: ['recordHeartbeat', 'recordAddressAndCapacity', 'nextSeq', 'emitCapacityChanged'],
           },
-          { actions: 'recordHeartbeat' },
+          { target: 'active', reenter: true, actions: 'recordHeartbeat' },
         ],
       },
     },

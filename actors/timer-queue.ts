@@ -23,9 +23,19 @@ interface TimerEntry<Owner> {
 
 export interface TimerQueueOptions<Owner> {
   clock: LivenessClock;
-  /** Called just before a timer of `owner` fires, so the owner can catch up first. */
+  /** Called just before a timer of `owner` fires, so the owner can catch up first (and may cancel it). */
   beforeFire?: (owner: Owner) => void;
+  /**
+   * Given, due timers fire in slices of `FIRES_PER_SLICE`, and this schedules the next slice
+   * (`setImmediate`: after pending I/O). When many fall due at once (every worker restored at
+   * one instant has the same deadline), heartbeats are let in between slices instead of
+   * waiting for all. Without it (simulated clocks), everything due fires at once.
+   */
+  continueLater?: (resume: () => void) => void;
 }
+
+/** About 5 ms of actor transitions. */
+const FIRES_PER_SLICE = 256;
 
 /**
  * Many timers on one: a min-heap of deadlines served by a single timer of the underlying
@@ -42,6 +52,7 @@ export class TimerQueue<Owner = unknown> implements LivenessClock {
   private nextOrder = 0;
   private underlying: { handle: unknown; dueAt: number } | undefined;
   private firing = false;
+  private continuing = false;
   private owner: Owner | undefined;
   private readonly clock: LivenessClock;
 
@@ -77,7 +88,7 @@ export class TimerQueue<Owner = unknown> implements LivenessClock {
       owner: this.owner,
     };
     this.push(entry);
-    if (!this.firing) this.armUnderlying();
+    if (!this.firing && !this.continuing) this.armUnderlying();
     return entry;
   }
 
@@ -96,28 +107,45 @@ export class TimerQueue<Owner = unknown> implements LivenessClock {
   private fire(): void {
     this.underlying = undefined;
     this.firing = true;
+    let sliceFull = false;
     try {
       const now = this.clock.now();
-      // Bounded by the entries due now: a callback that sets a 0 ms timer gets it run in this loop.
-      for (let top = this.heap[0]; top !== undefined && top.dueAt <= now; top = this.heap[0]) {
+      const limit = this.options.continueLater ? FIRES_PER_SLICE : Number.POSITIVE_INFINITY;
+      for (let fired = 0; ; fired++) {
+        const top = this.heap[0];
+        if (top === undefined || top.dueAt > now) break;
+        if (fired >= limit) {
+          sliceFull = true;
+          break;
+        }
         this.pop();
+        if (top.callback && top.owner !== undefined) this.options.beforeFire?.(top.owner);
+        // Read only now: `beforeFire` may have cancelled this very timer.
         const { callback, owner } = top;
         top.callback = undefined;
         if (!callback) continue;
-        if (owner === undefined) {
-          callback();
-        } else {
-          this.options.beforeFire?.(owner);
-          this.runFor(owner, callback);
-        }
+        if (owner === undefined) callback();
+        else this.runFor(owner, callback);
       }
     } finally {
       this.firing = false;
-      this.armUnderlying();
+      if (sliceFull && this.options.continueLater) this.continueSoon(this.options.continueLater);
+      else this.armUnderlying();
     }
   }
 
+  private continueSoon(continueLater: (resume: () => void) => void): void {
+    if (this.continuing) return;
+    this.continuing = true;
+    continueLater(() => {
+      this.continuing = false;
+      // clear() may have run meanwhile; an empty heap makes this a no-op.
+      this.fire();
+    });
+  }
+
   private armUnderlying(): void {
+    if (this.continuing) return; // the next slice re-arms when it is done
     // Cancelled entries at the top would only cause empty wake-ups.
     while (this.heap[0] && this.heap[0].callback === undefined) this.pop();
     const top = this.heap[0];

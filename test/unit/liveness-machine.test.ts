@@ -304,6 +304,26 @@ test('news after quiet heartbeats is taken at once, and the countdown runs from 
   fleet.stop();
 });
 
+test('suspending keeps the newest coalesced heartbeat of each worker', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa'); // quiet: held by the fleet, not yet given to the actor
+  fleet.suspend();
+  clock.increment(5_000);
+  fleet.resume(clock.now());
+  clock.increment(TIMEOUT_MS);
+  assert.equal(events.at(-1), {
+    type: 'WorkerInactive',
+    workerId: 'tessa',
+    at: 10_000 + TIMEOUT_MS,
+    seq: 2,
+    lastHeartbeatAt: 5_000,
+    silentForMs: 5_000 + TIMEOUT_MS,
+  });
+  fleet.stop();
+});
+
 test('a stopped fleet emits nothing more, whatever the clock does', () => {
   const { fleet, events, beat, clock } = startFleet();
   beat('tessa');

@@ -86,4 +86,47 @@ test('a timer set by a firing callback runs when due, in the same pass if it is 
   assert.equal(fired.at(-1), ['later', 15]);
 });
 
+test('a timer its owner cancels just before it fires does not fire', () => {
+  const { clock, counting } = countingClock();
+  const fired: string[] = [];
+  let handle: unknown;
+  const queue: TimerQueue<string> = new TimerQueue<string>({
+    clock: counting,
+    // As the fleet does: the owner catches up, which replaces its timer with a later one.
+    beforeFire: (owner) => {
+      queue.clearTimeout(handle);
+      queue.runFor(owner, () => queue.setTimeout(() => fired.push(`${owner} later`), 50));
+    },
+  });
+  handle = queue.runFor('tessa', () => queue.setTimeout(() => fired.push('tessa first'), 10));
+  clock.increment(10);
+  assert.equal(fired, []);
+  clock.increment(50);
+  assert.equal(fired, ['tessa later']);
+});
+
+test('with continueLater, a crowd of due timers fires in slices, in order, all of them', () => {
+  const { clock, counting } = countingClock();
+  const pending: Array<() => void> = [];
+  const queue = new TimerQueue({ clock: counting, continueLater: (resume) => pending.push(resume) });
+  const fired: number[] = [];
+  for (let index = 0; index < 1_000; index++) queue.setTimeout(() => fired.push(index), 100);
+  clock.increment(100);
+  assert.ok(fired.length > 0 && fired.length < 1_000, `first slice fired ${fired.length}`);
+  let slices = 1;
+  while (pending.length > 0 && slices < 100) {
+    (pending.shift() as () => void)();
+    slices++;
+  }
+  assert.equal(
+    fired,
+    Array.from({ length: 1_000 }, (_, index) => index),
+  );
+  assert.ok(slices > 1);
+  // And it keeps serving timers afterwards.
+  queue.setTimeout(() => fired.push(-1), 10);
+  clock.increment(10);
+  assert.is(fired.at(-1), -1);
+});
+
 test.run();
