@@ -5,13 +5,9 @@ import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
 import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import type { ReadModel } from './read-model.js';
-import {
-  applyHeartbeatSample,
-  evolveWorker,
-  type HeartbeatSample,
-  type WorkerDocument,
-} from './worker-document.js';
+import { applyHeartbeatSample, evolveWorker, type WorkerDocument } from './worker-document.js';
 
 export interface WorkerProjectorOptions {
   nc: NatsConnection;
@@ -28,7 +24,7 @@ export interface WorkerProjectorOptions {
  * refresh "last seen" and usage) into the same batches.
  */
 export class WorkerProjector {
-  private samples = new Map<string, HeartbeatSample>();
+  private readonly samples = new HeartbeatSampleBuffer();
   private readonly sampleTimer: NodeJS.Timeout;
   private readonly invalidLog: RateLimitedLog;
   private positionWaiters: Array<{ position: number; resolve: () => void }> = [];
@@ -41,7 +37,7 @@ export class WorkerProjector {
   ) {
     this.invalidLog = new RateLimitedLog(options.logger);
     this.sampleTimer = setInterval(() => {
-      if (this.samples.size > 0) void this.follower.then((follower) => follower.requestFlush());
+      if (this.samples.waiting > 0) void this.follower.then((follower) => follower.requestFlush());
     }, options.heartbeatFlushMs ?? 250);
   }
 
@@ -67,7 +63,7 @@ export class WorkerProjector {
 
   /** Remembers the newest heartbeat of a worker; it is written with the next batch. */
   recordHeartbeat(workerId: string, receivedAt: number, usage: Usage): void {
-    this.samples.set(workerId, { receivedAt, usage });
+    this.samples.record(workerId, receivedAt, usage);
   }
 
   get position(): number {
@@ -86,9 +82,7 @@ export class WorkerProjector {
   }
 
   private async applyBatch(messages: JsMsg[]): Promise<void> {
-    // Take the map rather than copy it: it holds a sample per worker heard from, up to 100 000.
-    const samples = this.samples;
-    this.samples = new Map();
+    const samples = this.samples.take();
     const stats = await applyWorkerEventBatch(this.options.readModel, messages, {
       samples,
       onInvalid: (streamSeq, detail) =>
@@ -98,9 +92,7 @@ export class WorkerProjector {
         ),
     });
     // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
-    for (const [workerId, sample] of stats.unappliedSamples) {
-      if (!this.samples.has(workerId)) this.samples.set(workerId, sample);
-    }
+    for (const workerId of stats.unappliedSamples) this.samples.requeue(workerId);
     this.stats.applied += stats.applied;
     this.stats.duplicates += stats.duplicates;
     this.stats.invalid += stats.invalid;
@@ -123,8 +115,8 @@ export interface WorkerBatchResult {
   applied: number;
   duplicates: number;
   invalid: number;
-  /** Samples of workers that have no document yet. */
-  unappliedSamples: Map<string, HeartbeatSample>;
+  /** Workers whose sample could not be applied: they have no document yet. */
+  unappliedSamples: string[];
 }
 
 /**
@@ -137,12 +129,12 @@ export async function applyWorkerEventBatch(
   readModel: ReadModel,
   messages: readonly StreamMessage[],
   options: {
-    samples?: Map<string, HeartbeatSample>;
+    samples?: Iterable<WorkerHeartbeatSample>;
     onInvalid?: (streamSeq: number, detail: string) => void;
   } = {},
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
-    const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: new Map() };
+    const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: [] };
     let position = readModel.position(WORKER_EVENTS_STREAM);
     const touched = new Map<string, WorkerDocument>();
     const current = (workerId: string) => touched.get(workerId) ?? readModel.getWorker(workerId);
@@ -162,10 +154,10 @@ export async function applyWorkerEventBatch(
       touched.set(decoded.event.workerId, evolveWorker(current(decoded.event.workerId), decoded.event));
       result.applied++;
     }
-    for (const [workerId, sample] of options.samples ?? []) {
-      const document = current(workerId);
-      if (document) touched.set(workerId, applyHeartbeatSample(document, sample));
-      else result.unappliedSamples.set(workerId, sample);
+    for (const sample of options.samples ?? []) {
+      const document = current(sample.workerId);
+      if (document) touched.set(sample.workerId, applyHeartbeatSample(document, sample));
+      else result.unappliedSamples.push(sample.workerId);
     }
     for (const document of touched.values()) readModel.putWorker(document);
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
