@@ -1,16 +1,13 @@
-import { DEFAULT_CONFIG } from '../cli/config.js';
 import type { WorkerEvent } from '../streams/worker-events.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
-import { startFleetScenario } from './support/fleet-scenario.js';
+import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
 import { startBaselineProbes } from './support/latency-probes.js';
-import type { BenchParams, BenchReport, Figure } from './support/report.js';
+import { type BenchParams, type BenchReport, type Figure, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { type Distribution, distribution, pollUntil, ratio, round, sleep } from './support/stats.js';
 import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
-/** Heartbeat interval and timeout of a --quick run: short, so it fits in a few seconds. */
-const QUICK_TIMING = { intervalMs: 500, heartbeatTimeoutMs: 2_000 };
 const STOP_SPACING_MS = 20;
 
 interface Detection {
@@ -36,12 +33,7 @@ async function runDetection(
   resources: BenchResources,
   progress: (line: string) => void,
 ): Promise<BenchReport> {
-  const { intervalMs, heartbeatTimeoutMs } = params.quick
-    ? QUICK_TIMING
-    : {
-        intervalMs: DEFAULT_CONFIG.heartbeatIntervalMs,
-        heartbeatTimeoutMs: DEFAULT_CONFIG.heartbeatTimeoutMs,
-      };
+  const { intervalMs, heartbeatTimeoutMs } = scenarioTiming(params.quick);
   const stopCount = Math.max(1, Math.min(params.quick ? 20 : 200, Math.floor(params.workers / 10)));
   const stoppedIds = new Set(
     Array.from({ length: stopCount }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)),
@@ -129,13 +121,15 @@ async function runDetection(
       baseline: { label: 'stopped', value: stopCount },
       ratio: ratio(toReadModel.count, stopCount),
     },
-    {
-      key: 'falseInactive',
-      label: 'running workers declared inactive',
-      value: falseInactive,
-      unit: 'workers',
-      target: { text: '0', met: judge(atScale, falseInactive === 0) },
-    },
+    mustBeZero(
+      {
+        key: 'falseInactive',
+        label: 'running workers declared inactive',
+        value: falseInactive,
+        unit: 'workers',
+      },
+      atScale,
+    ),
   ];
   return {
     benchmark: 'detection',

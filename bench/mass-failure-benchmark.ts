@@ -1,17 +1,15 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { DEFAULT_CONFIG } from '../cli/config.js';
 import type { WorkerEvent } from '../streams/worker-events.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
-import { countDisconnects, heartbeatsReceived } from './support/control-plane.js';
-import { startFleetScenario } from './support/fleet-scenario.js';
-import type { BenchParams, BenchReport } from './support/report.js';
+import { countDisconnects, deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
+import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
+import { type BenchParams, type BenchReport, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { pollUntil, ratio, round } from './support/stats.js';
 import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
-const QUICK_TIMING = { intervalMs: 500, heartbeatTimeoutMs: 2_000 };
 const FAILING_SHARE = 0.1;
 
 export const massFailureBenchmark: Benchmark = {
@@ -29,12 +27,7 @@ async function runMassFailure(
   resources: BenchResources,
   progress: (line: string) => void,
 ): Promise<BenchReport> {
-  const { intervalMs, heartbeatTimeoutMs } = params.quick
-    ? QUICK_TIMING
-    : {
-        intervalMs: DEFAULT_CONFIG.heartbeatIntervalMs,
-        heartbeatTimeoutMs: DEFAULT_CONFIG.heartbeatTimeoutMs,
-      };
+  const { intervalMs, heartbeatTimeoutMs } = scenarioTiming(params.quick);
   const failing = Math.max(1, Math.floor(params.workers * FAILING_SHARE));
   const failingIds = new Set(
     Array.from({ length: failing }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)),
@@ -76,7 +69,6 @@ async function runMassFailure(
   const sent = await scenario.stopLoad();
   // Both count from the start of the load: whatever was sent has reached the server by now.
   await pollUntil(() => heartbeatsReceived(controlPlane) >= sent, 5_000);
-  const missedHeartbeats = Math.max(0, sent - heartbeatsReceived(controlPlane));
   const survivorsActive = controlPlane.fleet.countByStatus().active;
 
   const allInactiveAfterStopMs = lastAppliedAt - stoppedAt;
@@ -109,28 +101,23 @@ async function runMassFailure(
         baseline: { label: `${failing} bare JetStream publishes at once`, value: round(rawPublishMs, 1) },
         ratio: ratio(afterLastExpiryMs, rawPublishMs),
       },
-      {
-        key: 'survivorsDeclaredInactive',
-        label: 'surviving workers declared inactive',
-        value: survivorsDeclaredInactive,
-        unit: 'workers',
-        target: { text: '0', met: judge(atScale, survivorsDeclaredInactive === 0) },
-      },
-      {
-        key: 'missedHeartbeats',
-        label: 'heartbeats sent but not received',
-        value: missedHeartbeats,
-        unit: 'msgs',
-        baseline: { label: 'sent', value: sent },
-        target: { text: '0', met: judge(atScale, missedHeartbeats === 0) },
-      },
-      {
-        key: 'slowConsumerEvents',
-        label: 'slow-consumer reports + disconnects',
-        value: disconnects.count + resources.slowConsumerLogLines,
-        unit: '',
-        target: { text: '0', met: judge(atScale, disconnects.count + resources.slowConsumerLogLines === 0) },
-      },
+      mustBeZero(
+        {
+          key: 'survivorsDeclaredInactive',
+          label: 'surviving workers declared inactive',
+          value: survivorsDeclaredInactive,
+          unit: 'workers',
+        },
+        atScale,
+      ),
+      ...deliveryFigures(
+        {
+          sent,
+          received: heartbeatsReceived(controlPlane),
+          slowConsumerEvents: disconnects.count + resources.slowConsumerLogLines,
+        },
+        atScale,
+      ),
       {
         key: 'survivorsActive',
         label: 'workers active at the end',

@@ -1,7 +1,13 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BenchResources } from '../support/resources.js';
-import { type LoadCommand, type LoadReport, type LoadSetup, workerIdFor } from './load-protocol.js';
+import {
+  type LoadCommand,
+  type LoadReport,
+  type LoadSetup,
+  type LoadTarget,
+  workerIdFor,
+} from './load-protocol.js';
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./heartbeat-load.js', import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
@@ -21,12 +27,14 @@ export class HeartbeatLoad {
   private failure?: Error;
   /** The mode in progress: at most one at a time. */
   private running?: Promise<Finished>;
+  private sentByMode = 0;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly setup: LoadSetup,
   ) {
     child.on('message', (report: LoadReport) => {
+      if (report.type === 'progress') this.sentByMode = report.sent;
       if (report.type === 'failed') this.fail(new Error(`heartbeat load failed: ${report.message}`));
       const index = this.waiters.findIndex((waiter) => waiter.accept(report));
       if (index >= 0) this.waiters.splice(index, 1)[0]?.resolve(report);
@@ -47,6 +55,11 @@ export class HeartbeatLoad {
     return load;
   }
 
+  /** Messages the running mode had sent at its last progress report (at most PROGRESS_EVERY_MS old). */
+  get sent(): number {
+    return this.sentByMode;
+  }
+
   workerId(index: number): string {
     return workerIdFor(this.setup.workerPrefix, index);
   }
@@ -60,8 +73,13 @@ export class HeartbeatLoad {
    * Publishes as fast as the consumer keeps up for `durationMs`; `processed` reads the
    * consumer's count, which is fed back as credit so nothing is ever dropped by the server.
    */
-  async flood(durationMs: number, window: number, processed: () => number): Promise<Finished> {
-    const finished = this.startMode(durationMs, { type: 'flood', durationMs, window });
+  async flood(
+    durationMs: number,
+    window: number,
+    processed: () => number,
+    target: LoadTarget = 'heartbeats',
+  ): Promise<Finished> {
+    const finished = this.startMode(durationMs, { type: 'flood', durationMs, window, target });
     const credit = setInterval(() => this.send({ type: 'credit', processed: processed() }), CREDIT_EVERY_MS);
     try {
       return await finished;
@@ -87,6 +105,7 @@ export class HeartbeatLoad {
 
   private startMode(durationMs: number, command: LoadCommand): Promise<Finished> {
     if (this.running) throw new Error('a heartbeat load mode is already running');
+    this.sentByMode = 0;
     const finished = this.next(isFinished, durationMs + 30_000) as Promise<Finished>;
     this.running = finished;
     const clear = () => {

@@ -1,6 +1,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { heartbeatSubject } from '../../streams/subjects.js';
-import { type LoadCommand, type LoadReport, type LoadSetup, workerIdFor } from './load-protocol.js';
+import {
+  type LoadCommand,
+  type LoadReport,
+  type LoadSetup,
+  type LoadTarget,
+  PROGRESS_EVERY_MS,
+  RAW_SUBJECT_PREFIX,
+  workerIdFor,
+} from './load-protocol.js';
 
 /**
  * The heartbeat-load child process: simulates many workers publishing heartbeats on core NATS.
@@ -10,6 +18,8 @@ import { type LoadCommand, type LoadReport, type LoadSetup, workerIdFor } from '
 // Publishing in a tight loop buffers everything in the client: flush (a server round trip) this often.
 const FLUSH_EVERY_MESSAGES = 2_000;
 const PACED_TICK_MS = 5;
+/** How far paced sending may fall behind its schedule before slots are skipped. */
+const MAX_BACKLOG_MS = 500;
 // Ceiling for one mode, whatever the benchmark asked: every loop here ends by itself.
 const MAX_MODE_MS = 15 * 60_000;
 
@@ -19,13 +29,15 @@ function report(message: LoadReport): void {
   process.send?.(message);
 }
 
-const subjects: string[] = [];
+const heartbeatSubjects: string[] = [];
+const rawSubjects: string[] = [];
 const payloadHeads: string[] = [];
 const seqs = new Float64Array(setup.workers);
 const stopped = new Uint8Array(setup.workers);
 for (let index = 0; index < setup.workers; index++) {
   const workerId = workerIdFor(setup.workerPrefix, index);
-  subjects.push(heartbeatSubject(workerId));
+  heartbeatSubjects.push(heartbeatSubject(workerId));
+  rawSubjects.push(`${RAW_SUBJECT_PREFIX}${workerId}`);
   payloadHeads.push(`{"workerId":"${workerId}","address":"127.0.0.1:${50_000 + (index % 10_000)}",`);
 }
 // A realistic heartbeat (about 230 bytes): capacity, usage and an empty task list.
@@ -35,12 +47,18 @@ const PAYLOAD_TAIL =
 
 /** Messages sent by the mode in progress (each mode counts from zero). */
 let sent = 0;
+/** Paced slots skipped because the simulator fell behind (those workers beat a round later). */
+let skipped = 0;
 let cursor = 0;
 let processedByConsumer = 0;
 let halted = false;
 let running: Promise<void> | undefined;
 
-function publishNext(nc: NatsConnection, now: number): boolean {
+function publishNext(
+  nc: NatsConnection,
+  now: number,
+  subjects: readonly string[] = heartbeatSubjects,
+): boolean {
   const index = cursor;
   cursor = cursor + 1 === setup.workers ? 0 : cursor + 1;
   if (stopped[index] === 1) return false;
@@ -61,6 +79,15 @@ async function paced(nc: NatsConnection, intervalMs: number, durationMs: number)
     const now = Date.now();
     // Slots, not messages: a stopped worker's slot passes silently, keeping everyone else's rhythm.
     const target = Math.floor((now - started) * perMs);
+    // A starved simulator must not make up for lost time in a burst no real fleet would send:
+    // the workers whose slots it fell too far behind on skip one beat instead.
+    const backlogLimit = Math.ceil(perMs * MAX_BACKLOG_MS);
+    if (target - due > backlogLimit) {
+      const skip = target - due - backlogLimit;
+      due += skip;
+      cursor = (cursor + skip) % setup.workers;
+      skipped += skip;
+    }
     while (due < target) {
       due++;
       if (publishNext(nc, now)) sinceFlush++;
@@ -74,7 +101,13 @@ async function paced(nc: NatsConnection, intervalMs: number, durationMs: number)
   }
 }
 
-async function flood(nc: NatsConnection, durationMs: number, window: number): Promise<void> {
+async function flood(
+  nc: NatsConnection,
+  durationMs: number,
+  window: number,
+  target: LoadTarget,
+): Promise<void> {
+  const subjects = target === 'raw' ? rawSubjects : heartbeatSubjects;
   const endAt = Date.now() + Math.min(durationMs, MAX_MODE_MS);
   while (!halted && Date.now() < endAt) {
     const allowed = Math.min(processedByConsumer + window - sent, FLUSH_EVERY_MESSAGES);
@@ -85,7 +118,7 @@ async function flood(nc: NatsConnection, durationMs: number, window: number): Pr
     const now = Date.now();
     // A fully stopped fleet would spin here; the bound on attempts keeps the loop finite.
     for (let attempts = 0, published = 0; published < allowed && attempts < allowed * 2; attempts++) {
-      if (publishNext(nc, now)) published++;
+      if (publishNext(nc, now, subjects)) published++;
     }
     await nc.flush();
   }
@@ -96,16 +129,19 @@ async function main(): Promise<void> {
   const startMode = (mode: 'paced' | 'flood', run: () => Promise<void>) => {
     halted = false;
     sent = 0;
+    skipped = 0;
     processedByConsumer = 0;
     const cpuAtStart = process.cpuUsage();
+    const progress = setInterval(() => report({ type: 'progress', sent }), PROGRESS_EVERY_MS);
     running = run()
       .then(() => nc.flush())
       .then(() => {
         const cpu = process.cpuUsage(cpuAtStart);
-        report({ type: 'finished', mode, sent, cpuMs: (cpu.user + cpu.system) / 1_000 });
+        report({ type: 'finished', mode, sent, skipped, cpuMs: (cpu.user + cpu.system) / 1_000 });
       })
       .catch((error: Error) => report({ type: 'failed', message: error.message }))
       .finally(() => {
+        clearInterval(progress);
         running = undefined;
       });
   };
@@ -115,7 +151,7 @@ async function main(): Promise<void> {
         startMode('paced', () => paced(nc, command.intervalMs, command.durationMs));
         break;
       case 'flood':
-        startMode('flood', () => flood(nc, command.durationMs, command.window));
+        startMode('flood', () => flood(nc, command.durationMs, command.window, command.target));
         break;
       case 'credit':
         processedByConsumer = command.processed;

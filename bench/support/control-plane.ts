@@ -1,6 +1,7 @@
 import { resolveConfig } from '../../cli/config.js';
 import { ControlPlane, type ControlPlaneOptions } from '../../cli/control-plane.js';
 import type { Logger } from '../../streams/logger.js';
+import { type Figure, mustBeZero } from './report.js';
 import type { BenchResources } from './resources.js';
 
 export interface BenchControlPlaneOptions {
@@ -72,4 +73,32 @@ export function countDisconnects(statuses: AsyncIterable<{ type: string }>): { c
     }
   })();
   return counter;
+}
+
+/** What a load benchmark owes besides its own figures: heartbeats lost, and slow-consumer verdicts. */
+export function deliveryFigures(
+  delivery: { sent: number; received: number; slowConsumerEvents: number },
+  atTargetScale: boolean,
+): Figure[] {
+  return [
+    mustBeZero(
+      {
+        key: 'dropped',
+        label: 'heartbeats sent but not received',
+        value: Math.max(0, delivery.sent - delivery.received),
+        unit: 'msgs',
+        baseline: { label: 'sent', value: delivery.sent },
+      },
+      atTargetScale,
+    ),
+    mustBeZero(
+      {
+        key: 'slowConsumerEvents',
+        label: 'slow-consumer reports + disconnects',
+        value: delivery.slowConsumerEvents,
+        unit: '',
+      },
+      atTargetScale,
+    ),
+  ];
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_CONFIG } from '../../cli/config.js';
 import type { ControlPlane } from '../../cli/control-plane.js';
 import type { WorkerEvent } from '../../streams/worker-events.js';
 import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
@@ -10,6 +11,18 @@ import { waitForFleetSteady } from './warm-up.js';
 export interface ScenarioTiming {
   intervalMs: number;
   heartbeatTimeoutMs: number;
+}
+
+/** Heartbeat interval and timeout of a --quick run: short, so a detection fits in a few seconds. */
+const QUICK_TIMING: ScenarioTiming = { intervalMs: 500, heartbeatTimeoutMs: 2_000 };
+
+/** The configured defaults (the 5 s interval, 30 s timeout), or the short ones of --quick. */
+export function scenarioTiming(quick: boolean): ScenarioTiming {
+  if (quick) return QUICK_TIMING;
+  return {
+    intervalMs: DEFAULT_CONFIG.heartbeatIntervalMs,
+    heartbeatTimeoutMs: DEFAULT_CONFIG.heartbeatTimeoutMs,
+  };
 }
 
 /** Observers of the control plane's events, by stage. */

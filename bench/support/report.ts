@@ -1,3 +1,5 @@
+import { judge } from '../targets.js';
+
 /**
  * What a benchmark hands back: named figures, each with its same-run baseline and, where the
  * issue sets one, its target. The runner prints them for people and as one JSON line.
@@ -35,6 +37,17 @@ export interface BenchReport {
   figures: Figure[];
   /** Context a reader needs (what the baseline is, what limited a figure). */
   notes: string[];
+}
+
+/** A count whose target is zero (lost heartbeats, false alarms), judged only at the target scale. */
+export function mustBeZero(
+  figure: { key: string; label: string; value: number; unit: string; baseline?: Figure['baseline'] },
+  atTargetScale: boolean,
+): Figure {
+  return {
+    ...figure,
+    target: { text: '0', met: judge(atTargetScale, figure.value === 0) },
+  };
 }
 
 export function formatReport(report: BenchReport): string {

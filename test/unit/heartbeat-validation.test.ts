@@ -7,6 +7,7 @@ import {
   type HeartbeatInput,
   heartbeatSchema,
 } from '../../streams/heartbeat.js';
+import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
 /*
  * The fast heartbeat validator must never accept what the zod schema rejects, and must give
@@ -16,15 +17,7 @@ import {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-const VALID: { [key: string]: Json } = {
-  workerId: 'tessa',
-  sentAt: 1_764_300_000_000,
-  seq: 42,
-  address: '10.0.0.7:50052',
-  capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
-  usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
-  runningTasks: [{ taskId: 't-1', cpu: 2, memoryGb: 4, gpu: 0 }],
-};
+const VALID = EXAMPLE_HEARTBEAT as unknown as { [key: string]: Json };
 
 const PATHS = [
   ['workerId'],
