@@ -53,11 +53,11 @@ const fleetRootMachine = createMachine({ id: 'fleet' });
  *
  * Heartbeats that bring no news are coalesced. In `active`, a heartbeat with the known address
  * and capacity only moves the deadline; nothing can observe that move until the actor's timer
- * fires. So the fleet keeps the newest such receive time and hands it to the actor just before
- * its timer fires (TimerQueue's `beforeFire`; the re-entry it causes cancels that timer and
- * arms one for the moved deadline), or before any other heartbeat. The actor makes the same
- * transitions at the same instants and emits the same events as if it had been given every
- * heartbeat, with one XState transition per worker per timeout period instead of one per beat.
+ * fires. So the fleet keeps the newest such receive time; when the actor's timer comes due it
+ * postpones the timer to that heartbeat's deadline (TimerQueue's `beforeFire`), and it hands
+ * the heartbeat over only when that deadline has come too, or before any other heartbeat. The
+ * actor makes the same transitions at the same instants and emits the same events as if it had
+ * been given every heartbeat; a worker that keeps beating costs no XState transition at all.
  */
 export class Fleet {
   private readonly workers = new Map<string, WorkerSlot>();
@@ -71,7 +71,7 @@ export class Fleet {
   constructor(private readonly options: FleetOptions) {
     this.timers = new TimerQueue<WorkerSlot>({
       clock: options.clock ?? SYSTEM_CLOCK,
-      beforeFire: (slot) => this.deliverPendingHeartbeat(slot),
+      beforeFire: (slot) => this.catchUpBeforeTimer(slot),
       // On the wall clock, a crowd of due timers must not hold up the heartbeats; a simulated
       // clock fires everything due at once, as tests expect.
       ...(options.clock ? {} : { continueLater: (resume: () => void) => setImmediate(resume) }),
@@ -137,6 +137,22 @@ export class Fleet {
 
   private deliver(slot: WorkerSlot, event: HeartbeatEvent): void {
     this.timers.runFor(slot, () => slot.actor.send(event));
+  }
+
+  /**
+   * A worker's timer is due. If a quiet heartbeat came since the actor last heard, the worker is
+   * alive until that heartbeat's deadline: the timer is postponed to it, and the actor, which
+   * could not have noticed anything meanwhile, is left alone. Only when that deadline has come
+   * too is the heartbeat handed over; the actor then counts down from it (to now) and turns
+   * inactive at exactly that deadline.
+   */
+  private catchUpBeforeTimer(slot: WorkerSlot): number | undefined {
+    const receivedAt = slot.pendingHeartbeatAt;
+    if (receivedAt === undefined) return undefined;
+    const deadline = receivedAt + this.options.heartbeatTimeoutMs;
+    if (deadline > this.timers.now()) return deadline;
+    this.deliverPendingHeartbeat(slot);
+    return undefined;
   }
 
   private deliverPendingHeartbeat(slot: WorkerSlot): void {

@@ -12,9 +12,9 @@ import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
  * The countdown runs to a deadline, `armedAt + heartbeatTimeoutMs`: a heartbeat re-enters
  * `active`, and the delay is the time left until that deadline, not a full timeout from now.
  * For a heartbeat handled as it arrives the two are the same; the fleet, though, hands a quiet
- * heartbeat (no new address or capacity) to the actor only just before its timer would fire
- * (see Fleet), possibly long after it arrived, and the countdown must still run from its
- * arrival. So only about one transition per worker per timeout period is paid, not one per heartbeat.
+ * heartbeat (no new address or capacity) to the actor only when its timer would otherwise
+ * decide (see Fleet), possibly long after it arrived, and the countdown must still run from
+ * its arrival. So a worker that keeps beating costs no transition, not one per heartbeat.
  */
 
 /** A worker as recorded before the monitor (re)started: its last status and event number. */

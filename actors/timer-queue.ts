@@ -23,8 +23,11 @@ interface TimerEntry<Owner> {
 
 export interface TimerQueueOptions<Owner> {
   clock: LivenessClock;
-  /** Called just before a timer of `owner` fires, so the owner can catch up first (and may cancel it). */
-  beforeFire?: (owner: Owner) => void;
+  /**
+   * Called just before a timer of `owner` fires. The owner may catch up first (and so cancel
+   * the timer), or return a later time to postpone the timer to: it then fires no earlier.
+   */
+  beforeFire?: (owner: Owner) => number | undefined;
   /**
    * Given, due timers fire in slices of `FIRES_PER_SLICE`, and this schedules the next slice
    * (`setImmediate`: after pending I/O). When many fall due at once (every worker restored at
@@ -119,7 +122,15 @@ export class TimerQueue<Owner = unknown> implements LivenessClock {
           break;
         }
         this.pop();
-        if (top.callback && top.owner !== undefined) this.options.beforeFire?.(top.owner);
+        if (top.callback && top.owner !== undefined) {
+          const postponedTo = this.options.beforeFire?.(top.owner);
+          if (postponedTo !== undefined && postponedTo > now) {
+            top.dueAt = postponedTo;
+            top.order = this.nextOrder++;
+            this.push(top);
+            continue;
+          }
+        }
         // Read only now: `beforeFire` may have cancelled this very timer.
         const { callback, owner } = top;
         top.callback = undefined;

@@ -96,6 +96,7 @@ test('a timer its owner cancels just before it fires does not fire', () => {
     beforeFire: (owner) => {
       queue.clearTimeout(handle);
       queue.runFor(owner, () => queue.setTimeout(() => fired.push(`${owner} later`), 50));
+      return undefined;
     },
   });
   handle = queue.runFor('tessa', () => queue.setTimeout(() => fired.push('tessa first'), 10));
@@ -103,6 +104,20 @@ test('a timer its owner cancels just before it fires does not fire', () => {
   assert.equal(fired, []);
   clock.increment(50);
   assert.equal(fired, ['tessa later']);
+});
+
+test('a timer its owner postpones fires at the new time, not before', () => {
+  const { clock, counting } = countingClock();
+  const fired: number[] = [];
+  const postponements = [250, undefined];
+  const queue = new TimerQueue<string>({ clock: counting, beforeFire: () => postponements.shift() });
+  queue.runFor('tessa', () => queue.setTimeout(() => fired.push(clock.now()), 100));
+  clock.increment(100);
+  assert.equal(fired, []);
+  clock.increment(149);
+  assert.equal(fired, []);
+  clock.increment(1);
+  assert.equal(fired, [250]);
 });
 
 test('with continueLater, a crowd of due timers fires in slices, in order, all of them', () => {
