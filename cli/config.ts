@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { DEFAULT_NATS_URL } from '../streams/connection.js';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../streams/heartbeat-intake.js';
 
@@ -12,6 +13,8 @@ export interface Config {
   maxHeartbeatBytes: number;
   /** Most workers one monitor tracks; heartbeats from further new ids are refused and counted. */
   maxWorkers: number;
+  /** NATS credentials file; empty: the command's own file in the data dir, if there is one. */
+  credentials: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -21,6 +24,7 @@ export const DEFAULT_CONFIG: Config = {
   heartbeatIntervalMs: 5_000,
   maxHeartbeatBytes: DEFAULT_MAX_HEARTBEAT_BYTES,
   maxWorkers: 200_000,
+  credentials: '',
 };
 
 /** Environment variable of each setting that has one. */
@@ -30,7 +34,18 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   heartbeatTimeoutMs: 'CLOUDAI_HEARTBEAT_TIMEOUT_MS',
   heartbeatIntervalMs: 'CLOUDAI_HEARTBEAT_INTERVAL_MS',
   maxWorkers: 'CLOUDAI_MAX_WORKERS',
+  credentials: 'CLOUDAI_CREDENTIALS',
 };
+
+/** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
+export function embeddedServerDir(dataDir: string): string {
+  return join(dataDir, 'nats');
+}
+
+/** Where the identities of an installation live (owner-only). */
+export function credentialsDir(dataDir: string): string {
+  return join(dataDir, 'credentials');
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {

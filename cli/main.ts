@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { type CredentialsCommandOptions, credentialsCommand } from './commands/credentials.js';
 import { rebuildCommand } from './commands/rebuild.js';
 import { serveCommand } from './commands/serve.js';
 import { upCommand } from './commands/up.js';
@@ -9,6 +10,7 @@ import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG } from './config.js';
 
 interface SharedFlags {
   natsUrl?: string;
+  credentials?: string;
   dataDir?: string;
   heartbeatTimeoutMs?: string;
   heartbeatIntervalMs?: string;
@@ -21,6 +23,11 @@ const natsUrl = () =>
   );
 const dataDir = () =>
   new Option('--data-dir <dir>', `data dir (env ${CONFIG_ENV.dataDir}, default ${DEFAULT_CONFIG.dataDir})`);
+const credentials = () =>
+  new Option(
+    '--credentials <file>',
+    `NATS credentials file (env ${CONFIG_ENV.credentials}; default: this identity's file in the data dir, if any)`,
+  );
 const heartbeatTimeout = () =>
   new Option(
     '--heartbeat-timeout-ms <ms>',
@@ -37,6 +44,7 @@ function overrides(flags: SharedFlags): ConfigOverrides {
   return {
     natsUrl: flags.natsUrl,
     dataDir: flags.dataDir,
+    credentials: flags.credentials,
     heartbeatTimeoutMs: flags.heartbeatTimeoutMs as unknown as number | undefined,
     heartbeatIntervalMs: flags.heartbeatIntervalMs as unknown as number | undefined,
   };
@@ -61,6 +69,7 @@ program
   .command('serve')
   .description('run the control plane (fleet and projector) against NATS_URL')
   .addOption(natsUrl())
+  .addOption(credentials())
   .addOption(dataDir())
   .addOption(heartbeatTimeout())
   .addOption(heartbeatInterval())
@@ -79,6 +88,8 @@ program
   .addOption(heartbeatInterval())
   .addOption(heartbeatTimeout().hideHelp())
   .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
   .action((flags: SharedFlags & WorkerCommandOptions & { intervalMs?: string }) =>
     workerCommand(
       flags,
@@ -99,8 +110,19 @@ program
   .command('rebuild')
   .description('rebuild the read model from the WORKER_EVENTS stream')
   .addOption(natsUrl())
+  .addOption(credentials())
   .addOption(dataDir())
   .action((flags: SharedFlags) => rebuildCommand(overrides(flags)));
+
+program
+  .command('credentials')
+  .description('create NATS credentials for an identity (worker, cli, control-plane) and apply them')
+  .argument('<identity>', 'worker, cli or control-plane')
+  .option('--id <id>', 'the worker id, for a worker')
+  .addOption(dataDir())
+  .action((identity: string, flags: SharedFlags & CredentialsCommandOptions) =>
+    credentialsCommand(identity, flags, overrides(flags)),
+  );
 
 try {
   await program.parseAsync(process.argv);

@@ -26,7 +26,11 @@ export async function rebuildWorkerReadModel(options: RebuildOptions): Promise<R
   const { nc, readModel } = options;
   const batchSize = options.batchSize ?? 5_000;
   const jsm = await jetstreamManager(nc);
-  const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
+  const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM).catch((error: Error) => {
+    throw new Error(
+      `cannot read stream ${WORKER_EVENTS_STREAM} (${error.message}): it is created by \`cloudai serve\`; start it once first`,
+    );
+  });
   readModel.clear();
   const progress: RebuildProgress = { applied: 0, invalid: 0, streamSeq: 0, lastSeq: state.last_seq };
   if (state.messages === 0) {

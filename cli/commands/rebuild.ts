@@ -1,16 +1,19 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { ReadModel } from '../../projections/read-model.js';
 import { rebuildWorkerReadModel } from '../../projections/rebuild.js';
 import { connectToNats } from '../../streams/connection.js';
-import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { credentialsFor } from '../credentials.js';
 
 /** `cloudai rebuild`: refolds the read model from WORKER_EVENTS, printing progress on stderr. */
 export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> {
   const config = resolveConfig(overrides);
-  const nc = await connectToNats({ url: config.natsUrl, name: 'cloudai-rebuild' });
+  // The CLI identity may read streams, not create them: a missing stream is reported by the rebuild.
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: 'cloudai-rebuild',
+    credentials: credentialsFor(config, { role: 'cli' }),
+  });
   try {
-    await ensureWorkerEventsStream(await jetstreamManager(nc));
     const readModel = ReadModel.open({ dataDir: config.dataDir });
     const started = Date.now();
     const result = await rebuildWorkerReadModel({

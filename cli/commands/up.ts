@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { type Identity, renderAuthConf } from '../../streams/auth.js';
+import { CredentialStore } from '../../streams/credentials.js';
 import { NatsServer } from '../../streams/nats-server.js';
-import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { type ConfigOverrides, credentialsDir, embeddedServerDir, resolveConfig } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 
 export interface UpOptions {
@@ -34,7 +37,23 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
   const port = await choosePort(options.natsPort, say);
-  const server = await NatsServer.start({ storeDir: join(dataDir, 'nats'), port });
+  // Authorization is on: every process gets an identity of its own, created once and kept.
+  const store = new CredentialStore(credentialsDir(dataDir));
+  const credentialsOf = (identity: Identity) => store.ensure(identity).path;
+  const controlCredentials = credentialsOf({ role: 'control-plane' });
+  credentialsOf({ role: 'cli' });
+  const workerCredentials = DEMO_WORKERS.map((worker) =>
+    credentialsOf({ role: 'worker', workerId: worker.id }),
+  );
+  const serverDir = embeddedServerDir(dataDir);
+  mkdirSync(serverDir, { recursive: true });
+  const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
+  const server = await NatsServer.start({
+    storeDir: serverDir,
+    port,
+    authConf: renderAuthConf(store.authUsers()),
+    onLogLine: (line) => serverLog.write(`${line}\n`),
+  });
   const natsUrl = server.url;
   const children: Child[] = [];
   let stopping = false;
@@ -82,7 +101,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     });
     return child;
   };
-  const serve = start('serve', ['serve', ...serveFlags]);
+  const serve = start('serve', ['serve', ...serveFlags, '--credentials', controlCredentials]);
   try {
     await waitUntilReady(serve, SERVE_READY_TIMEOUT_MS);
   } catch (error) {
@@ -102,6 +121,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       String(worker.gpu),
       '--address',
       `127.0.0.1:${50052 + DEMO_WORKERS.indexOf(worker)}`,
+      '--credentials',
+      workerCredentials[DEMO_WORKERS.indexOf(worker)] as string,
       ...natsFlags,
     ]),
   );
@@ -110,7 +131,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDirFlag = resolve(DEFAULT_DATA_DIR) === dataDir ? '' : ` --data-dir ${dataDir}`;
   say('');
   say(`cloudai up: running (data dir ${dataDir})`);
-  say(`  nats-server    pid ${server.pid}  ${natsUrl}`);
+  say(`  nats-server    pid ${server.pid}  ${natsUrl}  (log ${join(serverDir, 'nats-server.log')})`);
   say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
@@ -122,7 +143,11 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(
     `  kill ${workers[0]?.process.pid}    # stop worker tessa: inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
   );
-  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4   # add a worker`);
+  say(
+    `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
+  );
+  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');
 }

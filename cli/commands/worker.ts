@@ -5,6 +5,7 @@ import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
 import { createConsoleLogger } from '../../streams/logger.js';
 import { isValidWorkerId } from '../../streams/subjects.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 export interface WorkerCommandOptions {
@@ -40,7 +41,11 @@ export async function workerCommand(
     );
   }
   const logger = createConsoleLogger(`worker ${options.id}`);
-  const nc = await connectToNats({ url: config.natsUrl, name: `cloudai-worker-${options.id}` });
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: `cloudai-worker-${options.id}`,
+    credentials: credentialsFor(config, { role: 'worker', workerId: options.id }),
+  });
   const publisher = new HeartbeatPublisher({
     nc,
     workerId: options.id,
