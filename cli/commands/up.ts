@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { type Identity, renderAuthConf } from '../../streams/auth.js';
 import { CredentialStore } from '../../streams/credentials.js';
-import { NatsServer } from '../../streams/nats-server.js';
+import { NatsServer, pidFilePath } from '../../streams/nats-server.js';
 import { type ConfigOverrides, credentialsDir, embeddedServerDir, resolveConfig } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 
@@ -36,6 +36,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
+  const serverDir = embeddedServerDir(dataDir);
+  await stopLeftoverServer(serverDir, say);
   const port = await choosePort(options.natsPort, say);
   // Authorization is on: every process gets an identity of its own, created once and kept.
   const store = new CredentialStore(credentialsDir(dataDir));
@@ -45,7 +47,6 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const workerCredentials = DEMO_WORKERS.map((worker) =>
     credentialsOf({ role: 'worker', workerId: worker.id }),
   );
-  const serverDir = embeddedServerDir(dataDir);
   mkdirSync(serverDir, { recursive: true });
   const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
   const server = await NatsServer.start({
@@ -153,6 +154,33 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/**
+ * The children of `up` exit when it dies, however it died (their stdin closes); nats-server
+ * cannot watch for that. If an earlier `up` was killed outright, its server still holds this
+ * data dir's store: stop it before starting ours.
+ */
+async function stopLeftoverServer(serverDir: string, say: (line: string) => void): Promise<void> {
+  const pidFile = pidFilePath(serverDir);
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !isNatsServer(pid)) return;
+  say(`stopping nats-server pid ${pid}, left running on this data dir by an earlier cloudai up`);
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 5_000 && isNatsServer(pid); waited += 50) {
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+  }
+  if (isNatsServer(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Whether `pid` is a live nats-server (and not another process that reused the pid). */
+function isNatsServer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'nats-server';
+  } catch {
+    return false;
+  }
+}
 
 async function choosePort(requested: string | undefined, say: (line: string) => void): Promise<number> {
   if (requested !== undefined) {
