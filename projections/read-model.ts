@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import type { WorkerDocument } from './worker-document.js';
+import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
+import type { TaskDocument } from './task-document.js';
+import type { WorkerAllocation, WorkerDocument } from './worker-document.js';
 
 export interface ReadModelOptions {
   /** The data dir; the LMDB environment lives in `<dataDir>/readmodel`. */
@@ -29,6 +31,11 @@ export function readModelPath(dataDir: string): string {
   return join(dataDir, 'readmodel');
 }
 
+/** Key of the `worker-tasks` index: ids never contain `/`, and `0` is the character after it. */
+function holdingKey(workerId: string, taskId: string): string {
+  return `${workerId}/${taskId}`;
+}
+
 /**
  * The LMDB read model: documents by id plus the stream positions they reflect. Writers
  * change both in one transaction (`write`), so a reader in another process sees either all
@@ -38,6 +45,9 @@ export class ReadModel {
   private constructor(
     private readonly root: RootDatabase,
     readonly workers: Database<WorkerDocument, string>,
+    readonly tasks: Database<TaskDocument, string>,
+    /** `<workerId>/<taskId>` → requests of each task assigned to or running on a worker. */
+    private readonly workerTasks: Database<Resources, string>,
     private readonly meta: Database<number, string>,
     readonly path: string,
   ) {}
@@ -48,8 +58,10 @@ export class ReadModel {
     if (!options.readOnly) mkdirSync(path, { recursive: true });
     const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: 8 });
     const workers = root.openDB<WorkerDocument, string>({ name: 'workers' });
+    const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
+    const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
     const meta = root.openDB<number, string>({ name: 'meta' });
-    return new ReadModel(root, workers, meta, path);
+    return new ReadModel(root, workers, tasks, workerTasks, meta, path);
   }
 
   position(stream: string): number {
@@ -67,6 +79,31 @@ export class ReadModel {
     return documents;
   }
 
+  getTask(taskId: string): TaskDocument | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  /** All tasks, in id order. */
+  listTasks(): TaskDocument[] {
+    const documents: TaskDocument[] = [];
+    for (const { value } of this.tasks.getRange()) documents.push(value);
+    return documents;
+  }
+
+  /** What the tasks assigned to or running on a worker hold there; inside `write`, includes its changes. */
+  allocationOf(workerId: string): WorkerAllocation {
+    const taskIds: string[] = [];
+    const requests: Resources[] = [];
+    for (const { key, value } of this.workerTasks.getRange({
+      start: holdingKey(workerId, ''),
+      end: `${workerId}0`,
+    })) {
+      taskIds.push(key.slice(workerId.length + 1));
+      requests.push(value);
+    }
+    return { allocated: taskIds.length > 0 ? sumResources(requests) : NO_RESOURCES, taskIds };
+  }
+
   /**
    * A consistent view of the latest committed state: every read inside `read` uses one
    * LMDB snapshot, taken now (not the one an earlier call in this process saw).
@@ -78,7 +115,7 @@ export class ReadModel {
 
   /**
    * Runs `change` in one asynchronous write transaction and resolves once it is committed
-   * and durable. Only `putWorker`, `setPosition` and reads may be used inside.
+   * and durable. Only the `put…`, `hold…`, `release…` and `setPosition` methods and reads may be used inside.
    */
   write<T>(change: () => T): Promise<T> {
     return this.root.transaction(change);
@@ -92,6 +129,18 @@ export class ReadModel {
     void this.workers.remove(workerId);
   }
 
+  putTask(document: TaskDocument): void {
+    void this.tasks.put(document.taskId, document);
+  }
+
+  holdTask(workerId: string, taskId: string, requests: Resources): void {
+    void this.workerTasks.put(holdingKey(workerId, taskId), requests);
+  }
+
+  releaseTask(workerId: string, taskId: string): void {
+    void this.workerTasks.remove(holdingKey(workerId, taskId));
+  }
+
   setPosition(stream: string, streamSeq: number): void {
     void this.meta.put(positionKey(stream), streamSeq);
   }
@@ -100,6 +149,8 @@ export class ReadModel {
   clear(): void {
     this.root.transactionSync(() => {
       this.workers.clearSync();
+      this.tasks.clearSync();
+      this.workerTasks.clearSync();
       this.meta.clearSync();
     });
   }

@@ -5,6 +5,7 @@ import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
 import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
 import {
   applyHeartbeatSample,
@@ -31,7 +32,7 @@ export class WorkerProjector {
   private readonly samples = new Map<string, HeartbeatSample>();
   private readonly sampleTimer: NodeJS.Timeout;
   private readonly invalidLog: RateLimitedLog;
-  private positionWaiters: Array<{ position: number; resolve: () => void }> = [];
+  private readonly positionWaiters = new PositionWaiters();
 
   readonly stats = { applied: 0, duplicates: 0, invalid: 0 };
 
@@ -76,8 +77,7 @@ export class WorkerProjector {
 
   /** Resolves once the read model has applied the stream up to `streamSeq`. */
   waitForPosition(streamSeq: number): Promise<void> {
-    if (this.position >= streamSeq) return Promise.resolve();
-    return new Promise((resolve) => this.positionWaiters.push({ position: streamSeq, resolve }));
+    return this.positionWaiters.wait(streamSeq, this.position);
   }
 
   async close(): Promise<void> {
@@ -103,12 +103,7 @@ export class WorkerProjector {
     this.stats.applied += stats.applied;
     this.stats.duplicates += stats.duplicates;
     this.stats.invalid += stats.invalid;
-    const position = this.position;
-    this.positionWaiters = this.positionWaiters.filter((waiter) => {
-      if (waiter.position > position) return true;
-      waiter.resolve();
-      return false;
-    });
+    this.positionWaiters.reached(this.position);
   }
 }
 
@@ -166,7 +161,13 @@ export async function applyWorkerEventBatch(
       if (document) touched.set(workerId, applyHeartbeatSample(document, sample));
       else result.unappliedSamples.set(workerId, sample);
     }
-    for (const document of touched.values()) readModel.putWorker(document);
+    for (const document of touched.values()) {
+      // Two streams, two projectors: a worker's tasks may be projected before its first event.
+      const stored = readModel.getWorker(document.workerId);
+      readModel.putWorker(
+        stored?.allocated ? document : { ...document, ...readModel.allocationOf(document.workerId) },
+      );
+    }
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
     return result;
   });
