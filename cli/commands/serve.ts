@@ -12,4 +12,7 @@ export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
     shutdown: () => controlPlane.close(),
     log: (message) => logger.info(message),
   });
+  // Started by `cloudai up` with an IPC channel: tell it we take heartbeats now, so the demo
+  // workers it starts next are seen from their first beat.
+  process.send?.({ type: 'ready' });
 }

@@ -39,8 +39,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const children: Child[] = [];
   let stopping = false;
 
-  const stopAll = async (exitCode: number) => {
-    if (stopping) return;
+  const stopEverything = async () => {
     stopping = true;
     say('\nstopping workers, control plane and nats-server…');
     // Workers first (they just stop beating), then the control plane, which publishes what it
@@ -53,6 +52,10 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     );
     await server.stop();
     say('all stopped');
+  };
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    await stopEverything();
     process.exit(exitCode);
   };
   process.on('SIGINT', () => void stopAll(0));
@@ -80,6 +83,12 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     return child;
   };
   const serve = start('serve', ['serve', ...serveFlags]);
+  try {
+    await waitUntilReady(serve, SERVE_READY_TIMEOUT_MS);
+  } catch (error) {
+    await stopEverything();
+    throw error;
+  }
   const workers = DEMO_WORKERS.map((worker) =>
     start(`worker ${worker.id}`, [
       'worker',
@@ -145,11 +154,32 @@ function isPortFree(port: number): Promise<boolean> {
   });
 }
 
+const SERVE_READY_TIMEOUT_MS = 30_000;
+
+/** Resolves when the child reports `ready` over IPC; rejects if it exits first or takes too long. */
+function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
+  return new Promise((resolveReady, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${child.name} did not start within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    child.process.on('message', (message: { type?: string }) => {
+      if (message?.type !== 'ready') return;
+      clearTimeout(timer);
+      resolveReady();
+    });
+    void child.exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${child.name} exited during start-up; its error is above`));
+    });
+  });
+}
+
 function startChild(name: string, args: string[]): Child {
   // Own process group: a terminal's Ctrl-C reaches only `up`, which then stops the children in order.
   // The stdin pipe tells them when `up` is gone, however it died.
   const child = spawn(process.execPath, [process.argv[1] as string, ...args], {
-    stdio: ['pipe', 'inherit', 'inherit'],
+    stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
     detached: true,
     env: { ...process.env, [EXIT_WITH_PARENT_ENV]: '1' },
   });

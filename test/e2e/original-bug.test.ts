@@ -1,0 +1,128 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { WorkerDocument } from '../../projections/worker-document.js';
+import type { NatsServer } from '../../streams/nats-server.js';
+import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
+import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
+
+const HEARTBEAT_TIMEOUT_MS = 1_000;
+const HEARTBEAT_INTERVAL_MS = 200;
+
+interface Context {
+  server: NatsServer;
+  storeDir: ReturnType<typeof makeTempDir>;
+  dataDir: ReturnType<typeof makeTempDir>;
+  env: NodeJS.ProcessEnv;
+  serve: RunningCli;
+}
+
+const e2e = suite<Context>('the original bug report, with the real cloudai binary');
+
+e2e.before(async (context) => {
+  context.storeDir = makeTempDir('nats');
+  context.dataDir = makeTempDir('data');
+  context.server = await startTestNatsServer(context.storeDir.path);
+  context.env = {
+    NATS_URL: context.server.url,
+    CLOUDAI_DATA_DIR: context.dataDir.path,
+    CLOUDAI_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS),
+    CLOUDAI_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
+  };
+  context.serve = spawnCli(['serve'], context.env);
+});
+
+e2e.after(async (context) => {
+  context.serve?.process.kill('SIGKILL');
+  await context.server?.stop();
+  context.storeDir?.remove();
+  context.dataDir?.remove();
+});
+
+async function workersJson(context: Context, extra: string[] = []): Promise<WorkerDocument[]> {
+  const result = await runCli(['workers', '--json', ...extra], context.env);
+  if (result.code !== 0) return [];
+  return JSON.parse(result.stdout) as WorkerDocument[];
+}
+
+const statusOf = async (context: Context, workerId: string) =>
+  (await workersJson(context)).find((worker) => worker.workerId === workerId)?.status;
+
+e2e('a stopped worker shows inactive after the timeout, and gets no more "Active"', async (context) => {
+  const tessa = spawnCli(
+    ['worker', '--id', 'tessa', '--cpu', '8', '--memory', '16', '--gpu', '1'],
+    context.env,
+  );
+  const kim = spawnCli(['worker', '--id', 'kim', '--cpu', '4', '--memory', '8'], context.env);
+  await waitFor(async () => (await statusOf(context, 'tessa')) === 'active', 15_000, 'tessa active');
+  await waitFor(async () => (await statusOf(context, 'kim')) === 'active', 5_000, 'kim active');
+
+  const table = await runCli(['workers'], context.env);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^tessa\s+● active/m);
+
+  // "Shut down" tessa, as in the bug report.
+  tessa.process.kill('SIGTERM');
+  const stopped = await tessa.exited;
+  assert.equal(stopped, { code: 0, signal: null }, 'the worker stops at once and cleanly');
+  const stoppedAt = Date.now();
+  const took = await waitFor(
+    async () => (await statusOf(context, 'tessa')) === 'inactive',
+    HEARTBEAT_TIMEOUT_MS + 3_000,
+    'tessa inactive',
+  );
+  assert.ok(Date.now() - stoppedAt <= HEARTBEAT_TIMEOUT_MS + 1_000 + 300, `inactive only after ${took} ms`);
+
+  const after = await runCli(['workers'], context.env);
+  assert.match(after.stdout, /^tessa\s+○ inactive/m);
+  assert.match(after.stdout, /^kim\s+● active/m);
+  const inactiveOnly = await workersJson(context, ['--status', 'inactive']);
+  assert.equal(
+    inactiveOnly.map((worker) => worker.workerId),
+    ['tessa'],
+  );
+  kim.process.kill('SIGTERM');
+  await kim.exited;
+});
+
+e2e('rebuild into a fresh data dir gives the same documents', async (context) => {
+  const fresh = makeTempDir('rebuild');
+  try {
+    const rebuilt = await runCli(['rebuild', '--data-dir', fresh.path], context.env);
+    assert.is(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(rebuilt.stdout, /rebuilt 2 workers from \d+ events/);
+    const strip = (workers: WorkerDocument[]) =>
+      // Heartbeat samples (usage, exact last-seen) are not events, so a rebuild cannot know them.
+      workers.map(({ usage: _usage, lastHeartbeatAt: _lastHeartbeatAt, ...rest }) => rest);
+    const live = await workersJson(context);
+    const fromStream = JSON.parse(
+      (await runCli(['workers', '--json', '--data-dir', fresh.path], context.env)).stdout,
+    );
+    assert.equal(strip(fromStream), strip(live));
+  } finally {
+    fresh.remove();
+  }
+});
+
+e2e('serve exits 0 on SIGTERM', async (context) => {
+  context.serve.process.kill('SIGTERM');
+  const exit = await context.serve.exited;
+  assert.equal(exit, { code: 0, signal: null }, context.serve.output());
+});
+
+e2e('without a read model, `workers` says what to start and exits 1', async () => {
+  const empty = makeTempDir('empty');
+  try {
+    const result = await runCli(['workers'], { CLOUDAI_DATA_DIR: empty.path });
+    assert.is(result.code, 1);
+    assert.is(result.stdout, '');
+    assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /no read model at .*: start the control plane with `cloudai up` \(or `cloudai serve`\)/,
+    );
+  } finally {
+    empty.remove();
+  }
+});
+
+e2e.run();

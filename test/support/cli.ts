@@ -1,0 +1,61 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../../streams/project-root.js';
+
+/** The compiled CLI, as installed: `npm test` builds it first. */
+export const CLI_PATH = join(projectRoot(), 'dist', 'cli', 'main.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const baseEnv = (env: NodeJS.ProcessEnv) => ({
+  ...process.env,
+  NO_COLOR: '1',
+  FORCE_COLOR: undefined,
+  ...env,
+});
+
+/** Runs `cloudai …` to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_PATH, ...args],
+      { env: baseEnv(env), timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export interface RunningCli {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a long-running `cloudai …` (serve, worker, up); the test stops it. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: baseEnv(env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  // A failed test must not leave its processes behind.
+  process.once('exit', () => child.kill('SIGKILL'));
+  return { process: child, output: () => output, exited };
+}

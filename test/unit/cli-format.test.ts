@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, resolveConfig } from '../../cli/config.js';
+import { colors, formatDuration, shouldUseColor } from '../../cli/terminal.js';
+import { renderWorkersTable } from '../../cli/workers-table.js';
+import type { WorkerDocument } from '../../projections/worker-document.js';
+
+const ESC = '\u001b';
+
+const worker = (workerId: string, status: WorkerDocument['status']): WorkerDocument => ({
+  workerId,
+  status,
+  address: '10.0.0.7:50052',
+  capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0 },
+  usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
+  lastHeartbeatAt: 97_000,
+  statusSince: 40_000,
+  registeredAt: 1_000,
+  lastEventSeq: 1,
+});
+
+test('durations are short and readable', () => {
+  assert.equal([850, 3_000, 192_000, 7_500_000, 100 * 3_600_000].map(formatDuration), [
+    '850ms',
+    '3s',
+    '3m12s',
+    '2h05m',
+    '4d4h',
+  ]);
+});
+
+test('the table has one aligned row per worker and a summary', () => {
+  const output = renderWorkersTable(
+    [worker('kim', 'inactive'), worker('tessa', 'active')],
+    100_000,
+    colors(false),
+  );
+  const lines = output.split('\n');
+  assert.match(lines[0] ?? '', /^ID\s+STATUS\s+LAST SEEN\s+ADDRESS\s+CPU\s+MEM\s+GPU\s+SINCE$/);
+  assert.match(
+    lines[1] ?? '',
+    /^kim\s+○ inactive\s+3s ago\s+10\.0\.0\.7:50052\s+31% of 8\s+42% of 16G\s+-\s+1m00s$/,
+  );
+  assert.match(lines[2] ?? '', /^tessa\s+● active\s+3s ago/);
+  assert.is(lines[1]?.indexOf('3s ago'), lines[2]?.indexOf('3s ago'), 'columns are aligned');
+  assert.is(lines.at(-1), '2 workers: 1 active, 1 inactive');
+  assert.not.ok(output.includes(ESC), 'no escape codes without colour');
+});
+
+test('status is green or red only when colour is on', () => {
+  const output = renderWorkersTable(
+    [worker('kim', 'inactive'), worker('tessa', 'active')],
+    100_000,
+    colors(true),
+  );
+  assert.ok(output.includes(`${ESC}[31m○ inactive`));
+  assert.ok(output.includes(`${ESC}[32m● active`));
+});
+
+test('colour: only on a TTY, NO_COLOR wins, FORCE_COLOR forces', () => {
+  const tty = { isTTY: true } as NodeJS.WriteStream;
+  const pipe = { isTTY: false } as NodeJS.WriteStream;
+  assert.is(shouldUseColor(tty, {}), true);
+  assert.is(shouldUseColor(pipe, { CI: 'true' }), false);
+  assert.is(shouldUseColor(tty, { NO_COLOR: '1' }), false);
+  assert.is(shouldUseColor(pipe, { FORCE_COLOR: '1' }), true);
+});
+
+test('config: flags override env, env overrides defaults, bad values are explained', () => {
+  assert.is(resolveConfig({}, {}).heartbeatTimeoutMs, 30_000);
+  assert.is(
+    resolveConfig({}, { CLOUDAI_HEARTBEAT_TIMEOUT_MS: '400', CLOUDAI_HEARTBEAT_INTERVAL_MS: '100' })
+      .heartbeatTimeoutMs,
+    400,
+  );
+  assert.is(
+    resolveConfig(
+      { heartbeatTimeoutMs: 900 },
+      { CLOUDAI_HEARTBEAT_TIMEOUT_MS: '400', CLOUDAI_HEARTBEAT_INTERVAL_MS: '100' },
+    ).heartbeatTimeoutMs,
+    900,
+  );
+  assert.is(resolveConfig({}, { NATS_URL: 'nats://10.0.0.1:4222' }).natsUrl, 'nats://10.0.0.1:4222');
+  assert.throws(
+    () => resolveConfig({}, { CLOUDAI_HEARTBEAT_TIMEOUT_MS: 'soon' }),
+    (error: Error) => {
+      return (
+        error instanceof ConfigError &&
+        /CLOUDAI_HEARTBEAT_TIMEOUT_MS must be a positive whole number/.test(error.message)
+      );
+    },
+  );
+  assert.throws(
+    () => resolveConfig({ heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 5_000 }, {}),
+    /must be shorter/,
+  );
+});
+
+test.run();
