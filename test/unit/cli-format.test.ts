@@ -17,6 +17,8 @@ const worker = (workerId: string, status: WorkerDocument['status']): WorkerDocum
   statusSince: 40_000,
   registeredAt: 1_000,
   lastEventSeq: 1,
+  allocated: { cpu: 2, memoryGb: 4, storageGb: 1, gpu: 0 },
+  taskIds: ['t-1', 't-2'],
 });
 
 test('durations are short and readable', () => {
