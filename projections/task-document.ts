@@ -8,6 +8,8 @@ export interface TaskHistoryEntry {
   attempt: number;
   workerId?: string;
   reason?: string;
+  /** For TaskAssigned: the WORKER_EVENTS sequence the placement was based on. */
+  basedOnWorkerSeq?: number;
 }
 
 /** A task as the read model (and the scheduler's memory) holds it. */
@@ -91,6 +93,7 @@ export function evolveTask(document: TaskDocument | undefined, event: TaskEvent)
   const entry: TaskHistoryEntry = { event: event.type, at: event.at, attempt: current.attempt };
   if ('workerId' in event) entry.workerId = event.workerId;
   if ('reason' in event) entry.reason = event.reason;
+  if (event.type === 'TaskAssigned') entry.basedOnWorkerSeq = event.basedOnWorkerSeq;
   const next: TaskDocument = {
     ...current,
     status,

@@ -96,6 +96,7 @@ const taskFailedSchema = z.object({
   ...base,
   workerId,
   attempt,
+  durationMs: z.number().finite().min(0),
   reason,
   exitCode: z.number().int().nullable(),
 });
@@ -174,7 +175,8 @@ export const assignmentReplySchema = z.object({
 });
 export type AssignmentReply = z.infer<typeof assignmentReplySchema>;
 
-export const stopRequestSchema = z.object({ taskId, attempt });
+/** Without `attempt`: whichever attempt of the task runs there (an orphan seen in a heartbeat). */
+export const stopRequestSchema = z.object({ taskId, attempt: attempt.optional() });
 export type StopRequest = z.infer<typeof stopRequestSchema>;
 
 // --- clients → scheduler: `tasks.api.submit`, `tasks.api.cancel` ---
