@@ -172,6 +172,8 @@ export function explainWait(
     const kinds = RESOURCE_KINDS.filter((kind) =>
       usable.every((worker) => worker.capacity[kind] < requests[kind]),
     );
+    if (kinds.length === 0)
+      return `no active worker is large enough for ${describeResources(requests)} at once`;
     const biggest = kinds.map((kind) => {
       const top = maxBy(usable, (worker) => worker.capacity[kind]);
       return `${describeAmount(kind, top.capacity[kind])} on ${top.workerId}`;
