@@ -33,7 +33,8 @@ e2e.before(async (context) => {
   for (const id of ['kim', 'tessa']) {
     context.workers.set(
       id,
-      spawnCli(['worker', '--id', id, '--cpu', '4', '--memory', '8', '--task-ms', '6000'], context.env),
+      // Long enough that the tasks still run when a later test stops a worker under them.
+      spawnCli(['worker', '--id', id, '--cpu', '4', '--memory', '8', '--task-ms', '60000'], context.env),
     );
   }
   await waitFor(

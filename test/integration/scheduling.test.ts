@@ -44,8 +44,9 @@ test('with some workers inactive, no task is ever assigned to them', async () =>
     );
     const events = await readTaskEvents(cluster.client);
     assert.equal([...new Set(assignedTo(events))], ['a'], 'only the active worker got tasks');
+    // The read model follows the stream a moment behind the scheduler's replies.
+    await waitFor(() => cluster.worker('a')?.taskIds.length === 4, 2_000, 'four tasks held by a');
     assert.equal(cluster.worker('a')?.allocated, { cpu: 4, memoryGb: 2, storageGb: 4, gpu: 0 });
-    assert.is(cluster.worker('a')?.taskIds.length, 4);
   });
 });
 

@@ -56,6 +56,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   // A failed test must not leave its processes behind.
-  process.once('exit', () => child.kill('SIGKILL'));
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
+  child.once('exit', () => process.off('exit', killChild));
   return { process: child, output: () => output, exited };
 }

@@ -13,7 +13,9 @@ export function makeTempDir(prefix: string): { path: string; remove: () => void 
 export async function startTestNatsServer(storeDir: string, port = 0): Promise<NatsServer> {
   const server = await NatsServer.start({ storeDir, port });
   // A test that crashes must not leave its server running.
-  process.once('exit', () => server.process.kill('SIGKILL'));
+  const killServer = () => server.process.kill('SIGKILL');
+  process.once('exit', killServer);
+  server.process.once('exit', () => process.off('exit', killServer));
   return server;
 }
 
