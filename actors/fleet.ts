@@ -10,9 +10,17 @@ export interface FleetOptions {
   heartbeatTimeoutMs: number;
   /** Receives every transition of every worker, in order per worker. */
   onEvent: (event: WorkerEvent) => void;
+  /**
+   * Most workers tracked at once. Heartbeats from further never-seen ids are refused, so a
+   * flood of made-up ids cannot exhaust memory; known workers are always served.
+   */
+  maxWorkers: number;
   /** Where the actors' delayed transitions are scheduled; tests pass a SimulatedClock. */
   clock?: ActorClock;
 }
+
+/** What became of a heartbeat handed to the fleet. */
+export type HeartbeatOutcome = 'accepted' | 'fleet-full' | 'suspended';
 
 type WorkerActor = Actor<typeof workerLivenessMachine>;
 
@@ -23,12 +31,14 @@ type WorkerActor = Actor<typeof workerLivenessMachine>;
  */
 export class Fleet {
   private readonly actors = new Map<string, WorkerActor>();
+  /** Workers frozen by `suspend()`, waiting for `resume()`. */
+  private suspendedWorkers?: KnownWorker[];
   private stopped = false;
 
   constructor(private readonly options: FleetOptions) {}
 
-  receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
-    if (this.stopped) return;
+  receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): HeartbeatOutcome {
+    if (this.stopped || this.suspendedWorkers) return 'suspended';
     const existing = this.actors.get(heartbeat.workerId);
     if (existing) {
       existing.send({
@@ -37,13 +47,15 @@ export class Fleet {
         address: heartbeat.address,
         capacity: heartbeat.capacity,
       });
-      return;
+      return 'accepted';
     }
+    if (this.actors.size >= this.options.maxWorkers) return 'fleet-full';
     this.spawn({
       workerId: heartbeat.workerId,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
       firstHeartbeat: { receivedAt, address: heartbeat.address, capacity: heartbeat.capacity },
     });
+    return 'accepted';
   }
 
   /**
@@ -64,30 +76,47 @@ export class Fleet {
     }
   }
 
-  private spawn(input: WorkerLivenessInput): void {
-    const { clock } = this.options;
-    const actor = createActor(workerLivenessMachine, clock ? { clock, input } : { input });
-    actor.on('*', (event) => this.options.onEvent(event));
-    this.actors.set(input.workerId, actor);
-    actor.start();
+  /**
+   * Freezes every worker while the monitor cannot see heartbeats (its NATS connection is
+   * down): no timer may fire, because silence it cannot hear proves nothing about a worker.
+   */
+  suspend(): void {
+    if (this.stopped || this.suspendedWorkers) return;
+    const frozen: KnownWorker[] = [];
+    for (const actor of this.actors.values()) {
+      frozen.push(knownWorkerOf(actor));
+      actor.stop();
+    }
+    this.actors.clear();
+    this.suspendedWorkers = frozen;
+  }
+
+  /** Thaws the workers frozen by `suspend()`, each active one with a full timeout from `resumedAt`. */
+  resume(resumedAt: number): void {
+    const frozen = this.suspendedWorkers;
+    if (this.stopped || !frozen) return;
+    this.suspendedWorkers = undefined;
+    this.restore(frozen, resumedAt);
+  }
+
+  get isSuspended(): boolean {
+    return this.suspendedWorkers !== undefined;
   }
 
   statusOf(workerId: string): WorkerStatus | undefined {
     const snapshot = this.actors.get(workerId)?.getSnapshot();
-    if (!snapshot) return undefined;
-    return snapshot.matches('inactive') ? 'inactive' : 'active';
+    if (snapshot) return snapshot.matches('inactive') ? 'inactive' : 'active';
+    return this.suspendedWorkers?.find((worker) => worker.workerId === workerId)?.status;
   }
 
   get size(): number {
-    return this.actors.size;
+    return this.suspendedWorkers?.length ?? this.actors.size;
   }
 
   countByStatus(): Record<WorkerStatus, number> {
     const counts: Record<WorkerStatus, number> = { active: 0, inactive: 0 };
-    for (const workerId of this.actors.keys()) {
-      const status = this.statusOf(workerId);
-      if (status) counts[status]++;
-    }
+    for (const actor of this.actors.values()) counts[knownWorkerOf(actor).status]++;
+    for (const worker of this.suspendedWorkers ?? []) counts[worker.status]++;
     return counts;
   }
 
@@ -96,5 +125,27 @@ export class Fleet {
     this.stopped = true;
     for (const actor of this.actors.values()) actor.stop();
     this.actors.clear();
+    this.suspendedWorkers = undefined;
   }
+
+  private spawn(input: WorkerLivenessInput): void {
+    const { clock } = this.options;
+    const actor = createActor(workerLivenessMachine, clock ? { clock, input } : { input });
+    actor.on('*', (event) => this.options.onEvent(event));
+    this.actors.set(input.workerId, actor);
+    actor.start();
+  }
+}
+
+function knownWorkerOf(actor: WorkerActor): KnownWorker {
+  const snapshot = actor.getSnapshot();
+  const { workerId, seq, lastHeartbeatAt, address, capacity } = snapshot.context;
+  return {
+    workerId,
+    status: snapshot.matches('inactive') ? 'inactive' : 'active',
+    seq,
+    lastHeartbeatAt,
+    address,
+    capacity,
+  };
 }

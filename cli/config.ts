@@ -25,6 +25,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** How long `cloudai worker` simulates a task that has no command. */
   taskMs: number;
+  /** Most workers one monitor tracks; heartbeats from further new ids are refused and counted. */
+  maxWorkers: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -40,6 +42,7 @@ export const DEFAULT_CONFIG: Config = {
   queueBypassLimit: 5,
   requestTimeoutMs: 10_000,
   taskMs: 10_000,
+  maxWorkers: 200_000,
 };
 
 /** Environment variable of each setting that has one. */
@@ -52,6 +55,7 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   rtsParams: 'CLOUDAI_RTS_PARAMS',
   assignTimeoutMs: 'CLOUDAI_ASSIGN_TIMEOUT_MS',
   taskMs: 'CLOUDAI_TASK_MS',
+  maxWorkers: 'CLOUDAI_MAX_WORKERS',
 };
 
 export class ConfigError extends Error {
@@ -102,7 +106,9 @@ function assign(config: Config, key: keyof Config, value: unknown, source: strin
 }
 
 function unit(key: keyof Config): string {
-  return key.endsWith('Ms') ? 'milliseconds' : key.endsWith('Bytes') ? 'bytes' : 'units';
+  if (key.endsWith('Ms')) return 'milliseconds';
+  if (key.endsWith('Bytes')) return 'bytes';
+  return key === 'maxWorkers' ? 'workers' : 'units';
 }
 
 function kebab(key: string): string {

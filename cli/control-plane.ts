@@ -78,6 +78,7 @@ export class ControlPlane {
       const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });
       const fleet = new Fleet({
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+        maxWorkers: config.maxWorkers,
         onEvent: (event) => {
           logTransition(logger, event);
           publisher
@@ -124,11 +125,16 @@ export class ControlPlane {
         logger: loggerFor('heartbeats'),
         maxHeartbeatBytes: config.maxHeartbeatBytes,
         onHeartbeat: (heartbeat, receivedAt) => {
-          fleet.receiveHeartbeat(heartbeat, receivedAt);
-          projector.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
-          scheduler.observeHeartbeat(heartbeat, receivedAt);
+          const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
+          if (outcome === 'fleet-full') return 'fleet-full';
+          if (outcome === 'accepted') {
+            projector.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
+            scheduler.observeHeartbeat(heartbeat, receivedAt);
+          }
+          return undefined;
         },
       });
+      void watchConnection(nc, fleet, logger);
       logger.info(
         `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
           `placement policy ${config.policy}, read model ${readModel.path}`,
@@ -169,6 +175,25 @@ export class ControlPlane {
     await this.taskProjector.close();
     await this.readModel.close();
     await this.nc.drain();
+  }
+}
+
+/**
+ * While the connection is down the fleet hears no heartbeats, so it must not conclude that
+ * workers died: it is suspended on disconnect and resumed, with a full timeout for every
+ * worker, on reconnect. Events queued meanwhile are retried by the publisher.
+ */
+async function watchConnection(nc: NatsConnection, fleet: Fleet, logger: Logger): Promise<void> {
+  for await (const status of nc.status()) {
+    if (status.type === 'disconnect' && !fleet.isSuspended) {
+      fleet.suspend();
+      logger.warn('lost the NATS connection: liveness timers are paused until it is back');
+    } else if (status.type === 'reconnect' && fleet.isSuspended) {
+      fleet.resume(Date.now());
+      logger.info(
+        `NATS connection is back: ${fleet.size} workers each get a full heartbeat timeout from now`,
+      );
+    }
   }
 }
 

@@ -27,6 +27,11 @@ export function positionKey(stream: string): string {
   return `position/${stream}`;
 }
 
+/** `applied/<stream>` → how many events of the stream were folded in: each counts once, ever. */
+function appliedKey(stream: string): string {
+  return `applied/${stream}`;
+}
+
 export function readModelPath(dataDir: string): string {
   return join(dataDir, 'readmodel');
 }
@@ -66,6 +71,11 @@ export class ReadModel {
 
   position(stream: string): number {
     return this.meta.get(positionKey(stream)) ?? 0;
+  }
+
+  /** Events of `stream` folded into this read model so far (an audit of exactly-once delivery). */
+  appliedCount(stream: string): number {
+    return this.meta.get(appliedKey(stream)) ?? 0;
   }
 
   getWorker(workerId: string): WorkerDocument | undefined {
@@ -143,6 +153,11 @@ export class ReadModel {
 
   setPosition(stream: string, streamSeq: number): void {
     void this.meta.put(positionKey(stream), streamSeq);
+  }
+
+  /** Inside `write`: records that `count` more events of `stream` were folded in. */
+  countApplied(stream: string, count: number): void {
+    if (count > 0) void this.meta.put(appliedKey(stream), this.appliedCount(stream) + count);
   }
 
   /** Drops every document and position, for a rebuild. */

@@ -169,6 +169,7 @@ export async function applyWorkerEventBatch(
       );
     }
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
+    readModel.countApplied(WORKER_EVENTS_STREAM, result.applied);
     return result;
   });
 }

@@ -47,7 +47,10 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       reconnectJitter: 100,
-      pingInterval: 10_000,
+      // A dead connection is noticed after at most two unanswered pings (~10 s): well inside
+      // the default heartbeat timeout, so a silent partition pauses liveness timers in time.
+      pingInterval: 5_000,
+      maxPingOut: 2,
     });
   } catch (error) {
     throw new NatsUnreachableError(options.url, error);

@@ -14,11 +14,19 @@ export const DEFAULT_MAX_HEARTBEAT_BYTES = 64 * 1024;
 export interface HeartbeatIntakeOptions {
   nc: NatsConnection;
   logger: Logger;
-  /** Called for each valid heartbeat with the monitor's own receive time (never the worker's `sentAt`). */
-  onHeartbeat: (heartbeat: Heartbeat, receivedAt: number) => void;
+  /**
+   * Called for each valid heartbeat with the monitor's own receive time (never the worker's
+   * `sentAt`). Returning a reason refuses the heartbeat after all: it is counted and logged.
+   */
+  onHeartbeat: (heartbeat: Heartbeat, receivedAt: number) => HeartbeatRejectionReason | undefined;
   maxHeartbeatBytes?: number;
   now?: () => number;
 }
+
+const REFUSAL_EXPLANATIONS: Partial<Record<HeartbeatRejectionReason, string>> = {
+  'fleet-full':
+    'fleet-full: the monitor already tracks as many workers as it may; raise CLOUDAI_MAX_WORKERS if this is a real worker',
+};
 
 export type RejectionCounts = Record<HeartbeatRejectionReason, number>;
 
@@ -54,9 +62,17 @@ export class HeartbeatIntake {
           );
           return;
         }
-        this.accepted.count++;
         try {
-          options.onHeartbeat(result.heartbeat, receivedAt);
+          const refusal = options.onHeartbeat(result.heartbeat, receivedAt);
+          if (refusal) {
+            this.rejected[refusal]++;
+            this.log.warn(
+              refusal,
+              `refused heartbeat of ${result.heartbeat.workerId}: ${REFUSAL_EXPLANATIONS[refusal] ?? refusal}`,
+            );
+          } else {
+            this.accepted.count++;
+          }
         } catch (handlerError) {
           // A bug downstream must not kill the subscription that keeps every other worker alive.
           options.logger.error(`heartbeat handler failed: ${(handlerError as Error).stack ?? handlerError}`);

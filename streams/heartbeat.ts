@@ -41,7 +41,7 @@ export type RunningTaskReport = z.infer<typeof runningTaskSchema>;
 
 export const heartbeatSchema = z.object({
   workerId: z.string().regex(WORKER_ID_PATTERN),
-  sentAt: z.number().finite().min(0),
+  sentAt: z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER),
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   address: z.string().max(256).default(''),
   capacity: capacitySchema,
@@ -59,6 +59,8 @@ export const HEARTBEAT_REJECTION_REASONS = [
   'malformed-json',
   'invalid-fields',
   'subject-mismatch',
+  // Valid, but from a new id while the monitor already tracks as many workers as it may.
+  'fleet-full',
 ] as const;
 export type HeartbeatRejectionReason = (typeof HEARTBEAT_REJECTION_REASONS)[number];
 

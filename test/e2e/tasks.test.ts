@@ -2,14 +2,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import type { NatsServer } from '../../streams/nats-server.js';
 import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
-import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
+import { TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/nats.js';
 
 interface Context {
-  server: NatsServer;
-  storeDir: ReturnType<typeof makeTempDir>;
-  dataDir: ReturnType<typeof makeTempDir>;
+  cluster: TestCluster;
   env: NodeJS.ProcessEnv;
   serve: RunningCli;
   workers: Map<string, RunningCli>;
@@ -18,17 +16,9 @@ interface Context {
 const e2e = suite<Context>('tasks with the real cloudai binary: submit, spread, requeue, show, cancel');
 
 e2e.before(async (context) => {
-  context.storeDir = makeTempDir('nats');
-  context.dataDir = makeTempDir('data');
-  context.server = await startTestNatsServer(context.storeDir.path);
-  context.env = {
-    NATS_URL: context.server.url,
-    CLOUDAI_DATA_DIR: context.dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
-    CLOUDAI_ASSIGN_TIMEOUT_MS: '1000',
-  };
-  context.serve = spawnCli(['serve'], context.env);
+  context.cluster = await TestCluster.start({ heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 200 });
+  context.env = { ...context.cluster.env(), CLOUDAI_ASSIGN_TIMEOUT_MS: '1000' };
+  context.serve = await context.cluster.startServe(undefined, context.env);
   context.workers = new Map();
   for (const id of ['kim', 'tessa']) {
     context.workers.set(
@@ -46,10 +36,7 @@ e2e.before(async (context) => {
 
 e2e.after(async (context) => {
   for (const worker of context.workers?.values() ?? []) worker.process.kill('SIGKILL');
-  context.serve?.process.kill('SIGKILL');
-  await context.server?.stop();
-  context.storeDir?.remove();
-  context.dataDir?.remove();
+  await context.cluster?.close();
 });
 
 async function workersJson(context: Context): Promise<WorkerDocument[]> {

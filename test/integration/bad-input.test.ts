@@ -93,6 +93,7 @@ badInput('malformed JSON, wrong types, spoofed ids, illegal ids and a 1 MiB payl
     'malformed-json': rounds,
     'invalid-fields': rounds,
     'subject-mismatch': rounds,
+    'fleet-full': 0,
   });
 
   // The good worker stayed active throughout, and nobody else was registered.

@@ -3,14 +3,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TASKS_STREAM, taskEventSubject, WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
 import { encodeTaskEvent, type TaskEvent, taskEventMessageId } from '../../streams/task-events.js';
-import { withCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents } from '../support/stream.js';
+import { withTaskCluster } from '../support/task-cluster.js';
 
 const twoCores = { cpu: 2, memoryGb: 8, storageGb: 100, gpu: 0 };
 
 test('a scheduler restarted in the middle assigns no task twice and forgets none', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     const a = await cluster.addWorker('a', twoCores, { taskMs: 600 });
     const b = await cluster.addWorker('b', twoCores, { taskMs: 600 });
     const outcomes = [];
@@ -73,7 +73,7 @@ test('a scheduler restarted in the middle assigns no task twice and forgets none
 });
 
 test('tasks an agent lost (it restarted within the timeout) are requeued from its heartbeats', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     const a = await cluster.addWorker('a', twoCores, { taskMs: 5_000 });
     const reply = await cluster.submit({ cpu: 1 });
     assert.equal(reply.ok && reply.outcome, { kind: 'assigned', workerId: 'a' });

@@ -4,7 +4,6 @@ import { fitsWithin, type Resources, sumResources } from '../../projections/reso
 import { evolveTask, holdingOf, isTerminal, type TaskDocument } from '../../projections/task-document.js';
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
 import type { SubmitReply } from '../../streams/task-events.js';
-import { type TestWorker, withCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import {
   readTaskEvents,
@@ -12,6 +11,7 @@ import {
   type StoredEvent,
   type StoredTaskEvent,
 } from '../support/stream.js';
+import { type TaskWorker, withTaskCluster } from '../support/task-cluster.js';
 
 /** Set CLOUDAI_TEST_SEED to replay another schedule of operations. */
 const SEED = Number(process.env.CLOUDAI_TEST_SEED ?? 20_261_127);
@@ -32,10 +32,10 @@ function seededRandom(seed: number): () => number {
 test(`random worker stops, starts and submissions keep every invariant (seed ${SEED})`, async () => {
   const random = seededRandom(SEED);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
-  await withCluster(
+  await withTaskCluster(
     { heartbeatTimeoutMs: 300, heartbeatIntervalMs: 80, assignTimeoutMs: 300, assignRetryAfterMs: 1_000 },
     async (cluster) => {
-      const workers: TestWorker[] = [];
+      const workers: TaskWorker[] = [];
       for (let i = 0; i < 4; i++) {
         const capacity: Resources = {
           cpu: 2 + Math.floor(random() * 7),

@@ -11,9 +11,9 @@ import {
   type TaskEvent,
   taskEventMessageId,
 } from '../../streams/task-events.js';
-import { withCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents, readWorkerEvents } from '../support/stream.js';
+import { withTaskCluster } from '../support/task-cluster.js';
 
 const small = { cpu: 4, memoryGb: 8, storageGb: 100, gpu: 0 };
 const large = { cpu: 8, memoryGb: 32, storageGb: 100, gpu: 0 };
@@ -22,7 +22,7 @@ const assignedTo = (events: Awaited<ReturnType<typeof readTaskEvents>>) =>
   events.flatMap(({ event }) => (event.type === 'TaskAssigned' ? [event.workerId] : []));
 
 test('with some workers inactive, no task is ever assigned to them', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     await cluster.addWorker('a', small, { taskMs: 5_000 });
     const b = await cluster.addWorker('b', large);
     const c = await cluster.addWorker('c', large);
@@ -51,7 +51,7 @@ test('with some workers inactive, no task is ever assigned to them', async () =>
 });
 
 test('a task that fits nowhere queues, and is placed as soon as a worker registers or returns', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     await cluster.addWorker('a', small);
     const big = await cluster.addWorker('big', large);
     big.silence();
@@ -99,7 +99,7 @@ test('a task that fits nowhere queues, and is placed as soon as a worker registe
 });
 
 test('a worker dies with two running tasks: both complete elsewhere, its late reports are ignored', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     // tessa's tasks take 1.5 s; she goes silent at once (a partition: her agent keeps working).
     const tessa = await cluster.addWorker('tessa', small, { taskMs: 1_500 });
     for (let i = 0; i < 2; i++) {
@@ -157,7 +157,7 @@ test('a worker dies with two running tasks: both complete elsewhere, its late re
 });
 
 test('round-robin spreads tasks over all active workers, not all on one', async () => {
-  await withCluster({ policy: 'round-robin' }, async (cluster) => {
+  await withTaskCluster({ policy: 'round-robin' }, async (cluster) => {
     for (const id of ['w1', 'w2', 'w3']) await cluster.addWorker(id, large, { taskMs: 5_000 });
     const gone = await cluster.addWorker('w0', large);
     gone.silence();
@@ -177,7 +177,7 @@ test('round-robin spreads tasks over all active workers, not all on one', async 
 });
 
 test('RTS (the default) spreads equal tasks over equal workers by load', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     for (const id of ['w1', 'w2', 'w3']) await cluster.addWorker(id, large, { taskMs: 5_000 });
     const placed = new Map<string, number>();
     for (let i = 0; i < 6; i++) {
@@ -190,7 +190,7 @@ test('RTS (the default) spreads equal tasks over equal workers by load', async (
 });
 
 test('an assignment nobody acknowledges fails, and the task is placed elsewhere', async () => {
-  await withCluster({ policy: 'round-robin' }, async (cluster) => {
+  await withTaskCluster({ policy: 'round-robin' }, async (cluster) => {
     // Heartbeats from a worker without an agent: it looks alive, but never takes a task.
     await cluster.addWorker('a-mute', large, { agent: false });
     await cluster.addWorker('b-real', large);
@@ -217,7 +217,7 @@ test('an assignment nobody acknowledges fails, and the task is placed elsewhere'
 });
 
 test('cancel stops a running task on its worker; a finished task cannot be cancelled', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     const worker = await cluster.addWorker('tessa', small);
     const reply = await cluster.submit({ command: 'sleep 30' });
     assert.is(reply.ok && reply.outcome.kind, 'assigned');
@@ -239,7 +239,7 @@ test('cancel stops a running task on its worker; a finished task cannot be cance
 });
 
 test('bad input on the wire is refused or counted, and nothing stops working', async () => {
-  await withCluster({}, async (cluster) => {
+  await withTaskCluster({}, async (cluster) => {
     const worker = await cluster.addWorker('tessa', small);
     const js = jetstream(cluster.client);
     // Garbage stored in TASKS, and a well-formed report about a task nobody submitted.

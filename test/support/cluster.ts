@@ -1,226 +1,119 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type Config, resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
-import type { Resources } from '../../projections/resources.js';
-import type { TaskDocument } from '../../projections/task-document.js';
+import { ReadModel } from '../../projections/read-model.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import { TaskAgent } from '../../scheduler/task-agent.js';
 import { connectToNats } from '../../streams/connection.js';
 import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { type Logger, silentLogger } from '../../streams/logger.js';
 import type { NatsServer } from '../../streams/nats-server.js';
-import { requestJson } from '../../streams/request-reply.js';
-import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
-import {
-  type CancelReply,
-  cancelReplySchema,
-  type SubmitReply,
-  submitReplySchema,
-  type TaskRequest,
-} from '../../streams/task-events.js';
+import { type RunningCli, spawnCli } from './cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
 
-/** Short timings, so scenarios that take minutes in production take a second here. */
-export const TEST_TIMINGS = {
-  heartbeatTimeoutMs: 400,
-  heartbeatIntervalMs: 100,
-  assignTimeoutMs: 500,
-  assignRetryAfterMs: 2_000,
-  requestTimeoutMs: 6_000,
-} as const;
+export interface ClusterOptions {
+  heartbeatTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
 
 /**
- * A cluster of real parts for one test: its own nats-server and data dir, the real control
- * plane (fleet, projectors, scheduler), and workers made of the real heartbeat publisher and
- * task agent, as `cloudai worker` wires them.
+ * A nats-server of the test's own plus a data dir, and the environment that points the
+ * real CLI at them. Fault tests kill and restart its parts.
  */
 export class TestCluster {
-  controlPlane!: ControlPlane;
-  client!: NatsConnection;
-  private workerConnection!: NatsConnection;
-  private readonly workers = new Map<string, TestWorker>();
-  private taskCounter = 0;
+  private readModelView?: ReadModel;
+  private readonly processes: RunningCli[] = [];
+  private readonly connections: NatsConnection[] = [];
 
   private constructor(
-    readonly server: NatsServer,
-    private readonly storeDir: ReturnType<typeof makeTempDir>,
+    public server: NatsServer,
+    readonly storeDir: ReturnType<typeof makeTempDir>,
     readonly dataDir: ReturnType<typeof makeTempDir>,
-    readonly config: Config,
+    readonly options: ClusterOptions,
   ) {}
 
-  static async start(overrides: Partial<Config> = {}): Promise<TestCluster> {
+  static async start(options: ClusterOptions): Promise<TestCluster> {
     const storeDir = makeTempDir('nats');
     const dataDir = makeTempDir('data');
     const server = await startTestNatsServer(storeDir.path);
-    const config = resolveConfig(
-      { ...TEST_TIMINGS, ...overrides, natsUrl: server.url, dataDir: dataDir.path },
-      {},
+    return new TestCluster(server, storeDir, dataDir, options);
+  }
+
+  env(natsUrl = this.server.url): NodeJS.ProcessEnv {
+    return {
+      NATS_URL: natsUrl,
+      CLOUDAI_DATA_DIR: this.dataDir.path,
+      CLOUDAI_HEARTBEAT_TIMEOUT_MS: String(this.options.heartbeatTimeoutMs),
+      CLOUDAI_HEARTBEAT_INTERVAL_MS: String(this.options.heartbeatIntervalMs),
+    };
+  }
+
+  /** Starts `cloudai serve` and resolves once it takes heartbeats. */
+  async startServe(
+    natsUrl = this.server.url,
+    extraEnv: NodeJS.ProcessEnv = {},
+  ): Promise<RunningCli & { readyAt: number }> {
+    const serve = spawnCli(['serve'], { ...this.env(natsUrl), ...extraEnv });
+    this.processes.push(serve);
+    await waitFor(
+      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
+      60_000,
+      'serve to start',
     );
-    const cluster = new TestCluster(server, storeDir, dataDir, config);
-    cluster.client = await connectToNats({ url: server.url, name: 'test-client' });
-    cluster.workerConnection = await connectToNats({ url: server.url, name: 'test-workers' });
-    await cluster.startControlPlane();
-    return cluster;
+    if (serve.process.exitCode !== null) throw new Error(`serve exited during start-up:\n${serve.output()}`);
+    return Object.assign(serve, { readyAt: Date.now() });
   }
 
-  async startControlPlane(logger: (component: string) => Logger = () => silentLogger): Promise<void> {
-    this.controlPlane = await ControlPlane.start({ config: this.config, logger });
+  /** Starts `cloudai serve` without waiting for it: for tests that kill it during start-up. */
+  spawnServeUnready(): RunningCli {
+    const serve = spawnCli(['serve'], this.env());
+    this.processes.push(serve);
+    return serve;
   }
 
-  /** A worker with an agent; `taskMs` is how long its tasks without a command take. */
-  async addWorker(workerId: string, capacity: Resources, options: { taskMs?: number; agent?: boolean } = {}) {
-    const worker = new TestWorker(this.workerConnection, workerId, capacity, {
-      taskMs: options.taskMs ?? 300,
-      intervalMs: this.config.heartbeatIntervalMs,
-      agent: options.agent ?? true,
+  /** Kills the server (SIGKILL) and starts a new one on the same port and store. */
+  async restartServer(downForMs: number): Promise<void> {
+    const { port } = this.server;
+    await this.server.kill();
+    await new Promise((resolve) => setTimeout(resolve, downForMs));
+    this.server = await startTestNatsServer(this.storeDir.path, port);
+  }
+
+  async connect(name: string): Promise<NatsConnection> {
+    const nc = await connectToNats({ url: this.server.url, name });
+    this.connections.push(nc);
+    return nc;
+  }
+
+  worker(nc: NatsConnection, workerId: string): HeartbeatPublisher {
+    return new HeartbeatPublisher({
+      nc,
+      workerId,
+      intervalMs: this.options.heartbeatIntervalMs,
+      address: '127.0.0.1:50052',
+      capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
+      usage: () => ({ cpu: 0.25, memory: 0.5, storage: 0.1, gpu: 0 }),
     });
-    this.workers.set(workerId, worker);
-    worker.start();
-    await this.waitForWorker(workerId, 'active');
-    return worker;
   }
 
-  async waitForWorker(workerId: string, status: WorkerDocument['status'], timeoutMs = 3_000): Promise<void> {
-    await waitFor(
-      () => this.controlPlane.readModel.snapshot((view) => view.getWorker(workerId)?.status === status),
-      timeoutMs,
-      `${workerId} ${status}`,
-    );
+  /** The read model as the CLI sees it: read-only, from this process. */
+  readModel(): ReadModel {
+    this.readModelView ??= ReadModel.open({ dataDir: this.dataDir.path, readOnly: true });
+    return this.readModelView;
   }
 
-  nextTaskId(): string {
-    this.taskCounter++;
-    return `t-${String(this.taskCounter).padStart(4, '0')}`;
+  workers(): WorkerDocument[] {
+    return this.readModel().snapshot((view) => view.listWorkers());
   }
 
-  /** Submits as `cloudai task submit` does. */
-  async submit(task: Partial<TaskRequest> = {}, taskId = this.nextTaskId()): Promise<SubmitReply> {
-    const reply = await requestJson(
-      this.client,
-      TASK_SUBMIT_SUBJECT,
-      { taskId, task: { image: 'test:1', ...task } },
-      submitReplySchema,
-      this.config.requestTimeoutMs,
-    );
-    if (!reply.ok) throw new Error(`submit ${taskId}: ${reply.detail}`);
-    return reply.value;
-  }
-
-  async cancel(taskId: string): Promise<CancelReply> {
-    const reply = await requestJson(
-      this.client,
-      TASK_CANCEL_SUBJECT,
-      { taskId },
-      cancelReplySchema,
-      this.config.requestTimeoutMs,
-    );
-    if (!reply.ok) throw new Error(`cancel ${taskId}: ${reply.detail}`);
-    return reply.value;
-  }
-
-  task(taskId: string): TaskDocument | undefined {
-    return this.controlPlane.readModel.snapshot((view) => view.getTask(taskId));
-  }
-
-  tasks(): TaskDocument[] {
-    return this.controlPlane.readModel.snapshot((view) => view.listTasks());
-  }
-
-  worker(workerId: string): WorkerDocument | undefined {
-    return this.controlPlane.readModel.snapshot((view) => view.getWorker(workerId));
-  }
-
-  async waitForTask(
-    taskId: string,
-    check: (task: TaskDocument) => boolean,
-    what: string,
-    timeoutMs = 5_000,
-  ): Promise<TaskDocument> {
-    await waitFor(
-      () => {
-        const task = this.task(taskId);
-        return task !== undefined && check(task);
-      },
-      timeoutMs,
-      `${taskId} ${what}`,
-    );
-    return this.task(taskId) as TaskDocument;
+  statusOf(workerId: string): string | undefined {
+    return this.readModel().snapshot((view) => view.getWorker(workerId)?.status);
   }
 
   async close(): Promise<void> {
-    for (const worker of this.workers.values()) await worker.stop();
-    await this.controlPlane?.close();
-    await this.workerConnection?.close();
-    await this.client?.close();
+    for (const running of this.processes) running.process.kill('SIGKILL');
+    for (const nc of this.connections) await nc.close().catch(() => {});
+    await this.readModelView?.close();
     await this.server.stop();
     this.storeDir.remove();
     this.dataDir.remove();
   }
 }
 
-/** Runs `body` against a fresh cluster, and always cleans it up. */
-export async function withCluster(
-  overrides: Partial<Config>,
-  body: (cluster: TestCluster) => Promise<void>,
-): Promise<void> {
-  const cluster = await TestCluster.start(overrides);
-  try {
-    await body(cluster);
-  } finally {
-    await cluster.close();
-  }
-}
-
-/** One `cloudai worker`: heartbeats, and (unless `agent: false`) the task agent. */
-export class TestWorker {
-  agent: TaskAgent | undefined;
-  private readonly heartbeats: HeartbeatPublisher;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    readonly workerId: string,
-    readonly capacity: Resources,
-    private readonly options: { taskMs: number; intervalMs: number; agent: boolean },
-  ) {
-    this.heartbeats = new HeartbeatPublisher({
-      nc,
-      workerId,
-      intervalMs: options.intervalMs,
-      address: `${workerId}.test:50052`,
-      capacity,
-      usage: () => ({ cpu: 0, memory: 0, storage: 0, gpu: 0 }),
-      runningTasks: () => this.agent?.runningTasks() ?? [],
-    });
-  }
-
-  /** Starts (or restarts, with a fresh agent that remembers nothing) the worker. */
-  start(): void {
-    if (this.options.agent && !this.agent) {
-      this.agent = new TaskAgent({
-        nc: this.nc,
-        workerId: this.workerId,
-        capacity: this.capacity,
-        simulateMs: this.options.taskMs,
-        logger: silentLogger,
-      });
-      this.agent.start();
-    }
-    this.heartbeats.start();
-  }
-
-  /** Heartbeats stop but the agent keeps working: a network partition, or a frozen monitor link. */
-  silence(): void {
-    this.heartbeats.stop();
-  }
-
-  resume(): void {
-    this.heartbeats.start();
-  }
-
-  /** The process stops: no heartbeats, its tasks stop without a report. */
-  async stop(): Promise<void> {
-    this.heartbeats.stop();
-    await this.agent?.close();
-    this.agent = undefined;
-  }
-}
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -23,7 +23,12 @@ function heartbeat(workerId: string, overrides: Partial<Heartbeat> = {}): Heartb
 function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
   const clock = new SimulatedClock();
   const events: WorkerEvent[] = [];
-  const fleet = new Fleet({ heartbeatTimeoutMs, clock, onEvent: (event) => events.push(event) });
+  const fleet = new Fleet({
+    heartbeatTimeoutMs,
+    clock,
+    maxWorkers: 3,
+    onEvent: (event) => events.push(event),
+  });
   const beat = (workerId: string, overrides: Partial<Heartbeat> = {}) =>
     fleet.receiveHeartbeat(heartbeat(workerId, overrides), clock.now());
   return { clock, events, fleet, beat };
@@ -192,6 +197,46 @@ test('restored workers: active ones get a full timeout from the restart, numberi
   fleet.receiveHeartbeat(heartbeat('gone', { address: 'b', capacity }), clock.now());
   assert.equal(events.at(-1)?.type, 'WorkerActivated');
   assert.equal(events.at(-1)?.seq, 5);
+  fleet.stop();
+});
+
+test('a suspended fleet fires no timer; on resume every active worker gets a full timeout', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  beat('kim');
+  clock.increment(TIMEOUT_MS);
+  assert.is(fleet.statusOf('kim'), 'inactive');
+  clock.increment(1_000);
+  beat('tessa'); // comes back: active again at 31 s
+  const eventsBefore = events.length;
+
+  fleet.suspend();
+  assert.ok(fleet.isSuspended);
+  clock.increment(TIMEOUT_MS * 3); // the monitor is blind for 90 s
+  assert.is(events.length, eventsBefore, 'no transition while suspended');
+  assert.is(fleet.receiveHeartbeat(heartbeat('tessa'), clock.now()), 'suspended');
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.is(fleet.statusOf('kim'), 'inactive');
+
+  fleet.resume(clock.now());
+  clock.increment(TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(
+    events.slice(eventsBefore).map((event) => [event.workerId, event.type, event.seq]),
+    [['tessa', 'WorkerInactive', 4]],
+  );
+  fleet.stop();
+});
+
+test('the fleet tracks at most maxWorkers; known workers are still served', () => {
+  const { fleet, beat, clock } = startFleet();
+  for (const id of ['a', 'b', 'c']) beat(id);
+  assert.is(fleet.receiveHeartbeat(heartbeat('d'), clock.now()), 'fleet-full');
+  assert.is(fleet.size, 3);
+  assert.is(fleet.statusOf('d'), undefined);
+  assert.is(fleet.receiveHeartbeat(heartbeat('a'), clock.now()), 'accepted');
   fleet.stop();
 });
 
