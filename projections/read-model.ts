@@ -36,6 +36,12 @@ export function readModelPath(dataDir: string): string {
   return join(dataDir, 'readmodel');
 }
 
+function valuesOf<Document>(database: Database<Document, string>): Document[] {
+  const documents: Document[] = [];
+  for (const { value } of database.getRange()) documents.push(value);
+  return documents;
+}
+
 /** Key of the `worker-tasks` index: ids never contain `/`, and `0` is the character after it. */
 function holdingKey(workerId: string, taskId: string): string {
   return `${workerId}/${taskId}`;
@@ -84,9 +90,7 @@ export class ReadModel {
 
   /** All workers, sorted by id (LMDB keeps keys in byte order). */
   listWorkers(): WorkerDocument[] {
-    const documents: WorkerDocument[] = [];
-    for (const { value } of this.workers.getRange()) documents.push(value);
-    return documents;
+    return valuesOf(this.workers);
   }
 
   getTask(taskId: string): TaskDocument | undefined {
@@ -95,9 +99,7 @@ export class ReadModel {
 
   /** All tasks, in id order. */
   listTasks(): TaskDocument[] {
-    const documents: TaskDocument[] = [];
-    for (const { value } of this.tasks.getRange()) documents.push(value);
-    return documents;
+    return valuesOf(this.tasks);
   }
 
   /** What the tasks assigned to or running on a worker hold there; inside `write`, includes its changes. */

@@ -2,8 +2,9 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../streams/subjects.js';
 import type { ReadModel } from './read-model.js';
+import type { StreamMessage } from './stream-batch.js';
 import { applyTaskEventBatch } from './task-projector.js';
-import { applyWorkerEventBatch, type StreamMessage } from './worker-projector.js';
+import { applyWorkerEventBatch } from './worker-projector.js';
 
 export interface RebuildProgress {
   stream: string;

@@ -6,8 +6,8 @@ import { TASKS_STREAM } from '../streams/subjects.js';
 import { decodeTaskEvent, type TaskEvent } from '../streams/task-events.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
+import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument, whyIgnored } from './task-document.js';
-import type { StreamMessage } from './worker-projector.js';
 
 export interface TaskProjectorOptions {
   nc: NatsConnection;
@@ -94,43 +94,37 @@ export function applyTaskEventBatch(
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
     const result: TaskBatchResult = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
-    let position = readModel.position(TASKS_STREAM);
     const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
-    for (const msg of messages) {
-      if (msg.seq <= position) {
-        result.duplicates++;
-        continue;
-      }
-      position = msg.seq;
-      const decoded = decodeTaskEvent(msg.data);
-      if (!decoded.ok) {
-        result.invalid++;
-        options.onInvalid?.(msg.seq, decoded.detail);
-        continue;
-      }
-      const event = decoded.value;
-      const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
-      const after = evolveTask(before, event);
-      if (after === before || !after) {
-        result.ignored++;
-        options.onIgnored?.(msg.seq, event, whyIgnored(before, event) ?? 'no change');
-        continue;
-      }
-      touched.set(event.taskId, after);
-      result.applied++;
-      const held = holdingOf(before);
-      const holds = holdingOf(after);
-      if (held?.workerId === holds?.workerId) continue;
-      if (held) {
-        readModel.releaseTask(held.workerId, event.taskId);
-        workersToRefresh.add(held.workerId);
-      }
-      if (holds) {
-        readModel.holdTask(holds.workerId, event.taskId, holds.requests);
-        workersToRefresh.add(holds.workerId);
-      }
-    }
+    const position = forEachNewEvent(
+      messages,
+      readModel.position(TASKS_STREAM),
+      decodeTaskEvent,
+      result,
+      options.onInvalid,
+      (event, streamSeq) => {
+        const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
+        const after = evolveTask(before, event);
+        if (after === before || !after) {
+          result.ignored++;
+          options.onIgnored?.(streamSeq, event, whyIgnored(before, event) ?? 'no change');
+          return;
+        }
+        touched.set(event.taskId, after);
+        result.applied++;
+        const held = holdingOf(before);
+        const holds = holdingOf(after);
+        if (held?.workerId === holds?.workerId) return;
+        if (held) {
+          readModel.releaseTask(held.workerId, event.taskId);
+          workersToRefresh.add(held.workerId);
+        }
+        if (holds) {
+          readModel.holdTask(holds.workerId, event.taskId, holds.requests);
+          workersToRefresh.add(holds.workerId);
+        }
+      },
+    );
     for (const document of touched.values()) readModel.putTask(document);
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
@@ -138,6 +132,7 @@ export function applyTaskEventBatch(
       if (worker) readModel.putWorker({ ...worker, ...readModel.allocationOf(workerId) });
     }
     readModel.setPosition(TASKS_STREAM, position);
+    readModel.countApplied(TASKS_STREAM, result.applied);
     return result;
   });
 }

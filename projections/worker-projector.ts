@@ -1,12 +1,14 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Usage } from '../streams/heartbeat.js';
+import { decodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
-import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { workerEventSchema } from '../streams/worker-events.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
+import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
 import {
   applyHeartbeatSample,
   evolveWorker,
@@ -107,12 +109,6 @@ export class WorkerProjector {
   }
 }
 
-/** One message of WORKER_EVENTS: its stream sequence and raw payload. */
-export interface StreamMessage {
-  seq: number;
-  data: Uint8Array;
-}
-
 export interface WorkerBatchResult {
   applied: number;
   duplicates: number;
@@ -137,25 +133,19 @@ export async function applyWorkerEventBatch(
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
     const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: new Map() };
-    let position = readModel.position(WORKER_EVENTS_STREAM);
     const touched = new Map<string, WorkerDocument>();
     const current = (workerId: string) => touched.get(workerId) ?? readModel.getWorker(workerId);
-    for (const msg of messages) {
-      if (msg.seq <= position) {
-        result.duplicates++;
-        continue;
-      }
-      position = msg.seq;
-      const decoded = decodeWorkerEvent(msg.data);
-      if (!decoded.ok) {
-        // Skipped but counted: one corrupt record must not stall every later event.
-        result.invalid++;
-        options.onInvalid?.(msg.seq, decoded.detail);
-        continue;
-      }
-      touched.set(decoded.event.workerId, evolveWorker(current(decoded.event.workerId), decoded.event));
-      result.applied++;
-    }
+    const position = forEachNewEvent(
+      messages,
+      readModel.position(WORKER_EVENTS_STREAM),
+      (data) => decodeJson(data, workerEventSchema),
+      result,
+      options.onInvalid,
+      (event) => {
+        touched.set(event.workerId, evolveWorker(current(event.workerId), event));
+        result.applied++;
+      },
+    );
     for (const [workerId, sample] of options.samples ?? []) {
       const document = current(workerId);
       if (document) touched.set(workerId, applyHeartbeatSample(document, sample));

@@ -3,7 +3,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { addResources, type Resources, requestsOf } from '../projections/resources.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
-import { decodeJson, encodeJson } from '../streams/json-codec.js';
+import { type DecodeResult, decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
 import { requestJson } from '../streams/request-reply.js';
@@ -34,7 +34,7 @@ import {
   type TaskSpec,
   taskEventMessageId,
 } from '../streams/task-events.js';
-import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { workerEventSchema } from '../streams/worker-events.js';
 import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
@@ -209,17 +209,11 @@ export class SchedulerService {
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
     for (const msg of messages) {
-      const decoded = decodeWorkerEvent(msg.data);
-      if (!decoded.ok) {
-        this.state.skipWorkerMessage(msg.seq);
-        this.stats.invalidEvents++;
-        this.log.warn(
-          'invalid-worker-event',
-          `skipped invalid event at ${WORKER_EVENTS_STREAM} seq ${msg.seq}`,
-        );
-        continue;
-      }
-      const change = this.state.applyWorkerEvent(msg.seq, decoded.event);
+      const event = this.decodeOrSkip(msg, WORKER_EVENTS_STREAM, decodeWorkerMessage, (seq) =>
+        this.state.skipWorkerMessage(seq),
+      );
+      if (!event) continue;
+      const change = this.state.applyWorkerEvent(msg.seq, event);
       if (!change) continue;
       changed = true;
       const { before, after } = change;
@@ -238,17 +232,10 @@ export class SchedulerService {
   private applyTaskMessages(messages: JsMsg[]): void {
     let retryQueue = false;
     for (const msg of messages) {
-      const decoded = decodeTaskEvent(msg.data);
-      if (!decoded.ok) {
-        this.state.skipTaskMessage(msg.seq);
-        this.stats.invalidEvents++;
-        this.log.warn(
-          'invalid-task-event',
-          `skipped invalid event at ${TASKS_STREAM} seq ${msg.seq}: ${decoded.detail}`,
-        );
-        continue;
-      }
-      const event = decoded.value;
+      const event = this.decodeOrSkip(msg, TASKS_STREAM, decodeTaskEvent, (seq) =>
+        this.state.skipTaskMessage(seq),
+      );
+      if (!event) continue;
       const change = this.state.applyTaskEvent(msg.seq, event);
       if (!change.applied) {
         if (change.why !== 'already applied') {
@@ -278,6 +265,24 @@ export class SchedulerService {
       retryQueue = true;
     }
     if (retryQueue) this.requestPass();
+  }
+
+  /** The message's event, or undefined after counting and logging it as invalid (it still moves the position). */
+  private decodeOrSkip<Event>(
+    msg: JsMsg,
+    stream: string,
+    decode: (data: Uint8Array) => DecodeResult<Event>,
+    skip: (streamSeq: number) => void,
+  ): Event | undefined {
+    const decoded = decode(msg.data);
+    if (decoded.ok) return decoded.value;
+    skip(msg.seq);
+    this.stats.invalidEvents++;
+    this.log.warn(
+      `invalid-${stream}`,
+      `skipped invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`,
+    );
+    return undefined;
   }
 
   // --- placing ---
@@ -574,6 +579,8 @@ export class SchedulerService {
     resolve(outcome);
   }
 }
+
+const decodeWorkerMessage = (data: Uint8Array) => decodeJson(data, workerEventSchema);
 
 function specOf(task: TaskDocument): TaskSpec {
   const spec: TaskSpec = {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NO_RESOURCES, type Resources } from '../../projections/resources.js';
-import { evolveTask, type TaskDocument } from '../../projections/task-document.js';
+import type { TaskDocument } from '../../projections/task-document.js';
 import {
   emptyQueueMemory,
   type PassInput,
@@ -13,6 +13,7 @@ import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js'
 import { createRtsPolicy, scoreRts } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, parseRtsParams, RtsParamsError } from '../../scheduler/policies/rts-params.js';
 import type { TaskSpec } from '../../streams/task-events.js';
+import { taskFrom } from '../support/tasks.js';
 
 const NOW = 1_764_300_000_000;
 const capacity = (cpu: number, memoryGb: number, gpu = 0): Resources => ({
@@ -34,25 +35,7 @@ function worker(
 let nextId = 0;
 function task(overrides: Partial<TaskSpec> = {}, submittedAt = NOW - 1_000 + nextId): TaskDocument {
   nextId++;
-  const spec: TaskSpec = {
-    image: 'x',
-    cpu: 1,
-    memoryGb: 0.5,
-    storageGb: 1,
-    gpu: 0,
-    type: 'cpu-light',
-    k: 2,
-    submittedAt,
-    ...overrides,
-  };
-  const document = evolveTask(undefined, {
-    type: 'TaskSubmitted',
-    taskId: `t-${String(nextId).padStart(3, '0')}`,
-    at: submittedAt,
-    task: spec,
-  });
-  if (!document) throw new Error('unreachable');
-  return document;
+  return taskFrom(`t-${String(nextId).padStart(3, '0')}`, submittedAt, { image: 'x', ...overrides });
 }
 
 function pass(overrides: Partial<PassInput> & Pick<PassInput, 'queue' | 'workers'>) {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { inferTaskType, TASK_DEFAULTS, validateTaskRequest } from '../../scheduler/task-model.js';
+import { DEFAULT_SPEC } from '../support/tasks.js';
 
 const AT = 1_764_300_000_000;
 
@@ -13,16 +14,7 @@ test('defaults are the original CloudAI ones: 1 cpu, 0.5 GB, 1 GB storage, 0 GPU
   const result = validateTaskRequest({ image: 'python:3.12' }, AT);
   assert.ok(result.ok);
   if (!result.ok) return;
-  assert.equal(result.task, {
-    image: 'python:3.12',
-    cpu: 1,
-    memoryGb: 0.5,
-    storageGb: 1,
-    gpu: 0,
-    type: 'cpu-light',
-    k: 2,
-    submittedAt: AT,
-  });
+  assert.equal(result.task, { ...DEFAULT_SPEC, submittedAt: AT });
   assert.equal(TASK_DEFAULTS, { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 });
 });
 

@@ -2,36 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attemptsOf, renderTaskDetails, renderTasksTable } from '../../cli/tasks-table.js';
 import { colors } from '../../cli/terminal.js';
-import { evolveTask, type TaskDocument } from '../../projections/task-document.js';
-import type { TaskEvent } from '../../streams/task-events.js';
+import { taskFrom } from '../support/tasks.js';
 
-const spec = {
-  image: 'python:3.12',
-  cpu: 1,
-  memoryGb: 0.5,
-  storageGb: 1,
-  gpu: 0,
-  type: 'cpu-light',
-  k: 2,
-} as const;
-
-function taskFrom(
-  taskId: string,
-  submittedAt: number,
-  events: (taskId: string) => TaskEvent[],
-): TaskDocument {
-  const submitted: TaskEvent = {
-    type: 'TaskSubmitted',
-    taskId,
-    at: submittedAt,
-    task: { ...spec, submittedAt },
-  };
-  const document = [submitted, ...events(taskId)].reduce<TaskDocument | undefined>(evolveTask, undefined);
-  if (!document) throw new Error('unreachable');
-  return document;
-}
-
-const moved = taskFrom('t-moved', 10_000, (taskId) => [
+const moved = taskFrom('t-moved', 10_000, {}, (taskId) => [
   {
     type: 'TaskAssigned',
     taskId,
@@ -54,7 +27,7 @@ const moved = taskFrom('t-moved', 10_000, (taskId) => [
   },
   { type: 'TaskStarted', taskId, at: 20_200, workerId: 'kim', attempt: 2 },
 ]);
-const waiting = taskFrom('t-wait', 5_000, () => []);
+const waiting = taskFrom('t-wait', 5_000);
 
 test('the tasks table lists oldest first, with worker, attempt and a summary', () => {
   const lines = renderTasksTable([moved, waiting], 30_000, colors(false)).split('\n');
