@@ -13,10 +13,14 @@ export interface ReadModelOptions {
 }
 
 export class ReadModelMissingError extends Error {
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options?: ErrorOptions,
+  ) {
     super(
       `no read model at ${path}: start the control plane with \`cloudai up\` (or \`cloudai serve\`), ` +
         'or point CLOUDAI_DATA_DIR (or --data-dir) at its data dir',
+      options,
     );
     this.name = 'ReadModelMissingError';
   }
@@ -68,11 +72,19 @@ export class ReadModel {
     if (options.readOnly && !existsSync(join(path, 'data.mdb'))) throw new ReadModelMissingError(path);
     if (!options.readOnly) mkdirSync(path, { recursive: true });
     const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: 8 });
-    const workers = root.openDB<WorkerDocument, string>({ name: 'workers' });
-    const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
-    const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
-    const meta = root.openDB<number, string>({ name: 'meta' });
-    return new ReadModel(root, workers, tasks, workerTasks, meta, path);
+    try {
+      const workers = root.openDB<WorkerDocument, string>({ name: 'workers' });
+      const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
+      const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
+      const meta = root.openDB<number, string>({ name: 'meta' });
+      return new ReadModel(root, workers, tasks, workerTasks, meta, path);
+    } catch (error) {
+      // Read-only, a database the control plane has not created yet cannot be opened (a read
+      // model being created, or one written before tasks existed): say so, and leave nothing open.
+      void root.close();
+      if (options.readOnly) throw new ReadModelMissingError(path, { cause: error });
+      throw error;
+    }
   }
 
   position(stream: string): number {
