@@ -3,6 +3,13 @@ import { Command, Option } from 'commander';
 import { type CredentialsCommandOptions, credentialsCommand } from './commands/credentials.js';
 import { rebuildCommand } from './commands/rebuild.js';
 import { serveCommand } from './commands/serve.js';
+import {
+  type TaskSubmitOptions,
+  taskCancelCommand,
+  taskShowCommand,
+  taskSubmitCommand,
+} from './commands/task.js';
+import { type TasksCommandOptions, tasksCommand } from './commands/tasks.js';
 import { upCommand } from './commands/up.js';
 import { type WorkerCommandOptions, workerCommand } from './commands/worker.js';
 import { type WorkersCommandOptions, workersCommand } from './commands/workers.js';
@@ -14,6 +21,10 @@ interface SharedFlags {
   dataDir?: string;
   heartbeatTimeoutMs?: string;
   heartbeatIntervalMs?: string;
+  policy?: string;
+  rtsParams?: string;
+  assignTimeoutMs?: string;
+  taskMs?: string;
 }
 
 const natsUrl = () =>
@@ -39,6 +50,22 @@ const heartbeatInterval = () =>
     `time between heartbeats (env ${CONFIG_ENV.heartbeatIntervalMs}, default ${DEFAULT_CONFIG.heartbeatIntervalMs})`,
   );
 
+const policy = () =>
+  new Option(
+    '--policy <name>',
+    `placement policy: rts or round-robin (env ${CONFIG_ENV.policy}, default ${DEFAULT_CONFIG.policy})`,
+  );
+const rtsParams = () =>
+  new Option(
+    '--rts-params <file>',
+    `JSON file of RTS parameters (Theta, Risk, Tau, AffinityMatrix, PenaltyVector; env ${CONFIG_ENV.rtsParams}, default: the original's)`,
+  );
+const assignTimeout = () =>
+  new Option(
+    '--assign-timeout-ms <ms>',
+    `time a worker has to acknowledge an assignment (env ${CONFIG_ENV.assignTimeoutMs}, default ${DEFAULT_CONFIG.assignTimeoutMs})`,
+  );
+
 /** Flags as `resolveConfig` takes them; strings are validated there, with the flag's name in the error. */
 function overrides(flags: SharedFlags): ConfigOverrides {
   return {
@@ -47,6 +74,10 @@ function overrides(flags: SharedFlags): ConfigOverrides {
     credentials: flags.credentials,
     heartbeatTimeoutMs: flags.heartbeatTimeoutMs as unknown as number | undefined,
     heartbeatIntervalMs: flags.heartbeatIntervalMs as unknown as number | undefined,
+    policy: flags.policy as ConfigOverrides['policy'],
+    rtsParams: flags.rtsParams,
+    assignTimeoutMs: flags.assignTimeoutMs as unknown as number | undefined,
+    taskMs: flags.taskMs as unknown as number | undefined,
   };
 }
 
@@ -67,17 +98,20 @@ program
 
 program
   .command('serve')
-  .description('run the control plane (fleet and projector) against NATS_URL')
+  .description('run the control plane (fleet, projectors, scheduler) against NATS_URL')
   .addOption(natsUrl())
   .addOption(credentials())
   .addOption(dataDir())
   .addOption(heartbeatTimeout())
   .addOption(heartbeatInterval())
+  .addOption(policy())
+  .addOption(rtsParams())
+  .addOption(assignTimeout())
   .action((flags: SharedFlags) => serveCommand(overrides(flags)));
 
 program
   .command('worker')
-  .description('run a heartbeat agent for one worker until stopped')
+  .description('run a worker agent until stopped: heartbeats, and the tasks the scheduler assigns to it')
   .requiredOption('--id <id>', 'worker id: 1–64 characters of A–Z a–z 0–9 _ -')
   .option('--cpu <n>', 'CPU cores', '4')
   .option('--memory <gb>', 'memory in GB', '8')
@@ -85,6 +119,10 @@ program
   .option('--gpu <n>', 'GPUs', '0')
   .option('--address <host:port>', 'address the worker advertises (default: host name)')
   .option('--interval-ms <ms>', 'time between heartbeats (same as --heartbeat-interval-ms)')
+  .option(
+    '--task-ms <ms>',
+    `how long a task without --command takes (env ${CONFIG_ENV.taskMs}, default ${DEFAULT_CONFIG.taskMs})`,
+  )
   .addOption(heartbeatInterval())
   .addOption(heartbeatTimeout().hideHelp())
   .addOption(natsUrl())
@@ -106,9 +144,60 @@ program
   .addOption(dataDir())
   .action((flags: SharedFlags & WorkersCommandOptions) => workersCommand(flags, overrides(flags)));
 
+const task = program.command('task').description('submit, inspect or cancel one task');
+
+task
+  .command('submit')
+  .description('hand a task to the scheduler; prints the worker it went to, or why it waits')
+  .option('--image <image>', 'container image (recorded; the worker runs --command or simulates)')
+  .option('--command <cmd>', 'shell command the worker runs with sh -c (exit code 0: completed)')
+  .option('--cpu <n>', 'CPU cores requested (default 1)')
+  .option('--memory <gb>', 'memory in GB requested (default 0.5)')
+  .option('--storage <gb>', 'storage in GB requested (default 1)')
+  .option('--gpu <n>', 'GPUs requested (default 0)')
+  .option(
+    '--type <type>',
+    'cpu-light, cpu-heavy, memory-heavy, gpu-inference, gpu-training or mixed (default: inferred)',
+  )
+  .option('--k <k>', 'SLA multiplier between 1.5 and 2.5: deadline = submitted + k·τ (default 2.0)')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action((flags: SharedFlags & TaskSubmitOptions) => taskSubmitCommand(flags, overrides(flags)));
+
+task
+  .command('show')
+  .description('show one task from the read model: its attempts and history')
+  .argument('<id>', 'task id, as `cloudai task submit` printed it')
+  .option('--json', 'print the task document as JSON')
+  .addOption(dataDir())
+  .action((id: string, flags: SharedFlags & { json?: boolean }) =>
+    taskShowCommand(id, flags, overrides(flags)),
+  );
+
+task
+  .command('cancel')
+  .description('cancel a task that has not ended; a running one is stopped on its worker')
+  .argument('<id>', 'task id')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action((id: string, flags: SharedFlags) => taskCancelCommand(id, overrides(flags)));
+
+program
+  .command('tasks')
+  .description('show every task from the read model, oldest first')
+  .option('--json', 'print the task documents as JSON')
+  .option(
+    '--status <status>',
+    'only tasks with this status: queued, assigned, running, completed, failed or cancelled',
+  )
+  .addOption(dataDir())
+  .action((flags: SharedFlags & TasksCommandOptions) => tasksCommand(flags, overrides(flags)));
+
 program
   .command('rebuild')
-  .description('rebuild the read model from the WORKER_EVENTS stream')
+  .description('rebuild the read model from the WORKER_EVENTS and TASKS streams')
   .addOption(natsUrl())
   .addOption(credentials())
   .addOption(dataDir())

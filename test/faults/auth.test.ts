@@ -96,6 +96,7 @@ test('authorization: each identity may do its own job and nothing else; new work
     tessa.publish('heartbeat.kim', heartbeat('kim'));
     tessa.publish('workers.events.tessa', '{"type":"WorkerInactive"}');
     tessa.publish('tasks.events.t-1', '{}');
+    tessa.publish('tasks.reports.kim', '{}');
     const jsm = await jetstreamManager(tessa).catch((error: Error) => error);
     assert.instance(jsm, Error, 'the JetStream API is closed to workers');
     const jsPublish = await jetstream(tessa)
@@ -112,8 +113,14 @@ test('authorization: each identity may do its own job and nothing else; new work
     );
     assert.match(String(await snooping.closed), /Permissions Violation for Subscription to "heartbeat.\*"/);
     assert.not.ok(ownAssignments.isClosed(), 'its own assignments are allowed');
-    await waitFor(() => tessaErrors.length >= 4, 5_000, 'permission errors');
-    for (const subject of ['heartbeat.kim', 'workers.events.tessa', 'tasks.events.t-1', '$JS.API.INFO']) {
+    await waitFor(() => tessaErrors.length >= 5, 5_000, 'permission errors');
+    for (const subject of [
+      'heartbeat.kim',
+      'workers.events.tessa',
+      'tasks.events.t-1',
+      'tasks.reports.kim',
+      '$JS.API.INFO',
+    ]) {
       assert.ok(
         tessaErrors.some((message) => message.includes(`Permissions Violation for Publish to "${subject}"`)),
         `publishing to ${subject} denied: ${tessaErrors.join('; ')}`,
