@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
 import type { TaskDocument } from './task-document.js';
@@ -40,6 +40,29 @@ export function readModelPath(dataDir: string): string {
   return join(dataDir, 'readmodel');
 }
 
+const MAX_DATABASES = 8;
+const DATABASE_NAMES = ['workers', 'tasks', 'worker-tasks', 'meta'] as const;
+
+/**
+ * Creates a new environment with all its databases in a scratch folder and moves it into
+ * place in one rename: a reader that finds `data.mdb` always finds the databases too (a
+ * read-only open of an environment without them fails, and poisons later opens of that path
+ * in the same process).
+ */
+function createEnvironment(path: string): void {
+  const scratch = `${path}-creating-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  const root = open({ path: scratch, maxDbs: MAX_DATABASES });
+  root.transactionSync(() => {
+    for (const name of DATABASE_NAMES) root.openDB({ name });
+  });
+  root.close();
+  rmSync(path, { recursive: true, force: true });
+  mkdirSync(dirname(path), { recursive: true });
+  renameSync(scratch, path);
+}
+
 function valuesOf<Document>(database: Database<Document, string>): Document[] {
   const documents: Document[] = [];
   for (const { value } of database.getRange()) documents.push(value);
@@ -70,8 +93,8 @@ export class ReadModel {
   static open(options: ReadModelOptions): ReadModel {
     const path = readModelPath(options.dataDir);
     if (options.readOnly && !existsSync(join(path, 'data.mdb'))) throw new ReadModelMissingError(path);
-    if (!options.readOnly) mkdirSync(path, { recursive: true });
-    const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: 8 });
+    if (!options.readOnly && !existsSync(join(path, 'data.mdb'))) createEnvironment(path);
+    const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: MAX_DATABASES });
     try {
       const workers = root.openDB<WorkerDocument, string>({ name: 'workers' });
       const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
