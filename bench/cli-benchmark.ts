@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReadModel } from '../projections/read-model.js';
+import { NO_RESOURCES } from '../projections/resources.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
 import { projectRoot } from '../streams/project-root.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
@@ -118,5 +119,7 @@ function documentOf(index: number, now: number): WorkerDocument {
     statusSince: now - 60_000,
     registeredAt: now - 3_600_000,
     lastEventSeq: index % 10 === 0 ? 2 : 1,
+    allocated: NO_RESOURCES,
+    taskIds: [],
   };
 }

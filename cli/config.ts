@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
 import { DEFAULT_NATS_URL } from '../streams/connection.js';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../streams/heartbeat-intake.js';
 
@@ -10,8 +12,24 @@ export interface Config {
   /** How often `cloudai worker` sends a heartbeat. */
   heartbeatIntervalMs: number;
   maxHeartbeatBytes: number;
+  /** The placement policy of `cloudai serve`. */
+  policy: PolicyName;
+  /** JSON file with RTS parameters; empty: the original's defaults. */
+  rtsParams: string;
+  /** How long a worker's agent has to acknowledge an assignment before the task goes elsewhere. */
+  assignTimeoutMs: number;
+  /** How long a worker that did not acknowledge a task is not offered it again (unless it comes back). */
+  assignRetryAfterMs: number;
+  /** How many younger tasks may be placed ahead of a waiting task before it reserves a worker. */
+  queueBypassLimit: number;
+  /** How long `cloudai task submit|cancel` wait for the scheduler; it answers within half of it. */
+  requestTimeoutMs: number;
+  /** How long `cloudai worker` simulates a task that has no command. */
+  taskMs: number;
   /** Most workers one monitor tracks; heartbeats from further new ids are refused and counted. */
   maxWorkers: number;
+  /** NATS credentials file; empty: the command's own file in the data dir, if there is one. */
+  credentials: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -20,7 +38,15 @@ export const DEFAULT_CONFIG: Config = {
   heartbeatTimeoutMs: 30_000,
   heartbeatIntervalMs: 5_000,
   maxHeartbeatBytes: DEFAULT_MAX_HEARTBEAT_BYTES,
+  policy: 'rts',
+  rtsParams: '',
+  assignTimeoutMs: 2_000,
+  assignRetryAfterMs: 30_000,
+  queueBypassLimit: 5,
+  requestTimeoutMs: 10_000,
+  taskMs: 10_000,
   maxWorkers: 200_000,
+  credentials: '',
 };
 
 /** Environment variable of each setting that has one. */
@@ -29,8 +55,23 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   dataDir: 'CLOUDAI_DATA_DIR',
   heartbeatTimeoutMs: 'CLOUDAI_HEARTBEAT_TIMEOUT_MS',
   heartbeatIntervalMs: 'CLOUDAI_HEARTBEAT_INTERVAL_MS',
+  policy: 'CLOUDAI_POLICY',
+  rtsParams: 'CLOUDAI_RTS_PARAMS',
+  assignTimeoutMs: 'CLOUDAI_ASSIGN_TIMEOUT_MS',
+  taskMs: 'CLOUDAI_TASK_MS',
   maxWorkers: 'CLOUDAI_MAX_WORKERS',
+  credentials: 'CLOUDAI_CREDENTIALS',
 };
+
+/** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
+export function embeddedServerDir(dataDir: string): string {
+  return join(dataDir, 'nats');
+}
+
+/** Where the identities of an installation live (owner-only). */
+export function credentialsDir(dataDir: string): string {
+  return join(dataDir, 'credentials');
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -49,6 +90,12 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     const flagValue = flags[key];
     if (flagValue !== undefined) assign(config, key, flagValue, `--${kebab(key)}`);
     else if (envValue !== undefined && envValue !== '') assign(config, key, envValue, envName as string);
+  }
+  if (!isPolicyName(config.policy)) {
+    throw new ConfigError(
+      `${flags.policy !== undefined ? '--policy' : CONFIG_ENV.policy} ${JSON.stringify(config.policy)} is not a ` +
+        `placement policy: use one of ${POLICY_NAMES.join(', ')}`,
+    );
   }
   if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
     throw new ConfigError(

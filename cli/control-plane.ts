@@ -3,13 +3,23 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
 import { ReadModel } from '../projections/read-model.js';
+import { TaskProjector } from '../projections/task-projector.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
 import { WorkerProjector } from '../projections/worker-projector.js';
+import { createPolicy } from '../scheduler/policies/create-policy.js';
+import { loadRtsParams } from '../scheduler/policies/rts-params.js';
+import { SchedulerService } from '../scheduler/scheduler-service.js';
 import { connectToNats, type NatsCredentials } from '../streams/connection.js';
 import { HeartbeatIntake } from '../streams/heartbeat-intake.js';
 import { createConsoleLogger, type Logger } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
-import { WORKER_EVENTS_STREAM, workerEventMessageId, workerEventSubject } from '../streams/subjects.js';
+import {
+  TASKS_STREAM,
+  WORKER_EVENTS_STREAM,
+  workerEventMessageId,
+  workerEventSubject,
+} from '../streams/subjects.js';
+import { ensureTasksStream } from '../streams/task-events.js';
 import { encodeWorkerEvent, type WorkerEvent } from '../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
 import type { Config } from './config.js';
@@ -27,15 +37,18 @@ export interface ControlPlaneOptions {
 
 /**
  * `cloudai serve`: the fleet of liveness actors fed by heartbeats, the publisher that turns
- * their transitions into WORKER_EVENTS, and the projector that folds those into the read model.
+ * their transitions into WORKER_EVENTS, the projectors that fold WORKER_EVENTS and TASKS into
+ * the read model, and the scheduler that follows both streams and places tasks.
  */
 export class ControlPlane {
   private constructor(
     readonly nc: NatsConnection,
     readonly readModel: ReadModel,
     readonly projector: WorkerProjector,
+    readonly taskProjector: TaskProjector,
     readonly fleet: Fleet,
     readonly publisher: OrderedPublisher,
+    readonly scheduler: SchedulerService,
     readonly intake: HeartbeatIntake,
     private readonly logger: Logger,
   ) {}
@@ -44,6 +57,8 @@ export class ControlPlane {
     const { config } = options;
     const loggerFor = options.logger ?? createConsoleLogger;
     const logger = loggerFor('serve');
+    // A broken parameters file is the operator's to fix before anything starts.
+    const policy = createPolicy(config.policy, loadRtsParams(config.rtsParams || undefined));
     const nc = await connectToNats({
       url: config.natsUrl,
       name: 'cloudai-serve',
@@ -52,13 +67,15 @@ export class ControlPlane {
     try {
       const jsm = await jetstreamManager(nc);
       await ensureWorkerEventsStream(jsm);
+      await ensureTasksStream(jsm);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
+      const taskProjector = await TaskProjector.start({ nc, readModel, logger: loggerFor('tasks') });
 
-      // The fleet continues each worker's event numbering, so the read model must hold every
-      // event already in the stream before the actors are rebuilt from it.
-      const lastSeq = (await jsm.streams.info(WORKER_EVENTS_STREAM)).state.last_seq;
-      await projector.waitForPosition(lastSeq);
+      // The fleet continues each worker's event numbering, and the scheduler decides from the
+      // read model, so it must hold every event already in the streams before either starts.
+      await projector.waitForPosition((await jsm.streams.info(WORKER_EVENTS_STREAM)).state.last_seq);
+      await taskProjector.waitForPosition((await jsm.streams.info(TASKS_STREAM)).state.last_seq);
 
       const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });
       const fleet = new Fleet({
@@ -87,6 +104,25 @@ export class ControlPlane {
         );
       }
 
+      // One snapshot at positions N; the scheduler follows both streams from N + 1.
+      const snapshot = readModel.snapshot((view) => ({
+        workers: view.listWorkers(),
+        tasks: view.listTasks(),
+        workerPosition: view.position(WORKER_EVENTS_STREAM),
+        taskPosition: view.position(TASKS_STREAM),
+      }));
+      const scheduler = await SchedulerService.start({
+        nc,
+        logger: loggerFor('scheduler'),
+        snapshot,
+        identity: readModel.path,
+        policy,
+        assignTimeoutMs: config.assignTimeoutMs,
+        retryAfterMs: config.assignRetryAfterMs,
+        bypassLimit: config.queueBypassLimit,
+        submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
+      });
+
       const intake = new HeartbeatIntake({
         nc,
         logger: loggerFor('heartbeats'),
@@ -94,16 +130,29 @@ export class ControlPlane {
         onHeartbeat: (heartbeat, receivedAt) => {
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
-          if (outcome === 'accepted')
+          if (outcome === 'accepted') {
             projector.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
+            scheduler.observeHeartbeat(heartbeat, receivedAt);
+          }
           return undefined;
         },
       });
       void watchConnection(nc, fleet, logger);
       logger.info(
-        `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, read model ${readModel.path}`,
+        `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
+          `placement policy ${config.policy}, read model ${readModel.path}`,
       );
-      return new ControlPlane(nc, readModel, projector, fleet, publisher, intake, logger);
+      return new ControlPlane(
+        nc,
+        readModel,
+        projector,
+        taskProjector,
+        fleet,
+        publisher,
+        scheduler,
+        intake,
+        logger,
+      );
     } catch (error) {
       await nc.close();
       throw error;
@@ -111,12 +160,14 @@ export class ControlPlane {
   }
 
   /**
-   * Graceful stop: take no more heartbeats, stop the timers, publish the events still queued,
-   * let the projector apply and acknowledge what it holds, then close LMDB and NATS.
+   * Graceful stop: take no more heartbeats, stop the timers and the scheduler, publish the
+   * events still queued, let the projectors apply and acknowledge what they hold, then close
+   * LMDB and NATS.
    */
   async close(): Promise<void> {
     await this.intake.drain();
     this.fleet.stop();
+    await this.scheduler.close();
     const { unpublished } = await this.publisher.close(3_000);
     if (unpublished > 0) {
       this.logger.warn(
@@ -124,6 +175,7 @@ export class ControlPlane {
       );
     }
     await this.projector.close();
+    await this.taskProjector.close();
     await this.readModel.close();
     await this.nc.drain();
   }

@@ -1,17 +1,25 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import type { CredentialsCommandOptions } from './commands/credentials.js';
+import type { TaskSubmitOptions } from './commands/task.js';
+import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
 import type { WorkersCommandOptions } from './commands/workers.js';
 import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG } from './config.js';
 
-// Each command is loaded when it runs: `cloudai workers` then never loads the NATS client,
-// XState or zod, which took a third of its run time with 100 000 workers.
+// Each command's module is loaded when it runs: `cloudai workers` then never loads the NATS
+// client, XState or zod, which took a third of its run time with 100 000 workers.
 
 interface SharedFlags {
   natsUrl?: string;
+  credentials?: string;
   dataDir?: string;
   heartbeatTimeoutMs?: string;
   heartbeatIntervalMs?: string;
+  policy?: string;
+  rtsParams?: string;
+  assignTimeoutMs?: string;
+  taskMs?: string;
 }
 
 const natsUrl = () =>
@@ -21,6 +29,11 @@ const natsUrl = () =>
   );
 const dataDir = () =>
   new Option('--data-dir <dir>', `data dir (env ${CONFIG_ENV.dataDir}, default ${DEFAULT_CONFIG.dataDir})`);
+const credentials = () =>
+  new Option(
+    '--credentials <file>',
+    `NATS credentials file (env ${CONFIG_ENV.credentials}; default: this identity's file in the data dir, if any)`,
+  );
 const heartbeatTimeout = () =>
   new Option(
     '--heartbeat-timeout-ms <ms>',
@@ -32,13 +45,34 @@ const heartbeatInterval = () =>
     `time between heartbeats (env ${CONFIG_ENV.heartbeatIntervalMs}, default ${DEFAULT_CONFIG.heartbeatIntervalMs})`,
   );
 
+const policy = () =>
+  new Option(
+    '--policy <name>',
+    `placement policy: rts or round-robin (env ${CONFIG_ENV.policy}, default ${DEFAULT_CONFIG.policy})`,
+  );
+const rtsParams = () =>
+  new Option(
+    '--rts-params <file>',
+    `JSON file of RTS parameters (Theta, Risk, Tau, AffinityMatrix, PenaltyVector; env ${CONFIG_ENV.rtsParams}, default: the original's)`,
+  );
+const assignTimeout = () =>
+  new Option(
+    '--assign-timeout-ms <ms>',
+    `time a worker has to acknowledge an assignment (env ${CONFIG_ENV.assignTimeoutMs}, default ${DEFAULT_CONFIG.assignTimeoutMs})`,
+  );
+
 /** Flags as `resolveConfig` takes them; strings are validated there, with the flag's name in the error. */
 function overrides(flags: SharedFlags): ConfigOverrides {
   return {
     natsUrl: flags.natsUrl,
     dataDir: flags.dataDir,
+    credentials: flags.credentials,
     heartbeatTimeoutMs: flags.heartbeatTimeoutMs as unknown as number | undefined,
     heartbeatIntervalMs: flags.heartbeatIntervalMs as unknown as number | undefined,
+    policy: flags.policy as ConfigOverrides['policy'],
+    rtsParams: flags.rtsParams,
+    assignTimeoutMs: flags.assignTimeoutMs as unknown as number | undefined,
+    taskMs: flags.taskMs as unknown as number | undefined,
   };
 }
 
@@ -53,26 +87,26 @@ program
   .addOption(dataDir())
   .addOption(heartbeatTimeout())
   .addOption(heartbeatInterval())
-  .action((flags: SharedFlags & { natsPort?: string }) =>
-    import('./commands/up.js').then(({ upCommand }) =>
-      upCommand({ natsPort: flags.natsPort }, overrides(flags)),
-    ),
+  .action(async (flags: SharedFlags & { natsPort?: string }) =>
+    (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort }, overrides(flags)),
   );
 
 program
   .command('serve')
-  .description('run the control plane (fleet and projector) against NATS_URL')
+  .description('run the control plane (fleet, projectors, scheduler) against NATS_URL')
   .addOption(natsUrl())
+  .addOption(credentials())
   .addOption(dataDir())
   .addOption(heartbeatTimeout())
   .addOption(heartbeatInterval())
-  .action((flags: SharedFlags) =>
-    import('./commands/serve.js').then(({ serveCommand }) => serveCommand(overrides(flags))),
-  );
+  .addOption(policy())
+  .addOption(rtsParams())
+  .addOption(assignTimeout())
+  .action(async (flags: SharedFlags) => (await import('./commands/serve.js')).serveCommand(overrides(flags)));
 
 program
   .command('worker')
-  .description('run a heartbeat agent for one worker until stopped')
+  .description('run a worker agent until stopped: heartbeats, and the tasks the scheduler assigns to it')
   .requiredOption('--id <id>', 'worker id: 1–64 characters of A–Z a–z 0–9 _ -')
   .option('--cpu <n>', 'CPU cores', '4')
   .option('--memory <gb>', 'memory in GB', '8')
@@ -80,15 +114,19 @@ program
   .option('--gpu <n>', 'GPUs', '0')
   .option('--address <host:port>', 'address the worker advertises (default: host name)')
   .option('--interval-ms <ms>', 'time between heartbeats (same as --heartbeat-interval-ms)')
+  .option(
+    '--task-ms <ms>',
+    `how long a task without --command takes (env ${CONFIG_ENV.taskMs}, default ${DEFAULT_CONFIG.taskMs})`,
+  )
   .addOption(heartbeatInterval())
   .addOption(heartbeatTimeout().hideHelp())
   .addOption(natsUrl())
-  .action((flags: SharedFlags & WorkerCommandOptions & { intervalMs?: string }) =>
-    import('./commands/worker.js').then(({ workerCommand }) =>
-      workerCommand(
-        flags,
-        overrides({ ...flags, heartbeatIntervalMs: flags.heartbeatIntervalMs ?? flags.intervalMs }),
-      ),
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & WorkerCommandOptions & { intervalMs?: string }) =>
+    (await import('./commands/worker.js')).workerCommand(
+      flags,
+      overrides({ ...flags, heartbeatIntervalMs: flags.heartbeatIntervalMs ?? flags.intervalMs }),
     ),
   );
 
@@ -99,17 +137,85 @@ program
   .option('--watch', 'redraw every second until Ctrl-C')
   .option('--status <status>', 'only workers with this status: active or inactive')
   .addOption(dataDir())
-  .action((flags: SharedFlags & WorkersCommandOptions) =>
-    import('./commands/workers.js').then(({ workersCommand }) => workersCommand(flags, overrides(flags))),
+  .action(async (flags: SharedFlags & WorkersCommandOptions) =>
+    (await import('./commands/workers.js')).workersCommand(flags, overrides(flags)),
+  );
+
+const task = program.command('task').description('submit, inspect or cancel one task');
+
+task
+  .command('submit')
+  .description('hand a task to the scheduler; prints the worker it went to, or why it waits')
+  .option('--image <image>', 'container image (recorded; the worker runs --command or simulates)')
+  .option('--command <cmd>', 'shell command the worker runs with sh -c (exit code 0: completed)')
+  .option('--cpu <n>', 'CPU cores requested (default 1)')
+  .option('--memory <gb>', 'memory in GB requested (default 0.5)')
+  .option('--storage <gb>', 'storage in GB requested (default 1)')
+  .option('--gpu <n>', 'GPUs requested (default 0)')
+  .option(
+    '--type <type>',
+    'cpu-light, cpu-heavy, memory-heavy, gpu-inference, gpu-training or mixed (default: inferred)',
+  )
+  .option('--k <k>', 'SLA multiplier between 1.5 and 2.5: deadline = submitted + k·τ (default 2.0)')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & TaskSubmitOptions) =>
+    (await import('./commands/task.js')).taskSubmitCommand(flags, overrides(flags)),
+  );
+
+task
+  .command('show')
+  .description('show one task from the read model: its attempts and history')
+  .argument('<id>', 'task id, as `cloudai task submit` printed it')
+  .option('--json', 'print the task document as JSON')
+  .addOption(dataDir())
+  .action(async (id: string, flags: SharedFlags & { json?: boolean }) =>
+    (await import('./commands/task.js')).taskShowCommand(id, flags, overrides(flags)),
+  );
+
+task
+  .command('cancel')
+  .description('cancel a task that has not ended; a running one is stopped on its worker')
+  .argument('<id>', 'task id')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (id: string, flags: SharedFlags) =>
+    (await import('./commands/task.js')).taskCancelCommand(id, overrides(flags)),
+  );
+
+program
+  .command('tasks')
+  .description('show every task from the read model, oldest first')
+  .option('--json', 'print the task documents as JSON')
+  .option(
+    '--status <status>',
+    'only tasks with this status: queued, assigned, running, completed, failed or cancelled',
+  )
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & TasksCommandOptions) =>
+    (await import('./commands/tasks.js')).tasksCommand(flags, overrides(flags)),
   );
 
 program
   .command('rebuild')
-  .description('rebuild the read model from the WORKER_EVENTS stream')
+  .description('rebuild the read model from the WORKER_EVENTS and TASKS streams')
   .addOption(natsUrl())
+  .addOption(credentials())
   .addOption(dataDir())
-  .action((flags: SharedFlags) =>
-    import('./commands/rebuild.js').then(({ rebuildCommand }) => rebuildCommand(overrides(flags))),
+  .action(async (flags: SharedFlags) =>
+    (await import('./commands/rebuild.js')).rebuildCommand(overrides(flags)),
+  );
+
+program
+  .command('credentials')
+  .description('create NATS credentials for an identity (worker, cli, control-plane) and apply them')
+  .argument('<identity>', 'worker, cli or control-plane')
+  .option('--id <id>', 'the worker id, for a worker')
+  .addOption(dataDir())
+  .action(async (identity: string, flags: SharedFlags & CredentialsCommandOptions) =>
+    (await import('./commands/credentials.js')).credentialsCommand(identity, flags, overrides(flags)),
   );
 
 try {

@@ -1,8 +1,21 @@
+import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/worker-events.js';
 import { type Colors, formatDuration, renderTable } from './terminal.js';
 
-const HEADER = ['ID', 'STATUS', 'LAST SEEN', 'ADDRESS', 'CPU', 'MEM', 'GPU', 'SINCE'] as const;
+const HEADER = [
+  'ID',
+  'STATUS',
+  'LAST SEEN',
+  'ADDRESS',
+  'CPU',
+  'MEM',
+  'GPU',
+  'ALLOCATED',
+  'FREE',
+  'TASKS',
+  'SINCE',
+] as const;
 const STATUS_COLUMN = HEADER.indexOf('STATUS');
 
 const STATUS_LABEL: Record<WorkerStatus, string> = { active: '● active', inactive: '○ inactive' };
@@ -19,6 +32,9 @@ export function renderWorkersTable(workers: readonly WorkerDocument[], now: numb
     share(worker.usage.cpu, `${trim(worker.capacity.cpu)}`),
     share(worker.usage.memory, `${trim(worker.capacity.memoryGb)}G`),
     worker.capacity.gpu > 0 ? share(worker.usage.gpu, `${trim(worker.capacity.gpu)}`) : '-',
+    amounts(allocatedOf(worker)),
+    amounts(subtractResources(worker.capacity, allocatedOf(worker))),
+    tasksOf(worker),
     formatDuration(now - worker.statusSince),
   ]);
   const paint: Record<WorkerStatus, (text: string) => string> = { active: color.green, inactive: color.red };
@@ -29,6 +45,25 @@ export function renderWorkersTable(workers: readonly WorkerDocument[], now: numb
   const counts = { active: 0, inactive: 0 };
   for (const worker of workers) counts[worker.status]++;
   return `${table}\n\n${workers.length} workers: ${counts.active} active, ${counts.inactive} inactive`;
+}
+
+/** A read model written before tasks existed has no allocation: nothing is allocated there. */
+function allocatedOf(worker: WorkerDocument): Resources {
+  return worker.allocated ?? NO_RESOURCES;
+}
+
+/** "2c 4G 1g": cores, memory, GPUs (storage only matters when it runs out, and widens every row). */
+function amounts(resources: Resources): string {
+  const gpu = resources.gpu > 0 ? ` ${trim(resources.gpu)}g` : '';
+  return `${trim(resources.cpu)}c ${trim(resources.memoryGb)}G${gpu}`;
+}
+
+/** How many tasks hold resources there, and which (the first few). */
+function tasksOf(worker: WorkerDocument): string {
+  const ids = worker.taskIds ?? [];
+  if (ids.length === 0) return '-';
+  const shown = ids.slice(0, 2).join(',');
+  return `${ids.length} (${shown}${ids.length > 2 ? ',…' : ''})`;
 }
 
 function share(fraction: number, capacity: string): string {

@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import type { WorkerDocument } from './worker-document.js';
+import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
+import type { TaskDocument } from './task-document.js';
+import type { WorkerAllocation, WorkerDocument } from './worker-document.js';
 
 export interface ReadModelOptions {
   /** The data dir; the LMDB environment lives in `<dataDir>/readmodel`. */
@@ -11,10 +13,14 @@ export interface ReadModelOptions {
 }
 
 export class ReadModelMissingError extends Error {
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options?: ErrorOptions,
+  ) {
     super(
       `no read model at ${path}: start the control plane with \`cloudai up\` (or \`cloudai serve\`), ` +
         'or point CLOUDAI_DATA_DIR (or --data-dir) at its data dir',
+      options,
     );
     this.name = 'ReadModelMissingError';
   }
@@ -37,6 +43,40 @@ export function readModelPath(dataDir: string): string {
   return join(dataDir, 'readmodel');
 }
 
+const MAX_DATABASES = 8;
+const DATABASE_NAMES = ['workers', 'tasks', 'worker-tasks', 'meta'] as const;
+
+/**
+ * Creates a new environment with all its databases in a scratch folder and moves it into
+ * place in one rename: a reader that finds `data.mdb` always finds the databases too (a
+ * read-only open of an environment without them fails, and poisons later opens of that path
+ * in the same process).
+ */
+function createEnvironment(path: string): void {
+  const scratch = `${path}-creating-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  const root = open({ path: scratch, maxDbs: MAX_DATABASES });
+  root.transactionSync(() => {
+    for (const name of DATABASE_NAMES) root.openDB({ name });
+  });
+  root.close();
+  rmSync(path, { recursive: true, force: true });
+  mkdirSync(dirname(path), { recursive: true });
+  renameSync(scratch, path);
+}
+
+function valuesOf<Document>(database: Database<Document, string>): Document[] {
+  const documents: Document[] = [];
+  for (const { value } of database.getRange()) documents.push(value);
+  return documents;
+}
+
+/** Key of the `worker-tasks` index: ids never contain `/`, and `0` is the character after it. */
+function holdingKey(workerId: string, taskId: string): string {
+  return `${workerId}/${taskId}`;
+}
+
 /**
  * The LMDB read model: documents by id plus the stream positions they reflect. Writers
  * change both in one transaction (`write`), so a reader in another process sees either all
@@ -46,6 +86,9 @@ export class ReadModel {
   private constructor(
     private readonly root: RootDatabase,
     readonly workers: Database<WorkerDocument, string>,
+    readonly tasks: Database<TaskDocument, string>,
+    /** `<workerId>/<taskId>` → requests of each task assigned to or running on a worker. */
+    private readonly workerTasks: Database<Resources, string>,
     private readonly meta: Database<number, string>,
     readonly path: string,
   ) {}
@@ -53,17 +96,27 @@ export class ReadModel {
   static open(options: ReadModelOptions): ReadModel {
     const path = readModelPath(options.dataDir);
     if (options.readOnly && !existsSync(join(path, 'data.mdb'))) throw new ReadModelMissingError(path);
-    if (!options.readOnly) mkdirSync(path, { recursive: true });
-    const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: 8 });
-    const workers = root.openDB<WorkerDocument, string>({
-      name: 'workers',
-      // Documents share one stored description of their fields instead of each carrying it:
-      // 242 -> 90 bytes a document, and about twice the writes per second (the projector
-      // rewrites a document for every heartbeat sample). Documents written without it still read.
-      sharedStructuresKey: SHARED_STRUCTURES_KEY,
-    });
-    const meta = root.openDB<number, string>({ name: 'meta' });
-    return new ReadModel(root, workers, meta, path);
+    if (!options.readOnly && !existsSync(join(path, 'data.mdb'))) createEnvironment(path);
+    const root = open({ path, readOnly: options.readOnly ?? false, maxDbs: MAX_DATABASES });
+    try {
+      const workers = root.openDB<WorkerDocument, string>({
+        name: 'workers',
+        // Documents share one stored description of their fields instead of each carrying it:
+        // 242 -> 90 bytes a document, and about twice the writes per second (the projector
+        // rewrites a document for every heartbeat sample). Documents written without it still read.
+        sharedStructuresKey: SHARED_STRUCTURES_KEY,
+      });
+      const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
+      const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
+      const meta = root.openDB<number, string>({ name: 'meta' });
+      return new ReadModel(root, workers, tasks, workerTasks, meta, path);
+    } catch (error) {
+      // Read-only, a database the control plane has not created yet cannot be opened (a read
+      // model being created, or one written before tasks existed): say so, and leave nothing open.
+      void root.close();
+      if (options.readOnly) throw new ReadModelMissingError(path, { cause: error });
+      throw error;
+    }
   }
 
   position(stream: string): number {
@@ -81,9 +134,30 @@ export class ReadModel {
 
   /** All workers, sorted by id (LMDB keeps keys in byte order). */
   listWorkers(): WorkerDocument[] {
-    const documents: WorkerDocument[] = [];
-    for (const { value } of this.workers.getRange()) documents.push(value);
-    return documents;
+    return valuesOf(this.workers);
+  }
+
+  getTask(taskId: string): TaskDocument | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  /** All tasks, in id order. */
+  listTasks(): TaskDocument[] {
+    return valuesOf(this.tasks);
+  }
+
+  /** What the tasks assigned to or running on a worker hold there; inside `write`, includes its changes. */
+  allocationOf(workerId: string): WorkerAllocation {
+    const taskIds: string[] = [];
+    const requests: Resources[] = [];
+    for (const { key, value } of this.workerTasks.getRange({
+      start: holdingKey(workerId, ''),
+      end: `${workerId}0`,
+    })) {
+      taskIds.push(key.slice(workerId.length + 1));
+      requests.push(value);
+    }
+    return { allocated: taskIds.length > 0 ? sumResources(requests) : NO_RESOURCES, taskIds };
   }
 
   /**
@@ -97,7 +171,7 @@ export class ReadModel {
 
   /**
    * Runs `change` in one asynchronous write transaction and resolves once it is committed
-   * and durable. Only `putWorker`, `setPosition` and reads may be used inside.
+   * and durable. Only the `put…`, `hold…`, `release…` and `setPosition` methods and reads may be used inside.
    */
   write<T>(change: () => T): Promise<T> {
     return this.root.transaction(change);
@@ -109,6 +183,18 @@ export class ReadModel {
 
   removeWorker(workerId: string): void {
     void this.workers.remove(workerId);
+  }
+
+  putTask(document: TaskDocument): void {
+    void this.tasks.put(document.taskId, document);
+  }
+
+  holdTask(workerId: string, taskId: string, requests: Resources): void {
+    void this.workerTasks.put(holdingKey(workerId, taskId), requests);
+  }
+
+  releaseTask(workerId: string, taskId: string): void {
+    void this.workerTasks.remove(holdingKey(workerId, taskId));
   }
 
   setPosition(stream: string, streamSeq: number): void {
@@ -124,6 +210,8 @@ export class ReadModel {
   clear(): void {
     this.root.transactionSync(() => {
       this.workers.clearSync();
+      this.tasks.clearSync();
+      this.workerTasks.clearSync();
       this.meta.clearSync();
     });
   }

@@ -1,10 +1,13 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type StreamState } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
+import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../streams/subjects.js';
 import type { ReadModel } from './read-model.js';
-import { applyWorkerEventBatch, type StreamMessage } from './worker-projector.js';
+import type { StreamMessage } from './stream-batch.js';
+import { applyTaskEventBatch } from './task-projector.js';
+import { applyWorkerEventBatch } from './worker-projector.js';
 
 export interface RebuildProgress {
+  stream: string;
   applied: number;
   invalid: number;
   streamSeq: number;
@@ -19,27 +22,55 @@ export interface RebuildOptions {
 }
 
 /**
- * Rebuilds the worker documents from the whole of WORKER_EVENTS: clears the read model,
- * then folds every event up to the stream's last sequence at the start, in batches.
+ * Rebuilds the read model from the streams: clears it, then folds every event of
+ * WORKER_EVENTS, then of TASKS (which needs the workers, to record what they hold), each up
+ * to the stream's last sequence at the start, in batches.
  */
-export async function rebuildWorkerReadModel(options: RebuildOptions): Promise<RebuildProgress> {
+export async function rebuildReadModel(options: RebuildOptions): Promise<RebuildProgress[]> {
+  const { readModel } = options;
+  // Both streams must be readable before anything is cleared: a failed rebuild keeps the old model.
+  const workerStream = await streamState(options.nc, WORKER_EVENTS_STREAM);
+  const taskStream = await streamState(options.nc, TASKS_STREAM);
+  readModel.clear();
+  const workers = await refold(options, WORKER_EVENTS_STREAM, workerStream, (batch) =>
+    applyWorkerEventBatch(readModel, batch),
+  );
+  const tasks = await refold(options, TASKS_STREAM, taskStream, (batch) =>
+    applyTaskEventBatch(readModel, batch),
+  );
+  return [workers, tasks];
+}
+
+async function streamState(nc: NatsConnection, stream: string): Promise<StreamState> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream).catch((error: Error) => {
+    throw new Error(
+      `cannot read stream ${stream} (${error.message}): it is created by \`cloudai serve\`; start it once first`,
+    );
+  });
+  return info.state;
+}
+
+async function refold(
+  options: RebuildOptions,
+  stream: string,
+  state: StreamState,
+  applyBatch: (batch: StreamMessage[]) => Promise<{ applied: number; invalid: number }>,
+): Promise<RebuildProgress> {
   const { nc, readModel } = options;
   const batchSize = options.batchSize ?? 5_000;
-  const jsm = await jetstreamManager(nc);
-  const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
-  readModel.clear();
-  const progress: RebuildProgress = { applied: 0, invalid: 0, streamSeq: 0, lastSeq: state.last_seq };
+  const progress: RebuildProgress = { stream, applied: 0, invalid: 0, streamSeq: 0, lastSeq: state.last_seq };
   if (state.messages === 0) {
     // Nothing to fold, but the position must still say how far the (empty or purged) stream goes.
-    await readModel.write(() => readModel.setPosition(WORKER_EVENTS_STREAM, state.last_seq));
+    await readModel.write(() => readModel.setPosition(stream, state.last_seq));
     options.onProgress?.(progress);
     return progress;
   }
-  const consumer = await jetstream(nc).consumers.get(WORKER_EVENTS_STREAM);
+  const consumer = await jetstream(nc).consumers.get(stream);
   const messages = await consumer.consume({ max_messages: batchSize });
   let batch: StreamMessage[] = [];
   const flush = async () => {
-    const result = await applyWorkerEventBatch(readModel, batch);
+    const result = await applyBatch(batch);
     progress.applied += result.applied;
     progress.invalid += result.invalid;
     progress.streamSeq = batch.at(-1)?.seq ?? progress.streamSeq;

@@ -1,8 +1,17 @@
 import type { Capacity, Usage } from '../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import { NO_RESOURCES, type Resources } from './resources.js';
+
+/** What the tasks assigned to or running on a worker hold there (kept by the tasks projection). */
+export interface WorkerAllocation {
+  /** The sum of their requests: free = capacity − allocated. */
+  allocated: Resources;
+  /** Their ids, in id order. */
+  taskIds: string[];
+}
 
 /** A worker as the read model shows it: everything `cloudai workers` prints. */
-export interface WorkerDocument {
+export interface WorkerDocument extends WorkerAllocation {
   workerId: string;
   status: WorkerStatus;
   address: string;
@@ -24,7 +33,6 @@ export interface HeartbeatSample {
 }
 
 const NO_USAGE: Usage = { cpu: 0, memory: 0, storage: 0, gpu: 0 };
-const NO_CAPACITY: Capacity = { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 };
 
 /**
  * Folds one event into a worker's document. Pure: the same inputs always give the same
@@ -79,11 +87,13 @@ function emptyDocument(event: WorkerEvent): WorkerDocument {
     workerId: event.workerId,
     status: 'active',
     address: '',
-    capacity: NO_CAPACITY,
+    capacity: NO_RESOURCES,
     usage: NO_USAGE,
     lastHeartbeatAt: 0,
     statusSince: event.at,
     registeredAt: event.at,
     lastEventSeq: 0,
+    allocated: NO_RESOURCES,
+    taskIds: [],
   };
 }

@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefix } from './auth.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -17,15 +18,19 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** Raised when no NATS server answers at the configured URL. */
+/** Raised when no NATS server answers at the configured URL, or it refuses our credentials. */
 export class NatsUnreachableError extends Error {
   constructor(
     readonly url: string,
     cause: unknown,
   ) {
+    const reason = (cause as Error)?.message ?? String(cause);
     super(
-      `cannot connect to NATS at ${url} (${(cause as Error)?.message ?? cause}): start one with \`cloudai up\`, ` +
-        'or point NATS_URL (or --nats-url) at a running nats-server',
+      /authorization/i.test(reason)
+        ? `NATS at ${url} refused the connection (${reason}): pass --credentials FILE or set CLOUDAI_CREDENTIALS; ` +
+            '`cloudai credentials worker --id ID` (or `cli`) creates them, and `cloudai up` keeps its own in <data dir>/credentials'
+        : `cannot connect to NATS at ${url} (${reason}): start one with \`cloudai up\`, ` +
+            'or point NATS_URL (or --nats-url) at a running nats-server',
       { cause },
     );
     this.name = 'NatsUnreachableError';
@@ -43,6 +48,7 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
       name: options.name,
       user: options.credentials?.user,
       pass: options.credentials?.pass,
+      ...(options.credentials ? { inboxPrefix: inboxPrefix(options.credentials.user) } : {}),
       timeout: options.timeoutMs ?? 5_000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

@@ -1,11 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { renderAuthConf } from './auth.js';
 import { defaultNatsConfigPath } from './project-root.js';
 
 export interface NatsServerOptions {
-  /** JetStream store directory; created when missing. */
+  /**
+   * The server's own folder, created when missing: JetStream's store, and the copy of
+   * nats.conf it runs with next to the `auth.conf` that copy includes.
+   */
   storeDir: string;
+  /** Content of `auth.conf` (see streams/auth.ts); default: no users, so no authorization. */
+  authConf?: string;
   /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
   port?: number;
   host?: string;
@@ -95,18 +101,21 @@ export class NatsServer {
     const binary = options.binary ?? findNatsServerBinary();
     const host = options.host ?? '127.0.0.1';
     mkdirSync(options.storeDir, { recursive: true });
+    // nats.conf includes "auth.conf" relative to itself: run a copy that sits next to ours.
+    const configFile = join(options.storeDir, 'nats.conf');
+    copyFileSync(options.configFile ?? defaultNatsConfigPath(), configFile);
+    writeFileSync(authConfPath(options.storeDir), options.authConf ?? renderAuthConf([]), { mode: 0o600 });
     const args = [
       '-c',
-      options.configFile ?? defaultNatsConfigPath(),
+      configFile,
       '-a',
       host,
       // -1 asks nats-server for a random free port; it reports the one it took.
       '-p',
       String(options.port && options.port > 0 ? options.port : -1),
-      '-sd',
-      options.storeDir,
     ];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // nats.conf names its store and pid file relative to the working directory.
+    const child = spawn(binary, args, { cwd: options.storeDir, stdio: ['ignore', 'ignore', 'pipe'] });
     const log: string[] = [];
     const port = await new Promise<number>((resolve, reject) => {
       let listeningPort: number | undefined;
@@ -170,6 +179,11 @@ export class NatsServer {
     }
   }
 
+  /** Makes the server re-read its configuration (and so `auth.conf`), as SIGHUP does. */
+  reload(): void {
+    this.process.kill('SIGHUP');
+  }
+
   /** SIGKILL, as a crash would: for fault-injection tests. */
   async kill(): Promise<void> {
     if (this.hasExited()) return;
@@ -180,6 +194,15 @@ export class NatsServer {
   hasExited(): boolean {
     return this.process.exitCode !== null || this.process.signalCode !== null;
   }
+}
+
+export function authConfPath(storeDir: string): string {
+  return join(storeDir, 'auth.conf');
+}
+
+/** Where a running server started by us writes its pid (for `kill -HUP`). */
+export function pidFilePath(storeDir: string): string {
+  return join(storeDir, 'nats-server.pid');
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,8 +1,14 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from './logger.js';
 
+/** Sends one message and resolves with its stream sequence once it is stored; rejects to be retried. */
+export type SendUntilStored = (message: OutgoingMessage, timeoutMs: number) => Promise<number>;
+
 export interface OrderedPublisherOptions {
-  js: JetStreamClient;
+  /** Publishes straight to JetStream... */
+  js?: JetStreamClient;
+  /** ...or through another party that stores the message and says so (a worker's reports). */
+  send?: SendUntilStored;
   logger: Logger;
   /** How long one publish waits for JetStream's acknowledgement before it is retried. */
   ackTimeoutMs?: number;
@@ -63,7 +69,15 @@ export class OrderedPublisher {
   /** Totals since start, for logs, metrics and benchmarks. */
   readonly stats = { published: 0, retried: 0, peakInFlight: 0 };
 
+  private readonly send: SendUntilStored;
+
   constructor(private readonly options: OrderedPublisherOptions) {
+    const { js, send } = options;
+    if (send) this.send = send;
+    else if (js)
+      this.send = async (message, timeout) =>
+        (await js.publish(message.subject, message.payload, { msgID: message.messageId, timeout })).seq;
+    else throw new Error('OrderedPublisher needs `js` or `send`');
     this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
@@ -156,11 +170,7 @@ export class OrderedPublisher {
     let attempt = 0;
     while (!this.closing) {
       try {
-        const ack = await this.options.js.publish(message.subject, message.payload, {
-          msgID: message.messageId,
-          timeout: this.ackTimeoutMs,
-        });
-        return ack.seq;
+        return await this.send(message, this.ackTimeoutMs);
       } catch (error) {
         attempt++;
         this.stats.retried++;

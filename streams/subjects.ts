@@ -36,3 +36,42 @@ export function workerEventSubject(workerId: string): string {
 export function workerEventMessageId(workerId: string, seq: number): string {
   return `${workerId}:${seq}`;
 }
+
+/** Task ids are subject tokens too, under the same rule as worker ids. */
+export const TASK_ID_PATTERN = WORKER_ID_PATTERN;
+
+export function isValidTaskId(value: unknown): value is string {
+  return typeof value === 'string' && TASK_ID_PATTERN.test(value);
+}
+
+export const TASKS_STREAM = 'TASKS';
+export const TASK_EVENTS_PREFIX = 'tasks.events.';
+export const TASK_EVENTS_WILDCARD = 'tasks.events.>';
+
+export function taskEventSubject(taskId: string): string {
+  return `${TASK_EVENTS_PREFIX}${taskId}`;
+}
+
+/** Assignment requests to one worker's agent (request/reply, core NATS: never stored). */
+export function taskAssignSubject(workerId: string): string {
+  return `tasks.assign.${workerId}`;
+}
+
+/**
+ * Where a worker's agent reports start and end of its attempts (request/reply). Workers may
+ * not write TASKS themselves; the subject names the reporter, so one cannot report as another.
+ */
+export function taskReportSubject(workerId: string): string {
+  return `tasks.reports.${workerId}`;
+}
+
+export const TASK_REPORTS_WILDCARD = 'tasks.reports.*';
+
+/** Tells one worker's agent to stop running an attempt (cancelled or placed elsewhere); fire and forget. */
+export function taskStopSubject(workerId: string): string {
+  return `tasks.stop.${workerId}`;
+}
+
+/** The scheduler's front door (request/reply): `cloudai task submit` and `cloudai task cancel`. */
+export const TASK_SUBMIT_SUBJECT = 'tasks.api.submit';
+export const TASK_CANCEL_SUBJECT = 'tasks.api.cancel';

@@ -16,15 +16,23 @@ const STREAM_NAME_IN_USE = 10058;
 
 /** Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. */
 export async function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<void> {
+  await ensureEventStream(jsm, WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD);
+}
+
+/**
+ * Creates an event stream (file storage, kept by limits, de-duplicated by `Nats-Msg-Id`) if
+ * missing; leaves an existing one (and its data) alone.
+ */
+export async function ensureEventStream(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
   const config = {
-    name: WORKER_EVENTS_STREAM,
-    subjects: [WORKER_EVENTS_WILDCARD],
+    name,
+    subjects: [subject],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
   };
   try {
-    await jsm.streams.info(WORKER_EVENTS_STREAM);
+    await jsm.streams.info(name);
     return;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { capacitySchema } from './heartbeat.js';
+import { decodeJson, encodeJson } from './json-codec.js';
 import { WORKER_ID_PATTERN } from './subjects.js';
 
 /**
@@ -58,27 +59,14 @@ export type WorkerInactive = z.infer<typeof workerInactiveSchema>;
 export type WorkerCapacityChanged = z.infer<typeof workerCapacityChangedSchema>;
 export type WorkerEventType = WorkerEvent['type'];
 
-const utf8 = new TextDecoder();
-const utf8Encoder = new TextEncoder();
-
 export function encodeWorkerEvent(event: WorkerEvent): Uint8Array {
-  return utf8Encoder.encode(JSON.stringify(event));
+  return encodeJson(event);
 }
 
 export type WorkerEventDecodeResult = { ok: true; event: WorkerEvent } | { ok: false; detail: string };
 
 /** Parses a stored event; a corrupt one is reported, not thrown, so one bad record cannot stop a projector. */
 export function decodeWorkerEvent(payload: Uint8Array): WorkerEventDecodeResult {
-  let json: unknown;
-  try {
-    json = JSON.parse(utf8.decode(payload));
-  } catch (error) {
-    return { ok: false, detail: `malformed JSON: ${(error as Error).message}` };
-  }
-  const parsed = workerEventSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
-  }
-  return { ok: true, event: parsed.data };
+  const decoded = decodeJson(payload, workerEventSchema);
+  return decoded.ok ? { ok: true, event: decoded.value } : decoded;
 }

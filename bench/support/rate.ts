@@ -36,9 +36,17 @@ export async function measureRate(
   options: { warmupMs: number; sampleEveryMs?: number },
 ): Promise<RateMeasurement> {
   let done = false;
-  const finished = phase.finally(() => {
-    done = true;
-  });
+  let failure: { error: unknown } | undefined;
+  // Handled at once: a flood that fails while this loop sleeps must not be an unhandled rejection.
+  const settled = phase.then(
+    () => {
+      done = true;
+    },
+    (error: unknown) => {
+      failure = { error };
+      done = true;
+    },
+  );
   const startedAt = performance.now();
   while (!done && performance.now() - startedAt < options.warmupMs) await sleep(options.sampleEveryMs ?? 50);
   const countAtStart = count();
@@ -49,7 +57,8 @@ export async function measureRate(
     // Only samples taken while the phase still ran count: the tail after it ends is idle time.
     if (!done) last = { count: count(), elapsedMs: cpu.elapsedMs(), cpuPercent: cpu.percentOfOneCore() };
   }
-  await finished;
+  await settled;
+  if (failure) throw failure.error;
   const perSecond = last.elapsedMs > 0 ? ((last.count - countAtStart) / last.elapsedMs) * 1_000 : Number.NaN;
   return { perSecond, cpuPercent: last.cpuPercent };
 }

@@ -12,6 +12,7 @@ import { NatsServer } from '../../streams/nats-server.js';
 export class BenchResources {
   private readonly cleanups: Array<{ what: string; release: () => unknown }> = [];
   private readonly processes: ChildProcess[] = [];
+  private readonly tempDirs: string[] = [];
   private closed = false;
   /** Lines nats-server logged about slow consumers (it drops their messages or their connection). */
   slowConsumerLogLines = 0;
@@ -24,6 +25,7 @@ export class BenchResources {
 
   tempDir(prefix: string): string {
     const path = mkdtempSync(join(tmpdir(), `cloudai-bench-${prefix}-`));
+    this.tempDirs.push(path);
     this.defer(`temp dir ${path}`, () => rmSync(path, { recursive: true, force: true }));
     return path;
   }
@@ -48,11 +50,12 @@ export class BenchResources {
     this.defer(what, release);
   }
 
-  /** Last resort on the way out (an exit or a second Ctrl-C): no waiting, no children left behind. */
+  /** Last resort on the way out (a crash, an exit or a second Ctrl-C): no waiting, nothing left behind. */
   killNow(): void {
     for (const child of this.processes) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
+    for (const path of this.tempDirs) rmSync(path, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {

@@ -1,34 +1,40 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { ReadModel } from '../../projections/read-model.js';
-import { rebuildWorkerReadModel } from '../../projections/rebuild.js';
+import { rebuildReadModel } from '../../projections/rebuild.js';
 import { connectToNats } from '../../streams/connection.js';
-import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { credentialsFor } from '../credentials.js';
 
-/** `cloudai rebuild`: refolds the read model from WORKER_EVENTS, printing progress on stderr. */
+/** `cloudai rebuild`: refolds the read model from WORKER_EVENTS and TASKS, printing progress on stderr. */
 export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> {
   const config = resolveConfig(overrides);
-  const nc = await connectToNats({ url: config.natsUrl, name: 'cloudai-rebuild' });
+  // The CLI identity may read streams, not create them: a missing stream is reported by the rebuild.
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: 'cloudai-rebuild',
+    credentials: credentialsFor(config, { role: 'cli' }),
+  });
   try {
-    await ensureWorkerEventsStream(await jetstreamManager(nc));
     const readModel = ReadModel.open({ dataDir: config.dataDir });
     const started = Date.now();
-    const result = await rebuildWorkerReadModel({
+    const results = await rebuildReadModel({
       nc,
       readModel,
       onProgress: (progress) => {
         const percent = progress.lastSeq ? Math.floor((progress.streamSeq / progress.lastSeq) * 100) : 100;
         process.stderr.write(
-          `\rrebuilding ${readModel.path}: ${progress.streamSeq}/${progress.lastSeq} (${percent}%)`,
+          `\rrebuilding ${readModel.path} from ${progress.stream}: ${progress.streamSeq}/${progress.lastSeq} (${percent}%)`,
         );
       },
     });
     const workers = readModel.listWorkers().length;
+    const tasks = readModel.listTasks().length;
     await readModel.close();
     process.stderr.write('\n');
+    const [workerEvents, taskEvents] = results;
     process.stdout.write(
-      `rebuilt ${workers} workers from ${result.applied} events (${result.invalid} invalid skipped) ` +
-        `in ${Date.now() - started} ms; position ${result.lastSeq}\n`,
+      `rebuilt ${workers} workers from ${workerEvents?.applied} events and ${tasks} tasks from ${taskEvents?.applied} ` +
+        `events (${(workerEvents?.invalid ?? 0) + (taskEvents?.invalid ?? 0)} invalid skipped) in ${Date.now() - started} ms; ` +
+        `positions ${results.map((result) => `${result.stream} ${result.lastSeq}`).join(', ')}\n`,
     );
   } finally {
     await nc.close();

@@ -1,13 +1,17 @@
 import { createConsoleLogger } from '../../streams/logger.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { ControlPlane } from '../control-plane.js';
+import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 /** `cloudai serve`: the control plane against an existing NATS server, until SIGINT/SIGTERM. */
 export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
   const config = resolveConfig(overrides);
   const logger = createConsoleLogger('serve');
-  const controlPlane = await ControlPlane.start({ config });
+  const controlPlane = await ControlPlane.start({
+    config,
+    credentials: credentialsFor(config, { role: 'control-plane' }),
+  });
   exitGracefullyOnSignal({
     shutdown: () => controlPlane.close(),
     log: (message) => logger.info(message),

@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { NatsServer } from '../../streams/nats-server.js';
-import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { type Identity, renderAuthConf } from '../../streams/auth.js';
+import { CredentialStore } from '../../streams/credentials.js';
+import { NatsServer, pidFilePath } from '../../streams/nats-server.js';
+import { type ConfigOverrides, credentialsDir, embeddedServerDir, resolveConfig } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 
 export interface UpOptions {
@@ -33,8 +36,25 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
+  const serverDir = embeddedServerDir(dataDir);
+  await stopLeftoverServer(serverDir, say);
   const port = await choosePort(options.natsPort, say);
-  const server = await NatsServer.start({ storeDir: join(dataDir, 'nats'), port });
+  // Authorization is on: every process gets an identity of its own, created once and kept.
+  const store = new CredentialStore(credentialsDir(dataDir));
+  const credentialsOf = (identity: Identity) => store.ensure(identity).path;
+  const controlCredentials = credentialsOf({ role: 'control-plane' });
+  credentialsOf({ role: 'cli' });
+  const workerCredentials = DEMO_WORKERS.map((worker) =>
+    credentialsOf({ role: 'worker', workerId: worker.id }),
+  );
+  mkdirSync(serverDir, { recursive: true });
+  const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
+  const server = await NatsServer.start({
+    storeDir: serverDir,
+    port,
+    authConf: renderAuthConf(store.authUsers()),
+    onLogLine: (line) => serverLog.write(`${line}\n`),
+  });
   const natsUrl = server.url;
   const children: Child[] = [];
   let stopping = false;
@@ -82,7 +102,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     });
     return child;
   };
-  const serve = start('serve', ['serve', ...serveFlags]);
+  const serve = start('serve', ['serve', ...serveFlags, '--credentials', controlCredentials]);
   try {
     await waitUntilReady(serve, SERVE_READY_TIMEOUT_MS);
   } catch (error) {
@@ -102,6 +122,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       String(worker.gpu),
       '--address',
       `127.0.0.1:${50052 + DEMO_WORKERS.indexOf(worker)}`,
+      '--credentials',
+      workerCredentials[DEMO_WORKERS.indexOf(worker)] as string,
       ...natsFlags,
     ]),
   );
@@ -110,7 +132,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDirFlag = resolve(DEFAULT_DATA_DIR) === dataDir ? '' : ` --data-dir ${dataDir}`;
   say('');
   say(`cloudai up: running (data dir ${dataDir})`);
-  say(`  nats-server    pid ${server.pid}  ${natsUrl}`);
+  say(`  nats-server    pid ${server.pid}  ${natsUrl}  (log ${join(serverDir, 'nats-server.log')})`);
   say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
@@ -122,12 +144,43 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(
     `  kill ${workers[0]?.process.pid}    # stop worker tessa: inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
   );
-  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4   # add a worker`);
+  say(
+    `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
+  );
+  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/**
+ * The children of `up` exit when it dies, however it died (their stdin closes); nats-server
+ * cannot watch for that. If an earlier `up` was killed outright, its server still holds this
+ * data dir's store: stop it before starting ours.
+ */
+async function stopLeftoverServer(serverDir: string, say: (line: string) => void): Promise<void> {
+  const pidFile = pidFilePath(serverDir);
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !isNatsServer(pid)) return;
+  say(`stopping nats-server pid ${pid}, left running on this data dir by an earlier cloudai up`);
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 5_000 && isNatsServer(pid); waited += 50) {
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+  }
+  if (isNatsServer(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Whether `pid` is a live nats-server (and not another process that reused the pid). */
+function isNatsServer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'nats-server';
+  } catch {
+    return false;
+  }
+}
 
 async function choosePort(requested: string | undefined, say: (line: string) => void): Promise<number> {
   if (requested !== undefined) {

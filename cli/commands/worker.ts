@@ -1,10 +1,12 @@
 import { cpus, freemem, hostname, loadavg, totalmem } from 'node:os';
+import { TaskAgent } from '../../scheduler/task-agent.js';
 import { connectToNats } from '../../streams/connection.js';
 import { capacitySchema, type Usage } from '../../streams/heartbeat.js';
 import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
 import { createConsoleLogger } from '../../streams/logger.js';
 import { isValidWorkerId } from '../../streams/subjects.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 export interface WorkerCommandOptions {
@@ -16,7 +18,10 @@ export interface WorkerCommandOptions {
   address?: string;
 }
 
-/** `cloudai worker`: a heartbeat agent that beats until stopped. */
+/**
+ * `cloudai worker`: a heartbeat agent that beats until stopped, and runs the tasks the
+ * scheduler assigns to it (listing them in its heartbeats).
+ */
 export async function workerCommand(
   options: WorkerCommandOptions,
   overrides: ConfigOverrides,
@@ -40,7 +45,19 @@ export async function workerCommand(
     );
   }
   const logger = createConsoleLogger(`worker ${options.id}`);
-  const nc = await connectToNats({ url: config.natsUrl, name: `cloudai-worker-${options.id}` });
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: `cloudai-worker-${options.id}`,
+    credentials: credentialsFor(config, { role: 'worker', workerId: options.id }),
+  });
+  const agent = new TaskAgent({
+    nc,
+    workerId: options.id,
+    capacity: parsed.data,
+    simulateMs: config.taskMs,
+    logger,
+  });
+  agent.start();
   const publisher = new HeartbeatPublisher({
     nc,
     workerId: options.id,
@@ -48,15 +65,19 @@ export async function workerCommand(
     address: options.address ?? hostname(),
     capacity: parsed.data,
     usage: hostUsage,
+    runningTasks: () => agent.runningTasks(),
   });
   publisher.start();
   logger.info(
-    `heartbeating on ${config.natsUrl} every ${config.heartbeatIntervalMs} ms (pid ${process.pid})`,
+    `heartbeating on ${config.natsUrl} every ${config.heartbeatIntervalMs} ms (pid ${process.pid}); ` +
+      `tasks without a command take ${config.taskMs} ms`,
   );
   exitGracefullyOnSignal({
-    // A stopped worker simply goes silent: the control plane's timer notices, nothing else is needed.
+    // A stopped worker simply goes silent: the control plane's timer notices and the scheduler
+    // requeues what ran here, so the tasks stop without a report.
     shutdown: async () => {
       publisher.stop();
+      await agent.close();
       await nc.close();
     },
     graceMs: 1_000,

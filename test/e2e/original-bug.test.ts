@@ -85,6 +85,13 @@ e2e('a stopped worker shows inactive after the timeout, and gets no more "Active
 });
 
 e2e('rebuild into a fresh data dir gives the same documents', async (context) => {
+  // kim was stopped by the test before: let its timeout pass, or it could turn inactive between
+  // the rebuild and the read of the live documents.
+  await waitFor(
+    async () => (await statusOf(context, 'kim')) === 'inactive',
+    HEARTBEAT_TIMEOUT_MS + 3_000,
+    'kim inactive',
+  );
   const fresh = makeTempDir('rebuild');
   try {
     const rebuilt = await runCli(['rebuild', '--data-dir', fresh.path], context.env);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import { runCli, spawnCli } from '../support/cli.js';
+import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 
 function isRunning(pid: number): boolean {
@@ -13,19 +13,28 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Starts `cloudai up` and returns it with the pids it printed (nats-server first). */
+async function startUp(
+  env: NodeJS.ProcessEnv,
+): Promise<{ up: RunningCli; pids: number[]; pidOf: (name: string) => number }> {
+  const up = spawnCli(['up', '--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'], env);
+  await waitFor(
+    () => /Ctrl-C here stops everything/.test(up.output()) || up.process.exitCode !== null,
+    30_000,
+    'up',
+  );
+  assert.is(up.process.exitCode, null, up.output());
+  const pids = [...up.output().matchAll(/pid (\d+)/g)].map((match) => Number(match[1]));
+  const pidOf = (name: string) => Number(new RegExp(`${name}\\s+pid (\\d+)`).exec(up.output())?.[1]);
+  return { up, pids, pidOf };
+}
+
 test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves no process behind', async () => {
   const dataDir = makeTempDir('up');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
-  const up = spawnCli(['up', '--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'], env);
+  const { up, pids, pidOf } = await startUp(env);
   try {
-    await waitFor(
-      () => /Ctrl-C here stops everything/.test(up.output()),
-      15_000,
-      'up to print what to do next',
-    );
-    const pids = [...up.output().matchAll(/pid (\d+)/g)].map((match) => Number(match[1]));
     assert.is(pids.length, 5, `nats-server, serve and three workers: ${up.output()}`);
-    const tessaPid = Number(/worker tessa\s+pid (\d+)/.exec(up.output())?.[1]);
     assert.match(up.output(), /nats:\/\/127\.0\.0\.1:\d+/);
 
     const workers = async () => {
@@ -40,7 +49,7 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     const ids = (await workers()).map((worker) => worker.workerId);
     assert.equal(ids, ['kim', 'ravi', 'tessa']);
 
-    process.kill(tessaPid, 'SIGTERM');
+    process.kill(pidOf('worker tessa'), 'SIGTERM');
     await waitFor(
       async () => (await workers()).find((worker) => worker.workerId === 'tessa')?.status === 'inactive',
       1_000 + 2_000,
@@ -53,6 +62,36 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     for (const pid of pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
   } finally {
     up.process.kill('SIGKILL');
+    dataDir.remove();
+  }
+});
+
+test('`cloudai up` killed outright: its children exit by themselves, and the next up clears the old server', async () => {
+  const dataDir = makeTempDir('up-kill');
+  const env = { CLOUDAI_DATA_DIR: dataDir.path };
+  const first = await startUp(env);
+  let second: Awaited<ReturnType<typeof startUp>> | undefined;
+  try {
+    first.up.process.kill('SIGKILL');
+    await first.up.exited;
+    const children = first.pids.slice(1);
+    await waitFor(
+      () => children.every((pid) => !isRunning(pid)),
+      10_000,
+      'serve and workers to exit with their parent',
+    );
+    const oldServer = first.pids[0] as number;
+    assert.ok(isRunning(oldServer), 'nats-server cannot watch its parent');
+
+    second = await startUp(env);
+    assert.match(second.up.output(), new RegExp(`stopping nats-server pid ${oldServer}, left running`));
+    assert.not.ok(isRunning(oldServer));
+    second.up.process.kill('SIGTERM');
+    assert.equal(await second.up.exited, { code: 0, signal: null });
+    for (const pid of second.pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
+  } finally {
+    for (const pid of [...first.pids, ...(second?.pids ?? [])])
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
     dataDir.remove();
   }
 });

@@ -1,8 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
 import { encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
 import type { Logger } from '../../streams/logger.js';
 import { TestCluster } from '../support/cluster.js';
@@ -151,18 +149,7 @@ test('fuzz: thousands of broken heartbeats while real workers beat: all rejected
     heartbeatIntervalMs: INTERVAL_MS,
   });
   const logLines: string[] = [];
-  const controlPlane = await ControlPlane.start({
-    config: resolveConfig(
-      {
-        natsUrl: cluster.server.url,
-        dataDir: cluster.dataDir.path,
-        heartbeatTimeoutMs: TIMEOUT_MS,
-        heartbeatIntervalMs: INTERVAL_MS,
-      },
-      {},
-    ),
-    logger: () => capturingLogger(logLines),
-  });
+  const controlPlane = await cluster.startControlPlane({}, capturingLogger(logLines));
   try {
     const workerConnection = await cluster.connect('real-workers');
     const realWorkers = REAL_WORKERS.map((workerId) => cluster.worker(workerConnection, workerId));
@@ -217,10 +204,7 @@ test('a flood from 100 000 never-seen ids is bounded by maxWorkers, counted and 
   const cluster = await TestCluster.start({ heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 });
   const logLines: string[] = [];
   const maxWorkers = 1_000;
-  const controlPlane = await ControlPlane.start({
-    config: resolveConfig({ natsUrl: cluster.server.url, dataDir: cluster.dataDir.path, maxWorkers }, {}),
-    logger: () => capturingLogger(logLines),
-  });
+  const controlPlane = await cluster.startControlPlane({ maxWorkers }, capturingLogger(logLines));
   try {
     const flooder = await cluster.connect('flooder');
     const flood = function* () {

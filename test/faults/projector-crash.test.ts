@@ -64,7 +64,11 @@ test(`projector SIGKILLed ${KILLS} times while catching up on ${TOTAL} events ap
       const before = position();
       const serve = cluster.spawnServeUnready();
       // Kill as soon as it has made progress, so that every kill lands in the middle of the catch-up.
-      await waitFor(() => position() > before || serve.process.exitCode !== null, 60_000, 'progress');
+      await waitFor(() => position() > before || serve.process.exitCode !== null, 60_000, 'progress').catch(
+        (error) => {
+          throw new Error(`${error.message}; serve said:\n${serve.output()}`);
+        },
+      );
       serve.process.kill('SIGKILL');
       await serve.exited;
       killedAt.push(position());

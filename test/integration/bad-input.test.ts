@@ -1,71 +1,39 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
-import { connectToNats } from '../../streams/connection.js';
+import type { ControlPlane } from '../../cli/control-plane.js';
 import { encodeHeartbeat } from '../../streams/heartbeat.js';
-import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { silentLogger } from '../../streams/logger.js';
-import type { NatsServer } from '../../streams/nats-server.js';
-import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
+import { TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 
 const HEARTBEAT_TIMEOUT_MS = 400;
 
 interface Context {
-  server: NatsServer;
-  storeDir: ReturnType<typeof makeTempDir>;
-  dataDir: ReturnType<typeof makeTempDir>;
+  cluster: TestCluster;
   controlPlane: ControlPlane;
-  nc: NatsConnection;
 }
 
 const badInput = suite<Context>('bad heartbeats are rejected and counted; good workers keep being served');
 
 badInput.before(async (context) => {
-  context.storeDir = makeTempDir('nats');
-  context.dataDir = makeTempDir('data');
-  context.server = await startTestNatsServer(context.storeDir.path);
-  context.controlPlane = await ControlPlane.start({
-    config: resolveConfig(
-      {
-        natsUrl: context.server.url,
-        dataDir: context.dataDir.path,
-        heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
-        heartbeatIntervalMs: 100,
-      },
-      {},
-    ),
-    logger: () => silentLogger,
+  context.cluster = await TestCluster.start({
+    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+    heartbeatIntervalMs: 100,
   });
-  context.nc = await connectToNats({ url: context.server.url, name: 'test-bad-input' });
+  context.controlPlane = await context.cluster.startControlPlane();
 });
 
 badInput.after(async (context) => {
-  await context.nc?.close();
   await context.controlPlane?.close();
-  await context.server?.stop();
-  context.storeDir?.remove();
-  context.dataDir?.remove();
+  await context.cluster?.close();
 });
 
 badInput('malformed JSON, wrong types, spoofed ids, illegal ids and a 1 MiB payload', async (context) => {
-  const { nc, controlPlane } = context;
-  const good = new HeartbeatPublisher({
-    nc,
-    workerId: 'tessa',
-    intervalMs: 100,
-    address: '127.0.0.1:1',
-    capacity: { cpu: 8, memoryGb: 16, storageGb: 0, gpu: 0 },
-    usage: () => ({ cpu: 0, memory: 0, storage: 0, gpu: 0 }),
-  });
+  const { cluster, controlPlane } = context;
+  const nc = await cluster.connect('test-bad-input');
+  const good = cluster.worker(nc, 'tessa');
   good.start();
-  await waitFor(
-    () => controlPlane.readModel.snapshot((view) => view.getWorker('tessa')?.status === 'active'),
-    5_000,
-    'tessa active',
-  );
+  await waitFor(() => cluster.statusOf('tessa') === 'active', 5_000, 'tessa active');
 
   const text = (value: string) => new TextEncoder().encode(value);
   const valid = { workerId: 'mallory', sentAt: 1, seq: 1, capacity: { cpu: 1, memoryGb: 1 } };

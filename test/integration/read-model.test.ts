@@ -6,6 +6,7 @@ import { open } from 'lmdb';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ReadModel, readModelPath } from '../../projections/read-model.js';
+import { NO_RESOURCES } from '../../projections/resources.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { makeTempDir } from '../support/nats.js';
@@ -23,6 +24,8 @@ function documentOf(workerId: string, cpu: number): WorkerDocument {
     statusSince: 1_000,
     registeredAt: 1_000,
     lastEventSeq: 1,
+    allocated: NO_RESOURCES,
+    taskIds: [],
   };
 }
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { projectRoot } from '../../streams/project-root.js';
+import { killOnExit } from './nats.js';
 
 /** The compiled CLI, as installed: `npm test` builds it first. */
 export const CLI_PATH = join(projectRoot(), 'dist', 'cli', 'main.js');
@@ -55,7 +56,6 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  // A failed test must not leave its processes behind.
-  process.once('exit', () => child.kill('SIGKILL'));
+  killOnExit(child);
   return { process: child, output: () => output, exited };
 }

@@ -1,8 +1,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import { type ConfigOverrides, resolveConfig } from '../../cli/config.js';
+import { ControlPlane } from '../../cli/control-plane.js';
 import { ReadModel } from '../../projections/read-model.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { connectToNats } from '../../streams/connection.js';
 import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
+import { type Logger, silentLogger } from '../../streams/logger.js';
 import type { NatsServer } from '../../streams/nats-server.js';
 import { type RunningCli, spawnCli } from './cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
@@ -20,6 +23,7 @@ export class TestCluster {
   private readModelView?: ReadModel;
   private readonly processes: RunningCli[] = [];
   private readonly connections: NatsConnection[] = [];
+  private readonly publishers: HeartbeatPublisher[] = [];
 
   private constructor(
     public server: NatsServer,
@@ -60,6 +64,26 @@ export class TestCluster {
     return Object.assign(serve, { readyAt: Date.now() });
   }
 
+  /**
+   * The control plane in this process, for tests that read its counters or restart it cleanly;
+   * fault tests kill real `cloudai serve` processes instead.
+   */
+  startControlPlane(overrides: ConfigOverrides = {}, logger: Logger = silentLogger): Promise<ControlPlane> {
+    return ControlPlane.start({
+      config: resolveConfig(
+        {
+          natsUrl: this.server.url,
+          dataDir: this.dataDir.path,
+          heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+          heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+          ...overrides,
+        },
+        {},
+      ),
+      logger: () => logger,
+    });
+  }
+
   /** Starts `cloudai serve` without waiting for it: for tests that kill it during start-up. */
   spawnServeUnready(): RunningCli {
     const serve = spawnCli(['serve'], this.env());
@@ -82,7 +106,7 @@ export class TestCluster {
   }
 
   worker(nc: NatsConnection, workerId: string): HeartbeatPublisher {
-    return new HeartbeatPublisher({
+    const publisher = new HeartbeatPublisher({
       nc,
       workerId,
       intervalMs: this.options.heartbeatIntervalMs,
@@ -90,6 +114,8 @@ export class TestCluster {
       capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
       usage: () => ({ cpu: 0.25, memory: 0.5, storage: 0.1, gpu: 0 }),
     });
+    this.publishers.push(publisher);
+    return publisher;
   }
 
   /** The read model as the CLI sees it: read-only, from this process. */
@@ -107,6 +133,7 @@ export class TestCluster {
   }
 
   async close(): Promise<void> {
+    for (const publisher of this.publishers) publisher.stop();
     for (const running of this.processes) running.process.kill('SIGKILL');
     for (const nc of this.connections) await nc.close().catch(() => {});
     await this.readModelView?.close();

@@ -1,7 +1,19 @@
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsServer } from '../../streams/nats-server.js';
+
+const childrenToKill = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of childrenToKill) child.kill('SIGKILL');
+});
+
+/** A test that crashes or fails must not leave the processes it started running. */
+export function killOnExit(child: ChildProcess): void {
+  childrenToKill.add(child);
+  child.once('exit', () => childrenToKill.delete(child));
+}
 
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function makeTempDir(prefix: string): { path: string; remove: () => void } {
@@ -12,8 +24,7 @@ export function makeTempDir(prefix: string): { path: string; remove: () => void 
 /** A nats-server of the test's own, on a free loopback port with its own store directory. */
 export async function startTestNatsServer(storeDir: string, port = 0): Promise<NatsServer> {
   const server = await NatsServer.start({ storeDir, port });
-  // A test that crashes must not leave its server running.
-  process.once('exit', () => server.process.kill('SIGKILL'));
+  killOnExit(server.process);
   return server;
 }
 

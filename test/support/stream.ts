@@ -1,6 +1,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
+import type { DecodeResult } from '../../streams/json-codec.js';
+import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
+import { decodeTaskEvent, type TaskEvent } from '../../streams/task-events.js';
 import { decodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
 
 export interface StoredEvent {
@@ -8,20 +10,42 @@ export interface StoredEvent {
   event: WorkerEvent;
 }
 
-/** Every event of WORKER_EVENTS, in stream order, read with an ordered consumer. */
-export async function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[]> {
+export interface StoredTaskEvent {
+  streamSeq: number;
+  event: TaskEvent;
+}
+
+/** Every message of a stream, in stream order, decoded; an undecodable one fails the test. */
+async function readStream<T>(
+  nc: NatsConnection,
+  stream: string,
+  decode: (data: Uint8Array) => DecodeResult<T>,
+): Promise<Array<{ streamSeq: number; event: T }>> {
   const jsm = await jetstreamManager(nc);
-  const lastSeq = (await jsm.streams.info(WORKER_EVENTS_STREAM)).state.last_seq;
-  const stored: StoredEvent[] = [];
+  const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
+  const stored: Array<{ streamSeq: number; event: T }> = [];
   if (lastSeq === 0) return stored;
-  const consumer = await jetstream(nc).consumers.get(WORKER_EVENTS_STREAM);
+  const consumer = await jetstream(nc).consumers.get(stream);
   const messages = await consumer.consume();
   for await (const msg of messages) {
-    const decoded = decodeWorkerEvent(msg.data);
-    if (!decoded.ok) throw new Error(`invalid event at seq ${msg.seq}: ${decoded.detail}`);
-    stored.push({ streamSeq: msg.seq, event: decoded.event });
+    const decoded = decode(msg.data);
+    if (!decoded.ok) throw new Error(`invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`);
+    stored.push({ streamSeq: msg.seq, event: decoded.value });
     if (msg.seq >= lastSeq) break;
   }
   await messages.close();
   return stored;
+}
+
+/** Every event of WORKER_EVENTS, in stream order, read with an ordered consumer. */
+export function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[]> {
+  return readStream(nc, WORKER_EVENTS_STREAM, (data) => {
+    const decoded = decodeWorkerEvent(data);
+    return decoded.ok ? { ok: true, value: decoded.event } : decoded;
+  });
+}
+
+/** Every event of TASKS, in stream order. */
+export function readTaskEvents(nc: NatsConnection): Promise<StoredTaskEvent[]> {
+  return readStream(nc, TASKS_STREAM, decodeTaskEvent);
 }

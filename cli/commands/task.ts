@@ -1,0 +1,152 @@
+import type { z } from 'zod';
+import { ReadModel } from '../../projections/read-model.js';
+import { newTaskId, type TaskRequestField, validateTaskRequest } from '../../scheduler/task-model.js';
+import { connectToNats } from '../../streams/connection.js';
+import { requestJson } from '../../streams/request-reply.js';
+import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
+import { cancelReplySchema, submitReplySchema, type TaskRequest } from '../../streams/task-events.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { credentialsFor } from '../credentials.js';
+import { renderTaskDetails } from '../tasks-table.js';
+import { colors, shouldUseColor } from '../terminal.js';
+
+export interface TaskSubmitOptions {
+  image?: string;
+  command?: string;
+  cpu?: string;
+  memory?: string;
+  storage?: string;
+  gpu?: string;
+  type?: string;
+  k?: string;
+}
+
+const FLAG_OF: Record<TaskRequestField, string> = {
+  image: '--image',
+  command: '--command',
+  cpu: '--cpu',
+  memoryGb: '--memory',
+  storageGb: '--storage',
+  gpu: '--gpu',
+  type: '--type',
+  k: '--k',
+};
+
+/**
+ * `cloudai task submit`: checks the request here (a bad one changes nothing, even without a
+ * server), then hands it to the scheduler and prints where it went or why it waits.
+ */
+export async function taskSubmitCommand(
+  options: TaskSubmitOptions,
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  const request: TaskRequest = {
+    image: options.image ?? '',
+    command: options.command,
+    cpu: toNumber(options.cpu),
+    memoryGb: toNumber(options.memory),
+    storageGb: toNumber(options.storage),
+    gpu: toNumber(options.gpu),
+    type: options.type,
+    k: toNumber(options.k),
+  };
+  const validation = validateTaskRequest(request, Date.now(), (field) => FLAG_OF[field]);
+  if (!validation.ok) {
+    throw new ConfigError(
+      `${validation.problems.map((problem) => problem.message).join('; ')}. Nothing was submitted`,
+    );
+  }
+  const taskId = newTaskId();
+  const reply = await askScheduler(
+    config,
+    TASK_SUBMIT_SUBJECT,
+    { taskId, task: request },
+    submitReplySchema,
+    {
+      nothingDone: 'nothing was submitted',
+      maybeDone: `task ${taskId} may have been submitted: check with \`cloudai task show ${taskId}\``,
+    },
+  );
+  if (!reply.ok) throw new Error(`the scheduler refused the task: ${reply.error}`);
+  const { outcome } = reply;
+  process.stdout.write(
+    outcome.kind === 'assigned'
+      ? `task ${reply.taskId} assigned to ${outcome.workerId}\n`
+      : `task ${reply.taskId} queued: ${outcome.reason}\n`,
+  );
+}
+
+/** `cloudai task cancel ID`. */
+export async function taskCancelCommand(taskId: string, overrides: ConfigOverrides): Promise<void> {
+  const config = resolveConfig(overrides);
+  const reply = await askScheduler(config, TASK_CANCEL_SUBJECT, { taskId }, cancelReplySchema, {
+    nothingDone: 'nothing was cancelled',
+    maybeDone: `task ${taskId} may have been cancelled: check with \`cloudai task show ${taskId}\``,
+  });
+  if (!reply.ok) throw new Error(reply.error);
+  process.stdout.write(`task ${taskId} cancelled (it was ${reply.previousStatus})\n`);
+}
+
+/** `cloudai task show ID`: reads the read model only. */
+export async function taskShowCommand(
+  taskId: string,
+  options: { json?: boolean },
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
+  try {
+    const task = readModel.snapshot((view) => view.getTask(taskId));
+    if (!task) {
+      throw new ConfigError(`no task ${taskId} in ${readModel.path}: list the tasks with \`cloudai tasks\``);
+    }
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(task, null, 2)}\n`
+        : `${renderTaskDetails(task, Date.now(), colors(shouldUseColor()))}\n`,
+    );
+  } finally {
+    await readModel.close();
+  }
+}
+
+/** A request to the scheduler; every way it can fail becomes an error that says what to do. */
+async function askScheduler<Schema extends z.ZodType>(
+  config: Config,
+  subject: string,
+  body: unknown,
+  schema: Schema,
+  advice: { nothingDone: string; maybeDone: string },
+): Promise<z.infer<Schema>> {
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: 'cloudai-task',
+    credentials: credentialsFor(config, { role: 'cli' }),
+  });
+  try {
+    const reply = await requestJson(nc, subject, body, schema, config.requestTimeoutMs);
+    if (reply.ok) return reply.value;
+    switch (reply.failure) {
+      case 'no-responders':
+        throw new Error(
+          `no scheduler answers on NATS at ${config.natsUrl}: start the control plane with \`cloudai up\` ` +
+            `or \`cloudai serve\`; ${advice.nothingDone}`,
+        );
+      case 'timeout':
+        throw new Error(
+          `the scheduler did not answer within ${config.requestTimeoutMs} ms; ${advice.maybeDone}`,
+        );
+      default:
+        throw new Error(`the scheduler's answer was unusable (${reply.detail}); ${advice.maybeDone}`);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** A flag's number; an empty or non-numeric value becomes NaN, which validation explains. */
+function toNumber(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return value.trim() === '' ? Number.NaN : Number(value);
+}

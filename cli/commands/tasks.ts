@@ -1,0 +1,37 @@
+import { ReadModel } from '../../projections/read-model.js';
+import { TASK_STATUSES, type TaskStatus } from '../../streams/task-events.js';
+import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { renderTasksTable } from '../tasks-table.js';
+import { colors, shouldUseColor } from '../terminal.js';
+
+export interface TasksCommandOptions {
+  json?: boolean;
+  status?: string;
+}
+
+/** `cloudai tasks`: the task table (or documents) from the read model. Reads only LMDB, never NATS. */
+export async function tasksCommand(options: TasksCommandOptions, overrides: ConfigOverrides): Promise<void> {
+  const status = parseTaskStatus(options.status);
+  const config = resolveConfig(overrides);
+  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
+  try {
+    const tasks = readModel
+      .snapshot((view) => view.listTasks())
+      .filter((task) => status === undefined || task.status === status);
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(tasks, null, 2)}\n`
+        : `${renderTasksTable(tasks, Date.now(), colors(shouldUseColor()))}\n`,
+    );
+  } finally {
+    await readModel.close();
+  }
+}
+
+function parseTaskStatus(value: string | undefined): TaskStatus | undefined {
+  if (value === undefined) return undefined;
+  if ((TASK_STATUSES as readonly string[]).includes(value)) return value as TaskStatus;
+  throw new ConfigError(
+    `--status ${JSON.stringify(value)} is not a task status: use one of ${TASK_STATUSES.join(', ')}`,
+  );
+}

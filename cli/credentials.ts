@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs';
+import type { Identity } from '../streams/auth.js';
+import type { NatsCredentials } from '../streams/connection.js';
+import { CredentialStore, readCredentialsFile } from '../streams/credentials.js';
+import { type Config, credentialsDir } from './config.js';
+
+/**
+ * The credentials a command connects with: the file named by --credentials or
+ * CLOUDAI_CREDENTIALS, else this identity's file in the data dir (as `cloudai up` and
+ * `cloudai credentials` create it), else none (a server without authorization).
+ */
+export function credentialsFor(config: Config, identity: Identity): NatsCredentials | undefined {
+  if (config.credentials) return readCredentialsFile(config.credentials);
+  const ownFile = new CredentialStore(credentialsDir(config.dataDir)).pathOf(identity);
+  return existsSync(ownFile) ? readCredentialsFile(ownFile) : undefined;
+}

@@ -1,0 +1,135 @@
+import { NO_RESOURCES, type Resources, sumResources } from '../projections/resources.js';
+import {
+  bySubmission,
+  evolveTask,
+  holdingOf,
+  isTerminal,
+  type TaskDocument,
+  whyIgnored,
+} from '../projections/task-document.js';
+import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
+import type { TaskEvent, TaskStatus } from '../streams/task-events.js';
+import type { WorkerEvent } from '../streams/worker-events.js';
+
+/** The read model as the scheduler loads it at start: documents and the stream positions they reflect. */
+export interface ClusterSnapshot {
+  workers: readonly WorkerDocument[];
+  tasks: readonly TaskDocument[];
+  workerPosition: number;
+  taskPosition: number;
+}
+
+export type WorkerChange = { before: WorkerDocument | undefined; after: WorkerDocument };
+
+export type TaskChange =
+  | { applied: true; before: TaskDocument | undefined; after: TaskDocument }
+  | { applied: false; why: string };
+
+/**
+ * The scheduler's memory of the cluster: the same folds as the read model, applied in stream
+ * order from the read model's positions on, plus an index of what each worker holds. Finished
+ * tasks are kept only as id → status, so memory grows with the work in progress, not with history.
+ */
+export class ClusterState {
+  readonly workers = new Map<string, WorkerDocument>();
+  private readonly tasks = new Map<string, TaskDocument>();
+  private readonly finished = new Map<string, TaskStatus>();
+  /** workerId → taskId → requests of each task assigned to or running on it. */
+  private readonly holdings = new Map<string, Map<string, Resources>>();
+  /** Last stream sequence applied (or skipped as invalid), per stream. */
+  workerPosition: number;
+  taskPosition: number;
+
+  constructor(snapshot: ClusterSnapshot) {
+    for (const worker of snapshot.workers) this.workers.set(worker.workerId, worker);
+    for (const task of snapshot.tasks) this.remember(undefined, task);
+    this.workerPosition = snapshot.workerPosition;
+    this.taskPosition = snapshot.taskPosition;
+  }
+
+  /** Applies one WORKER_EVENTS message; undefined when it was applied before (or the fold ignores it). */
+  applyWorkerEvent(streamSeq: number, event: WorkerEvent): WorkerChange | undefined {
+    if (streamSeq <= this.workerPosition) return undefined;
+    this.workerPosition = streamSeq;
+    const before = this.workers.get(event.workerId);
+    const after = evolveWorker(before, event);
+    if (after === before) return undefined;
+    this.workers.set(event.workerId, after);
+    return { before, after };
+  }
+
+  /** Applies one TASKS message; says why when the task's state does not accept it. */
+  applyTaskEvent(streamSeq: number, event: TaskEvent): TaskChange {
+    if (streamSeq <= this.taskPosition) return { applied: false, why: 'already applied' };
+    this.taskPosition = streamSeq;
+    const finishedStatus = this.finished.get(event.taskId);
+    if (finishedStatus !== undefined) {
+      return {
+        applied: false,
+        why: event.type === 'TaskSubmitted' ? 'already submitted' : `task is ${finishedStatus}`,
+      };
+    }
+    const before = this.tasks.get(event.taskId);
+    const after = evolveTask(before, event);
+    if (after === before || !after) return { applied: false, why: whyIgnored(before, event) ?? 'no change' };
+    this.remember(before, after);
+    return { applied: true, before, after };
+  }
+
+  /** Skips a message that could not be decoded, so positions stay in step with the stream. */
+  skipWorkerMessage(streamSeq: number): void {
+    this.workerPosition = Math.max(this.workerPosition, streamSeq);
+  }
+
+  skipTaskMessage(streamSeq: number): void {
+    this.taskPosition = Math.max(this.taskPosition, streamSeq);
+  }
+
+  task(taskId: string): TaskDocument | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  /** The status of any task ever submitted, finished ones included. */
+  statusOf(taskId: string): TaskStatus | undefined {
+    return this.tasks.get(taskId)?.status ?? this.finished.get(taskId);
+  }
+
+  allocatedOn(workerId: string): Resources {
+    const held = this.holdings.get(workerId);
+    return held ? sumResources(held.values()) : NO_RESOURCES;
+  }
+
+  /** Tasks assigned to or running on a worker. */
+  tasksOn(workerId: string): TaskDocument[] {
+    const held = this.holdings.get(workerId);
+    if (!held) return [];
+    return [...held.keys()].map((taskId) => this.tasks.get(taskId)).filter((task) => task !== undefined);
+  }
+
+  /** Tasks that are neither queued nor finished. */
+  placedTasks(): TaskDocument[] {
+    return [...this.tasks.values()].filter((task) => task.status === 'assigned' || task.status === 'running');
+  }
+
+  /** Queued tasks, oldest first. */
+  queued(): TaskDocument[] {
+    return [...this.tasks.values()].filter((task) => task.status === 'queued').sort(bySubmission);
+  }
+
+  private remember(before: TaskDocument | undefined, after: TaskDocument): void {
+    const held = holdingOf(before);
+    if (held) this.holdings.get(held.workerId)?.delete(after.taskId);
+    const holds = holdingOf(after);
+    if (holds) {
+      const onWorker = this.holdings.get(holds.workerId) ?? new Map<string, Resources>();
+      onWorker.set(after.taskId, holds.requests);
+      this.holdings.set(holds.workerId, onWorker);
+    }
+    if (isTerminal(after.status)) {
+      this.tasks.delete(after.taskId);
+      this.finished.set(after.taskId, after.status);
+    } else {
+      this.tasks.set(after.taskId, after);
+    }
+  }
+}

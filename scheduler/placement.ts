@@ -1,0 +1,213 @@
+import {
+  addResources,
+  describeAmount,
+  describeResources,
+  fitsWithin,
+  RESOURCE_KINDS,
+  type Resources,
+  requestsOf,
+  shortfalls,
+  subtractResources,
+} from '../projections/resources.js';
+import type { TaskDocument } from '../projections/task-document.js';
+import type { WorkerStatus } from '../streams/worker-events.js';
+import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/policy.js';
+
+/** A worker as a placement pass sees it. */
+export interface PlacementWorker {
+  workerId: string;
+  status: WorkerStatus;
+  capacity: Resources;
+  /** Held by its assigned and running tasks, and by placements still being written. */
+  allocated: Resources;
+}
+
+/**
+ * What the queue remembers between passes, so that a large task cannot be overtaken forever:
+ * how often younger tasks were placed while it waited, and the worker it has reserved once
+ * that happened `bypassLimit` times. Younger tasks are not placed on a reserved worker, so it
+ * drains until the large task fits.
+ */
+export interface QueueMemory {
+  bypassed: Map<string, number>;
+  /** taskId → reserved workerId. */
+  reservations: Map<string, string>;
+}
+
+export function emptyQueueMemory(): QueueMemory {
+  return { bypassed: new Map(), reservations: new Map() };
+}
+
+export interface PassInput {
+  /** Queued tasks not being acted on, oldest first. */
+  queue: readonly TaskDocument[];
+  workers: readonly PlacementWorker[];
+  /** Workers that recently failed to acknowledge this task. */
+  isExcluded: (taskId: string, workerId: string) => boolean;
+  policy: PlacementPolicy;
+  now: number;
+  bypassLimit: number;
+  memory: QueueMemory;
+}
+
+export type PassDecision =
+  | { kind: 'assign'; task: TaskDocument; workerId: string; policy: PolicyName }
+  | { kind: 'wait'; task: TaskDocument; reason: string };
+
+/**
+ * One pass over the queue, oldest task first: each is placed by the policy on an active
+ * worker where all its requests fit (counting what this pass already placed), or waits with
+ * the reason. Smaller tasks may pass a task that does not fit yet (backfilling), until it has
+ * been passed `bypassLimit` times and reserves a worker. Pure apart from updating `memory`.
+ */
+export function planPass(input: PassInput): PassDecision[] {
+  const { memory } = input;
+  const active = new Map<string, PlacementWorker>();
+  for (const worker of [...input.workers].sort(byId)) {
+    if (worker.status === 'active') active.set(worker.workerId, { ...worker });
+  }
+  forgetStaleMemory(input, active);
+  const reservedBy = new Map<string, string>();
+  for (const [taskId, workerId] of memory.reservations) reservedBy.set(workerId, taskId);
+
+  const decisions: PassDecision[] = [];
+  const waitingOlder: string[] = [];
+  for (const task of input.queue) {
+    const requests = requestsOf(task);
+    const usable = [...active.values()].filter((worker) => !input.isExcluded(task.taskId, worker.workerId));
+    const candidates = usable
+      .filter((worker) => (reservedBy.get(worker.workerId) ?? task.taskId) === task.taskId)
+      .map(toCandidate)
+      .filter((candidate) => fitsWithin(requests, candidate.free));
+    const choice = candidates.length > 0 ? input.policy.choose(task, candidates, input.now) : undefined;
+    const chosen = choice && active.get(choice.workerId);
+    if (choice && chosen) {
+      chosen.allocated = addResources(chosen.allocated, requests);
+      decisions.push({ kind: 'assign', task, workerId: choice.workerId, policy: choice.policy });
+      memory.bypassed.delete(task.taskId);
+      const reserved = memory.reservations.get(task.taskId);
+      if (reserved !== undefined) reservedBy.delete(reserved);
+      memory.reservations.delete(task.taskId);
+      for (const olderId of waitingOlder)
+        memory.bypassed.set(olderId, (memory.bypassed.get(olderId) ?? 0) + 1);
+      continue;
+    }
+    // Only a task that an empty active worker could take is being overtaken; one too large for
+    // every worker would reserve nothing useful.
+    const wouldFitEmpty = usable.filter((worker) => fitsWithin(requests, worker.capacity));
+    if (wouldFitEmpty.length > 0) {
+      waitingOlder.push(task.taskId);
+      if (
+        (memory.bypassed.get(task.taskId) ?? 0) >= input.bypassLimit &&
+        !memory.reservations.has(task.taskId)
+      ) {
+        const reservable = wouldFitEmpty.filter((worker) => !reservedBy.has(worker.workerId));
+        const target = reservable.sort((a, b) => closeness(b, requests) - closeness(a, requests))[0];
+        if (target) {
+          memory.reservations.set(task.taskId, target.workerId);
+          reservedBy.set(target.workerId, task.taskId);
+        }
+      }
+    }
+    decisions.push({ kind: 'wait', task, reason: explainWait(task, input, active, reservedBy) });
+  }
+  return decisions;
+}
+
+function forgetStaleMemory(input: PassInput, active: Map<string, PlacementWorker>): void {
+  const queued = new Set(input.queue.map((task) => task.taskId));
+  for (const taskId of input.memory.bypassed.keys()) {
+    if (!queued.has(taskId)) input.memory.bypassed.delete(taskId);
+  }
+  for (const [taskId, workerId] of input.memory.reservations) {
+    const worker = active.get(workerId);
+    const task = input.queue.find((queuedTask) => queuedTask.taskId === taskId);
+    if (!task || !worker || !fitsWithin(requestsOf(task), worker.capacity))
+      input.memory.reservations.delete(taskId);
+  }
+}
+
+function toCandidate(worker: PlacementWorker): CandidateWorker {
+  return {
+    workerId: worker.workerId,
+    capacity: worker.capacity,
+    allocated: worker.allocated,
+    free: subtractResources(worker.capacity, worker.allocated),
+  };
+}
+
+/** How near a worker is to fitting the request: the smallest free/requested ratio over what is requested. */
+function closeness(worker: PlacementWorker, requests: Resources): number {
+  const free = subtractResources(worker.capacity, worker.allocated);
+  const ratios = RESOURCE_KINDS.filter((kind) => requests[kind] > 0).map(
+    (kind) => free[kind] / requests[kind],
+  );
+  return ratios.length > 0 ? Math.min(...ratios) : 1;
+}
+
+function byId(a: PlacementWorker, b: PlacementWorker): number {
+  return a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0;
+}
+
+/** Why a task waits, in the words `cloudai task submit` prints after "queued:". */
+export function explainWait(
+  task: TaskDocument,
+  input: Pick<PassInput, 'workers' | 'isExcluded'>,
+  active: ReadonlyMap<string, PlacementWorker>,
+  reservedBy: ReadonlyMap<string, string>,
+): string {
+  const requests = requestsOf(task);
+  if (input.workers.length === 0) return 'no worker has registered yet';
+  if (active.size === 0) return `no active worker (${input.workers.length} known, all inactive)`;
+  const usable = [...active.values()].filter((worker) => !input.isExcluded(task.taskId, worker.workerId));
+  if (usable.length === 0) {
+    return `no active worker acknowledged it (${[...active.keys()].join(', ')}); it is offered again when a worker returns or after a pause`;
+  }
+  const ownReservation = [...reservedBy].find(([, taskId]) => taskId === task.taskId)?.[0];
+  const draining = ownReservation
+    ? `; worker ${ownReservation} is reserved for it and takes no newer tasks`
+    : '';
+  const large = usable.filter((worker) => fitsWithin(requests, worker.capacity));
+  if (large.length === 0) {
+    const kinds = RESOURCE_KINDS.filter((kind) =>
+      usable.every((worker) => worker.capacity[kind] < requests[kind]),
+    );
+    if (kinds.length === 0)
+      return `no active worker is large enough for ${describeResources(requests)} at once`;
+    const biggest = kinds.map((kind) => {
+      const top = maxBy(usable, (worker) => worker.capacity[kind]);
+      return `${describeAmount(kind, top.capacity[kind])} on ${top.workerId}`;
+    });
+    return `no active worker is large enough for ${describeResources(requests, kinds)} (largest: ${biggest.join(', ')})`;
+  }
+  const blockedByReservation = large.filter((worker) => {
+    const holder = reservedBy.get(worker.workerId);
+    return holder !== undefined && holder !== task.taskId;
+  });
+  const open = large.filter((worker) => !blockedByReservation.includes(worker));
+  if (open.length === 0) {
+    const holders = blockedByReservation.map(
+      (worker) => `${worker.workerId} for ${reservedBy.get(worker.workerId)}`,
+    );
+    return `the workers large enough are reserved for older tasks (${holders.join(', ')})`;
+  }
+  const frees = open.map((worker) => ({
+    worker,
+    free: subtractResources(worker.capacity, worker.allocated),
+  }));
+  const short = RESOURCE_KINDS.filter((kind) =>
+    frees.every(({ free }) => shortfalls(requests, free).includes(kind)),
+  );
+  if (short.length > 0) {
+    const most = short.map((kind) => {
+      const top = maxBy(frees, ({ free }) => free[kind]);
+      return `${describeAmount(kind, top.free[kind])} on ${top.worker.workerId}`;
+    });
+    return `no active worker has ${describeResources(requests, short)} free (most free: ${most.join(', ')})${draining}`;
+  }
+  return `no active worker has ${describeResources(requests)} free at once${draining}`;
+}
+
+function maxBy<T>(items: readonly T[], value: (item: T) => number): T {
+  return items.reduce((best, item) => (value(item) > value(best) ? item : best));
+}

@@ -1,0 +1,630 @@
+import { type JsMsg, jetstream } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { addResources, type Resources, requestsOf } from '../projections/resources.js';
+import { holdingOf, type TaskDocument } from '../projections/task-document.js';
+import type { Heartbeat } from '../streams/heartbeat.js';
+import { type DecodeResult, decodeJson, encodeJson } from '../streams/json-codec.js';
+import { type Logger, RateLimitedLog } from '../streams/logger.js';
+import { OrderedPublisher } from '../streams/ordered-publisher.js';
+import { requestJson } from '../streams/request-reply.js';
+import { StreamFollower } from '../streams/stream-follower.js';
+import {
+  isValidTaskId,
+  TASK_CANCEL_SUBJECT,
+  TASK_REPORTS_WILDCARD,
+  TASK_SUBMIT_SUBJECT,
+  TASKS_STREAM,
+  taskAssignSubject,
+  taskEventSubject,
+  taskStopSubject,
+  WORKER_EVENTS_STREAM,
+} from '../streams/subjects.js';
+import {
+  type Assignment,
+  assignmentReplySchema,
+  type CancelReply,
+  cancelRequestSchema,
+  decodeTaskEvent,
+  encodeTaskEvent,
+  type PlacementOutcome,
+  REQUEUE_REASONS,
+  type ReportReply,
+  type StopRequest,
+  type SubmitReply,
+  submitRequestSchema,
+  type TaskEvent,
+  type TaskSpec,
+  taskEventMessageId,
+  taskReportSchema,
+} from '../streams/task-events.js';
+import { workerEventSchema } from '../streams/worker-events.js';
+import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
+import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
+import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
+import type { PlacementPolicy, PolicyName } from './policies/policy.js';
+import { validateTaskRequest } from './task-model.js';
+
+export interface SchedulerOptions {
+  nc: NatsConnection;
+  logger: Logger;
+  /** The read model at positions N; the scheduler follows both streams from N + 1. */
+  snapshot: ClusterSnapshot;
+  /** Names the scheduler's durable consumers (the read model's path: one scheduler per data dir). */
+  identity: string;
+  policy: PlacementPolicy;
+  /** How long a worker's agent has to acknowledge an assignment. */
+  assignTimeoutMs: number;
+  /** How long a worker that did not acknowledge a task is not offered that task again (unless it returns). */
+  retryAfterMs: number;
+  /** How many younger tasks may be placed ahead of a waiting one before it reserves a worker. */
+  bypassLimit: number;
+  /** Longest a submit request waits for the task's first placement outcome. */
+  submitWaitMs: number;
+  now?: () => number;
+}
+
+/** Heartbeats in a row that must miss a running task before it counts as lost by its worker. */
+const MISSED_HEARTBEATS_BEFORE_LOST = 2;
+const SUBMIT_QUEUE_GROUP = 'cloudai-scheduler';
+
+/**
+ * The scheduler service: follows WORKER_EVENTS and TASKS into its memory (from the read model's
+ * positions on), places queued tasks with the policy whenever something changes that could
+ * let them fit, dispatches assignments to the workers' agents, and requeues the work of
+ * workers that turn inactive, refuse, or lose it. Every decision is an event; its memory
+ * changes only when the event comes back from the stream, so it always equals the log's fold.
+ */
+export class SchedulerService {
+  readonly stats = {
+    assigned: 0,
+    requeued: 0,
+    notAcknowledged: 0,
+    ignoredEvents: 0,
+    invalidEvents: 0,
+    rejectedRequests: 0,
+  };
+  private readonly state: ClusterState;
+  private readonly pending = new PendingDecisions();
+  private readonly publisher: OrderedPublisher;
+  private readonly memory = emptyQueueMemory();
+  /** taskId → workerId → timer that lifts the exclusion. */
+  private readonly exclusions = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
+  /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
+  private readonly runningWatch = new Map<string, { since: number; misses: number }>();
+  private readonly followers: StreamFollower[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly log: RateLimitedLog;
+  private readonly now: () => number;
+  private passScheduled = false;
+  private closed = false;
+
+  private constructor(private readonly options: SchedulerOptions) {
+    this.state = new ClusterState(options.snapshot);
+    this.now = options.now ?? Date.now;
+    this.log = new RateLimitedLog(options.logger);
+    this.publisher = new OrderedPublisher({ js: jetstream(options.nc), logger: options.logger });
+  }
+
+  static async start(options: SchedulerOptions): Promise<SchedulerService> {
+    const scheduler = new SchedulerService(options);
+    try {
+      await scheduler.follow(WORKER_EVENTS_STREAM, options.snapshot.workerPosition, (messages) =>
+        scheduler.applyWorkerMessages(messages),
+      );
+      await scheduler.follow(TASKS_STREAM, options.snapshot.taskPosition, (messages) =>
+        scheduler.applyTaskMessages(messages),
+      );
+      scheduler.serve(TASK_SUBMIT_SUBJECT, (msg) => scheduler.handleSubmit(msg));
+      scheduler.serve(TASK_CANCEL_SUBJECT, (msg) => scheduler.handleCancel(msg));
+      scheduler.serve(TASK_REPORTS_WILDCARD, (msg) => scheduler.handleReport(msg));
+    } catch (error) {
+      await scheduler.close();
+      throw error;
+    }
+    scheduler.reconcileAfterStart();
+    scheduler.requestPass();
+    return scheduler;
+  }
+
+  get policyName(): PolicyName {
+    return this.options.policy.name;
+  }
+
+  /** The WORKER_EVENTS sequence applied so far: a new placement's `basedOnWorkerSeq`. */
+  get workerPosition(): number {
+    return this.state.workerPosition;
+  }
+
+  get taskPosition(): number {
+    return this.state.taskPosition;
+  }
+
+  /**
+   * A worker's heartbeat lists what its agent runs. A task the log says runs there but two
+   * heartbeats in a row leave out was lost (its agent restarted before anyone noticed): requeue
+   * it. A task listed there that the log has placed elsewhere (or ended) is an orphan: stop it.
+   */
+  observeHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
+    if (this.closed) return;
+    const listed = new Set(heartbeat.runningTasks.map((task) => task.taskId));
+    for (const taskId of listed) {
+      const task = this.state.task(taskId);
+      if (holdingOf(task)?.workerId !== heartbeat.workerId && !this.pending.isPending(taskId)) {
+        this.sendStop(heartbeat.workerId, { taskId });
+      }
+    }
+    for (const task of this.state.tasksOn(heartbeat.workerId)) {
+      const watch = this.runningWatch.get(task.taskId);
+      if (task.status !== 'running' || !watch || receivedAt <= watch.since) continue;
+      if (listed.has(task.taskId)) {
+        watch.misses = 0;
+        continue;
+      }
+      watch.misses++;
+      if (watch.misses >= MISSED_HEARTBEATS_BEFORE_LOST) {
+        this.requeue(
+          task,
+          `${REQUEUE_REASONS.missingFromHeartbeats}: ${heartbeat.workerId} no longer runs it`,
+        );
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const subscription of this.subscriptions) {
+      if (!subscription.isClosed()) await subscription.drain();
+    }
+    for (const follower of this.followers) await follower.close();
+    for (const timers of this.exclusions.values()) for (const timer of timers.values()) clearTimeout(timer);
+    this.exclusions.clear();
+    for (const [taskId, resolve] of this.outcomeWaiters) {
+      resolve({ kind: 'queued', reason: 'the scheduler is stopping; it is placed when it starts again' });
+      this.outcomeWaiters.delete(taskId);
+    }
+    const { unpublished } = await this.publisher.close(3_000);
+    if (unpublished > 0) {
+      this.options.logger.warn(
+        `${unpublished} scheduling events were not stored before shutdown; they are redone at start`,
+      );
+    }
+  }
+
+  // --- following the streams ---
+
+  private async follow(
+    stream: string,
+    startAfter: number,
+    apply: (messages: JsMsg[]) => void,
+  ): Promise<void> {
+    const follower = await StreamFollower.start({
+      nc: this.options.nc,
+      stream,
+      identity: `scheduler:${this.options.identity}`,
+      startAfter,
+      logger: this.options.logger,
+      applyBatch: async (messages) => apply(messages),
+    });
+    this.followers.push(follower);
+  }
+
+  private applyWorkerMessages(messages: JsMsg[]): void {
+    let changed = false;
+    for (const msg of messages) {
+      const event = this.decodeOrSkip(msg, WORKER_EVENTS_STREAM, decodeWorkerMessage, (seq) =>
+        this.state.skipWorkerMessage(seq),
+      );
+      if (!event) continue;
+      const change = this.state.applyWorkerEvent(msg.seq, event);
+      if (!change) continue;
+      changed = true;
+      const { before, after } = change;
+      if (after.status === 'inactive' && before?.status !== 'inactive') {
+        for (const task of this.state.tasksOn(after.workerId)) {
+          this.requeue(task, REQUEUE_REASONS.workerInactive);
+        }
+      } else {
+        // Registered, back, or resized: whatever it refused before may work now.
+        this.liftExclusions(after.workerId);
+      }
+    }
+    if (changed) this.requestPass();
+  }
+
+  private applyTaskMessages(messages: JsMsg[]): void {
+    let retryQueue = false;
+    for (const msg of messages) {
+      const event = this.decodeOrSkip(msg, TASKS_STREAM, decodeTaskEvent, (seq) =>
+        this.state.skipTaskMessage(seq),
+      );
+      if (!event) continue;
+      const change = this.state.applyTaskEvent(msg.seq, event);
+      if (!change.applied) {
+        if (change.why !== 'already applied') {
+          this.stats.ignoredEvents++;
+          this.log.warn(
+            `ignored-${event.type}`,
+            `ignored ${event.type} of task ${event.taskId}${'workerId' in event ? ` from ${event.workerId}` : ''}: ${change.why}`,
+          );
+        }
+        continue;
+      }
+      const { before, after } = change;
+      const held = holdingOf(before);
+      if (held && holdingOf(after)?.workerId !== held.workerId) retryQueue = true;
+      if (after.status === 'queued') retryQueue = true;
+      if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
+      else this.runningWatch.delete(after.taskId);
+      if (after.status !== 'queued') this.forgetQueueState(after.taskId);
+      if (event.type === 'TaskCancelled' && held) {
+        this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
+      }
+      if (after.status === 'cancelled')
+        this.resolveOutcome(after.taskId, { kind: 'queued', reason: 'it was cancelled' });
+    }
+    for (const decision of this.pending.applied(this.state.taskPosition)) {
+      decision.onApplied?.();
+      retryQueue = true;
+    }
+    if (retryQueue) this.requestPass();
+  }
+
+  /** The message's event, or undefined after counting and logging it as invalid (it still moves the position). */
+  private decodeOrSkip<Event>(
+    msg: JsMsg,
+    stream: string,
+    decode: (data: Uint8Array) => DecodeResult<Event>,
+    skip: (streamSeq: number) => void,
+  ): Event | undefined {
+    const decoded = decode(msg.data);
+    if (decoded.ok) return decoded.value;
+    skip(msg.seq);
+    this.stats.invalidEvents++;
+    this.log.warn(
+      `invalid-${stream}`,
+      `skipped invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`,
+    );
+    return undefined;
+  }
+
+  // --- placing ---
+
+  /** Coalesces every trigger of one event-loop turn into one pass over the queue. */
+  private requestPass(): void {
+    if (this.passScheduled || this.closed) return;
+    this.passScheduled = true;
+    setImmediate(() => {
+      this.passScheduled = false;
+      if (!this.closed) this.runPass();
+    });
+  }
+
+  private runPass(): void {
+    const queue = this.state.queued().filter((task) => !this.pending.isPending(task.taskId));
+    if (queue.length === 0) return;
+    const workers: PlacementWorker[] = [...this.state.workers.values()].map((worker) => ({
+      workerId: worker.workerId,
+      status: worker.status,
+      capacity: worker.capacity,
+      allocated: addResources(
+        this.state.allocatedOn(worker.workerId),
+        this.pending.reservedOn(worker.workerId),
+      ),
+    }));
+    const decisions = planPass({
+      queue,
+      workers,
+      isExcluded: (taskId, workerId) => this.exclusions.get(taskId)?.has(workerId) ?? false,
+      policy: this.options.policy,
+      now: this.now(),
+      bypassLimit: this.options.bypassLimit,
+      memory: this.memory,
+    });
+    for (const decision of decisions) {
+      if (decision.kind === 'wait')
+        this.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
+      else this.assign(decision.task, decision.workerId, decision.policy);
+    }
+  }
+
+  private assign(task: TaskDocument, workerId: string, policy: PolicyName): void {
+    this.stats.assigned++;
+    const { taskId, attempt } = task;
+    this.decide(
+      {
+        type: 'TaskAssigned',
+        taskId,
+        at: this.now(),
+        workerId,
+        attempt,
+        basedOnWorkerSeq: this.state.workerPosition,
+        policy,
+      },
+      'assign',
+      { workerId, requests: requestsOf(task) },
+      () => void this.dispatch(taskId, attempt, workerId),
+    );
+  }
+
+  /**
+   * Offers an applied assignment to the worker's agent. No acknowledgement in time (or a
+   * refusal) gives the attempt up: the task is requeued and not offered to that worker again
+   * for a while, so it goes elsewhere.
+   */
+  private async dispatch(taskId: string, attempt: number, workerId: string): Promise<void> {
+    const task = this.state.task(taskId);
+    if (task?.status !== 'assigned' || task.attempt !== attempt || task.workerId !== workerId) return;
+    const assignment: Assignment = { taskId, attempt, task: specOf(task) };
+    const reply = await requestJson(
+      this.options.nc,
+      taskAssignSubject(workerId),
+      assignment,
+      assignmentReplySchema,
+      this.options.assignTimeoutMs,
+    );
+    if (reply.ok && reply.value.accepted) {
+      this.resolveOutcome(taskId, { kind: 'assigned', workerId });
+      return;
+    }
+    const failure = reply.ok
+      ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
+      : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
+    if (this.closed) return;
+    this.stats.notAcknowledged++;
+    this.log.warn(
+      `dispatch-${workerId}`,
+      `worker ${workerId} did not take task ${taskId} (${failure}); placing it elsewhere`,
+    );
+    this.exclude(taskId, workerId);
+    // It may have started after all (a reply lost on the way): make sure it stops.
+    this.sendStop(workerId, { taskId, attempt });
+    const current = this.state.task(taskId);
+    if (current && current.attempt === attempt && holdingOf(current)?.workerId === workerId) {
+      this.requeue(current, failure);
+    }
+  }
+
+  private requeue(task: TaskDocument, reason: string): void {
+    if (task.workerId === null || this.pending.isPendingKind(task.taskId, 'requeue')) return;
+    this.stats.requeued++;
+    this.runningWatch.delete(task.taskId);
+    this.options.logger.info(
+      `requeueing task ${task.taskId} (attempt ${task.attempt} on ${task.workerId}): ${reason}`,
+    );
+    this.decide(
+      {
+        type: 'TaskRequeued',
+        taskId: task.taskId,
+        at: this.now(),
+        workerId: task.workerId,
+        attempt: task.attempt,
+        reason,
+      },
+      'requeue',
+    );
+  }
+
+  /** Publishes a decision; the task stays pending until the stream has it applied. */
+  private decide(
+    event: TaskEvent,
+    kind: DecisionKind,
+    reservation: { workerId?: string; requests?: Resources } = {},
+    onApplied?: () => void,
+  ): Promise<boolean> {
+    const messageId = taskEventMessageId(event);
+    this.pending.add({ messageId, taskId: event.taskId, kind, ...reservation, onApplied });
+    return this.publisher
+      .publish(event.taskId, {
+        subject: taskEventSubject(event.taskId),
+        payload: encodeTaskEvent(event),
+        messageId,
+      })
+      .then((streamSeq) => {
+        const settled = this.pending.stored(messageId, streamSeq, this.state.taskPosition);
+        if (settled) {
+          settled.onApplied?.();
+          this.requestPass();
+        }
+        return true;
+      })
+      .catch((error: Error) => {
+        this.pending.remove(messageId);
+        if (!this.closed)
+          this.options.logger.warn(`${event.type} of task ${event.taskId} not stored: ${error.message}`);
+        return false;
+      });
+  }
+
+  private reconcileAfterStart(): void {
+    for (const task of this.state.placedTasks()) {
+      const worker = task.workerId === null ? undefined : this.state.workers.get(task.workerId);
+      if (worker?.status !== 'active') {
+        this.requeue(task, REQUEUE_REASONS.workerInactive);
+      } else if (task.status === 'assigned' && task.workerId !== null) {
+        // The previous scheduler may have stopped between recording and offering it; agents
+        // acknowledge a repeated offer of the same attempt without running it twice.
+        void this.dispatch(task.taskId, task.attempt, task.workerId);
+      } else {
+        this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
+      }
+    }
+  }
+
+  // --- exclusions after a failed offer ---
+
+  private exclude(taskId: string, workerId: string): void {
+    const timers = this.exclusions.get(taskId) ?? new Map<string, NodeJS.Timeout>();
+    clearTimeout(timers.get(workerId));
+    timers.set(
+      workerId,
+      setTimeout(() => {
+        timers.delete(workerId);
+        if (timers.size === 0) this.exclusions.delete(taskId);
+        this.requestPass();
+      }, this.options.retryAfterMs),
+    );
+    this.exclusions.set(taskId, timers);
+  }
+
+  private liftExclusions(workerId: string): void {
+    for (const [taskId, timers] of this.exclusions) {
+      const timer = timers.get(workerId);
+      if (timer === undefined) continue;
+      clearTimeout(timer);
+      timers.delete(workerId);
+      if (timers.size === 0) this.exclusions.delete(taskId);
+    }
+  }
+
+  private forgetQueueState(taskId: string): void {
+    const timers = this.exclusions.get(taskId);
+    if (timers) for (const timer of timers.values()) clearTimeout(timer);
+    this.exclusions.delete(taskId);
+    this.memory.bypassed.delete(taskId);
+    this.memory.reservations.delete(taskId);
+  }
+
+  private sendStop(workerId: string, request: StopRequest): void {
+    if (this.options.nc.isClosed()) return;
+    this.options.nc.publish(taskStopSubject(workerId), encodeJson(request));
+  }
+
+  // --- the front door: submit and cancel ---
+
+  private serve(subject: string, handle: (msg: Msg) => Promise<unknown>): void {
+    this.subscriptions.push(
+      this.options.nc.subscribe(subject, {
+        queue: SUBMIT_QUEUE_GROUP,
+        callback: (error, msg) => {
+          if (error) {
+            this.options.logger.warn(`${subject}: ${error.message}`);
+            return;
+          }
+          handle(msg)
+            .then((reply) => msg.respond(encodeJson(reply)))
+            .catch((handlerError: Error) => {
+              this.options.logger.error(`${subject} handler failed: ${handlerError.stack ?? handlerError}`);
+              msg.respond(encodeJson({ ok: false, error: `the scheduler failed: ${handlerError.message}` }));
+            });
+        },
+      }),
+    );
+  }
+
+  private async handleSubmit(msg: Msg): Promise<SubmitReply> {
+    const decoded = decodeJson(msg.data, submitRequestSchema);
+    if (!decoded.ok) return this.reject(`malformed submit request: ${decoded.detail}`);
+    const { taskId, task: request } = decoded.value;
+    if (!isValidTaskId(taskId)) {
+      return this.reject(
+        `task id ${JSON.stringify(taskId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
+      );
+    }
+    if (this.state.statusOf(taskId) !== undefined || this.pending.isPending(taskId)) {
+      return this.reject(`task ${taskId} already exists: submit it again to get a new id`);
+    }
+    const validation = validateTaskRequest(request, this.now());
+    if (!validation.ok) return this.reject(validation.problems.map((problem) => problem.message).join('; '));
+    const outcome = new Promise<PlacementOutcome>((resolve) => {
+      const timer = setTimeout(
+        () =>
+          this.resolveOutcome(taskId, {
+            kind: 'queued',
+            reason: 'no placement decided yet; see `cloudai task show`',
+          }),
+        this.options.submitWaitMs,
+      );
+      this.outcomeWaiters.set(taskId, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+    });
+    const stored = await this.decide(
+      { type: 'TaskSubmitted', taskId, at: this.now(), task: validation.task },
+      'submit',
+    );
+    if (!stored) {
+      this.outcomeWaiters.delete(taskId);
+      return this.reject('the task could not be stored: the scheduler is stopping; submit it again');
+    }
+    return { ok: true, taskId, outcome: await outcome };
+  }
+
+  /**
+   * A worker's report of an attempt it runs, stored in TASKS on its behalf (workers may not
+   * write streams). The subject names the reporter: a report about another worker is refused.
+   * Whether it still counts (the current attempt, on its assigned worker) is the fold's call.
+   */
+  private async handleReport(msg: Msg): Promise<ReportReply> {
+    const decoded = decodeJson(msg.data, taskReportSchema);
+    if (!decoded.ok) {
+      this.log.warn('malformed-report', `refused a malformed report on ${msg.subject}: ${decoded.detail}`);
+      return { stored: false, reason: `malformed report: ${decoded.detail}` };
+    }
+    const report = decoded.value;
+    const reporter = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    if (report.workerId !== reporter) {
+      this.log.warn('spoofed-report', `refused a report about worker ${report.workerId} sent by ${reporter}`);
+      return {
+        stored: false,
+        reason: `a worker reports only its own attempts (this report names ${report.workerId})`,
+      };
+    }
+    await this.publisher.publish(report.taskId, {
+      subject: taskEventSubject(report.taskId),
+      payload: encodeTaskEvent(report),
+      messageId: taskEventMessageId(report),
+    });
+    return { stored: true };
+  }
+
+  private async handleCancel(msg: Msg): Promise<CancelReply> {
+    const decoded = decodeJson(msg.data, cancelRequestSchema);
+    if (!decoded.ok) return this.reject(`malformed cancel request: ${decoded.detail}`);
+    const { taskId } = decoded.value;
+    const status = this.state.statusOf(taskId);
+    if (status === undefined) return this.reject(`no task ${taskId}: list the tasks with \`cloudai tasks\``);
+    if (status === 'completed' || status === 'failed' || status === 'cancelled') {
+      return this.reject(`task ${taskId} is already ${status}: there is nothing to cancel`);
+    }
+    if (this.pending.isPendingKind(taskId, 'cancel')) return { ok: true, taskId, previousStatus: status };
+    const stored = await this.decide(
+      { type: 'TaskCancelled', taskId, at: this.now(), reason: 'cancelled by user' },
+      'cancel',
+    );
+    if (!stored)
+      return this.reject('the cancellation could not be stored: the scheduler is stopping; try again');
+    return { ok: true, taskId, previousStatus: status };
+  }
+
+  private reject(error: string): { ok: false; error: string } {
+    this.stats.rejectedRequests++;
+    return { ok: false, error };
+  }
+
+  private resolveOutcome(taskId: string, outcome: PlacementOutcome): void {
+    const resolve = this.outcomeWaiters.get(taskId);
+    if (!resolve) return;
+    this.outcomeWaiters.delete(taskId);
+    resolve(outcome);
+  }
+}
+
+const decodeWorkerMessage = (data: Uint8Array) => decodeJson(data, workerEventSchema);
+
+function specOf(task: TaskDocument): TaskSpec {
+  const spec: TaskSpec = {
+    image: task.image,
+    cpu: task.cpu,
+    memoryGb: task.memoryGb,
+    storageGb: task.storageGb,
+    gpu: task.gpu,
+    type: task.type,
+    k: task.k,
+    submittedAt: task.submittedAt,
+  };
+  if (task.command !== undefined) spec.command = task.command;
+  return spec;
+}

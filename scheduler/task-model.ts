@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import type { Resources } from '../projections/resources.js';
+import {
+  MAX_COMMAND_LENGTH,
+  MAX_IMAGE_LENGTH,
+  SLA_MULTIPLIER_RANGE,
+  TASK_TYPES,
+  type TaskRequest,
+  type TaskSpec,
+  type TaskType,
+} from '../streams/task-events.js';
+
+/** The original CloudAI's defaults for what a submission leaves out. */
+export const TASK_DEFAULTS = { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 } as const;
+
+// Upper bounds match what a worker may advertise: a request above them could never fit anyway.
+const LIMITS = { cpu: 100_000, memoryGb: 1_000_000_000, storageGb: 1_000_000_000, gpu: 10_000 } as const;
+
+/**
+ * The type the original inferred from the requests when none was given: GPUs with many cores
+ * train, GPUs alone infer, then memory-heavy, cpu-heavy, cpu-light, and `mixed` for the rest.
+ */
+export function inferTaskType(requests: Resources): TaskType {
+  if (requests.gpu > 2 && requests.cpu > 4) return 'gpu-training';
+  if (requests.gpu > 0) return 'gpu-inference';
+  if (requests.memoryGb > 8) return 'memory-heavy';
+  if (requests.cpu > 4) return 'cpu-heavy';
+  if (requests.cpu > 0) return 'cpu-light';
+  return 'mixed';
+}
+
+export function isTaskType(value: string): value is TaskType {
+  return (TASK_TYPES as readonly string[]).includes(value);
+}
+
+export type TaskRequestField = keyof TaskRequest;
+
+export interface TaskRequestProblem {
+  field: TaskRequestField;
+  message: string;
+}
+
+export type TaskValidation = { ok: true; task: TaskSpec } | { ok: false; problems: TaskRequestProblem[] };
+
+/**
+ * Turns a submission into a task: applies the defaults, infers the type when absent, and
+ * explains every value out of range. `label` names a field the way the caller's user typed it
+ * (the CLI says `--memory`, the wire says `memoryGb`).
+ */
+export function validateTaskRequest(
+  request: TaskRequest,
+  submittedAt: number,
+  label: (field: TaskRequestField) => string = (field) => field,
+): TaskValidation {
+  const problems: TaskRequestProblem[] = [];
+  const problem = (field: TaskRequestField, message: string) =>
+    problems.push({ field, message: `${label(field)} ${message}` });
+
+  const image = request.image.trim();
+  if (image === '') problem('image', 'is required: name the container image the task runs, e.g. python:3.12');
+  else if (image.length > MAX_IMAGE_LENGTH) problem('image', `is longer than ${MAX_IMAGE_LENGTH} characters`);
+  if (request.command !== undefined) {
+    if (request.command.trim() === '') problem('command', 'is empty: give a shell command, or leave it out');
+    else if (request.command.length > MAX_COMMAND_LENGTH) {
+      problem('command', `is longer than ${MAX_COMMAND_LENGTH} characters`);
+    }
+  }
+
+  const amount = (field: 'cpu' | 'memoryGb' | 'storageGb' | 'gpu', unit: string): number => {
+    const value = request[field] ?? TASK_DEFAULTS[field];
+    if (!Number.isFinite(value) || value < 0) {
+      problem(field, `must be a number of ${unit} ≥ 0, got ${show(value)}`);
+    } else if (value > LIMITS[field]) {
+      problem(field, `must be at most ${LIMITS[field]} ${unit}, got ${show(value)}`);
+    } else if (field === 'gpu' && !Number.isInteger(value)) {
+      problem(field, `must be a whole number of GPUs, got ${show(value)}`);
+    }
+    return value;
+  };
+  const requests: Resources = {
+    cpu: amount('cpu', 'cores'),
+    memoryGb: amount('memoryGb', 'GB'),
+    storageGb: amount('storageGb', 'GB'),
+    gpu: amount('gpu', 'GPUs'),
+  };
+
+  let type: TaskType | undefined;
+  if (request.type === undefined || request.type === '') type = inferTaskType(requests);
+  else if (isTaskType(request.type)) type = request.type;
+  else {
+    problem(
+      'type',
+      `${JSON.stringify(request.type)} is not a task type: use one of ${TASK_TYPES.join(', ')}, ` +
+        'or leave it out to infer it from the requests',
+    );
+  }
+
+  const k = request.k ?? TASK_DEFAULTS.k;
+  if (!Number.isFinite(k) || k < SLA_MULTIPLIER_RANGE.min || k > SLA_MULTIPLIER_RANGE.max) {
+    problem(
+      'k',
+      `(the SLA multiplier) must be between ${SLA_MULTIPLIER_RANGE.min} and ${SLA_MULTIPLIER_RANGE.max}, got ${show(k)}`,
+    );
+  }
+
+  if (problems.length > 0 || type === undefined) return { ok: false, problems };
+  const task: TaskSpec = { image, ...requests, type, k, submittedAt };
+  if (request.command !== undefined) task.command = request.command;
+  return { ok: true, task };
+}
+
+/** `t-` and ten random base-36 characters: unique enough for a cluster's lifetime, short enough to type. */
+export function newTaskId(): string {
+  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
+  return `t-${[...randomBytes(10)].map((byte) => alphabet[byte % alphabet.length]).join('')}`;
+}
+
+function show(value: number): string {
+  return Number.isNaN(value) ? 'not a number' : String(value);
+}

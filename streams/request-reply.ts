@@ -1,0 +1,38 @@
+import { type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import { decodeJson, encodeJson } from './json-codec.js';
+
+export type RequestFailure = 'no-responders' | 'timeout' | 'malformed-reply' | 'error';
+
+export type RequestResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; failure: RequestFailure; detail: string };
+
+/**
+ * A JSON request over core NATS (the body is encoded here unless it already is bytes) whose reply is validated by `schema`. Never throws: callers
+ * decide what "nobody listens" and "nobody answered in time" mean for them.
+ */
+export async function requestJson<Schema extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  schema: Schema,
+  timeoutMs: number,
+): Promise<RequestResult<z.infer<Schema>>> {
+  try {
+    const payload = body instanceof Uint8Array ? body : encodeJson(body);
+    const reply = await nc.request(subject, payload, { timeout: timeoutMs });
+    const decoded = decodeJson(reply.data, schema);
+    return decoded.ok
+      ? { ok: true, value: decoded.value }
+      : { ok: false, failure: 'malformed-reply', detail: `unreadable reply (${decoded.detail})` };
+  } catch (error) {
+    if (error instanceof RequestError && error.isNoResponders()) {
+      return { ok: false, failure: 'no-responders', detail: `nobody listens on ${subject}` };
+    }
+    if (error instanceof TimeoutError || (error as Error).cause instanceof TimeoutError) {
+      return { ok: false, failure: 'timeout', detail: `no answer within ${timeoutMs} ms` };
+    }
+    return { ok: false, failure: 'error', detail: (error as Error).message ?? String(error) };
+  }
+}

@@ -1,0 +1,209 @@
+import { readFileSync, statSync } from 'node:fs';
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
+import { renderAuthConf } from '../../streams/auth.js';
+import { connectToNats, type NatsCredentials } from '../../streams/connection.js';
+import { CredentialStore, readCredentialsFile } from '../../streams/credentials.js';
+import { encodeHeartbeat } from '../../streams/heartbeat.js';
+import { NatsServer } from '../../streams/nats-server.js';
+import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
+import { runCli, spawnCli } from '../support/cli.js';
+import { killOnExit, makeTempDir, waitFor } from '../support/nats.js';
+import { readWorkerEvents } from '../support/stream.js';
+
+const heartbeat = (workerId: string) =>
+  encodeHeartbeat({ workerId, sentAt: Date.now(), seq: 1, capacity: { cpu: 1, memoryGb: 1 } });
+
+/** Permission errors the server reports on a connection (they arrive asynchronously). */
+function collectPermissionErrors(nc: NatsConnection): string[] {
+  const errors: string[] = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error') errors.push(status.error.message);
+    }
+  })();
+  return errors;
+}
+
+test('authorization: each identity may do its own job and nothing else; new workers are added with a reload', async () => {
+  const dataDir = makeTempDir('auth');
+  const store = new CredentialStore(credentialsDir(dataDir.path));
+  const files = {
+    control: store.ensure({ role: 'control-plane' }).path,
+    cli: store.ensure({ role: 'cli' }).path,
+    tessa: store.ensure({ role: 'worker', workerId: 'tessa' }).path,
+    kim: store.ensure({ role: 'worker', workerId: 'kim' }).path,
+  };
+  const credentials = (path: string): NatsCredentials => readCredentialsFile(path);
+  const server = await NatsServer.start({
+    storeDir: embeddedServerDir(dataDir.path),
+    port: 0,
+    authConf: renderAuthConf(store.authUsers()),
+  });
+  killOnExit(server.process);
+  const env = {
+    NATS_URL: server.url,
+    CLOUDAI_DATA_DIR: dataDir.path,
+    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
+    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
+  };
+  const serve = spawnCli(['serve'], env);
+  const connections: NatsConnection[] = [];
+  let beat: NodeJS.Timeout | undefined;
+  const connectAs = async (path: string, name: string) => {
+    const nc = await connectToNats({ url: server.url, name, credentials: credentials(path) });
+    connections.push(nc);
+    return nc;
+  };
+  try {
+    await waitFor(
+      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
+      30_000,
+      'serve',
+    );
+    assert.is(serve.process.exitCode, null, serve.output());
+
+    // No credentials, or a wrong password: refused, with advice.
+    const anonymous = await connectToNats({ url: server.url, name: 'anonymous' }).catch(
+      (error: Error) => error,
+    );
+    assert.instance(anonymous, Error);
+    assert.match((anonymous as Error).message, /refused the connection .*--credentials/);
+    const wrong = await connectToNats({
+      url: server.url,
+      name: 'wrong',
+      credentials: { user: 'worker-tessa', pass: 'guess' },
+    }).catch((error: Error) => error);
+    assert.instance(wrong, Error);
+
+    // A worker heartbeats as itself...
+    const tessa = await connectAs(files.tessa, 'tessa');
+    const tessaErrors = collectPermissionErrors(tessa);
+    beat = setInterval(() => tessa.publish('heartbeat.tessa', heartbeat('tessa')), 200);
+    const admin = await connectAs(files.control, 'admin');
+    const readModelSays = async () =>
+      JSON.parse((await runCli(['workers', '--json'], env)).stdout || '[]') as Array<{ workerId: string }>;
+    await waitFor(
+      async () => (await readModelSays()).some((worker) => worker.workerId === 'tessa'),
+      10_000,
+      'tessa registered',
+    );
+
+    // ...but may not speak for another worker, write events, use JetStream, or read others' mail.
+    tessa.publish('heartbeat.kim', heartbeat('kim'));
+    tessa.publish('workers.events.tessa', '{"type":"WorkerInactive"}');
+    tessa.publish('tasks.events.t-1', '{}');
+    tessa.publish('tasks.reports.kim', '{}');
+    const jsm = await jetstreamManager(tessa).catch((error: Error) => error);
+    assert.instance(jsm, Error, 'the JetStream API is closed to workers');
+    const jsPublish = await jetstream(tessa)
+      .publish('workers.events.tessa', '{}', { timeout: 1_000 })
+      .catch((error: Error) => error);
+    assert.instance(jsPublish, Error);
+    const ownAssignments = tessa.subscribe('tasks.assign.tessa');
+    const othersAssignments = tessa.subscribe('tasks.assign.kim');
+    const snooping = tessa.subscribe('heartbeat.*');
+    await tessa.flush();
+    assert.match(
+      String(await othersAssignments.closed),
+      /Permissions Violation for Subscription to "tasks.assign.kim"/,
+    );
+    assert.match(String(await snooping.closed), /Permissions Violation for Subscription to "heartbeat.\*"/);
+    assert.not.ok(ownAssignments.isClosed(), 'its own assignments are allowed');
+    await waitFor(() => tessaErrors.length >= 5, 5_000, 'permission errors');
+    for (const subject of [
+      'heartbeat.kim',
+      'workers.events.tessa',
+      'tasks.events.t-1',
+      'tasks.reports.kim',
+      '$JS.API.INFO',
+    ]) {
+      assert.ok(
+        tessaErrors.some((message) => message.includes(`Permissions Violation for Publish to "${subject}"`)),
+        `publishing to ${subject} denied: ${tessaErrors.join('; ')}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(
+      (await readModelSays()).map((worker) => worker.workerId),
+      ['tessa'],
+      'the spoofed heartbeat kept nobody alive',
+    );
+    const stored = await readWorkerEvents(admin);
+    assert.equal(
+      stored.map((entry) => `${entry.event.workerId}:${entry.event.type}`),
+      ['tessa:WorkerRegistered'],
+      'nothing a worker wrote reached the stream',
+    );
+
+    // The CLI identity reads streams but cannot write events or change streams.
+    const cli = await connectAs(files.cli, 'cli');
+    const cliErrors = collectPermissionErrors(cli);
+    cli.publish('workers.events.tessa', '{}');
+    const cliJsm = await jetstreamManager(cli);
+    assert.is((await cliJsm.streams.info(WORKER_EVENTS_STREAM)).state.messages, 1);
+    const created = await cliJsm.streams
+      .add({
+        name: 'ROGUE',
+        subjects: ['rogue.>'],
+        storage: StorageType.Memory,
+        retention: RetentionPolicy.Limits,
+      })
+      .catch((error: Error) => error);
+    assert.instance(created, Error);
+    await cli.flush();
+    await waitFor(
+      () => cliErrors.some((message) => message.includes('"workers.events.tessa"')),
+      5_000,
+      'cli denial',
+    );
+    const fresh = makeTempDir('auth-rebuild');
+    const rebuilt = await runCli(['rebuild', '--data-dir', fresh.path, '--credentials', files.cli], env);
+    fresh.remove();
+    assert.is(rebuilt.code, 0, rebuilt.stderr);
+
+    // A new worker: credentials created and applied (SIGHUP) by the command, then it can beat.
+    const refused = await runCli(['worker', '--id', 'newbie'], { ...env });
+    assert.is(refused.code, 1);
+    const added = await runCli(['credentials', 'worker', '--id', 'newbie'], env);
+    assert.is(added.code, 0, added.stderr);
+    assert.match(added.stdout, /reloaded its configuration/);
+    const newbie = spawnCli(['worker', '--id', 'newbie'], env);
+    await waitFor(
+      async () => (await readModelSays()).some((worker) => worker.workerId === 'newbie'),
+      10_000,
+      'newbie',
+    );
+    newbie.process.kill('SIGTERM');
+    await newbie.exited;
+
+    // Secrets stay secret: owner-only files, hashes only in auth.conf, never in any output.
+    const allFiles = [...Object.values(files), store.pathOf({ role: 'worker', workerId: 'newbie' })];
+    const secrets = allFiles.map((path) => readCredentialsFile(path).pass);
+    assert.is(statSync(credentialsDir(dataDir.path)).mode & 0o777, 0o700);
+    for (const path of allFiles) assert.is(statSync(path).mode & 0o777, 0o600);
+    const authConf = readFileSync(`${embeddedServerDir(dataDir.path)}/auth.conf`, 'utf8');
+    const outputs = [
+      authConf,
+      serve.output(),
+      newbie.output(),
+      added.stdout + added.stderr,
+      rebuilt.stdout + rebuilt.stderr,
+      (await runCli(['workers', '--json'], env)).stdout,
+    ];
+    for (const secret of secrets) {
+      for (const output of outputs) assert.not.ok(output.includes(secret), 'a password leaked');
+    }
+  } finally {
+    clearInterval(beat);
+    serve.process.kill('SIGKILL');
+    for (const nc of connections) await nc.close().catch(() => {});
+    await server.stop();
+    dataDir.remove();
+  }
+});
+
+test.run();

@@ -1,0 +1,72 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SimulatedClock } from 'xstate';
+import { type ExecutionResult, startExecution } from '../../scheduler/task-execution.js';
+
+test('simulated work ends exactly after --task-ms, on the given clock', () => {
+  const clock = new SimulatedClock();
+  const results: ExecutionResult[] = [];
+  startExecution({ simulateMs: 10_000, clock, onExit: (result) => results.push(result) });
+  clock.increment(9_999);
+  assert.equal(results, []);
+  clock.increment(1);
+  assert.equal(results, [{ outcome: 'completed', durationMs: 10_000 }]);
+});
+
+test('stopped simulated work never reports', () => {
+  const clock = new SimulatedClock();
+  const results: ExecutionResult[] = [];
+  const execution = startExecution({ simulateMs: 1_000, clock, onExit: (result) => results.push(result) });
+  clock.increment(500);
+  execution.stop();
+  clock.increment(5_000);
+  assert.equal(results, []);
+});
+
+const run = (command: string) =>
+  new Promise<ExecutionResult>((resolve) =>
+    startExecution({ command, simulateMs: 0, clock: new SimulatedClock(), onExit: resolve }),
+  );
+
+test('a command runs with sh -c: exit 0 completes, anything else fails with the output tail', async () => {
+  assert.equal(await run('test "$(echo hi)" = hi'), { outcome: 'completed', durationMs: 0 });
+  const failed = await run('echo "disk full" >&2; exit 3');
+  assert.equal(failed, {
+    outcome: 'failed',
+    durationMs: 0,
+    reason: 'exit code 3; last output: disk full',
+    exitCode: 3,
+  });
+});
+
+test('stopping a command kills its whole process group, and it never reports', async () => {
+  const results: ExecutionResult[] = [];
+  const lines: string[] = [];
+  const execution = startExecution({
+    command: 'sleep 30 & echo $!; wait',
+    simulateMs: 0,
+    clock: new SimulatedClock(),
+    onOutput: (line) => lines.push(line),
+    onExit: (result) => results.push(result),
+  });
+  const started = Date.now();
+  while (lines.length === 0 && Date.now() - started < 5_000)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  const sleepPid = Number(lines[0]);
+  assert.ok(Number.isInteger(sleepPid) && sleepPid > 0, `no pid printed: ${lines.join('|')}`);
+  execution.stop();
+  const alive = () => {
+    try {
+      process.kill(sleepPid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (alive() && Date.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.not.ok(alive(), 'the grandchild `sleep` outlived the stop');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(results, []);
+});
+
+test.run();
