@@ -3,6 +3,7 @@ import { detectionBenchmark } from './detection-benchmark.js';
 import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
 import { memoryBenchmark } from './memory-benchmark.js';
+import { scheduleBenchmark } from './schedule-benchmark.js';
 import type { BenchParams, BenchReport } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 
@@ -38,12 +39,5 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   detectionBenchmark,
   massFailureBenchmark,
   cliBenchmark,
-  {
-    name: 'schedule',
-    summary:
-      'placements/s and p99 placement latency with 10 000 active workers and 10 000 submissions, ' +
-      'against a same-run baseline; target p99 ≤ 5 ms',
-    // Replace this entry with a Benchmark once scheduler/ exists on this branch.
-    pendingReason: 'needs the scheduler (scheduler/), which is not on this branch yet',
-  },
+  scheduleBenchmark,
 ];
