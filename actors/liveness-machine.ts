@@ -8,6 +8,13 @@ import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
  * (numbered by `seq`); the fleet forwards them to JetStream. Time comes only from the
  * events (the monitor's receive time) and from the actor's clock, so the machine is pure
  * and tests drive it with a SimulatedClock.
+ *
+ * The countdown runs to a deadline, `armedAt + heartbeatTimeoutMs`: a heartbeat re-enters
+ * `active`, and the delay is the time left until that deadline, not a full timeout from now.
+ * For a heartbeat handled as it arrives the two are the same; the fleet, though, hands a quiet
+ * heartbeat (no new address or capacity) to the actor only when its timer would otherwise
+ * decide (see Fleet), possibly long after it arrived, and the countdown must still run from
+ * its arrival. So a worker that keeps beating costs no transition, not one per heartbeat.
  */
 
 /** A worker as recorded before the monitor (re)started: its last status and event number. */
@@ -56,6 +63,30 @@ function sameCapacity(a: Capacity, b: Capacity): boolean {
   return a.cpu === b.cpu && a.memoryGb === b.memoryGb && a.storageGb === b.storageGb && a.gpu === b.gpu;
 }
 
+/** Whether a heartbeat brings news besides its time: a new address or capacity. */
+export function heartbeatChangesWorker(
+  context: Pick<WorkerLivenessContext, 'address' | 'capacity'>,
+  heartbeat: Pick<HeartbeatEvent, 'address' | 'capacity'>,
+): boolean {
+  return heartbeat.address !== context.address || !sameCapacity(heartbeat.capacity, context.capacity);
+}
+
+function deadlineOf(context: WorkerLivenessContext): number {
+  return context.armedAt + context.heartbeatTimeoutMs;
+}
+
+/**
+ * The liveness machine with its delay measured on `now`, the clock its actors' timers run on
+ * (the fleet passes its clock's; the default is the wall clock).
+ */
+export function livenessMachineOnClock(now: () => number) {
+  return workerLivenessMachine.provide({
+    delays: {
+      heartbeatTimeout: ({ context }) => Math.max(0, deadlineOf(context) - now()),
+    },
+  });
+}
+
 export const workerLivenessMachine = setup({
   types: {
     input: {} as WorkerLivenessInput,
@@ -64,13 +95,13 @@ export const workerLivenessMachine = setup({
     emitted: {} as WorkerEvent,
   },
   delays: {
-    heartbeatTimeout: ({ context }) => context.heartbeatTimeoutMs,
+    /** The time left until the deadline (a full timeout when the countdown has just started). */
+    heartbeatTimeout: ({ context }) => Math.max(0, deadlineOf(context) - Date.now()),
   },
   guards: {
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
-    addressOrCapacityChanged: ({ context, event }) =>
-      event.address !== context.address || !sameCapacity(event.capacity, context.capacity),
+    addressOrCapacityChanged: ({ context, event }) => heartbeatChangesWorker(context, event),
   },
   actions: {
     recordHeartbeat: assign({
@@ -106,7 +137,7 @@ export const workerLivenessMachine = setup({
       capacity: context.capacity,
     })),
     emitInactive: emit(({ context }) => {
-      const at = context.armedAt + context.heartbeatTimeoutMs;
+      const at = deadlineOf(context);
       return {
         type: 'WorkerInactive' as const,
         workerId: context.workerId,

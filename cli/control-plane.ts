@@ -29,6 +29,8 @@ export interface ControlPlaneOptions {
   credentials?: NatsCredentials;
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
+  /** Called for each transition as the fleet emits it, before it is published (benchmarks time detection with it). */
+  onTransition?: (event: WorkerEvent) => void;
   /** Called after each event is acknowledged by JetStream (tests and benchmarks observe with it). */
   onEventStored?: (event: WorkerEvent, streamSeq: number) => void;
 }
@@ -80,6 +82,7 @@ export class ControlPlane {
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         maxWorkers: config.maxWorkers,
         onEvent: (event) => {
+          options.onTransition?.(event);
           logTransition(logger, event);
           publisher
             .publish(event.workerId, {

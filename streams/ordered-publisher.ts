@@ -15,7 +15,16 @@ export interface OrderedPublisherOptions {
   /** First and longest pause between retries of one message. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /**
+   * Most publishes awaiting an acknowledgement at once, over all keys. Without a bound, a burst
+   * (100 000 workers registering) sends everything at once: JetStream cannot acknowledge it
+   * within the timeout, every message is retried, and the retries bury the server.
+   */
+  maxInFlight?: number;
 }
+
+/** Enough to keep JetStream busy (its acknowledgements come back in well under a millisecond each). */
+export const DEFAULT_MAX_IN_FLIGHT = 1_024;
 
 export interface OutgoingMessage {
   subject: string;
@@ -41,19 +50,24 @@ export class PublisherClosedError extends Error {
  * Publishes to JetStream in order per key, retrying each message until it is acknowledged.
  * Keys are independent (one worker's backlog never delays another's), but within a key a
  * message is sent only after the one before it is stored: a retried message can therefore
- * never land behind its successor.
+ * never land behind its successor. At most `maxInFlight` messages (each of another key) await
+ * their acknowledgement at once; keys with messages waiting take turns, first come first served.
  */
 export class OrderedPublisher {
   private readonly queues = new Map<string, Pending[]>();
+  /** Keys whose head message waits for an in-flight slot, in arrival order. */
+  private readonly waitingKeys = new KeyQueue();
+  private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private closing = false;
   private pendingCount = 0;
   private readonly ackTimeoutMs: number;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly maxInFlight: number;
 
   /** Totals since start, for logs, metrics and benchmarks. */
-  readonly stats = { published: 0, retried: 0 };
+  readonly stats = { published: 0, retried: 0, peakInFlight: 0 };
 
   private readonly send: SendUntilStored;
 
@@ -67,6 +81,7 @@ export class OrderedPublisher {
     this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   }
 
   /** Queues a message behind every earlier one of the same key; resolves with its stream sequence. */
@@ -81,7 +96,8 @@ export class OrderedPublisher {
         return;
       }
       this.queues.set(key, [pending]);
-      void this.drainKey(key);
+      this.waitingKeys.push(key);
+      this.sendWaiting();
     });
   }
 
@@ -116,22 +132,36 @@ export class OrderedPublisher {
       }
     }
     this.queues.clear();
+    this.waitingKeys.clear();
     this.pendingCount = 0;
     return { unpublished };
   }
 
-  private async drainKey(key: string): Promise<void> {
-    const queue = this.queues.get(key);
-    while (queue && queue.length > 0 && !this.closing) {
-      const head = queue[0] as Pending;
-      const streamSeq = await this.publishUntilAcknowledged(head.message);
-      if (streamSeq === undefined) return; // closed while retrying; close() rejects what is left
-      queue.shift();
-      this.pendingCount--;
-      this.stats.published++;
-      head.resolve(streamSeq);
+  /** Sends the head message of waiting keys while in-flight slots are free. */
+  private sendWaiting(): void {
+    while (this.inFlight < this.maxInFlight && !this.closing) {
+      const key = this.waitingKeys.shift();
+      if (key === undefined) return;
+      this.inFlight++;
+      if (this.inFlight > this.stats.peakInFlight) this.stats.peakInFlight = this.inFlight;
+      void this.sendHead(key);
     }
-    if (queue && queue.length === 0) this.queues.delete(key);
+  }
+
+  private async sendHead(key: string): Promise<void> {
+    const queue = this.queues.get(key);
+    const head = queue?.[0];
+    const streamSeq = head ? await this.publishUntilAcknowledged(head.message) : undefined;
+    this.inFlight--;
+    if (!queue || !head || streamSeq === undefined) return; // closed while retrying; close() rejects what is left
+    queue.shift();
+    this.pendingCount--;
+    this.stats.published++;
+    head.resolve(streamSeq);
+    // The key's next message goes to the back of the line, so one busy worker cannot starve the rest.
+    if (queue.length > 0) this.waitingKeys.push(key);
+    else this.queues.delete(key);
+    this.sendWaiting();
     if (this.pendingCount === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
@@ -155,6 +185,32 @@ export class OrderedPublisher {
       }
     }
     return undefined;
+  }
+}
+
+/** A FIFO of keys with O(1) push and shift (Array#shift is O(n) on a 100 000-entry array). */
+class KeyQueue {
+  private items: string[] = [];
+  private head = 0;
+
+  push(key: string): void {
+    this.items.push(key);
+  }
+
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const key = this.items[this.head++];
+    // Drop the consumed prefix now and then, so the array does not grow forever.
+    if (this.head >= 4_096 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
   }
 }
 

@@ -1,17 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeHeartbeat, encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
+import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
 const MAX_BYTES = 64 * 1024;
-const valid: HeartbeatInput = {
-  workerId: 'tessa',
-  sentAt: 1_764_300_000_000,
-  seq: 42,
-  address: '10.0.0.7:50052',
-  capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
-  usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
-  runningTasks: [{ taskId: 't-1', cpu: 2, memoryGb: 4, gpu: 0 }],
-};
+const valid: HeartbeatInput = EXAMPLE_HEARTBEAT;
 const text = (value: unknown) =>
   new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const reasonOf = (subject: string, payload: Uint8Array) => {

@@ -200,6 +200,126 @@ test('restored workers: active ones get a full timeout from the restart, numberi
   fleet.stop();
 });
 
+/** The WorkerInactive of tessa, silent since `lastHeartbeatAt`, whose countdown ran from `armedAt`. */
+function tessaInactive(seq: number, lastHeartbeatAt: number, armedAt = lastHeartbeatAt): WorkerEvent {
+  return {
+    type: 'WorkerInactive',
+    workerId: 'tessa',
+    at: armedAt + TIMEOUT_MS,
+    seq,
+    lastHeartbeatAt,
+    silentForMs: armedAt + TIMEOUT_MS - lastHeartbeatAt,
+  };
+}
+
+test('a restored active worker that beats again gets its deadline moved from that heartbeat', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  clock.set(100_000);
+  const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
+  fleet.restore(
+    [{ workerId: 'tessa', status: 'active', seq: 3, lastHeartbeatAt: 90_000, address: 'a', capacity }],
+    clock.now(),
+  );
+  clock.increment(10_000);
+  beat('tessa', { address: 'a', capacity });
+  clock.increment(TIMEOUT_MS - 1); // 139 999 ms: past the restored deadline, not the moved one
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(events, [tessaInactive(4, 110_000)]);
+  fleet.stop();
+});
+
+test('steady heartbeats never time out, and do not set a timer each', () => {
+  const clock = new SimulatedClock();
+  let timersSet = 0;
+  const countingClock = {
+    now: () => clock.now(),
+    setTimeout: (callback: () => void, delayMs: number) => {
+      timersSet++;
+      return clock.setTimeout(callback, delayMs);
+    },
+    clearTimeout: (handle: unknown) => clock.clearTimeout(handle as number),
+  };
+  const events: WorkerEvent[] = [];
+  const fleet = new Fleet({
+    heartbeatTimeoutMs: TIMEOUT_MS,
+    maxWorkers: 1,
+    clock: countingClock,
+    onEvent: (e) => events.push(e),
+  });
+  const heartbeats = 120; // ten minutes, one every 5 s
+  for (let index = 0; index < heartbeats; index++) {
+    fleet.receiveHeartbeat(heartbeat('tessa'), clock.now());
+    clock.increment(5_000);
+  }
+  assert.is(fleet.statusOf('tessa'), 'active');
+  assert.equal(
+    events.map((event) => event.type),
+    ['WorkerRegistered'],
+  );
+  // One re-arm per timeout period at most, not one timer per heartbeat.
+  assert.ok(timersSet <= heartbeats / 4, `${timersSet} timers for ${heartbeats} heartbeats`);
+  const lastBeatAt = (heartbeats - 1) * 5_000;
+  clock.set(lastBeatAt + TIMEOUT_MS - 1);
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.set(lastBeatAt + TIMEOUT_MS);
+  assert.is(fleet.statusOf('tessa'), 'inactive');
+  assert.equal(events.at(-1), tessaInactive(2, lastBeatAt));
+  fleet.stop();
+});
+
+test('news after quiet heartbeats is taken at once, and the countdown runs from the newest beat', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa', { capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  assert.equal(events.at(-1), {
+    type: 'WorkerCapacityChanged',
+    workerId: 'tessa',
+    at: 10_000,
+    seq: 2,
+    address: '10.0.0.7:50052',
+    capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 },
+  });
+  clock.increment(5_000);
+  beat('tessa', { capacity: { cpu: 4, memoryGb: 16, storageGb: 100, gpu: 1 } });
+  clock.increment(TIMEOUT_MS - 1); // 44 999 ms
+  assert.is(fleet.statusOf('tessa'), 'active');
+  clock.increment(1);
+  assert.equal(events.at(-1), tessaInactive(3, 15_000));
+  fleet.stop();
+});
+
+test('suspending keeps the newest coalesced heartbeat of each worker', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  clock.increment(5_000);
+  beat('tessa'); // quiet: held by the fleet, not yet given to the actor
+  fleet.suspend();
+  clock.increment(5_000);
+  fleet.resume(clock.now());
+  clock.increment(TIMEOUT_MS);
+  // Resumed at 10 s: a full timeout from then; the last heartbeat it knew is still 5 s.
+  assert.equal(events.at(-1), tessaInactive(2, 5_000, 10_000));
+  fleet.stop();
+});
+
+test('a stopped fleet emits nothing more, whatever the clock does', () => {
+  const { fleet, events, beat, clock } = startFleet();
+  beat('tessa');
+  fleet.stop();
+  clock.increment(TIMEOUT_MS * 2);
+  beat('kim');
+  assert.equal(
+    events.map((event) => event.type),
+    ['WorkerRegistered'],
+  );
+  assert.is(fleet.size, 0);
+});
+
 test('a suspended fleet fires no timer; on resume every active worker gets a full timeout', () => {
   const { fleet, events, beat, clock } = startFleet();
   beat('tessa');

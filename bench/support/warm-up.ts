@@ -1,0 +1,39 @@
+import type { ControlPlane } from '../../cli/control-plane.js';
+import { heartbeatsReceived } from './control-plane.js';
+import { pollUntil } from './stats.js';
+
+/**
+ * Waits until every one of `workers` has registered and its WorkerRegistered event is stored
+ * and applied to the read model: the steady state the measurements start from.
+ */
+export async function waitForFleetSteady(
+  controlPlane: ControlPlane,
+  workers: number,
+  options: { timeoutMs: number; progress: (line: string) => void },
+): Promise<{ registeredMs: number; storedMs: number }> {
+  const startedAt = Date.now();
+  const report = setInterval(
+    () =>
+      options.progress(
+        `  warm-up: ${controlPlane.fleet.size}/${workers} actors, ${heartbeatsReceived(controlPlane)} heartbeats, ` +
+          `${controlPlane.publisher.pending} events awaiting JetStream (${controlPlane.publisher.stats.retried} retries), ` +
+          `${controlPlane.projector.stats.applied} applied to the read model`,
+      ),
+    5_000,
+  );
+  try {
+    const registered = await pollUntil(() => controlPlane.fleet.size >= workers, options.timeoutMs);
+    if (!registered) throw new Error(`only ${controlPlane.fleet.size} of ${workers} workers registered`);
+    const registeredMs = Date.now() - startedAt;
+    const remainingMs = Math.max(1_000, options.timeoutMs - registeredMs);
+    if (!(await controlPlane.publisher.flush(remainingMs))) {
+      throw new Error(`${controlPlane.publisher.pending} registrations still unacknowledged by JetStream`);
+    }
+    const applied = await pollUntil(() => controlPlane.projector.stats.applied >= workers, remainingMs);
+    if (!applied)
+      throw new Error(`only ${controlPlane.projector.stats.applied} registrations applied to the read model`);
+    return { registeredMs, storedMs: Date.now() - startedAt };
+  } finally {
+    clearInterval(report);
+  }
+}

@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { open } from 'lmdb';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ReadModel, readModelPath } from '../../projections/read-model.js';
+import { NO_RESOURCES } from '../../projections/resources.js';
+import type { WorkerDocument } from '../../projections/worker-document.js';
+import { projectRoot } from '../../streams/project-root.js';
+import { makeTempDir } from '../support/nats.js';
+
+const run = promisify(execFile);
+
+function documentOf(workerId: string, cpu: number): WorkerDocument {
+  return {
+    workerId,
+    status: 'active',
+    address: '127.0.0.1:50052',
+    capacity: { cpu, memoryGb: 16, storageGb: 100, gpu: 0 },
+    usage: { cpu: 0.25, memory: 0.5, storage: 0, gpu: 0 },
+    lastHeartbeatAt: 1_000,
+    statusSince: 1_000,
+    registeredAt: 1_000,
+    lastEventSeq: 1,
+    allocated: NO_RESOURCES,
+    taskIds: [],
+  };
+}
+
+test('documents written before shared structures were enabled still read, and can be rewritten', async () => {
+  const dataDir = makeTempDir('readmodel');
+  try {
+    const path = readModelPath(dataDir.path);
+    mkdirSync(path, { recursive: true });
+    // The layout of the first release: every document carries its own field names.
+    const legacy = open({ path, maxDbs: 8 });
+    const legacyWorkers = legacy.openDB<WorkerDocument, string>({ name: 'workers' });
+    await legacyWorkers.put('old', documentOf('old', 2));
+    await legacy.close();
+
+    const readModel = ReadModel.open({ dataDir: dataDir.path });
+    assert.equal(readModel.getWorker('old'), documentOf('old', 2));
+    await readModel.write(() => {
+      readModel.putWorker(documentOf('new', 4));
+      readModel.putWorker({ ...documentOf('old', 2), lastEventSeq: 2 });
+    });
+    assert.equal(
+      readModel.listWorkers().map((document) => [document.workerId, document.lastEventSeq]),
+      [
+        ['new', 1],
+        ['old', 2],
+      ],
+      'only worker documents are listed, not the stored structures',
+    );
+    await readModel.close();
+  } finally {
+    dataDir.remove();
+  }
+});
+
+test('another process reading the read model sees every document (cloudai workers --json)', async () => {
+  const dataDir = makeTempDir('readmodel');
+  try {
+    const readModel = ReadModel.open({ dataDir: dataDir.path });
+    const documents = Array.from({ length: 50 }, (_, index) =>
+      documentOf(`w${String(index).padStart(3, '0')}`, index),
+    );
+    await readModel.write(() => {
+      for (const document of documents) readModel.putWorker(document);
+    });
+    // The reader starts after the writer stored the structures, and again after more were added.
+    const cli = join(projectRoot(), 'dist', 'cli', 'main.js');
+    const first = await run(process.execPath, [cli, 'workers', '--json', '--data-dir', dataDir.path]);
+    assert.equal(JSON.parse(first.stdout), documents);
+    const withTasks = { ...documentOf('w999', 1), address: 'changed', note: 'a field never seen before' };
+    await readModel.write(() => readModel.putWorker(withTasks as WorkerDocument));
+    const second = await run(process.execPath, [cli, 'workers', '--json', '--data-dir', dataDir.path]);
+    assert.equal(JSON.parse(second.stdout), [...documents, withTasks]);
+    await readModel.close();
+  } finally {
+    dataDir.remove();
+  }
+});
+
+test.run();

@@ -1,0 +1,42 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { HeartbeatSampleBuffer } from '../../projections/heartbeat-samples.js';
+
+const usage = (cpu: number) => ({ cpu, memory: 0, storage: 0, gpu: 0 });
+const plain = (samples: readonly object[]) => samples.map((sample) => ({ ...sample, queued: undefined }));
+
+test('keeps only the newest sample of each worker, in first-heard order', () => {
+  const buffer = new HeartbeatSampleBuffer();
+  buffer.record('tessa', 1, usage(0.1));
+  buffer.record('kim', 2, usage(0.2));
+  buffer.record('tessa', 3, usage(0.3));
+  assert.is(buffer.waiting, 2);
+  assert.equal(plain(buffer.take()), [
+    { workerId: 'tessa', receivedAt: 3, usage: usage(0.3), queued: undefined },
+    { workerId: 'kim', receivedAt: 2, usage: usage(0.2), queued: undefined },
+  ]);
+  assert.is(buffer.waiting, 0);
+  assert.equal(buffer.take(), []);
+});
+
+test('a heartbeat after take is queued for the next batch; requeue puts back a worker not yet written', () => {
+  const buffer = new HeartbeatSampleBuffer();
+  buffer.record('tessa', 1, usage(0.1));
+  buffer.record('kim', 1, usage(0.1));
+  const first = buffer.take();
+  buffer.record('tessa', 5, usage(0.5));
+  // The taken sample is the worker's live slot: a batch written late writes the newest.
+  assert.is(first[0]?.receivedAt, 5);
+  buffer.requeue('kim');
+  buffer.requeue('kim');
+  buffer.requeue('nobody');
+  assert.equal(
+    buffer.take().map((sample) => [sample.workerId, sample.receivedAt]),
+    [
+      ['tessa', 5],
+      ['kim', 1],
+    ],
+  );
+});
+
+test.run();
