@@ -20,16 +20,21 @@ export interface RtsScore {
  * scheduler itself records, so every decision can be recomputed from the two streams.
  */
 export function workerLoad(capacity: Resources, allocated: Resources): number {
-  const weights = { cpu: capacity.cpu, memoryGb: capacity.memoryGb / 10, gpu: capacity.gpu * 2 };
-  const total = weights.cpu + weights.memoryGb + weights.gpu;
+  const cpuWeight = capacity.cpu;
+  const memoryWeight = capacity.memoryGb / 10;
+  const gpuWeight = capacity.gpu * 2;
+  const total = cpuWeight + memoryWeight + gpuWeight;
   if (total === 0) return 0;
-  const share = (used: number, of: number) => (of > 0 ? used / of : 0);
   return (
-    (weights.cpu * share(allocated.cpu, capacity.cpu) +
-      weights.memoryGb * share(allocated.memoryGb, capacity.memoryGb) +
-      weights.gpu * share(allocated.gpu, capacity.gpu)) /
+    (cpuWeight * share(allocated.cpu, capacity.cpu) +
+      memoryWeight * share(allocated.memoryGb, capacity.memoryGb) +
+      gpuWeight * share(allocated.gpu, capacity.gpu)) /
     total
   );
+}
+
+function share(used: number, of: number): number {
+  return of > 0 ? used / of : 0;
 }
 
 /** requested / free, 0 when nothing is requested (and 1, the original's value, when nothing is free). */
@@ -48,23 +53,47 @@ export function scoreRts(
   now: number,
   params: RtsParams,
 ): RtsScore {
+  return rtsScorer(task, now, params)(candidate, emptyScore());
+}
+
+/**
+ * The formula above with everything that depends only on the task worked out once: a
+ * placement scores one task against thousands of workers, so the per-worker part must be
+ * small and allocate nothing (it writes into `into`).
+ */
+function rtsScorer(
+  task: TaskSpec,
+  now: number,
+  params: RtsParams,
+): (candidate: CandidateWorker, into: RtsScore) => RtsScore {
   const tau = params.tauSeconds[task.type];
   const [theta1, theta2, theta3, theta4] = params.theta;
-  const load = workerLoad(candidate.capacity, candidate.allocated);
-  const runtimeS =
-    tau *
-    (1 +
-      theta1 * pressure(task.cpu, candidate.free.cpu) +
-      theta2 * pressure(task.memoryGb, candidate.free.memoryGb) +
-      theta3 * pressure(task.gpu, candidate.free.gpu) +
-      theta4 * load);
-  const finishS = Math.max(now, task.submittedAt) / 1_000 + runtimeS;
+  const startS = Math.max(now, task.submittedAt) / 1_000;
   const deadlineS = task.submittedAt / 1_000 + task.k * tau;
-  const overrunS = Math.max(0, finishS - deadlineS);
-  const affinity = params.affinity[task.type]?.[candidate.workerId] ?? 0;
-  const penalty = params.penalty[candidate.workerId] ?? 0;
-  const risk = params.alpha * overrunS + params.beta * load - affinity + penalty;
-  return { workerId: candidate.workerId, runtimeS, overrunS, load, risk };
+  const affinities = params.affinity[task.type];
+  const { alpha, beta, penalty } = params;
+  return (candidate, into) => {
+    const load = workerLoad(candidate.capacity, candidate.allocated);
+    const runtimeS =
+      tau *
+      (1 +
+        theta1 * pressure(task.cpu, candidate.free.cpu) +
+        theta2 * pressure(task.memoryGb, candidate.free.memoryGb) +
+        theta3 * pressure(task.gpu, candidate.free.gpu) +
+        theta4 * load);
+    const overrunS = Math.max(0, startS + runtimeS - deadlineS);
+    const affinity = affinities?.[candidate.workerId] ?? 0;
+    into.workerId = candidate.workerId;
+    into.runtimeS = runtimeS;
+    into.overrunS = overrunS;
+    into.load = load;
+    into.risk = alpha * overrunS + beta * load - affinity + (penalty[candidate.workerId] ?? 0);
+    return into;
+  };
+}
+
+function emptyScore(): RtsScore {
+  return { workerId: '', runtimeS: 0, overrunS: 0, load: 0, risk: 0 };
 }
 
 /** Lowest risk first; ties go to the faster prediction, then to the lower id, so choices are reproducible. */
@@ -80,11 +109,20 @@ export function createRtsPolicy(params: RtsParams, fallback: PlacementPolicy): P
   return {
     name: 'rts',
     choose(task, candidates, now) {
-      const scores = candidates
-        .map((candidate) => scoreRts(task, candidate, now, params))
-        .filter((score) => Number.isFinite(score.risk));
-      const best = scores.sort(lessRisky)[0];
-      if (best) return { workerId: best.workerId, policy: 'rts' };
+      // One pass for the minimum, reusing two score records: sorting every candidate's score
+      // only to take the first was most of a placement's cost with thousands of workers.
+      const score = rtsScorer(task, now, params);
+      let best = emptyScore();
+      let scratch = emptyScore();
+      let found = false;
+      for (const candidate of candidates) {
+        score(candidate, scratch);
+        if (Number.isFinite(scratch.risk) && (!found || lessRisky(scratch, best) < 0)) {
+          [best, scratch] = [scratch, best];
+          found = true;
+        }
+      }
+      if (found) return { workerId: best.workerId, policy: 'rts' };
       return fallback.choose(task, candidates, now);
     },
   };
