@@ -96,21 +96,20 @@ export class ControlPlane {
             );
         },
       });
-      const known = readModel.listWorkers().map(toKnownWorker);
-      fleet.restore(known, Date.now());
-      if (known.length > 0) {
-        logger.info(
-          `restored ${known.length} workers from the read model; active ones get a full timeout from now`,
-        );
-      }
-
-      // One snapshot at positions N; the scheduler follows both streams from N + 1.
+      // One snapshot at positions N: the fleet is rebuilt from it, and the scheduler follows
+      // both streams from N + 1.
       const snapshot = readModel.snapshot((view) => ({
         workers: view.listWorkers(),
         tasks: view.listTasks(),
         workerPosition: view.position(WORKER_EVENTS_STREAM),
         taskPosition: view.position(TASKS_STREAM),
       }));
+      fleet.restore(snapshot.workers.map(toKnownWorker), Date.now());
+      if (snapshot.workers.length > 0) {
+        logger.info(
+          `restored ${snapshot.workers.length} workers from the read model; active ones get a full timeout from now`,
+        );
+      }
       const scheduler = await SchedulerService.start({
         nc,
         logger: loggerFor('scheduler'),

@@ -1,11 +1,10 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Usage } from '../streams/heartbeat.js';
-import { decodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
-import { workerEventSchema } from '../streams/worker-events.js';
+import { decodeWorkerEvent } from '../streams/worker-events.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
@@ -138,7 +137,7 @@ export async function applyWorkerEventBatch(
     const position = forEachNewEvent(
       messages,
       readModel.position(WORKER_EVENTS_STREAM),
-      (data) => decodeJson(data, workerEventSchema),
+      decodeWorkerEvent,
       result,
       options.onInvalid,
       (event) => {

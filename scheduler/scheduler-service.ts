@@ -37,7 +37,7 @@ import {
   taskEventMessageId,
   taskReportSchema,
 } from '../streams/task-events.js';
-import { workerEventSchema } from '../streams/worker-events.js';
+import { decodeWorkerEvent } from '../streams/worker-events.js';
 import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
@@ -213,7 +213,7 @@ export class SchedulerService {
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
     for (const msg of messages) {
-      const event = this.decodeOrSkip(msg, WORKER_EVENTS_STREAM, decodeWorkerMessage, (seq) =>
+      const event = this.decodeOrSkip(msg, WORKER_EVENTS_STREAM, decodeWorkerEvent, (seq) =>
         this.state.skipWorkerMessage(seq),
       );
       if (!event) continue;
@@ -611,8 +611,6 @@ export class SchedulerService {
     resolve(outcome);
   }
 }
-
-const decodeWorkerMessage = (data: Uint8Array) => decodeJson(data, workerEventSchema);
 
 function specOf(task: TaskDocument): TaskSpec {
   const spec: TaskSpec = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { capacitySchema } from './heartbeat.js';
-import { decodeJson, encodeJson } from './json-codec.js';
+import { type DecodeResult, decodeJson, encodeJson } from './json-codec.js';
 import { WORKER_ID_PATTERN } from './subjects.js';
 
 /**
@@ -63,10 +63,7 @@ export function encodeWorkerEvent(event: WorkerEvent): Uint8Array {
   return encodeJson(event);
 }
 
-export type WorkerEventDecodeResult = { ok: true; event: WorkerEvent } | { ok: false; detail: string };
-
 /** Parses a stored event; a corrupt one is reported, not thrown, so one bad record cannot stop a projector. */
-export function decodeWorkerEvent(payload: Uint8Array): WorkerEventDecodeResult {
-  const decoded = decodeJson(payload, workerEventSchema);
-  return decoded.ok ? { ok: true, event: decoded.value } : decoded;
+export function decodeWorkerEvent(payload: Uint8Array): DecodeResult<WorkerEvent> {
+  return decodeJson(payload, workerEventSchema);
 }

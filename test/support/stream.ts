@@ -39,10 +39,7 @@ async function readStream<T>(
 
 /** Every event of WORKER_EVENTS, in stream order, read with an ordered consumer. */
 export function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[]> {
-  return readStream(nc, WORKER_EVENTS_STREAM, (data) => {
-    const decoded = decodeWorkerEvent(data);
-    return decoded.ok ? { ok: true, value: decoded.event } : decoded;
-  });
+  return readStream(nc, WORKER_EVENTS_STREAM, decodeWorkerEvent);
 }
 
 /** Every event of TASKS, in stream order. */
