@@ -35,6 +35,11 @@ export class CredentialsError extends Error {
 
 /** Reads a credentials file written by `cloudai up` or `cloudai credentials`. */
 export function readCredentialsFile(path: string): NatsCredentials {
+  const file = loadCredentialsFile(path);
+  return { user: file.user, pass: file.password };
+}
+
+function loadCredentialsFile(path: string): CredentialsFile {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
@@ -44,8 +49,10 @@ export function readCredentialsFile(path: string): NatsCredentials {
     );
   }
   const parsed = credentialsFileSchema.safeParse(json);
-  if (!parsed.success) throw new CredentialsError(`${path} is not a cloudai credentials file`);
-  return { user: parsed.data.user, pass: parsed.data.password };
+  if (!parsed.success || (parsed.data.role === 'worker') !== (parsed.data.workerId !== undefined)) {
+    throw new CredentialsError(`${path} is not a cloudai credentials file`);
+  }
+  return parsed.data;
 }
 
 /**
@@ -88,14 +95,11 @@ export class CredentialStore {
       .filter((name) => name.endsWith('.json'))
       .sort()
       .map((name) => {
-        const parsed = credentialsFileSchema.safeParse(
-          JSON.parse(readFileSync(join(this.dir, name), 'utf8')),
-        );
-        if (!parsed.success)
-          throw new CredentialsError(`${join(this.dir, name)} is not a cloudai credentials file`);
-        const file = parsed.data;
+        const file = loadCredentialsFile(join(this.dir, name));
         const identity: Identity =
-          file.role === 'worker' ? { role: 'worker', workerId: file.workerId ?? '' } : { role: file.role };
+          file.role === 'worker'
+            ? { role: 'worker', workerId: file.workerId as string }
+            : { role: file.role };
         return { identity, passwordHash: file.passwordHash };
       });
   }
