@@ -11,8 +11,6 @@ import {
 } from './liveness-machine.js';
 import { type LivenessClock, SYSTEM_CLOCK, TimerQueue } from './timer-queue.js';
 
-export type { LivenessClock } from './timer-queue.js';
-
 export interface FleetOptions {
   heartbeatTimeoutMs: number;
   /** Receives every transition of every worker, in order per worker. */
@@ -202,11 +200,6 @@ export class Fleet {
 
   get size(): number {
     return this.suspendedWorkers?.length ?? this.workers.size;
-  }
-
-  /** Timers waiting in the fleet's queue (about one per active worker). */
-  get pendingTimers(): number {
-    return this.timers.size;
   }
 
   countByStatus(): Record<WorkerStatus, number> {

@@ -74,8 +74,10 @@ export class ControlPlane {
 
       // The fleet continues each worker's event numbering, and the scheduler decides from the
       // read model, so it must hold every event already in the streams before either starts.
-      await projector.waitForPosition((await jsm.streams.info(WORKER_EVENTS_STREAM)).state.last_seq);
-      await taskProjector.waitForPosition((await jsm.streams.info(TASKS_STREAM)).state.last_seq);
+      await Promise.all([
+        jsm.streams.info(WORKER_EVENTS_STREAM).then((info) => projector.waitForPosition(info.state.last_seq)),
+        jsm.streams.info(TASKS_STREAM).then((info) => taskProjector.waitForPosition(info.state.last_seq)),
+      ]);
 
       const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });
       const fleet = new Fleet({

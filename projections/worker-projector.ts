@@ -15,9 +15,10 @@ export interface WorkerProjectorOptions {
   nc: NatsConnection;
   readModel: ReadModel;
   logger: Logger;
-  /** Longest a heartbeat's "last seen" and usage wait before they reach the read model. */
-  heartbeatFlushMs?: number;
 }
+
+/** Longest a heartbeat's "last seen" and usage wait before they reach the read model (at most 1 s). */
+const HEARTBEAT_FLUSH_MS = 250;
 
 /**
  * Applies WORKER_EVENTS to the read model, batch by batch, storing the stream position in
@@ -40,7 +41,7 @@ export class WorkerProjector {
     this.invalidLog = new RateLimitedLog(options.logger);
     this.sampleTimer = setInterval(() => {
       if (this.samples.waiting > 0) void this.follower.then((follower) => follower.requestFlush());
-    }, options.heartbeatFlushMs ?? 250);
+    }, HEARTBEAT_FLUSH_MS);
   }
 
   static async start(options: WorkerProjectorOptions): Promise<WorkerProjector> {
@@ -151,9 +152,10 @@ export async function applyWorkerEventBatch(
       else result.unappliedSamples.push(sample.workerId);
     }
     for (const document of touched.values()) {
-      // Two streams, two projectors: a worker's tasks may be projected before its first event.
+      // A document stored before this batch carries its allocation already. A new one takes what
+      // the task projection recorded: two streams, so a worker's tasks may come before its first event.
       readModel.putWorker(
-        storedDocument(document.workerId)?.allocated
+        storedDocument(document.workerId) !== undefined
           ? document
           : { ...document, ...readModel.allocationOf(document.workerId) },
       );

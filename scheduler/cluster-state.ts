@@ -99,6 +99,11 @@ export class ClusterState {
     return held ? sumResources(held.values()) : NO_RESOURCES;
   }
 
+  /** Whether any task is assigned to or running on a worker. */
+  holdsTasks(workerId: string): boolean {
+    return (this.holdings.get(workerId)?.size ?? 0) > 0;
+  }
+
   /** Tasks assigned to or running on a worker. */
   tasksOn(workerId: string): TaskDocument[] {
     const held = this.holdings.get(workerId);

@@ -147,6 +147,8 @@ export class SchedulerService {
    */
   observeHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
     if (this.closed) return;
+    // Nearly every heartbeat: an idle worker the log gives no task. Nothing to compare.
+    if (heartbeat.runningTasks.length === 0 && !this.state.holdsTasks(heartbeat.workerId)) return;
     const listed = new Set(heartbeat.runningTasks.map((task) => task.taskId));
     for (const taskId of listed) {
       const task = this.state.task(taskId);

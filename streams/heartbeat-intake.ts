@@ -4,6 +4,7 @@ import {
   HEARTBEAT_REJECTION_REASONS,
   type Heartbeat,
   type HeartbeatRejectionReason,
+  truncate,
 } from './heartbeat.js';
 import { type Logger, RateLimitedLog } from './logger.js';
 import { HEARTBEAT_WILDCARD } from './subjects.js';
@@ -58,7 +59,7 @@ export class HeartbeatIntake {
           this.rejected[result.reason]++;
           this.log.warn(
             result.reason,
-            `rejected heartbeat on ${clip(msg.subject)}: ${result.reason}: ${result.detail}`,
+            `rejected heartbeat on ${truncate(msg.subject)}: ${result.reason}: ${result.detail}`,
           );
           return;
         }
@@ -91,8 +92,4 @@ export class HeartbeatIntake {
   async drain(): Promise<void> {
     if (!this.subscription.isClosed()) await this.subscription.drain();
   }
-}
-
-function clip(subject: string): string {
-  return subject.length > 80 ? `${subject.slice(0, 80)}…` : subject;
 }

@@ -213,6 +213,6 @@ export function encodeHeartbeat(heartbeat: HeartbeatInput): Uint8Array {
   return utf8Encoder.encode(JSON.stringify(heartbeat));
 }
 
-function truncate(text: string, max = 80): string {
+export function truncate(text: string, max = 80): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -117,9 +117,15 @@ export class NatsServer {
     // nats.conf names its store and pid file relative to the working directory.
     const child = spawn(binary, args, { cwd: options.storeDir, stdio: ['ignore', 'ignore', 'pipe'] });
     const log: string[] = [];
+    // One line splitter for the server's whole life: a line cut across two chunks is still one line.
+    let handleLine: (line: string) => void = () => {};
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on(
+      'data',
+      splitLines((line) => handleLine(line)),
+    );
     const port = await new Promise<number>((resolve, reject) => {
       let listeningPort: number | undefined;
-      let buffered = '';
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(
@@ -129,25 +135,17 @@ export class NatsServer {
           ),
         );
       }, options.readyTimeoutMs ?? 10_000);
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (chunk: string) => {
-        buffered += chunk;
-        let newline = buffered.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          newline = buffered.indexOf('\n');
-          log.push(line);
-          if (log.length > 50) log.shift();
-          options.onLogLine?.(line);
-          const listening = LISTENING.exec(line);
-          if (listening) listeningPort = Number(listening[2]);
-          if (READY.test(line) && listeningPort !== undefined) {
-            clearTimeout(timer);
-            resolve(listeningPort);
-          }
+      handleLine = (line) => {
+        log.push(line);
+        if (log.length > 50) log.shift();
+        options.onLogLine?.(line);
+        const listening = LISTENING.exec(line);
+        if (listening) listeningPort = Number(listening[2]);
+        if (READY.test(line) && listeningPort !== undefined) {
+          clearTimeout(timer);
+          resolve(listeningPort);
         }
-      });
+      };
       child.once('error', (error) => {
         clearTimeout(timer);
         reject(new NatsServerStartError(`cannot start ${binary}: ${error.message}`, log));
@@ -159,11 +157,8 @@ export class NatsServer {
         );
       });
     });
-    // Keep draining stderr so the server never blocks on a full pipe.
-    child.stderr?.removeAllListeners('data');
-    child.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line) options.onLogLine?.(line);
-    });
+    // stderr keeps being drained, so the server never blocks on a full pipe.
+    handleLine = (line) => options.onLogLine?.(line);
     child.removeAllListeners('exit');
     return new NatsServer(child, host, port, options.storeDir);
   }
@@ -194,6 +189,20 @@ export class NatsServer {
   hasExited(): boolean {
     return this.process.exitCode !== null || this.process.signalCode !== null;
   }
+}
+
+/** Turns a stream of text chunks into whole lines. */
+function splitLines(onLine: (line: string) => void): (chunk: string) => void {
+  let buffered = '';
+  return (chunk) => {
+    buffered += chunk;
+    let newline = buffered.indexOf('\n');
+    while (newline >= 0) {
+      onLine(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf('\n');
+    }
+  };
 }
 
 export function authConfPath(storeDir: string): string {
