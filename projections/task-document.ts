@@ -128,3 +128,19 @@ export function holdingOf(document: TaskDocument | undefined): Holding | undefin
 export function bySubmission(a: TaskDocument, b: TaskDocument): number {
   return a.submittedAt - b.submittedAt || (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0);
 }
+
+/** The task as submitted, without its life so far: what an assignment carries to a worker. */
+export function specOf(task: TaskDocument): TaskSpec {
+  const spec: TaskSpec = {
+    image: task.image,
+    cpu: task.cpu,
+    memoryGb: task.memoryGb,
+    storageGb: task.storageGb,
+    gpu: task.gpu,
+    type: task.type,
+    k: task.k,
+    submittedAt: task.submittedAt,
+  };
+  if (task.command !== undefined) spec.command = task.command;
+  return spec;
+}

@@ -1,7 +1,7 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { addResources, type Resources, requestsOf } from '../projections/resources.js';
-import { holdingOf, type TaskDocument } from '../projections/task-document.js';
+import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
 import { type DecodeResult, decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
@@ -33,7 +33,6 @@ import {
   type SubmitReply,
   submitRequestSchema,
   type TaskEvent,
-  type TaskSpec,
   taskEventMessageId,
   taskReportSchema,
 } from '../streams/task-events.js';
@@ -152,7 +151,15 @@ export class SchedulerService {
     const listed = new Set(heartbeat.runningTasks.map((task) => task.taskId));
     for (const taskId of listed) {
       const task = this.state.task(taskId);
-      if (holdingOf(task)?.workerId !== heartbeat.workerId && !this.pending.isPending(taskId)) {
+      // An agent lists a task that completed or failed there until its final report is stored:
+      // it has ended, there is nothing to stop.
+      const status = this.state.statusOf(taskId);
+      const endedThere = status === 'completed' || status === 'failed';
+      if (
+        !endedThere &&
+        holdingOf(task)?.workerId !== heartbeat.workerId &&
+        !this.pending.isPending(taskId)
+      ) {
         this.sendStop(heartbeat.workerId, { taskId });
       }
     }
@@ -612,19 +619,4 @@ export class SchedulerService {
     this.outcomeWaiters.delete(taskId);
     resolve(outcome);
   }
-}
-
-function specOf(task: TaskDocument): TaskSpec {
-  const spec: TaskSpec = {
-    image: task.image,
-    cpu: task.cpu,
-    memoryGb: task.memoryGb,
-    storageGb: task.storageGb,
-    gpu: task.gpu,
-    type: task.type,
-    k: task.k,
-    submittedAt: task.submittedAt,
-  };
-  if (task.command !== undefined) spec.command = task.command;
-  return spec;
 }

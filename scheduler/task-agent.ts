@@ -126,16 +126,23 @@ export class TaskAgent {
       return;
     }
     const assignment = decoded.value;
+    // Judged before `accept`, which may stop an older attempt: a repeated offer is acknowledged
+    // but never run again, whether the attempt still runs here, ended or was stopped.
+    const repeated = this.isRepeatedOffer(assignment);
     const reply = this.accept(assignment);
     this.reply(msg, reply);
-    if (reply.accepted && !this.running.has(assignment.taskId)) this.run(assignment);
+    if (reply.accepted && !repeated) this.run(assignment);
+  }
+
+  private isRepeatedOffer({ taskId, attempt }: Assignment): boolean {
+    return this.running.get(taskId)?.attempt === attempt || this.finished.has(`${taskId}:${attempt}`);
   }
 
   private accept({ taskId, attempt, task }: Assignment): AssignmentReply {
     if (this.closed) return this.refuse('the worker is stopping');
     const current = this.running.get(taskId);
     // The same offer again (the scheduler restarted): it runs, or ran, already.
-    if (current?.attempt === attempt || this.finished.has(`${taskId}:${attempt}`)) return { accepted: true };
+    if (this.isRepeatedOffer({ taskId, attempt, task })) return { accepted: true };
     if (current && current.attempt > attempt)
       return this.refuse(`attempt ${current.attempt} of ${taskId} runs here`);
     if (current) this.stopAttempt(taskId);

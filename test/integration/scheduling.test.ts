@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { specOf } from '../../projections/task-document.js';
 import { encodeJson } from '../../streams/json-codec.js';
 import { requestJson } from '../../streams/request-reply.js';
 import {
@@ -328,6 +329,30 @@ test('bad input on the wire is refused or counted, and nothing stops working', a
       ['t-good'],
       'refused submissions stored nothing',
     );
+  });
+});
+
+test('an agent acknowledges a repeated offer of an attempt that already ran, and does not run it again', async () => {
+  await withTaskCluster({}, async (cluster) => {
+    const worker = await cluster.addWorker('tessa', small, { taskMs: 100 });
+    const reply = await cluster.submit({ cpu: 1 });
+    assert.equal(reply.ok && reply.outcome, { kind: 'assigned', workerId: 'tessa' });
+    await cluster.waitForTask('t-0001', (task) => task.status === 'completed', 'completed');
+    await waitFor(() => worker.agent?.runningTasks().length === 0, 2_000, 'the final report stored');
+    const task = cluster.task('t-0001');
+    assert.ok(task);
+    // What a restarted scheduler would send again for an attempt it had recorded.
+    const repeated = await requestJson(
+      cluster.client,
+      taskAssignSubject('tessa'),
+      { taskId: 't-0001', attempt: 1, task: task && specOf(task) },
+      assignmentReplySchema,
+      2_000,
+    );
+    assert.equal(repeated.ok && repeated.value, { accepted: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.is(worker.agent?.stats.completed, 1, 'ran once');
+    assert.equal(worker.agent?.runningTasks(), []);
   });
 });
 
