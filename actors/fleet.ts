@@ -1,4 +1,5 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
+import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
 import {
@@ -9,7 +10,7 @@ import {
   type WorkerLivenessInput,
   type workerLivenessMachine,
 } from './liveness-machine.js';
-import { type LivenessClock, SYSTEM_CLOCK, TimerQueue } from './timer-queue.js';
+import { TimerQueue } from './timer-queue.js';
 
 export interface FleetOptions {
   heartbeatTimeoutMs: number;
@@ -21,7 +22,7 @@ export interface FleetOptions {
    */
   maxWorkers: number;
   /** Where the actors' delayed transitions are scheduled and time is read; tests pass a SimulatedClock. */
-  clock?: LivenessClock;
+  clock?: Clock;
 }
 
 /** What became of a heartbeat handed to the fleet. */

@@ -1,16 +1,4 @@
-/** A source of timers and of the time they count in; `SimulatedClock` from xstate is one. */
-export interface LivenessClock {
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-/** The wall clock. */
-export const SYSTEM_CLOCK: LivenessClock = {
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  now: () => Date.now(),
-};
+import type { Clock } from '../streams/clock.js';
 
 interface TimerEntry<Owner> {
   dueAt: number;
@@ -22,7 +10,7 @@ interface TimerEntry<Owner> {
 }
 
 export interface TimerQueueOptions<Owner> {
-  clock: LivenessClock;
+  clock: Clock;
   /**
    * Called just before a timer of `owner` fires. The owner may catch up first (and so cancel
    * the timer), or return a later time to postpone the timer to: it then fires no earlier.
@@ -50,14 +38,14 @@ const FIRES_PER_SLICE = 256;
  * without saying for whom; the fleet runs each actor's work under that actor's name, so that
  * `beforeFire` can let the actor catch up on heartbeats before its timer decides anything.
  */
-export class TimerQueue<Owner = unknown> implements LivenessClock {
+export class TimerQueue<Owner = unknown> implements Clock {
   private heap: TimerEntry<Owner>[] = [];
   private nextOrder = 0;
   private underlying: { handle: unknown; dueAt: number } | undefined;
   private firing = false;
   private continuing = false;
   private owner: Owner | undefined;
-  private readonly clock: LivenessClock;
+  private readonly clock: Clock;
 
   constructor(private readonly options: TimerQueueOptions<Owner>) {
     this.clock = options.clock;

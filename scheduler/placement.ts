@@ -63,9 +63,7 @@ export type PassDecision =
 export function planPass(input: PassInput): PassDecision[] {
   const { memory } = input;
   const active = new Map<string, PlacementWorker>();
-  // The scheduler hands its workers over in id order already; sorting is only a fallback.
-  const workersById = isSortedById(input.workers) ? input.workers : [...input.workers].sort(byId);
-  for (const worker of workersById) {
+  for (const worker of [...input.workers].sort(byId)) {
     if (worker.status === 'active') active.set(worker.workerId, { ...worker });
   }
   forgetStaleMemory(input, active);
@@ -150,13 +148,6 @@ function closeness(worker: PlacementWorker, requests: Resources): number {
     (kind) => free[kind] / requests[kind],
   );
   return ratios.length > 0 ? Math.min(...ratios) : 1;
-}
-
-function isSortedById(workers: readonly PlacementWorker[]): boolean {
-  for (let index = 1; index < workers.length; index++) {
-    if (byId(workers[index - 1] as PlacementWorker, workers[index] as PlacementWorker) > 0) return false;
-  }
-  return true;
 }
 
 function byId(a: PlacementWorker, b: PlacementWorker): number {

@@ -7,6 +7,7 @@ import {
   subtractResources,
   sumResources,
 } from '../projections/resources.js';
+import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
 import type { RunningTaskReport } from '../streams/heartbeat.js';
 import { decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
@@ -24,13 +25,7 @@ import {
   type TaskReport,
   taskEventMessageId,
 } from '../streams/task-events.js';
-import {
-  type Execution,
-  type ExecutionClock,
-  type ExecutionResult,
-  startExecution,
-  systemClock,
-} from './task-execution.js';
+import { type Execution, type ExecutionResult, startExecution } from './task-execution.js';
 
 export interface TaskAgentOptions {
   nc: NatsConnection;
@@ -39,7 +34,7 @@ export interface TaskAgentOptions {
   /** How long a task without a command takes. */
   simulateMs: number;
   logger: Logger;
-  clock?: ExecutionClock;
+  clock?: Clock;
 }
 
 interface RunningAttempt {
@@ -66,11 +61,11 @@ export class TaskAgent {
   private readonly publisher: OrderedPublisher;
   private readonly subscriptions: Subscription[] = [];
   private readonly log: RateLimitedLog;
-  private readonly clock: ExecutionClock;
+  private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly options: TaskAgentOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? SYSTEM_CLOCK;
     this.log = new RateLimitedLog(options.logger);
     // A worker may not write TASKS: its reports go to the scheduler, which stores them, in
     // order per task, each retried until the scheduler says it is stored.

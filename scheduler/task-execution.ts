@@ -1,17 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-
-/** Where simulated work waits and durations are measured; tests pass XState's SimulatedClock. */
-export interface ExecutionClock {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-export const systemClock: ExecutionClock = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  now: Date.now,
-};
+import type { Clock } from '../streams/clock.js';
 
 export type ExecutionResult =
   | { outcome: 'completed'; durationMs: number }
@@ -22,7 +10,7 @@ export interface ExecutionOptions {
   command?: string;
   /** How long simulated work takes. */
   simulateMs: number;
-  clock: ExecutionClock;
+  clock: Clock;
   /** Each line the command prints (stdout and stderr). */
   onOutput?: (line: string) => void;
   /** Called once when the work ends by itself; never after `stop()`. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Resources } from '../projections/resources.js';
+import { RESOURCE_LIMITS } from '../streams/heartbeat.js';
 import {
   MAX_COMMAND_LENGTH,
   MAX_IMAGE_LENGTH,
@@ -13,8 +14,6 @@ import {
 /** The original CloudAI's defaults for what a submission leaves out. */
 export const TASK_DEFAULTS = { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 } as const;
 
-// Upper bounds match what a worker may advertise: a request above them could never fit anyway.
-const LIMITS = { cpu: 100_000, memoryGb: 1_000_000_000, storageGb: 1_000_000_000, gpu: 10_000 } as const;
 
 /**
  * The type the original inferred from the requests when none was given: GPUs with many cores
@@ -70,8 +69,8 @@ export function validateTaskRequest(
     const value = request[field] ?? TASK_DEFAULTS[field];
     if (!Number.isFinite(value) || value < 0) {
       problem(field, `must be a number of ${unit} ≥ 0, got ${show(value)}`);
-    } else if (value > LIMITS[field]) {
-      problem(field, `must be at most ${LIMITS[field]} ${unit}, got ${show(value)}`);
+    } else if (value > RESOURCE_LIMITS[field]) {
+      problem(field, `must be at most ${RESOURCE_LIMITS[field]} ${unit}, got ${show(value)}`);
     } else if (field === 'gpu' && !Number.isInteger(value)) {
       problem(field, `must be a whole number of GPUs, got ${show(value)}`);
     }

@@ -6,10 +6,19 @@ import { isValidWorkerId, WORKER_ID_PATTERN, workerIdFromHeartbeatSubject } from
  * so the payload is plain JSON and is validated field by field before anything trusts it.
  */
 
-// Bounds keep absurd values ("huge numbers") out of the read model and the scheduler's arithmetic.
-const MAX_CORES = 100_000;
-const MAX_GB = 1_000_000_000;
-const MAX_GPUS = 10_000;
+/**
+ * Bounds keep absurd values ("huge numbers") out of the read model and the scheduler's
+ * arithmetic. Task requests share them: a request above a bound could never fit anywhere.
+ */
+export const RESOURCE_LIMITS = {
+  cpu: 100_000,
+  memoryGb: 1_000_000_000,
+  storageGb: 1_000_000_000,
+  gpu: 10_000,
+} as const;
+const MAX_CORES = RESOURCE_LIMITS.cpu;
+const MAX_GB = RESOURCE_LIMITS.memoryGb;
+const MAX_GPUS = RESOURCE_LIMITS.gpu;
 const MAX_RUNNING_TASKS = 10_000;
 const MAX_ADDRESS_LENGTH = 256;
 const MAX_TASK_ID_LENGTH = 128;

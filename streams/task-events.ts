@@ -1,5 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
+import { RESOURCE_LIMITS } from './heartbeat.js';
 import { type DecodeResult, decodeJson, encodeJson } from './json-codec.js';
 import { TASK_EVENTS_WILDCARD, TASK_ID_PATTERN, TASKS_STREAM, WORKER_ID_PATTERN } from './subjects.js';
 import { ensureEventStream } from './worker-events-stream.js';
@@ -27,9 +28,9 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const SLA_MULTIPLIER_RANGE = { min: 1.5, max: 2.5 } as const;
 
 // Same bounds as worker capacities, so a request can never be absurd where a capacity cannot.
-const MAX_CORES = 100_000;
-const MAX_GB = 1_000_000_000;
-const MAX_GPUS = 10_000;
+const MAX_CORES = RESOURCE_LIMITS.cpu;
+const MAX_GB = RESOURCE_LIMITS.memoryGb;
+const MAX_GPUS = RESOURCE_LIMITS.gpu;
 export const MAX_IMAGE_LENGTH = 512;
 export const MAX_COMMAND_LENGTH = 16_384;
 export const MAX_REASON_LENGTH = 2_000;

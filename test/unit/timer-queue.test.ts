@@ -1,13 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
-import { type LivenessClock, TimerQueue } from '../../actors/timer-queue.js';
+import { TimerQueue } from '../../actors/timer-queue.js';
+import type { Clock } from '../../streams/clock.js';
 
 /** A SimulatedClock that counts the timers set on it, to show the queue keeps only one. */
 function countingClock() {
   const clock = new SimulatedClock();
   const counts = { set: 0, pending: 0 };
-  const counting: LivenessClock = {
+  const counting: Clock = {
     now: () => clock.now(),
     setTimeout: (callback, delayMs) => {
       counts.set++;
