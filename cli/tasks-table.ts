@@ -40,7 +40,7 @@ export function renderTasksTable(tasks: readonly TaskDocument[], now: number, co
 }
 
 /** "5 tasks: 1 queued, 2 running, 2 completed": only the statuses that occur. */
-export function summarize(tasks: readonly TaskDocument[]): string {
+function summarize(tasks: readonly TaskDocument[]): string {
   const counts = new Map<TaskStatus, number>();
   for (const task of tasks) counts.set(task.status, (counts.get(task.status) ?? 0) + 1);
   const parts = TASK_STATUSES.filter((status) => counts.has(status)).map(

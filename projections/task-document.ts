@@ -27,7 +27,7 @@ export interface TaskDocument extends TaskSpec {
   history: TaskHistoryEntry[];
 }
 
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 
 export function isTerminal(status: TaskStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
@@ -37,7 +37,7 @@ export function isTerminal(status: TaskStatus): boolean {
  * The task life cycle as data: which statuses each event may move a task from, and to where.
  * An event arriving in any other status is ignored (a duplicate, a late report, a race lost).
  */
-export const TASK_TRANSITIONS: {
+const TASK_TRANSITIONS: {
   readonly [T in TaskEventType]: { from: readonly TaskStatus[]; to: TaskStatus };
 } = {
   TaskSubmitted: { from: [], to: 'queued' },

@@ -3,11 +3,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { TASKS_STREAM } from '../streams/subjects.js';
-import { decodeTaskEvent, type TaskEvent } from '../streams/task-events.js';
+import { decodeTaskEvent } from '../streams/task-events.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
-import { evolveTask, holdingOf, type TaskDocument, whyIgnored } from './task-document.js';
+import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
 
 export interface TaskProjectorOptions {
   nc: NatsConnection;
@@ -89,7 +89,6 @@ export function applyTaskEventBatch(
   messages: readonly StreamMessage[],
   options: {
     onInvalid?: (streamSeq: number, detail: string) => void;
-    onIgnored?: (streamSeq: number, event: TaskEvent, why: string) => void;
   } = {},
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
@@ -102,12 +101,12 @@ export function applyTaskEventBatch(
       decodeTaskEvent,
       result,
       options.onInvalid,
-      (event, streamSeq) => {
+      (event) => {
         const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
         const after = evolveTask(before, event);
         if (after === before || !after) {
+          // Counted here; the scheduler, which folds the same events, logs why.
           result.ignored++;
-          options.onIgnored?.(streamSeq, event, whyIgnored(before, event) ?? 'no change');
           return;
         }
         touched.set(event.taskId, after);

@@ -83,8 +83,4 @@ export class PendingDecisions {
     }
     return reserved.length > 0 ? sumResources(reserved) : NO_RESOURCES;
   }
-
-  get size(): number {
-    return this.byMessageId.size;
-  }
 }

@@ -155,7 +155,7 @@ function byId(a: PlacementWorker, b: PlacementWorker): number {
 }
 
 /** Why a task waits, in the words `cloudai task submit` prints after "queued:". */
-export function explainWait(
+function explainWait(
   task: TaskDocument,
   input: Pick<PassInput, 'workers' | 'isExcluded'>,
   active: ReadonlyMap<string, PlacementWorker>,

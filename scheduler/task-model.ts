@@ -14,7 +14,6 @@ import {
 /** The original CloudAI's defaults for what a submission leaves out. */
 export const TASK_DEFAULTS = { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 } as const;
 
-
 /**
  * The type the original inferred from the requests when none was given: GPUs with many cores
  * train, GPUs alone infer, then memory-heavy, cpu-heavy, cpu-light, and `mixed` for the rest.
@@ -28,7 +27,7 @@ export function inferTaskType(requests: Resources): TaskType {
   return 'mixed';
 }
 
-export function isTaskType(value: string): value is TaskType {
+function isTaskType(value: string): value is TaskType {
   return (TASK_TYPES as readonly string[]).includes(value);
 }
 

@@ -34,7 +34,7 @@ export const capacitySchema = z.object({
 });
 export type Capacity = z.infer<typeof capacitySchema>;
 
-export const usageSchema = z.object({
+const usageSchema = z.object({
   cpu: fraction.default(0),
   memory: fraction.default(0),
   storage: fraction.default(0),

@@ -9,7 +9,7 @@ export interface RoundRobinCursor {
  * The original's round-robin: worker ids sorted, start after the last one picked, take the
  * first that fits (candidates all fit), wrapping around to the start.
  */
-export function pickRoundRobin(
+function pickRoundRobin(
   cursor: RoundRobinCursor,
   candidates: readonly CandidateWorker[],
 ): string | undefined {

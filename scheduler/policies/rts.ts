@@ -19,7 +19,7 @@ export interface RtsScore {
  * original weighted usage (cores, memory / 10, GPUs × 2). It comes from the allocation the
  * scheduler itself records, so every decision can be recomputed from the two streams.
  */
-export function workerLoad(capacity: Resources, allocated: Resources): number {
+function workerLoad(capacity: Resources, allocated: Resources): number {
   const cpuWeight = capacity.cpu;
   const memoryWeight = capacity.memoryGb / 10;
   const gpuWeight = capacity.gpu * 2;
