@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type Identity, renderAuthConf, userName } from '../../streams/auth.js';
 import { CredentialStore } from '../../streams/credentials.js';
 import { authConfPath, pidFilePath } from '../../streams/nats-server.js';
@@ -31,6 +31,8 @@ export async function credentialsCommand(
   const { path, created } = store.ensure(identity);
   const serverDir = embeddedServerDir(config.dataDir);
   const authConf = authConfPath(serverDir);
+  // Before the first `cloudai up` there is no server folder yet: the file waits there for it.
+  mkdirSync(serverDir, { recursive: true });
   writeFileSync(authConf, renderAuthConf(store.authUsers()), { mode: 0o600 });
 
   const say = (line: string) => process.stdout.write(`${line}\n`);
