@@ -80,8 +80,19 @@ e2e('a stopped worker shows inactive after the timeout, and gets no more "Active
     inactiveOnly.map((worker) => worker.workerId),
     ['tessa'],
   );
-  kim.process.kill('SIGTERM');
-  await kim.exited;
+  // Ctrl-C stops a worker just as cleanly.
+  kim.process.kill('SIGINT');
+  assert.equal(await kim.exited, { code: 0, signal: null });
+});
+
+e2e('`workers --watch` redraws every second until Ctrl-C', async (context) => {
+  const watch = spawnCli(['workers', '--watch'], context.env);
+  const frames = () => watch.output().split('every 1s: cloudai workers').length - 1;
+  await waitFor(() => frames() >= 3, 10_000, 'three frames');
+  assert.ok(watch.output().includes('\u001b[H\u001b[2J'), 'each frame clears the screen');
+  assert.match(watch.output(), /^tessa\s+○ inactive/m);
+  watch.process.kill('SIGINT');
+  assert.equal(await watch.exited, { code: 0, signal: null });
 });
 
 e2e('rebuild into a fresh data dir gives the same documents', async (context) => {

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerDocument } from '../../projections/worker-document.js';
@@ -29,11 +30,24 @@ async function startUp(
   return { up, pids, pidOf };
 }
 
+/** Holds port 4222 for the test unless something (another NATS server) already does. */
+async function occupyDefaultPort(): Promise<Server | undefined> {
+  const holder = createServer();
+  return new Promise((resolve) => {
+    holder.once('error', () => resolve(undefined));
+    holder.listen(4222, '127.0.0.1', () => resolve(holder));
+  });
+}
+
 test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves no process behind', async () => {
   const dataDir = makeTempDir('up');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
+  const holder = await occupyDefaultPort();
   const { up, pids, pidOf } = await startUp(env);
   try {
+    // 4222 is taken (by the test, or by a NATS server already running): up says so and moves on.
+    assert.match(up.output(), /port 4222 is taken .*: using a free port instead/);
+    assert.not.match(up.output(), /nats:\/\/127\.0\.0\.1:4222\b/);
     assert.is(pids.length, 5, `nats-server, serve and three workers: ${up.output()}`);
     assert.match(up.output(), /nats:\/\/127\.0\.0\.1:\d+/);
 
@@ -62,6 +76,24 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     for (const pid of pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
   } finally {
     up.process.kill('SIGKILL');
+    holder?.close();
+    dataDir.remove();
+  }
+});
+
+test('without nats-server, `cloudai up` says how to install it and exits 1', async () => {
+  const dataDir = makeTempDir('up-nobin');
+  try {
+    const result = await runCli(['up'], {
+      CLOUDAI_DATA_DIR: dataDir.path,
+      NATS_SERVER_BIN: '/nonexistent/nats-server',
+    });
+    assert.is(result.code, 1);
+    assert.match(
+      result.stderr,
+      /nats-server not found on PATH: install it with `apt-get install nats-server`/,
+    );
+  } finally {
     dataDir.remove();
   }
 });

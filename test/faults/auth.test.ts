@@ -209,7 +209,9 @@ test('authorization: each identity may do its own job and nothing else; new work
 test('credentials can be created before the first `cloudai up`', async () => {
   const dataDir = makeTempDir('auth-early');
   try {
-    const created = await runCli(['credentials', 'worker', '--id', 'early'], { CLOUDAI_DATA_DIR: dataDir.path });
+    const created = await runCli(['credentials', 'worker', '--id', 'early'], {
+      CLOUDAI_DATA_DIR: dataDir.path,
+    });
     assert.is(created.code, 0, created.stderr);
     assert.match(created.stdout, /a running nats-server applies it when it reloads/);
     const store = new CredentialStore(credentialsDir(dataDir.path));
