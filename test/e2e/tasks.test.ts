@@ -1,10 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
-import { waitFor } from '../support/nats.js';
+import { makeTempDir, waitFor } from '../support/nats.js';
 
 interface Context {
   cluster: TestCluster;
@@ -144,6 +146,24 @@ e2e('without a scheduler, submit says what to start and submits nothing', async 
     result.stderr,
     /^cloudai: no scheduler answers on NATS at nats:\/\/127\.0\.0\.1:\d+: start the control plane with `cloudai up` or `cloudai serve`; nothing was submitted\n$/,
   );
+});
+
+e2e('serve refuses an unknown policy or a broken RTS parameters file, and says why', async (context) => {
+  const unknown = await runCli(['serve', '--policy', 'fastest'], context.env);
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stderr, /--policy "fastest" is not a placement policy: use one of rts, round-robin/);
+  const fromEnv = await runCli(['serve'], { ...context.env, CLOUDAI_POLICY: 'fastest' });
+  assert.match(fromEnv.stderr, /CLOUDAI_POLICY "fastest" is not a placement policy/);
+  const broken = makeTempDir('rts');
+  try {
+    const file = join(broken.path, 'rts.json');
+    writeFileSync(file, '{"Theta": [0.1, ');
+    const result = await runCli(['serve', '--rts-params', file], context.env);
+    assert.is(result.code, 1);
+    assert.match(result.stderr, /RTS parameters file .* is not valid JSON/);
+  } finally {
+    broken.remove();
+  }
 });
 
 e2e.run();

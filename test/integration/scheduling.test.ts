@@ -223,6 +223,58 @@ test('an assignment nobody acknowledges fails, and the task is placed elsewhere'
   });
 });
 
+test('a queued task is placed as soon as a finished task frees room, without any poll', async () => {
+  await withTaskCluster({}, async (cluster) => {
+    await cluster.addWorker('tessa', small, { taskMs: 400 });
+    const first = await cluster.submit({ cpu: 4 });
+    assert.equal(first.ok && first.outcome, { kind: 'assigned', workerId: 'tessa' });
+    const second = await cluster.submit({ cpu: 4 });
+    assert.is(second.ok && second.outcome.kind, 'queued');
+    await cluster.waitForTask('t-0001', (task) => task.status === 'completed', 'first completed');
+    await cluster.waitForTask('t-0002', (task) => task.status !== 'queued', 'second placed', 1_000);
+    assert.is(cluster.task('t-0002')?.workerId, 'tessa');
+  });
+});
+
+test('a worker that refuses an assignment (busy with work the log does not know) gets it requeued elsewhere', async () => {
+  await withTaskCluster({ policy: 'round-robin' }, async (cluster) => {
+    const busy = await cluster.addWorker('a-busy', small, { taskMs: 10_000 });
+    await cluster.addWorker('b-free', small);
+    // Work given to a-busy's agent behind the scheduler's back fills it up.
+    const outOfBand = await requestJson(
+      cluster.client,
+      taskAssignSubject('a-busy'),
+      {
+        taskId: 't-side',
+        attempt: 1,
+        task: {
+          image: 'side',
+          cpu: 4,
+          memoryGb: 8,
+          storageGb: 1,
+          gpu: 0,
+          type: 'cpu-heavy',
+          k: 2,
+          submittedAt: 0,
+        },
+      },
+      assignmentReplySchema,
+      2_000,
+    );
+    assert.equal(outOfBand.ok && outOfBand.value, { accepted: true });
+    const reply = await cluster.submit({ cpu: 2 });
+    assert.equal(reply.ok && reply.outcome, { kind: 'assigned', workerId: 'b-free' });
+    const events = (await readTaskEvents(cluster.client)).map(({ event }) => event);
+    const requeue = events.find((event) => event.type === 'TaskRequeued');
+    assert.is(requeue?.type === 'TaskRequeued' && requeue.workerId, 'a-busy');
+    assert.match(
+      requeue?.type === 'TaskRequeued' ? requeue.reason : '',
+      /^refused-by-worker: it needs 2 cpu.* and only .* is free here$/,
+    );
+    assert.is(busy.agent?.stats.refused, 1);
+  });
+});
+
 test('cancel stops a running task on its worker; a finished task cannot be cancelled', async () => {
   await withTaskCluster({}, async (cluster) => {
     const worker = await cluster.addWorker('tessa', small);
