@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import type { NatsServer } from '../../streams/nats-server.js';
-import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
+import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
 
 const HEARTBEAT_TIMEOUT_MS = 1_000;
@@ -38,14 +38,8 @@ e2e.after(async (context) => {
   context.dataDir?.remove();
 });
 
-async function workersJson(context: Context, extra: string[] = []): Promise<WorkerDocument[]> {
-  const result = await runCli(['workers', '--json', ...extra], context.env);
-  if (result.code !== 0) return [];
-  return JSON.parse(result.stdout) as WorkerDocument[];
-}
-
 const statusOf = async (context: Context, workerId: string) =>
-  (await workersJson(context)).find((worker) => worker.workerId === workerId)?.status;
+  (await workersJson(context.env)).find((worker) => worker.workerId === workerId)?.status;
 
 e2e('a stopped worker shows inactive after the timeout, and gets no more "Active"', async (context) => {
   const tessa = spawnCli(
@@ -75,7 +69,7 @@ e2e('a stopped worker shows inactive after the timeout, and gets no more "Active
   const after = await runCli(['workers'], context.env);
   assert.match(after.stdout, /^tessa\s+○ inactive/m);
   assert.match(after.stdout, /^kim\s+● active/m);
-  const inactiveOnly = await workersJson(context, ['--status', 'inactive']);
+  const inactiveOnly = await workersJson(context.env, ['--status', 'inactive']);
   assert.equal(
     inactiveOnly.map((worker) => worker.workerId),
     ['tessa'],
@@ -111,7 +105,7 @@ e2e('rebuild into a fresh data dir gives the same documents', async (context) =>
     const strip = (workers: WorkerDocument[]) =>
       // Heartbeat samples (usage, exact last-seen) are not events, so a rebuild cannot know them.
       workers.map(({ usage: _usage, lastHeartbeatAt: _lastHeartbeatAt, ...rest }) => rest);
-    const live = await workersJson(context);
+    const live = await workersJson(context.env);
     const fromStream = JSON.parse(
       (await runCli(['workers', '--json', '--data-dir', fresh.path], context.env)).stdout,
     );

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
-import type { WorkerDocument } from '../../projections/worker-document.js';
-import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
+import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 
@@ -30,7 +29,7 @@ e2e.before(async (context) => {
     );
   }
   await waitFor(
-    async () => (await workersJson(context)).filter((worker) => worker.status === 'active').length === 2,
+    async () => (await workersJson(context.env)).filter((worker) => worker.status === 'active').length === 2,
     15_000,
     'both workers active',
   );
@@ -40,11 +39,6 @@ e2e.after(async (context) => {
   for (const worker of context.workers?.values() ?? []) worker.process.kill('SIGKILL');
   await context.cluster?.close();
 });
-
-async function workersJson(context: Context): Promise<WorkerDocument[]> {
-  const result = await runCli(['workers', '--json'], context.env);
-  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerDocument[]) : [];
-}
 
 async function tasksJson(context: Context): Promise<TaskDocument[]> {
   const result = await runCli(['tasks', '--json'], context.env);

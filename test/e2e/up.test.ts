@@ -1,8 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { WorkerDocument } from '../../projections/worker-document.js';
-import { type RunningCli, runCli, spawnCli } from '../support/cli.js';
+import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 
 function isRunning(pid: number): boolean {
@@ -51,10 +50,7 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     assert.is(pids.length, 5, `nats-server, serve and three workers: ${up.output()}`);
     assert.match(up.output(), /nats:\/\/127\.0\.0\.1:\d+/);
 
-    const workers = async () => {
-      const result = await runCli(['workers', '--json'], env);
-      return result.code === 0 ? (JSON.parse(result.stdout) as WorkerDocument[]) : [];
-    };
+    const workers = () => workersJson(env);
     await waitFor(
       async () => (await workers()).filter((worker) => worker.status === 'active').length === 3,
       15_000,

@@ -5,23 +5,13 @@ import { encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js
 import type { Logger } from '../../streams/logger.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
+import { seededRandom } from '../support/random.js';
 import { readWorkerEvents } from '../support/stream.js';
 
 const TIMEOUT_MS = 500;
 const INTERVAL_MS = 100;
 const MAX_HEARTBEAT_BYTES = 64 * 1024;
 const REAL_WORKERS = ['real-a', 'real-b', 'real-c'];
-
-/** Small seeded generator (mulberry32): the same seed gives the same fuzz run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), 1 | state);
-    mixed = (mixed + Math.imul(mixed ^ (mixed >>> 7), 61 | mixed)) ^ mixed;
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type BadMessage = { subject: string; payload: Uint8Array };
 

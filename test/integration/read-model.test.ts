@@ -6,27 +6,19 @@ import { open } from 'lmdb';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ReadModel, readModelPath } from '../../projections/read-model.js';
-import { NO_RESOURCES } from '../../projections/resources.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { makeTempDir } from '../support/nats.js';
+import { workerDocument } from '../support/workers.js';
 
 const run = promisify(execFile);
 
 function documentOf(workerId: string, cpu: number): WorkerDocument {
-  return {
-    workerId,
-    status: 'active',
+  return workerDocument(workerId, {
     address: '127.0.0.1:50052',
     capacity: { cpu, memoryGb: 16, storageGb: 100, gpu: 0 },
     usage: { cpu: 0.25, memory: 0.5, storage: 0, gpu: 0 },
-    lastHeartbeatAt: 1_000,
-    statusSince: 1_000,
-    registeredAt: 1_000,
-    lastEventSeq: 1,
-    allocated: NO_RESOURCES,
-    taskIds: [],
-  };
+  });
 }
 
 test('documents written before shared structures were enabled still read, and can be rewritten', async () => {

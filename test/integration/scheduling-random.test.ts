@@ -5,6 +5,7 @@ import { evolveTask, holdingOf, isTerminal, type TaskDocument } from '../../proj
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
 import type { SubmitReply } from '../../streams/task-events.js';
 import { waitFor } from '../support/nats.js';
+import { seededRandom } from '../support/random.js';
 import {
   readTaskEvents,
   readWorkerEvents,
@@ -16,18 +17,6 @@ import { type TaskWorker, withTaskCluster } from '../support/task-cluster.js';
 /** Set CLOUDAI_TEST_SEED to replay another schedule of operations. */
 const SEED = Number(process.env.CLOUDAI_TEST_SEED ?? 20_261_127);
 const STEPS = 70;
-
-/** mulberry32: a tiny seeded generator, so the same seed gives the same operations. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 test(`random worker stops, starts and submissions keep every invariant (seed ${SEED})`, async () => {
   const random = seededRandom(SEED);

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { WorkerDocument } from '../../projections/worker-document.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { killOnExit } from './nats.js';
 
@@ -58,4 +59,10 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
   );
   killOnExit(child);
   return { process: child, output: () => output, exited };
+}
+
+/** `cloudai workers --json` (plus `extra` flags); no read model yet reads as no workers. */
+export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerDocument[]> {
+  const result = await runCli(['workers', '--json', ...extra], env);
+  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerDocument[]) : [];
 }

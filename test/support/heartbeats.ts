@@ -1,4 +1,4 @@
-import type { HeartbeatInput } from '../../streams/heartbeat.js';
+import { type Heartbeat, type HeartbeatInput, heartbeatSchema } from '../../streams/heartbeat.js';
 
 /** The example heartbeat of the design document, every field given. */
 export const EXAMPLE_HEARTBEAT: HeartbeatInput = {
@@ -10,3 +10,8 @@ export const EXAMPLE_HEARTBEAT: HeartbeatInput = {
   usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
   runningTasks: [{ taskId: 't-1', cpu: 2, memoryGb: 4, gpu: 0 }],
 };
+
+/** A validated heartbeat from `workerId`: the example with its fields, and `overrides` on top. */
+export function heartbeat(workerId: string, overrides: Partial<Heartbeat> = {}): Heartbeat {
+  return heartbeatSchema.parse({ ...EXAMPLE_HEARTBEAT, workerId, ...overrides });
+}

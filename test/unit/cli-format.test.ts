@@ -4,22 +4,19 @@ import { ConfigError, resolveConfig } from '../../cli/config.js';
 import { colors, formatDuration, shouldUseColor } from '../../cli/terminal.js';
 import { renderWorkersTable } from '../../cli/workers-table.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
+import { workerDocument } from '../support/workers.js';
 
 const ESC = '\u001b';
 
-const worker = (workerId: string, status: WorkerDocument['status']): WorkerDocument => ({
-  workerId,
-  status,
-  address: '10.0.0.7:50052',
-  capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0 },
-  usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
-  lastHeartbeatAt: 97_000,
-  statusSince: 40_000,
-  registeredAt: 1_000,
-  lastEventSeq: 1,
-  allocated: { cpu: 2, memoryGb: 4, storageGb: 1, gpu: 0 },
-  taskIds: ['t-1', 't-2'],
-});
+const worker = (workerId: string, status: WorkerDocument['status']): WorkerDocument =>
+  workerDocument(workerId, {
+    status,
+    usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
+    lastHeartbeatAt: 97_000,
+    statusSince: 40_000,
+    allocated: { cpu: 2, memoryGb: 4, storageGb: 1, gpu: 0 },
+    taskIds: ['t-1', 't-2'],
+  });
 
 test('durations are short and readable', () => {
   assert.equal([850, 3_000, 192_000, 7_500_000, 100 * 3_600_000].map(formatDuration), [

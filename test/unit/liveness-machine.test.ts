@@ -4,21 +4,9 @@ import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
 import type { Heartbeat } from '../../streams/heartbeat.js';
 import type { WorkerEvent } from '../../streams/worker-events.js';
+import { heartbeat } from '../support/heartbeats.js';
 
 const TIMEOUT_MS = 30_000;
-
-function heartbeat(workerId: string, overrides: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    workerId,
-    sentAt: 0,
-    seq: 1,
-    address: '10.0.0.7:50052',
-    capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 },
-    usage: { cpu: 0, memory: 0, storage: 0, gpu: 0 },
-    runningTasks: [],
-    ...overrides,
-  };
-}
 
 function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
   const clock = new SimulatedClock();
