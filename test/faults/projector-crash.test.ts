@@ -5,7 +5,7 @@ import { evolveWorker, type WorkerDocument } from '../../projections/worker-docu
 import { WORKER_EVENTS_STREAM, workerEventMessageId, workerEventSubject } from '../../streams/subjects.js';
 import { encodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
-import { TestCluster } from '../support/cluster.js';
+import { withTestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 
@@ -28,8 +28,7 @@ function historyOf(workerId: string): WorkerEvent[] {
 }
 
 test(`projector SIGKILLed ${KILLS} times while catching up on ${TOTAL} events applies each exactly once`, async () => {
-  const cluster = await TestCluster.start({ heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 });
-  try {
+  await withTestCluster({ heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 }, async (cluster) => {
     const nc = await cluster.connect('backlog');
     await ensureWorkerEventsStream(await jetstreamManager(nc));
     const js = jetstream(nc);
@@ -99,9 +98,7 @@ test(`projector SIGKILLed ${KILLS} times while catching up on ${TOTAL} events ap
       `  (killed at positions ${killedAt.join(', ')} of ${TOTAL}; the last start applied the remaining ` +
         `${TOTAL - resumedFrom} events and served within ${catchUpMs} ms of its launch)\n`,
     );
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test.run();

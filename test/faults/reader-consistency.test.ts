@@ -9,7 +9,7 @@ import { workerEventMessageId, workerEventSubject } from '../../streams/subjects
 import { encodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
 import { runCli } from '../support/cli.js';
-import { TestCluster } from '../support/cluster.js';
+import { withTestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 
 const WORKERS = 1_000;
@@ -50,8 +50,7 @@ function runChecker(
 }
 
 test('readers in other processes never see a half-applied batch, and `cloudai workers` never fails under load', async () => {
-  const cluster = await TestCluster.start({ heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 });
-  try {
+  await withTestCluster({ heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 }, async (cluster) => {
     const serve = await cluster.startServe();
     const nc = await cluster.connect('load');
     await ensureWorkerEventsStream(await jetstreamManager(nc));
@@ -107,9 +106,7 @@ test('readers in other processes never see a half-applied batch, and `cloudai wo
     serve.process.kill('SIGTERM');
     await serve.exited;
     process.stdout.write(`  (${checked.snapshots} checked snapshots, ${cliRuns} CLI runs under load)\n`);
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test.run();

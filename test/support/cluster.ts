@@ -9,6 +9,7 @@ import { type Logger, silentLogger } from '../../streams/logger.js';
 import type { NatsServer } from '../../streams/nats-server.js';
 import { type RunningCli, spawnCli } from './cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export interface ClusterOptions {
   heartbeatTimeoutMs: number;
@@ -24,6 +25,7 @@ export class TestCluster {
   private readonly processes: RunningCli[] = [];
   private readonly connections: NatsConnection[] = [];
   private readonly publishers: HeartbeatPublisher[] = [];
+  private readonly proxies: TcpProxy[] = [];
 
   private constructor(
     public server: NatsServer,
@@ -132,7 +134,15 @@ export class TestCluster {
     return this.readModel().snapshot((view) => view.getWorker(workerId)?.status);
   }
 
+  /** A proxy in front of this cluster's server, closed with the cluster: a connection the test can cut. */
+  async startProxy(): Promise<TcpProxy> {
+    const proxy = await TcpProxy.start(this.server.port);
+    this.proxies.push(proxy);
+    return proxy;
+  }
+
   async close(): Promise<void> {
+    for (const proxy of this.proxies) await proxy.close();
     for (const publisher of this.publishers) publisher.stop();
     for (const running of this.processes) running.process.kill('SIGKILL');
     for (const nc of this.connections) await nc.close().catch(() => {});
@@ -140,6 +150,19 @@ export class TestCluster {
     await this.server.stop();
     this.storeDir.remove();
     this.dataDir.remove();
+  }
+}
+
+/** Runs `body` against a fresh cluster, and always cleans it up. */
+export async function withTestCluster(
+  options: ClusterOptions,
+  body: (cluster: TestCluster) => Promise<void>,
+): Promise<void> {
+  const cluster = await TestCluster.start(options);
+  try {
+    await body(cluster);
+  } finally {
+    await cluster.close();
   }
 }
 
