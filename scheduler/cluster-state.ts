@@ -47,10 +47,11 @@ export class ClusterState {
     this.taskPosition = snapshot.taskPosition;
   }
 
-  /** Applies one WORKER_EVENTS message; undefined when it was applied before (or the fold ignores it). */
-  applyWorkerEvent(streamSeq: number, event: WorkerEvent): WorkerChange | undefined {
-    if (streamSeq <= this.workerPosition) return undefined;
-    this.workerPosition = streamSeq;
+  /**
+   * Applies one WORKER_EVENTS event; undefined when the fold ignores it. The caller walks the
+   * stream (skipping what was applied before) and keeps `workerPosition`.
+   */
+  applyWorkerEvent(event: WorkerEvent): WorkerChange | undefined {
     const before = this.workers.get(event.workerId);
     const after = evolveWorker(before, event);
     if (after === before) return undefined;
@@ -58,10 +59,8 @@ export class ClusterState {
     return { before, after };
   }
 
-  /** Applies one TASKS message; says why when the task's state does not accept it. */
-  applyTaskEvent(streamSeq: number, event: TaskEvent): TaskChange {
-    if (streamSeq <= this.taskPosition) return { applied: false, why: 'already applied' };
-    this.taskPosition = streamSeq;
+  /** Applies one TASKS event; says why when the task's state does not accept it. */
+  applyTaskEvent(event: TaskEvent): TaskChange {
     const finishedStatus = this.finished.get(event.taskId);
     if (finishedStatus !== undefined) {
       return {
@@ -74,15 +73,6 @@ export class ClusterState {
     if (after === before || !after) return { applied: false, why: whyIgnored(before, event) ?? 'no change' };
     this.remember(before, after);
     return { applied: true, before, after };
-  }
-
-  /** Skips a message that could not be decoded, so positions stay in step with the stream. */
-  skipWorkerMessage(streamSeq: number): void {
-    this.workerPosition = Math.max(this.workerPosition, streamSeq);
-  }
-
-  skipTaskMessage(streamSeq: number): void {
-    this.taskPosition = Math.max(this.taskPosition, streamSeq);
   }
 
   task(taskId: string): TaskDocument | undefined {

@@ -1,9 +1,10 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { addResources, type Resources, requestsOf } from '../projections/resources.js';
+import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
-import { type DecodeResult, decodeJson, encodeJson } from '../streams/json-codec.js';
+import { decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
 import { requestJson } from '../streams/request-reply.js';
@@ -82,6 +83,8 @@ export class SchedulerService {
     invalidEvents: 0,
     rejectedRequests: 0,
   };
+  /** Redelivered and undecodable messages of both streams (the invalid ones are also in `stats`). */
+  private readonly counts = { duplicates: 0, invalid: 0 };
   private readonly state: ClusterState;
   private readonly pending = new PendingDecisions();
   private readonly publisher: OrderedPublisher;
@@ -221,58 +224,64 @@ export class SchedulerService {
 
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
-    for (const msg of messages) {
-      const event = this.decodeOrSkip(msg, WORKER_EVENTS_STREAM, decodeWorkerEvent, (seq) =>
-        this.state.skipWorkerMessage(seq),
-      );
-      if (!event) continue;
-      const change = this.state.applyWorkerEvent(msg.seq, event);
-      if (!change) continue;
-      changed = true;
-      const { before, after } = change;
-      if (after.status === 'inactive' && before?.status !== 'inactive') {
-        for (const task of this.state.tasksOn(after.workerId)) {
-          this.requeue(task, REQUEUE_REASONS.workerInactive);
+    this.state.workerPosition = forEachNewEvent(
+      messages,
+      this.state.workerPosition,
+      decodeWorkerEvent,
+      this.counts,
+      (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
+      (event, streamSeq) => {
+        this.state.workerPosition = streamSeq;
+        const change = this.state.applyWorkerEvent(event);
+        if (!change) return;
+        changed = true;
+        const { before, after } = change;
+        if (after.status === 'inactive' && before?.status !== 'inactive') {
+          for (const task of this.state.tasksOn(after.workerId)) {
+            this.requeue(task, REQUEUE_REASONS.workerInactive);
+          }
+        } else {
+          // Registered, back, or resized: whatever it refused before may work now.
+          this.liftExclusions(after.workerId);
         }
-      } else {
-        // Registered, back, or resized: whatever it refused before may work now.
-        this.liftExclusions(after.workerId);
-      }
-    }
+      },
+    );
     if (changed) this.requestPass();
   }
 
   private applyTaskMessages(messages: JsMsg[]): void {
     let retryQueue = false;
-    for (const msg of messages) {
-      const event = this.decodeOrSkip(msg, TASKS_STREAM, decodeTaskEvent, (seq) =>
-        this.state.skipTaskMessage(seq),
-      );
-      if (!event) continue;
-      const change = this.state.applyTaskEvent(msg.seq, event);
-      if (!change.applied) {
-        if (change.why !== 'already applied') {
+    this.state.taskPosition = forEachNewEvent(
+      messages,
+      this.state.taskPosition,
+      decodeTaskEvent,
+      this.counts,
+      (streamSeq, detail) => this.reportInvalid(TASKS_STREAM, streamSeq, detail),
+      (event, streamSeq) => {
+        this.state.taskPosition = streamSeq;
+        const change = this.state.applyTaskEvent(event);
+        if (!change.applied) {
           this.stats.ignoredEvents++;
           this.log.warn(
             `ignored-${event.type}`,
             `ignored ${event.type} of task ${event.taskId}${'workerId' in event ? ` from ${event.workerId}` : ''}: ${change.why}`,
           );
+          return;
         }
-        continue;
-      }
-      const { before, after } = change;
-      const held = holdingOf(before);
-      if (held && holdingOf(after)?.workerId !== held.workerId) retryQueue = true;
-      if (after.status === 'queued') retryQueue = true;
-      if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
-      else this.runningWatch.delete(after.taskId);
-      if (after.status !== 'queued') this.forgetQueueState(after.taskId);
-      if (event.type === 'TaskCancelled' && held) {
-        this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
-      }
-      if (after.status === 'cancelled')
-        this.resolveOutcome(after.taskId, { kind: 'queued', reason: 'it was cancelled' });
-    }
+        const { before, after } = change;
+        const held = holdingOf(before);
+        if (held && holdingOf(after)?.workerId !== held.workerId) retryQueue = true;
+        if (after.status === 'queued') retryQueue = true;
+        if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
+        else this.runningWatch.delete(after.taskId);
+        if (after.status !== 'queued') this.forgetQueueState(after.taskId);
+        if (event.type === 'TaskCancelled' && held) {
+          this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
+        }
+        if (after.status === 'cancelled')
+          this.resolveOutcome(after.taskId, { kind: 'queued', reason: 'it was cancelled' });
+      },
+    );
     for (const decision of this.pending.applied(this.state.taskPosition)) {
       decision.onApplied?.();
       retryQueue = true;
@@ -280,22 +289,10 @@ export class SchedulerService {
     if (retryQueue) this.requestPass();
   }
 
-  /** The message's event, or undefined after counting and logging it as invalid (it still moves the position). */
-  private decodeOrSkip<Event>(
-    msg: JsMsg,
-    stream: string,
-    decode: (data: Uint8Array) => DecodeResult<Event>,
-    skip: (streamSeq: number) => void,
-  ): Event | undefined {
-    const decoded = decode(msg.data);
-    if (decoded.ok) return decoded.value;
-    skip(msg.seq);
+  /** An undecodable event is counted and logged; it still moves the position. */
+  private reportInvalid(stream: string, streamSeq: number, detail: string): void {
     this.stats.invalidEvents++;
-    this.log.warn(
-      `invalid-${stream}`,
-      `skipped invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`,
-    );
-    return undefined;
+    this.log.warn(`invalid-${stream}`, `skipped invalid event at ${stream} seq ${streamSeq}: ${detail}`);
   }
 
   // --- placing ---
