@@ -1,4 +1,4 @@
-import { NO_RESOURCES, type Resources, sumResources } from '../projections/resources.js';
+import { addResources, NO_RESOURCES, type Resources } from '../projections/resources.js';
 
 export type DecisionKind = 'submit' | 'assign' | 'requeue' | 'cancel';
 
@@ -73,14 +73,16 @@ export class PendingDecisions {
     return false;
   }
 
-  /** Resources that pending assignments take on a worker. */
-  reservedOn(workerId: string): Resources {
-    const reserved: Resources[] = [];
+  /** Resources that pending assignments take, per worker: one scan for a whole placement pass. */
+  reservedByWorker(): Map<string, Resources> {
+    const reserved = new Map<string, Resources>();
     for (const decision of this.byMessageId.values()) {
-      if (decision.kind === 'assign' && decision.workerId === workerId && decision.requests) {
-        reserved.push(decision.requests);
-      }
+      if (decision.kind !== 'assign' || !decision.workerId || !decision.requests) continue;
+      reserved.set(
+        decision.workerId,
+        addResources(reserved.get(decision.workerId) ?? NO_RESOURCES, decision.requests),
+      );
     }
-    return reserved.length > 0 ? sumResources(reserved) : NO_RESOURCES;
+    return reserved;
   }
 }

@@ -120,13 +120,13 @@ export function planPass(input: PassInput): PassDecision[] {
 }
 
 function forgetStaleMemory(input: PassInput, active: Map<string, PlacementWorker>): void {
-  const queued = new Set(input.queue.map((task) => task.taskId));
+  const queued = new Map(input.queue.map((task) => [task.taskId, task]));
   for (const taskId of input.memory.bypassed.keys()) {
     if (!queued.has(taskId)) input.memory.bypassed.delete(taskId);
   }
   for (const [taskId, workerId] of input.memory.reservations) {
     const worker = active.get(workerId);
-    const task = input.queue.find((queuedTask) => queuedTask.taskId === taskId);
+    const task = queued.get(taskId);
     if (!task || !worker || !fitsWithin(requestsOf(task), worker.capacity))
       input.memory.reservations.delete(taskId);
   }

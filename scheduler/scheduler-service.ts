@@ -1,6 +1,6 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { addResources, type Resources, requestsOf } from '../projections/resources.js';
+import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
@@ -274,7 +274,7 @@ export class SchedulerService {
         if (after.status === 'queued') retryQueue = true;
         if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
         else this.runningWatch.delete(after.taskId);
-        if (after.status !== 'queued') this.forgetQueueState(after.taskId);
+        if (after.status !== 'queued') this.clearExclusions(after.taskId);
         if (event.type === 'TaskCancelled' && held) {
           this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
         }
@@ -310,13 +310,14 @@ export class SchedulerService {
   private runPass(): void {
     const queue = this.state.queued().filter((task) => !this.pending.isPending(task.taskId));
     if (queue.length === 0) return;
+    const reserved = this.pending.reservedByWorker();
     const workers: PlacementWorker[] = [...this.state.workers.values()].map((worker) => ({
       workerId: worker.workerId,
       status: worker.status,
       capacity: worker.capacity,
       allocated: addResources(
         this.state.allocatedOn(worker.workerId),
-        this.pending.reservedOn(worker.workerId),
+        reserved.get(worker.workerId) ?? NO_RESOURCES,
       ),
     }));
     const decisions = planPass({
@@ -484,12 +485,11 @@ export class SchedulerService {
     }
   }
 
-  private forgetQueueState(taskId: string): void {
+  /** A task left the queue: the workers it may not go back to no longer matter (the pass forgets its queue memory). */
+  private clearExclusions(taskId: string): void {
     const timers = this.exclusions.get(taskId);
     if (timers) for (const timer of timers.values()) clearTimeout(timer);
     this.exclusions.delete(taskId);
-    this.memory.bypassed.delete(taskId);
-    this.memory.reservations.delete(taskId);
   }
 
   private sendStop(workerId: string, request: StopRequest): void {
