@@ -11,7 +11,7 @@ import { runChild } from './support/child-process.js';
 import type { BenchParams, BenchReport, Figure } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { ratio, round } from './support/stats.js';
-import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const RUNS = 3;
 const WRITE_BATCH = 10_000;
@@ -65,7 +65,7 @@ async function runCli(
   const table = await bestOf('workers (table)', [cli, 'workers', '--data-dir', dataDir]);
   const help = await bestOf('--help', [cli, '--help']);
 
-  const atScale = !params.quick && params.workers >= TARGET_WORKERS;
+  const atScale = atTargetScale(params);
   const figure = (key: string, label: string, value: number, target?: Figure['target']): Figure => ({
     key,
     label,

@@ -1,12 +1,12 @@
 import type { WorkerEvent } from '../streams/worker-events.js';
-import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
+import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
 import { startBaselineProbes } from './support/latency-probes.js';
 import { type BenchParams, type BenchReport, type Figure, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { type Distribution, distribution, pollUntil, ratio, round, sleep } from './support/stats.js';
-import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const STOP_SPACING_MS = 20;
 
@@ -35,9 +35,7 @@ async function runDetection(
 ): Promise<BenchReport> {
   const { intervalMs, heartbeatTimeoutMs } = scenarioTiming(params.quick);
   const stopCount = Math.max(1, Math.min(params.quick ? 20 : 200, Math.floor(params.workers / 10)));
-  const stoppedIds = new Set(
-    Array.from({ length: stopCount }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)),
-  );
+  const stoppedIds = firstWorkerIds(stopCount);
   const detections = new Map<string, Detection>();
   let falseInactive = 0;
   const record = (event: WorkerEvent, stage: 'actorInactiveAt' | 'acknowledgedAt' | 'inReadModelAt') => {
@@ -87,7 +85,7 @@ async function runDetection(
   const toActor = delays((detection) => detection.actorInactiveAt);
   const toAck = delays((detection) => detection.acknowledgedAt);
   const toReadModel = delays((detection) => detection.inReadModelAt);
-  const atScale = !params.quick && params.workers >= TARGET_WORKERS;
+  const atScale = atTargetScale(params);
   const figures: Figure[] = [
     ...percentileFigures('toActor', 'to actor inactive', toActor, {
       label: 'event-loop delay',
@@ -98,20 +96,14 @@ async function runDetection(
       'to WorkerInactive acknowledged',
       toAck,
       { label: 'one JetStream publish + ack', distribution: baselines.jetStreamAck },
-      {
-        text: `p99 ≤ ${TARGETS.detectionToAckP99Ms} ms`,
-        met: judge(atScale, toAck.p99 <= TARGETS.detectionToAckP99Ms),
-      },
+      p99Target(TARGETS.detectionToAckP99Ms, toAck, atScale),
     ),
     ...percentileFigures(
       'toReadModel',
       'to read model shows it',
       toReadModel,
       { label: 'one LMDB commit', distribution: baselines.lmdbCommit },
-      {
-        text: `p99 ≤ ${TARGETS.detectionToReadModelP99Ms} ms`,
-        met: judge(atScale, toReadModel.p99 <= TARGETS.detectionToReadModelP99Ms),
-      },
+      p99Target(TARGETS.detectionToReadModelP99Ms, toReadModel, atScale),
     ),
     {
       key: 'detected',
@@ -145,6 +137,10 @@ async function runDetection(
 }
 
 const QUANTILE_KEYS = { p50: 'P50', p99: 'P99', max: 'Max' } as const;
+
+function p99Target(limitMs: number, measured: Distribution, atScale: boolean): Figure['target'] {
+  return { text: `p99 ≤ ${limitMs} ms`, met: judge(atScale, measured.p99 <= limitMs) };
+}
 
 function percentileFigures(
   key: string,

@@ -16,7 +16,7 @@ import { type BenchParams, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { pollUntil, ratio, round, sleep } from './support/stats.js';
 import { waitForFleetSteady } from './support/warm-up.js';
-import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 // The flood keeps at most this many heartbeats in flight beyond what the consumer has taken,
 // so a slow consumer slows the publisher instead of making the server drop messages.
@@ -113,7 +113,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const rawPeak = Math.max(...rawRates);
   const fleetPeak = Math.max(...fleetRates);
 
-  const atScale = !params.quick && params.workers >= TARGET_WORKERS;
+  const atScale = atTargetScale(params);
   const scheduledRate = params.workers / (intervalMs / 1_000);
   return {
     benchmark: 'ingest',

@@ -1,14 +1,14 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { WorkerEvent } from '../streams/worker-events.js';
-import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
+import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { countDisconnects, deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
 import { type BenchParams, type BenchReport, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { pollUntil, ratio, round } from './support/stats.js';
-import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const FAILING_SHARE = 0.1;
 
@@ -29,9 +29,7 @@ async function runMassFailure(
 ): Promise<BenchReport> {
   const { intervalMs, heartbeatTimeoutMs } = scenarioTiming(params.quick);
   const failing = Math.max(1, Math.floor(params.workers * FAILING_SHARE));
-  const failingIds = new Set(
-    Array.from({ length: failing }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)),
-  );
+  const failingIds = firstWorkerIds(failing);
   let survivorsDeclaredInactive = 0;
   let latestExpiry = 0;
   let appliedCount = 0;
@@ -73,7 +71,7 @@ async function runMassFailure(
 
   const allInactiveAfterStopMs = lastAppliedAt - stoppedAt;
   const afterLastExpiryMs = lastAppliedAt - latestExpiry;
-  const atScale = !params.quick && params.workers >= TARGET_WORKERS;
+  const atScale = atTargetScale(params);
   return {
     benchmark: 'mass-failure',
     params: { ...params, intervalMs, heartbeatTimeoutMs, failing },

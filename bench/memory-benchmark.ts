@@ -5,7 +5,7 @@ import { runChild } from './support/child-process.js';
 import type { BenchParams, BenchReport } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { ratio, round } from './support/stats.js';
-import { judge, TARGET_WORKERS, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const PROBE = fileURLToPath(new URL('./memory-probe.js', import.meta.url));
 
@@ -38,7 +38,7 @@ async function runMemory(
   };
   const fleet = await probe('fleet');
   const plain = await probe('map');
-  const atScale = !params.quick && params.workers >= TARGET_WORKERS;
+  const atScale = atTargetScale(params);
   return {
     benchmark: 'memory',
     params,

@@ -2,6 +2,7 @@ import { Fleet } from '../actors/fleet.js';
 import { DEFAULT_CONFIG } from '../cli/config.js';
 import { type Capacity, decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../streams/heartbeat.js';
 import { heartbeatSubject } from '../streams/subjects.js';
+import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 
 /**
  * Child process of the memory benchmark (run with --expose-gc): tracks N workers one way and
@@ -39,7 +40,7 @@ function heapAfterFullGc(): number {
 
 /** Heartbeats as the intake hands them over: decoded from the wire, so their objects are realistic. */
 function heartbeatOf(index: number): Heartbeat {
-  const workerId = `w${String(index).padStart(6, '0')}`;
+  const workerId = workerIdFor(BENCH_WORKER_PREFIX, index);
   const payload = encodeHeartbeat({
     workerId,
     sentAt: Date.now(),
@@ -49,7 +50,7 @@ function heartbeatOf(index: number): Heartbeat {
     usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
     runningTasks: [],
   });
-  const decoded = decodeHeartbeat(heartbeatSubject(workerId), payload, 64 * 1024);
+  const decoded = decodeHeartbeat(heartbeatSubject(workerId), payload, DEFAULT_CONFIG.maxHeartbeatBytes);
   if (!decoded.ok) throw new Error(decoded.detail);
   return decoded.heartbeat;
 }

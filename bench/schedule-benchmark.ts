@@ -16,7 +16,7 @@ import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import type { BenchParams, BenchReport } from './support/report.js';
 import { distribution, ratio, round } from './support/stats.js';
-import { judge, TARGETS } from './targets.js';
+import { atTargetScale, judge, TARGETS } from './targets.js';
 
 /** The scale: 10 000 active workers and 10 000 submissions. */
 const TARGET_SCHEDULE_WORKERS = 10_000;
@@ -84,7 +84,7 @@ async function runSchedule(
   }
   const latency = distribution(passMs);
   const baselineLatency = distribution(baselineMsEach);
-  const atScale = !params.quick && params.workers >= TARGET_SCHEDULE_WORKERS;
+  const atScale = atTargetScale(params, TARGET_SCHEDULE_WORKERS);
   const perSecond = (count: number, ms: number) => (count / ms) * 1_000;
   return {
     benchmark: 'schedule',

@@ -5,6 +5,14 @@
  */
 export const TARGET_WORKERS = 100_000;
 
+/** Targets are judged only in a full run at (or above) the scale they are set for. */
+export function atTargetScale(
+  params: { quick: boolean; workers: number },
+  targetWorkers = TARGET_WORKERS,
+): boolean {
+  return !params.quick && params.workers >= targetWorkers;
+}
+
 export const TARGETS = {
   sustainedRate: 20_000,
   sustainedSeconds: 60,

@@ -1,13 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BenchResources } from '../support/resources.js';
-import {
-  type LoadCommand,
-  type LoadReport,
-  type LoadSetup,
-  type LoadTarget,
-  workerIdFor,
-} from './load-protocol.js';
+import type { LoadCommand, LoadReport, LoadSetup, LoadTarget } from './load-protocol.js';
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./heartbeat-load.js', import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
@@ -58,10 +52,6 @@ export class HeartbeatLoad {
   /** Messages the running mode had sent at its last progress report (at most PROGRESS_EVERY_MS old). */
   get sent(): number {
     return this.sentByMode;
-  }
-
-  workerId(index: number): string {
-    return workerIdFor(this.setup.workerPrefix, index);
   }
 
   /** Every worker beats once per `intervalMs` for `durationMs`; resolves when that time is over. */

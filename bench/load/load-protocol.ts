@@ -53,3 +53,8 @@ export const BENCH_WORKER_PREFIX = 'w';
 export function workerIdFor(prefix: string, index: number): string {
   return `${prefix}${String(index).padStart(6, '0')}`;
 }
+
+/** The ids of the first `count` simulated workers: the ones a benchmark stops. */
+export function firstWorkerIds(count: number): Set<string> {
+  return new Set(Array.from({ length: count }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)));
+}
