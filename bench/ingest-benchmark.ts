@@ -11,6 +11,7 @@ import {
   heartbeatsReceived,
   startBenchControlPlane,
 } from './support/control-plane.js';
+import { loopDelayDistribution } from './support/latency-probes.js';
 import { cpuWindow, measureRate } from './support/rate.js';
 import { type BenchParams, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
@@ -21,7 +22,6 @@ import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 // The flood keeps at most this many heartbeats in flight beyond what the consumer has taken,
 // so a slow consumer slows the publisher instead of making the server drop messages.
 const FLOOD_WINDOW = 20_000;
-const NANOS_PER_MS = 1e6;
 const QUICK_INTERVAL_MS = 1_000;
 
 export const ingestBenchmark: Benchmark = {
@@ -170,7 +170,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
       {
         key: 'eventLoopDelayP99Ms',
         label: 'event-loop delay p99 (sustained)',
-        value: round(loopDelay.percentile(99) / NANOS_PER_MS, 2),
+        value: loopDelayDistribution(loopDelay).p99,
         unit: 'ms',
       },
       {

@@ -9,7 +9,7 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection, nanos } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
 
 export interface StreamFollowerOptions {
@@ -28,7 +28,6 @@ export interface StreamFollowerOptions {
   maxBatch?: number;
 }
 
-const NANOS_PER_MS = 1_000_000;
 const CONSUMER_NOT_FOUND = 10014;
 
 /** A durable consumer's name for a follower identity (e.g. the read model's path). */
@@ -97,9 +96,9 @@ export class StreamFollower {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.options.startAfter + 1 }
         : { deliver_policy: DeliverPolicy.All }),
       max_ack_pending: 20_000,
-      ack_wait: 60_000 * NANOS_PER_MS,
+      ack_wait: nanos(60_000),
       // A follower that never comes back (a deleted data dir) must not pin a consumer forever.
-      inactive_threshold: 24 * 60 * 60_000 * NANOS_PER_MS,
+      inactive_threshold: nanos(24 * 60 * 60_000),
     });
   }
 

@@ -5,12 +5,12 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
 import { WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD } from './subjects.js';
 
 /** Retries of one event arrive well within this window, so JetStream stores each `Nats-Msg-Id` once. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
-const NANOS_PER_MS = 1_000_000;
 /** JetStream's error code when a stream of that name exists with another configuration. */
 const STREAM_NAME_IN_USE = 10058;
 
@@ -29,7 +29,7 @@ export async function ensureEventStream(jsm: JetStreamManager, name: string, sub
     subjects: [subject],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
-    duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
   try {
     await jsm.streams.info(name);

@@ -1,11 +1,10 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, millis } from '@nats-io/transport-node';
 import { open } from 'lmdb';
 import type { BenchResources } from './resources.js';
 import { type Distribution, distribution, round } from './stats.js';
 
-const NANOS_PER_MS = 1e6;
 const PROBE_STREAM = 'BENCH_PROBE';
 
 export interface BaselineLatencies {
@@ -56,15 +55,20 @@ export async function startBaselineProbes(
       await loop;
       loopDelay.disable();
       return {
-        eventLoopDelay: {
-          count: loopDelay.count,
-          p50: round(loopDelay.percentile(50) / NANOS_PER_MS, 2),
-          p99: round(loopDelay.percentile(99) / NANOS_PER_MS, 2),
-          max: round(loopDelay.max / NANOS_PER_MS, 2),
-        },
+        eventLoopDelay: loopDelayDistribution(loopDelay),
         jetStreamAck: distribution(ackMs),
         lmdbCommit: distribution(commitMs),
       };
     },
+  };
+}
+
+/** An event-loop delay histogram (nanoseconds) as a distribution in milliseconds. */
+export function loopDelayDistribution(loopDelay: IntervalHistogram): Distribution {
+  return {
+    count: loopDelay.count,
+    p50: round(millis(loopDelay.percentile(50)), 2),
+    p99: round(millis(loopDelay.percentile(99)), 2),
+    max: round(millis(loopDelay.max), 2),
   };
 }
