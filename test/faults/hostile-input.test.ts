@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
 import type { Logger } from '../../streams/logger.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
@@ -10,7 +11,7 @@ import { readWorkerEvents } from '../support/stream.js';
 
 const TIMEOUT_MS = 500;
 const INTERVAL_MS = 100;
-const MAX_HEARTBEAT_BYTES = 64 * 1024;
+const MAX_HEARTBEAT_BYTES = DEFAULT_MAX_HEARTBEAT_BYTES;
 const REAL_WORKERS = ['real-a', 'real-b', 'real-c'];
 
 type BadMessage = { subject: string; payload: Uint8Array };

@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeHeartbeat, encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
 import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
-const MAX_BYTES = 64 * 1024;
+const MAX_BYTES = DEFAULT_MAX_HEARTBEAT_BYTES;
 const valid: HeartbeatInput = EXAMPLE_HEARTBEAT;
 const text = (value: unknown) =>
   new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));

@@ -7,6 +7,7 @@ import {
   type HeartbeatInput,
   heartbeatSchema,
 } from '../../streams/heartbeat.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
 import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
 /*
@@ -168,7 +169,7 @@ test('the fast path takes every ordinary heartbeat, with defaults filled as the 
 
 test('rejections keep the schema’s reasons and messages', () => {
   const decode = (json: Json, subject = 'heartbeat.tessa') =>
-    decodeHeartbeat(subject, new TextEncoder().encode(JSON.stringify(json)), 64 * 1024);
+    decodeHeartbeat(subject, new TextEncoder().encode(JSON.stringify(json)), DEFAULT_MAX_HEARTBEAT_BYTES);
   const negativeCpu = decode(withChange(VALID, ['capacity', 'cpu'], -1));
   const expected = heartbeatSchema.safeParse(withChange(VALID, ['capacity', 'cpu'], -1));
   assert.not.ok(expected.success);
