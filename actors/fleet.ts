@@ -1,7 +1,7 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus, WorkerStreamEvent } from '../streams/worker-events.js';
 import {
   type HeartbeatEvent,
   heartbeatChangesWorker,
@@ -10,12 +10,13 @@ import {
   type WorkerLivenessInput,
   type workerLivenessMachine,
 } from './liveness-machine.js';
+import type { OperatorOutcome } from './liveness-settings.js';
 import { TimerQueue } from './timer-queue.js';
 
 export interface FleetOptions {
   heartbeatTimeoutMs: number;
-  /** Receives every transition of every worker, in order per worker. */
-  onEvent: (event: WorkerEvent) => void;
+  /** Receives every transition of every worker, in order per worker, and every disruption change. */
+  onEvent: (event: WorkerStreamEvent) => void;
   /**
    * Most workers tracked at once. Heartbeats from further never-seen ids are refused, so a
    * flood of made-up ids cannot exhaust memory; known workers are always served.
@@ -204,10 +205,32 @@ export class Fleet {
   }
 
   countByStatus(): Record<WorkerStatus, number> {
-    const counts: Record<WorkerStatus, number> = { active: 0, inactive: 0 };
+    const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
     for (const slot of this.workers.values()) counts[knownWorkerOf(slot.actor).status]++;
     for (const worker of this.suspendedWorkers ?? []) counts[worker.status]++;
     return counts;
+  }
+
+  // --- operator controls (`cloudai workers cordon|uncordon|remove`, `cloudai disruption end`) ---
+
+  /** No new tasks for the worker (WorkerCordoned); its tasks stay. Refused for unknown or removed ids. */
+  cordon(workerId: string): OperatorOutcome {
+    return { ok: false, error: `cordon of ${workerId} is not implemented yet` };
+  }
+
+  /** Schedulable again (WorkerUncordoned). */
+  uncordon(workerId: string): OperatorOutcome {
+    return { ok: false, error: `uncordon of ${workerId} is not implemented yet` };
+  }
+
+  /** Forgets an inactive worker (WorkerRemoved); it re-registers if it heartbeats again. */
+  remove(workerId: string): OperatorOutcome {
+    return { ok: false, error: `remove of ${workerId} is not implemented yet` };
+  }
+
+  /** Ends disruption mode (DisruptionEnded, endedBy operator): the workers it held turn inactive now. */
+  endDisruption(): OperatorOutcome {
+    return { ok: false, error: 'ending a disruption is not implemented yet' };
   }
 
   /** Cancels every pending timer and drops every actor; later heartbeats are ignored. */

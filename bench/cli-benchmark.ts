@@ -118,6 +118,8 @@ function documentOf(index: number, now: number): WorkerDocument {
     lastHeartbeatAt: now - (index % 5_000),
     statusSince: now - 60_000,
     registeredAt: now - 3_600_000,
+    flapping: false,
+    cordoned: false,
     lastEventSeq: index % 10 === 0 ? 2 : 1,
     allocated: NO_RESOURCES,
     taskIds: [],

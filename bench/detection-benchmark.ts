@@ -1,4 +1,4 @@
-import type { WorkerEvent } from '../streams/worker-events.js';
+import type { WorkerStreamEvent } from '../streams/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
@@ -38,7 +38,10 @@ async function runDetection(
   const stoppedIds = firstWorkerIds(stopCount);
   const detections = new Map<string, Detection>();
   let falseInactive = 0;
-  const record = (event: WorkerEvent, stage: 'actorInactiveAt' | 'acknowledgedAt' | 'inReadModelAt') => {
+  const record = (
+    event: WorkerStreamEvent,
+    stage: 'actorInactiveAt' | 'acknowledgedAt' | 'inReadModelAt',
+  ) => {
     if (event.type !== 'WorkerInactive') return;
     if (!stoppedIds.has(event.workerId)) {
       if (stage === 'actorInactiveAt') falseInactive++;

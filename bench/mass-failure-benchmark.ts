@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { WorkerEvent } from '../streams/worker-events.js';
+import type { WorkerStreamEvent } from '../streams/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { countDisconnects, deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
@@ -34,7 +34,7 @@ async function runMassFailure(
   let latestExpiry = 0;
   let appliedCount = 0;
   let lastAppliedAt = 0;
-  const isFailureOfInterest = (event: WorkerEvent) =>
+  const isFailureOfInterest = (event: WorkerStreamEvent) =>
     event.type === 'WorkerInactive' && failingIds.has(event.workerId);
   const scenario = await startFleetScenario(resources, {
     workers: params.workers,

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { LivenessSettings } from '../actors/liveness-settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
 import { DEFAULT_NATS_URL } from '../streams/connection.js';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../streams/heartbeat-intake.js';
@@ -30,6 +31,29 @@ export interface Config {
   maxWorkers: number;
   /** NATS credentials file; empty: the command's own file in the data dir, if there is one. */
   credentials: string;
+  /** φ at which a late worker becomes suspect (φ = 8: the chance it is merely late is 10⁻⁸). */
+  phiThreshold: number;
+  /** Silence after which a worker becomes suspect while its φ window has too few samples (default: 2 × interval). */
+  suspectAfterMs: number;
+  /** Heartbeat inter-arrival times kept per worker for φ. */
+  phiWindowSize: number;
+  /** Inter-arrival samples needed before φ, rather than `suspectAfterMs`, decides. */
+  phiMinSamples: number;
+  /** Floor of the standard deviation φ assumes, so a clockwork worker is not suspected at the first jitter. */
+  phiMinStdDevMs: number;
+  /** A worker that comes back from inactive more than this many times within `flapWindowMs` is flapping. */
+  flapThreshold: number;
+  flapWindowMs: number;
+  /** How long a flapping worker must stay up before it gets tasks again. */
+  flapHoldDownMs: number;
+  /** Disruption mode when more than this share of workers (in %) is suspect or went inactive within one timeout… */
+  disruptionThresholdPercent: number;
+  /** …and more than this many workers. */
+  disruptionMinWorkers: number;
+  /** Port of `cloudai serve`'s Prometheus metrics and /healthz; 0: none. */
+  metricsPort: number;
+  /** URL that liveness alerts are POSTed to as JSON; empty: none. */
+  alertWebhook: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -47,7 +71,24 @@ export const DEFAULT_CONFIG: Config = {
   taskMs: 10_000,
   maxWorkers: 200_000,
   credentials: '',
+  phiThreshold: 8,
+  suspectAfterMs: 10_000,
+  phiWindowSize: 100,
+  phiMinSamples: 10,
+  phiMinStdDevMs: 500,
+  flapThreshold: 3,
+  flapWindowMs: 10 * 60_000,
+  flapHoldDownMs: 5 * 60_000,
+  disruptionThresholdPercent: 55,
+  disruptionMinWorkers: 2,
+  metricsPort: 0,
+  alertWebhook: '',
 };
+
+/** Settings that may be fractions; every other number is a positive whole number. */
+const FRACTIONAL: ReadonlySet<keyof Config> = new Set(['phiThreshold', 'disruptionThresholdPercent']);
+/** Settings where 0 means "off". */
+const ZERO_MEANS_OFF: ReadonlySet<keyof Config> = new Set(['metricsPort']);
 
 /** Environment variable of each setting that has one. */
 export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
@@ -61,6 +102,15 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   taskMs: 'CLOUDAI_TASK_MS',
   maxWorkers: 'CLOUDAI_MAX_WORKERS',
   credentials: 'CLOUDAI_CREDENTIALS',
+  phiThreshold: 'CLOUDAI_PHI_THRESHOLD',
+  suspectAfterMs: 'CLOUDAI_SUSPECT_AFTER_MS',
+  flapThreshold: 'CLOUDAI_FLAP_THRESHOLD',
+  flapWindowMs: 'CLOUDAI_FLAP_WINDOW_MS',
+  flapHoldDownMs: 'CLOUDAI_FLAP_HOLD_DOWN_MS',
+  disruptionThresholdPercent: 'CLOUDAI_DISRUPTION_THRESHOLD_PERCENT',
+  disruptionMinWorkers: 'CLOUDAI_DISRUPTION_MIN_WORKERS',
+  metricsPort: 'CLOUDAI_METRICS_PORT',
+  alertWebhook: 'CLOUDAI_ALERT_WEBHOOK',
 };
 
 /** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
@@ -84,13 +134,18 @@ export type ConfigOverrides = { [K in keyof Config]?: Config[K] | undefined };
 
 export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = { ...DEFAULT_CONFIG };
+  const given = new Set<keyof Config>();
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof Config>) {
     const envName = CONFIG_ENV[key];
     const envValue = envName ? env[envName] : undefined;
     const flagValue = flags[key];
     if (flagValue !== undefined) assign(config, key, flagValue, `--${kebab(key)}`);
     else if (envValue !== undefined && envValue !== '') assign(config, key, envValue, envName as string);
+    else continue;
+    given.add(key);
   }
+  // The grace before suspicion follows the heartbeat interval unless it was set itself.
+  if (!given.has('suspectAfterMs')) config.suspectAfterMs = 2 * config.heartbeatIntervalMs;
   if (!isPolicyName(config.policy)) {
     throw new ConfigError(
       `${flags.policy !== undefined ? '--policy' : CONFIG_ENV.policy} ${JSON.stringify(config.policy)} is not a ` +
@@ -103,15 +158,40 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
         `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
     );
   }
+  if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `suspect-after (${config.suspectAfterMs} ms) must be shorter than the heartbeat timeout ` +
+        `(${config.heartbeatTimeoutMs} ms): a worker is suspect before it is declared inactive`,
+    );
+  }
+  if (config.disruptionThresholdPercent > 100) {
+    throw new ConfigError(
+      `disruption threshold must be a share of the workers between 0 and 100 %, got ${config.disruptionThresholdPercent}`,
+    );
+  }
+  if (config.metricsPort > 65_535) {
+    throw new ConfigError(
+      `metrics port must be between 1 and 65535 (0: no metrics), got ${config.metricsPort}`,
+    );
+  }
+  if (config.alertWebhook !== '' && !/^https?:\/\/[^\s]+$/.test(config.alertWebhook)) {
+    throw new ConfigError(
+      `alert webhook ${JSON.stringify(config.alertWebhook)} is not an http:// or https:// URL`,
+    );
+  }
   return config;
 }
 
 function assign(config: Config, key: keyof Config, value: unknown, source: string): void {
   if (typeof DEFAULT_CONFIG[key] === 'number') {
     const number = typeof value === 'number' ? value : Number(value);
-    if (!Number.isFinite(number) || number <= 0 || !Number.isInteger(number)) {
+    const fractional = FRACTIONAL.has(key);
+    const minimumOk = ZERO_MEANS_OFF.has(key) ? number >= 0 : number > 0;
+    if (typeof value === 'string' && value.trim() === '') throw new ConfigError(`${source} is empty`);
+    if (!Number.isFinite(number) || !minimumOk || (!fractional && !Number.isInteger(number))) {
+      const kind = fractional ? 'positive number' : 'positive whole number';
       throw new ConfigError(
-        `${source} must be a positive whole number of ${unit(key)}, got ${JSON.stringify(value)}`,
+        `${source} must be a ${kind} of ${unit(key)}${ZERO_MEANS_OFF.has(key) ? ' (0: off)' : ''}, got ${JSON.stringify(value)}`,
       );
     }
     (config as unknown as Record<string, number>)[key] = number;
@@ -123,9 +203,36 @@ function assign(config: Config, key: keyof Config, value: unknown, source: strin
 function unit(key: keyof Config): string {
   if (key.endsWith('Ms')) return 'milliseconds';
   if (key.endsWith('Bytes')) return 'bytes';
-  return key === 'maxWorkers' ? 'workers' : 'units';
+  if (key.endsWith('Percent')) return 'percent';
+  if (key === 'maxWorkers' || key === 'disruptionMinWorkers') return 'workers';
+  if (key === 'flapThreshold') return 'comebacks';
+  if (key === 'phiWindowSize' || key === 'phiMinSamples') return 'samples';
+  return key === 'metricsPort' ? 'port' : 'units';
 }
 
 function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** The fleet's view of the configuration. */
+export function livenessSettingsOf(config: Config): LivenessSettings {
+  return {
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    suspicion: {
+      phiThreshold: config.phiThreshold,
+      suspectAfterMs: config.suspectAfterMs,
+      windowSize: config.phiWindowSize,
+      minSamples: config.phiMinSamples,
+      minStdDevMs: config.phiMinStdDevMs,
+    },
+    flapDamping: {
+      threshold: config.flapThreshold,
+      windowMs: config.flapWindowMs,
+      holdDownMs: config.flapHoldDownMs,
+    },
+    disruption: {
+      thresholdPercent: config.disruptionThresholdPercent,
+      minWorkers: config.disruptionMinWorkers,
+    },
+  };
 }

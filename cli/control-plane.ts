@@ -14,13 +14,15 @@ import { HeartbeatIntake } from '../streams/heartbeat-intake.js';
 import { createConsoleLogger, type Logger } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
 import {
+  DISRUPTION_EVENTS_SUBJECT,
+  disruptionEventMessageId,
   TASKS_STREAM,
   WORKER_EVENTS_STREAM,
   workerEventMessageId,
   workerEventSubject,
 } from '../streams/subjects.js';
 import { ensureTasksStream } from '../streams/task-events.js';
-import { encodeWorkerEvent, type WorkerEvent } from '../streams/worker-events.js';
+import { encodeWorkerEvent, isDisruptionEvent, type WorkerStreamEvent } from '../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
 import type { Config } from './config.js';
 
@@ -30,9 +32,9 @@ export interface ControlPlaneOptions {
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
   /** Called for each transition as the fleet emits it, before it is published (benchmarks time detection with it). */
-  onTransition?: (event: WorkerEvent) => void;
+  onTransition?: (event: WorkerStreamEvent) => void;
   /** Called after each event is acknowledged by JetStream (tests and benchmarks observe with it). */
-  onEventStored?: (event: WorkerEvent, streamSeq: number) => void;
+  onEventStored?: (event: WorkerStreamEvent, streamSeq: number) => void;
 }
 
 /**
@@ -87,14 +89,18 @@ export class ControlPlane {
           options.onTransition?.(event);
           logTransition(logger, event);
           publisher
-            .publish(event.workerId, {
-              subject: workerEventSubject(event.workerId),
+            .publish(orderingKeyOf(event), {
+              subject: isDisruptionEvent(event)
+                ? DISRUPTION_EVENTS_SUBJECT
+                : workerEventSubject(event.workerId),
               payload: encodeWorkerEvent(event),
-              messageId: workerEventMessageId(event.workerId, event.seq),
+              messageId: isDisruptionEvent(event)
+                ? disruptionEventMessageId(event.seq)
+                : workerEventMessageId(event.workerId, event.seq),
             })
             .then((streamSeq) => options.onEventStored?.(event, streamSeq))
             .catch((error: Error) =>
-              logger.warn(`event ${event.type} of ${event.workerId} not stored: ${error.message}`),
+              logger.warn(`event ${event.type} of ${orderingKeyOf(event)} not stored: ${error.message}`),
             );
         },
       });
@@ -212,7 +218,13 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
   };
 }
 
-function logTransition(logger: Logger, event: WorkerEvent): void {
+/** Events are stored in order per worker; disruption changes in order among themselves. */
+function orderingKeyOf(event: WorkerStreamEvent): string {
+  // Worker ids never contain a space: no worker can share this key.
+  return isDisruptionEvent(event) ? 'disruption mode' : event.workerId;
+}
+
+function logTransition(logger: Logger, event: WorkerStreamEvent): void {
   switch (event.type) {
     case 'WorkerRegistered':
       logger.info(`worker ${event.workerId} registered (${event.address || 'no address'})`);

@@ -18,7 +18,12 @@ const HEADER = [
 ] as const;
 const STATUS_COLUMN = HEADER.indexOf('STATUS');
 
-const STATUS_LABEL: Record<WorkerStatus, string> = { active: '● active', inactive: '○ inactive' };
+const STATUS_LABEL: Record<WorkerStatus, string> = {
+  active: '● active',
+  suspect: '◐ suspect',
+  inactive: '○ inactive',
+  removed: '✕ removed',
+};
 
 /** The `cloudai workers` table: one row per worker, in the order given (the read model's, by id). */
 export function renderWorkersTable(workers: readonly WorkerDocument[], now: number, color: Colors): string {
@@ -37,12 +42,17 @@ export function renderWorkersTable(workers: readonly WorkerDocument[], now: numb
     tasksOf(worker),
     formatDuration(now - worker.statusSince),
   ]);
-  const paint: Record<WorkerStatus, (text: string) => string> = { active: color.green, inactive: color.red };
+  const paint: Record<WorkerStatus, (text: string) => string> = {
+    active: color.green,
+    suspect: color.yellow,
+    inactive: color.red,
+    removed: color.dim,
+  };
   const table = renderTable(HEADER, rows, (row, column, padded) => {
     const status = workers[row]?.status;
     return column === STATUS_COLUMN && status ? paint[status](padded) : padded;
   });
-  const counts = { active: 0, inactive: 0 };
+  const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
   for (const worker of workers) counts[worker.status]++;
   return `${table}\n\n${workers.length} workers: ${counts.active} active, ${counts.inactive} inactive`;
 }

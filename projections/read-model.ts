@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { type DisruptionDocument, NO_DISRUPTION } from './disruption-document.js';
 import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
 import type { TaskDocument } from './task-document.js';
 import type { WorkerAllocation, WorkerDocument } from './worker-document.js';
@@ -33,6 +34,9 @@ const SHARED_STRUCTURES_KEY = Symbol.for('structures');
 export function positionKey(stream: string): string {
   return `position/${stream}`;
 }
+
+/** `disruption` → the DisruptionDocument folded from the disruption events of WORKER_EVENTS. */
+const DISRUPTION_KEY = 'disruption';
 
 /** `applied/<stream>` → how many events of the stream were folded in: each counts once, ever. */
 function appliedKey(stream: string): string {
@@ -89,7 +93,7 @@ export class ReadModel {
     readonly tasks: Database<TaskDocument, string>,
     /** `<workerId>/<taskId>` → requests of each task assigned to or running on a worker. */
     private readonly workerTasks: Database<Resources, string>,
-    private readonly meta: Database<number, string>,
+    private readonly meta: Database<number | DisruptionDocument, string>,
     readonly path: string,
   ) {}
 
@@ -108,7 +112,7 @@ export class ReadModel {
       });
       const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
       const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
-      const meta = root.openDB<number, string>({ name: 'meta' });
+      const meta = root.openDB<number | DisruptionDocument, string>({ name: 'meta' });
       return new ReadModel(root, workers, tasks, workerTasks, meta, path);
     } catch (error) {
       // Read-only, a database the control plane has not created yet cannot be opened (a read
@@ -120,12 +124,23 @@ export class ReadModel {
   }
 
   position(stream: string): number {
-    return this.meta.get(positionKey(stream)) ?? 0;
+    return this.number(positionKey(stream));
   }
 
   /** Events of `stream` folded into this read model so far (an audit of exactly-once delivery). */
   appliedCount(stream: string): number {
-    return this.meta.get(appliedKey(stream)) ?? 0;
+    return this.number(appliedKey(stream));
+  }
+
+  /** Whether the fleet is in disruption mode, as far as the applied events tell. */
+  disruption(): DisruptionDocument {
+    const stored = this.meta.get(DISRUPTION_KEY);
+    return typeof stored === 'object' ? stored : NO_DISRUPTION;
+  }
+
+  private number(key: string): number {
+    const stored = this.meta.get(key);
+    return typeof stored === 'number' ? stored : 0;
   }
 
   getWorker(workerId: string): WorkerDocument | undefined {
@@ -195,6 +210,10 @@ export class ReadModel {
 
   releaseTask(workerId: string, taskId: string): void {
     void this.workerTasks.remove(holdingKey(workerId, taskId));
+  }
+
+  putDisruption(document: DisruptionDocument): void {
+    void this.meta.put(DISRUPTION_KEY, document);
   }
 
   setPosition(stream: string, streamSeq: number): void {

@@ -24,6 +24,27 @@ export interface WorkerDocument extends WorkerAllocation {
   registeredAt: number;
   /** `seq` of the last WORKER_EVENTS event applied to this document. */
   lastEventSeq: number;
+  /** Came back from inactive too often lately: no new tasks until it has stayed up for the hold-down time. */
+  flapping: boolean;
+  /** An operator said no new tasks (`cloudai workers cordon`). */
+  cordoned: boolean;
+}
+
+/**
+ * Whether the scheduler may place a new task on the worker. One rule for the scheduler and
+ * the CLI: active (not suspect, inactive or removed), not flapping, not cordoned. A document
+ * written before these flags existed has neither.
+ */
+export function isSchedulable(document: WorkerDocument): boolean {
+  return document.status === 'active' && !document.flapping && !document.cordoned;
+}
+
+/**
+ * Whether the worker has lost its tasks: the scheduler requeues what it held once it is
+ * inactive or removed. A suspect worker keeps them (it may only be late).
+ */
+export function hasLostItsTasks(document: WorkerDocument): boolean {
+  return document.status === 'inactive' || document.status === 'removed';
 }
 
 /** Usage and receive time of a heartbeat: not an event, folded in batches to keep "last seen" fresh. */
@@ -44,14 +65,17 @@ export function evolveWorker(document: WorkerDocument | undefined, event: Worker
   const current = document ?? emptyDocument(event);
   switch (event.type) {
     case 'WorkerRegistered':
+      // Also a removed worker heartbeating again: it starts afresh, flags cleared.
       return {
         ...current,
         status: 'active',
+        flapping: false,
+        cordoned: false,
         address: event.address,
         capacity: event.capacity,
         lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.at),
         statusSince: event.at,
-        registeredAt: document ? current.registeredAt : event.at,
+        registeredAt: document && document.status !== 'removed' ? current.registeredAt : event.at,
         lastEventSeq: event.seq,
       };
     case 'WorkerActivated':
@@ -72,6 +96,26 @@ export function evolveWorker(document: WorkerDocument | undefined, event: Worker
       };
     case 'WorkerCapacityChanged':
       return { ...current, address: event.address, capacity: event.capacity, lastEventSeq: event.seq };
+    case 'WorkerSuspected':
+      return { ...current, status: 'suspect', statusSince: event.at, lastEventSeq: event.seq };
+    case 'WorkerRecovered':
+      return {
+        ...current,
+        status: 'active',
+        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
+        statusSince: event.at,
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerFlapping':
+      return { ...current, flapping: true, lastEventSeq: event.seq };
+    case 'WorkerStabilized':
+      return { ...current, flapping: false, lastEventSeq: event.seq };
+    case 'WorkerCordoned':
+      return { ...current, cordoned: true, lastEventSeq: event.seq };
+    case 'WorkerUncordoned':
+      return { ...current, cordoned: false, lastEventSeq: event.seq };
+    case 'WorkerRemoved':
+      return { ...current, status: 'removed', statusSince: event.at, lastEventSeq: event.seq };
   }
 }
 
@@ -93,6 +137,8 @@ function emptyDocument(event: WorkerEvent): WorkerDocument {
     statusSince: event.at,
     registeredAt: event.at,
     lastEventSeq: 0,
+    flapping: false,
+    cordoned: false,
     allocated: NO_RESOURCES,
     taskIds: [],
   };

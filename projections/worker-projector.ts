@@ -4,7 +4,8 @@ import type { Usage } from '../streams/heartbeat.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
-import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
+import { evolveDisruption } from './disruption-document.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
@@ -135,6 +136,8 @@ export async function applyWorkerEventBatch(
       return stored.get(workerId);
     };
     const current = (workerId: string) => touched.get(workerId) ?? storedDocument(workerId);
+    const storedDisruption = readModel.disruption();
+    let disruption = storedDisruption;
     const position = forEachNewEvent(
       messages,
       readModel.position(WORKER_EVENTS_STREAM),
@@ -142,10 +145,12 @@ export async function applyWorkerEventBatch(
       result,
       options.onInvalid,
       (event) => {
-        touched.set(event.workerId, evolveWorker(current(event.workerId), event));
+        if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
+        else touched.set(event.workerId, evolveWorker(current(event.workerId), event));
         result.applied++;
       },
     );
+    if (disruption !== storedDisruption) readModel.putDisruption(disruption);
     for (const sample of options.samples ?? []) {
       const document = current(sample.workerId);
       if (document) touched.set(sample.workerId, applyHeartbeatSample(document, sample));

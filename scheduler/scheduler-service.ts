@@ -37,7 +37,7 @@ import {
   taskEventMessageId,
   taskReportSchema,
 } from '../streams/task-events.js';
-import { decodeWorkerEvent } from '../streams/worker-events.js';
+import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
 import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
@@ -232,6 +232,7 @@ export class SchedulerService {
       (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
       (event, streamSeq) => {
         this.state.workerPosition = streamSeq;
+        if (isDisruptionEvent(event)) return;
         const change = this.state.applyWorkerEvent(event);
         if (!change) return;
         changed = true;

@@ -37,6 +37,32 @@ export function workerEventMessageId(workerId: string, seq: number): string {
   return `${workerId}:${seq}`;
 }
 
+/**
+ * Disruption events belong to no worker, but must be ordered with the workers' events, so
+ * WORKER_EVENTS holds this subject too (outside `workers.events.>`: no worker id can collide).
+ */
+export const DISRUPTION_EVENTS_SUBJECT = 'workers.fleet.disruption';
+
+export function disruptionEventMessageId(seq: number): string {
+  return `disruption:${seq}`;
+}
+
+/** Copies of liveness changes for any subscriber (core NATS, not stored): `alerts.workers.<id>`. */
+export function workerAlertSubject(workerId: string): string {
+  return `alerts.workers.${workerId}`;
+}
+
+/** Disruption mode started or ended. */
+export const DISRUPTION_ALERT_SUBJECT = 'alerts.fleet.disruption';
+export const ALERTS_WILDCARD = 'alerts.>';
+
+/** The operator's front door to the fleet (request/reply): cordon, uncordon, remove, end a disruption. */
+export const WORKER_CORDON_SUBJECT = 'workers.api.cordon';
+export const WORKER_UNCORDON_SUBJECT = 'workers.api.uncordon';
+export const WORKER_REMOVE_SUBJECT = 'workers.api.remove';
+export const DISRUPTION_END_SUBJECT = 'workers.api.disruption.end';
+export const WORKERS_API_WILDCARD = 'workers.api.>';
+
 /** Task ids are subject tokens too, under the same rule as worker ids. */
 export const TASK_ID_PATTERN = WORKER_ID_PATTERN;
 

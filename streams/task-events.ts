@@ -170,7 +170,7 @@ export function decodeTaskEvent(payload: Uint8Array): DecodeResult<TaskEvent> {
 
 /** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. */
 export async function ensureTasksStream(jsm: JetStreamManager): Promise<void> {
-  await ensureEventStream(jsm, TASKS_STREAM, TASK_EVENTS_WILDCARD);
+  await ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
 }
 
 // --- scheduler → agent: `tasks.assign.<workerId>` (request), `tasks.stop.<workerId>` ---

@@ -6,7 +6,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD } from './subjects.js';
+import { DISRUPTION_EVENTS_SUBJECT, WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD } from './subjects.js';
 
 /** Retries of one event arrive well within this window, so JetStream stores each `Nats-Msg-Id` once. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -16,23 +16,32 @@ const STREAM_NAME_IN_USE = 10058;
 
 /** Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. */
 export async function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<void> {
-  await ensureEventStream(jsm, WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD);
+  await ensureEventStream(jsm, WORKER_EVENTS_STREAM, [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT]);
 }
 
 /**
  * Creates an event stream (file storage, kept by limits, de-duplicated by `Nats-Msg-Id`) if
- * missing; leaves an existing one (and its data) alone.
+ * missing. An existing one keeps its data; subjects it lacks (a stream created by an older
+ * version) are added.
  */
-export async function ensureEventStream(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
+export async function ensureEventStream(
+  jsm: JetStreamManager,
+  name: string,
+  subjects: readonly string[],
+): Promise<void> {
   const config = {
     name,
-    subjects: [subject],
+    subjects: [...subjects],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
   try {
-    await jsm.streams.info(name);
+    const existing = await jsm.streams.info(name);
+    const missing = subjects.filter((subject) => !existing.config.subjects?.includes(subject));
+    if (missing.length > 0) {
+      await jsm.streams.update(name, { subjects: [...(existing.config.subjects ?? []), ...missing] });
+    }
     return;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;

@@ -9,8 +9,12 @@ import { WORKER_ID_PATTERN } from './subjects.js';
  * monitor's clock, never the worker's.
  */
 
-/** Liveness as the events record it. */
-export type WorkerStatus = 'active' | 'inactive';
+/**
+ * Liveness as the events record it. `suspect`: heartbeats are late (the worker keeps its tasks
+ * but gets no new ones); `removed`: an operator forgot it (it re-registers if it beats again).
+ */
+export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'removed';
+export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
 
 const base = {
   workerId: z.string().regex(WORKER_ID_PATTERN),
@@ -45,11 +49,95 @@ const workerCapacityChangedSchema = z.object({
   capacity: capacitySchema,
 });
 
+/** Heartbeats are late: φ crossed its threshold, or (too few samples yet) `suspectAfterMs` passed. */
+const workerSuspectedSchema = z.object({
+  type: z.literal('WorkerSuspected'),
+  ...base,
+  lastHeartbeatAt: z.number().finite(),
+  silentForMs: z.number().finite().min(0),
+  /** The silence that made it suspect: where φ reaches the threshold, or the fixed fallback. */
+  suspectAfterMs: z.number().finite().min(0),
+  /** φ at `at`; null when the fixed `suspectAfterMs` decided (too few inter-arrival samples). */
+  phi: z.number().finite().min(0).nullable(),
+});
+
+/** A heartbeat came while the worker was suspect. */
+const workerRecoveredSchema = z.object({
+  type: z.literal('WorkerRecovered'),
+  ...base,
+  lastHeartbeatAt: z.number().finite(),
+});
+
+/** Came back from inactive more than the allowed number of times within the flap window. */
+const workerFlappingSchema = z.object({
+  type: z.literal('WorkerFlapping'),
+  ...base,
+  /** Comebacks (inactive → active) within the last `windowMs`, this one included. */
+  comebacks: z.number().int().min(1),
+  windowMs: z.number().int().min(1),
+  /** How long it must stay up, from `at` or its next comeback, before it gets tasks again. */
+  holdDownMs: z.number().int().min(1),
+});
+
+/** A flapping worker stayed up for the hold-down time: it is schedulable again. */
+const workerStabilizedSchema = z.object({
+  type: z.literal('WorkerStabilized'),
+  ...base,
+  stableForMs: z.number().finite().min(0),
+});
+
+/** Operator controls (`cloudai workers cordon|uncordon|remove`). */
+const workerCordonedSchema = z.object({ type: z.literal('WorkerCordoned'), ...base });
+const workerUncordonedSchema = z.object({ type: z.literal('WorkerUncordoned'), ...base });
+const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base });
+
 export const workerEventSchema = z.discriminatedUnion('type', [
   workerRegisteredSchema,
   workerActivatedSchema,
   workerInactiveSchema,
   workerCapacityChangedSchema,
+  workerSuspectedSchema,
+  workerRecoveredSchema,
+  workerFlappingSchema,
+  workerStabilizedSchema,
+  workerCordonedSchema,
+  workerUncordonedSchema,
+  workerRemovedSchema,
+]);
+
+/**
+ * Disruption mode: the fleet doubts its own view (too many workers going silent at once looks
+ * like a partition near the control plane), so it declares nobody inactive while it lasts.
+ * These events belong to no worker; `seq` counts them (1, 2, 3, …) and forms their `Nats-Msg-Id`.
+ */
+const disruptionStartedSchema = z.object({
+  type: z.literal('DisruptionStarted'),
+  at: z.number().finite(),
+  seq: z.number().int().min(1),
+  /** Workers suspect, or inactive within the last timeout, when the mode started (the trigger included). */
+  unhealthyWorkers: z.number().int().min(0),
+  /** Those plus the active ones: the share was unhealthy / considered. */
+  consideredWorkers: z.number().int().min(0),
+  thresholdPercent: z.number().finite().min(0).max(100),
+});
+
+const disruptionEndedSchema = z.object({
+  type: z.literal('DisruptionEnded'),
+  at: z.number().finite(),
+  seq: z.number().int().min(1),
+  /** `heartbeats`: enough workers were heard again; `operator`: `cloudai disruption end`. */
+  endedBy: z.enum(['heartbeats', 'operator']),
+});
+
+export const disruptionEventSchema = z.discriminatedUnion('type', [
+  disruptionStartedSchema,
+  disruptionEndedSchema,
+]);
+
+/** Everything stream WORKER_EVENTS holds. */
+export const workerStreamEventSchema = z.discriminatedUnion('type', [
+  ...workerEventSchema.options,
+  ...disruptionEventSchema.options,
 ]);
 
 export type WorkerEvent = z.infer<typeof workerEventSchema>;
@@ -57,13 +145,25 @@ export type WorkerRegistered = z.infer<typeof workerRegisteredSchema>;
 export type WorkerActivated = z.infer<typeof workerActivatedSchema>;
 export type WorkerInactive = z.infer<typeof workerInactiveSchema>;
 export type WorkerCapacityChanged = z.infer<typeof workerCapacityChangedSchema>;
+export type WorkerSuspected = z.infer<typeof workerSuspectedSchema>;
+export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
+export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
+export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
 export type WorkerEventType = WorkerEvent['type'];
+export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
+export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
+export type DisruptionEnded = z.infer<typeof disruptionEndedSchema>;
+export type WorkerStreamEvent = WorkerEvent | DisruptionEvent;
 
-export function encodeWorkerEvent(event: WorkerEvent): Uint8Array {
+export function isDisruptionEvent(event: WorkerStreamEvent): event is DisruptionEvent {
+  return event.type === 'DisruptionStarted' || event.type === 'DisruptionEnded';
+}
+
+export function encodeWorkerEvent(event: WorkerStreamEvent): Uint8Array {
   return encodeJson(event);
 }
 
 /** Parses a stored event; a corrupt one is reported, not thrown, so one bad record cannot stop a projector. */
-export function decodeWorkerEvent(payload: Uint8Array): DecodeResult<WorkerEvent> {
-  return decodeJson(payload, workerEventSchema);
+export function decodeWorkerEvent(payload: Uint8Array): DecodeResult<WorkerStreamEvent> {
+  return decodeJson(payload, workerStreamEventSchema);
 }

@@ -1,6 +1,6 @@
 import { DEFAULT_CONFIG } from '../../cli/config.js';
 import type { ControlPlane } from '../../cli/control-plane.js';
-import type { WorkerEvent } from '../../streams/worker-events.js';
+import type { WorkerStreamEvent } from '../../streams/worker-events.js';
 import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from '../load/load-protocol.js';
 import { startBenchControlPlane } from './control-plane.js';
@@ -28,11 +28,11 @@ export function scenarioTiming(quick: boolean): ScenarioTiming {
 /** Observers of the control plane's events, by stage. */
 export interface ScenarioObservers {
   /** The fleet emitted it (before publishing). */
-  onTransition?: (event: WorkerEvent) => void;
+  onTransition?: (event: WorkerStreamEvent) => void;
   /** JetStream acknowledged it. */
-  onStored?: (event: WorkerEvent, streamSeq: number) => void;
+  onStored?: (event: WorkerStreamEvent, streamSeq: number) => void;
   /** The read model has applied it (the transaction holding it is committed). */
-  onApplied?: (event: WorkerEvent) => void;
+  onApplied?: (event: WorkerStreamEvent) => void;
 }
 
 export interface FleetScenario {

@@ -3,7 +3,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { DecodeResult } from '../../streams/json-codec.js';
 import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
 import { decodeTaskEvent, type TaskEvent } from '../../streams/task-events.js';
-import { decodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
+import {
+  decodeWorkerEvent,
+  isDisruptionEvent,
+  type WorkerEvent,
+  type WorkerStreamEvent,
+} from '../../streams/worker-events.js';
 
 export interface StoredEvent {
   streamSeq: number;
@@ -37,9 +42,20 @@ async function readStream<T>(
   return stored;
 }
 
-/** Every event of WORKER_EVENTS, in stream order, read with an ordered consumer. */
-export function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[]> {
+/** Every event of WORKER_EVENTS, disruption events included, in stream order. */
+export function readWorkerStream(
+  nc: NatsConnection,
+): Promise<Array<{ streamSeq: number; event: WorkerStreamEvent }>> {
   return readStream(nc, WORKER_EVENTS_STREAM, decodeWorkerEvent);
+}
+
+/** The workers' events of WORKER_EVENTS (no disruption events), in stream order. */
+export async function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[]> {
+  const stored: StoredEvent[] = [];
+  for (const { streamSeq, event } of await readWorkerStream(nc)) {
+    if (!isDisruptionEvent(event)) stored.push({ streamSeq, event });
+  }
+  return stored;
 }
 
 /** Every event of TASKS, in stream order. */

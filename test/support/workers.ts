@@ -13,6 +13,8 @@ export function workerDocument(workerId: string, overrides: Partial<WorkerDocume
     statusSince: 1_000,
     registeredAt: 1_000,
     lastEventSeq: 1,
+    flapping: false,
+    cordoned: false,
     allocated: NO_RESOURCES,
     taskIds: [],
     ...overrides,

@@ -3,14 +3,14 @@ import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
 import type { Heartbeat } from '../../streams/heartbeat.js';
-import type { WorkerEvent } from '../../streams/worker-events.js';
+import type { WorkerEvent, WorkerStreamEvent } from '../../streams/worker-events.js';
 import { heartbeat } from '../support/heartbeats.js';
 
 const TIMEOUT_MS = 30_000;
 
 function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
   const clock = new SimulatedClock();
-  const events: WorkerEvent[] = [];
+  const events: WorkerStreamEvent[] = [];
   const fleet = new Fleet({
     heartbeatTimeoutMs,
     clock,
@@ -229,7 +229,7 @@ test('steady heartbeats never time out, and do not set a timer each', () => {
     },
     clearTimeout: (handle: unknown) => clock.clearTimeout(handle as number),
   };
-  const events: WorkerEvent[] = [];
+  const events: WorkerStreamEvent[] = [];
   const fleet = new Fleet({
     heartbeatTimeoutMs: TIMEOUT_MS,
     maxWorkers: 1,
@@ -332,7 +332,9 @@ test('a suspended fleet fires no timer; on resume every active worker gets a ful
   clock.increment(1);
   assert.is(fleet.statusOf('tessa'), 'inactive');
   assert.equal(
-    events.slice(eventsBefore).map((event) => [event.workerId, event.type, event.seq]),
+    events
+      .slice(eventsBefore)
+      .map((event) => ['workerId' in event ? event.workerId : 'fleet', event.type, event.seq]),
     [['tessa', 'WorkerInactive', 4]],
   );
   fleet.stop();

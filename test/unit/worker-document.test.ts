@@ -29,6 +29,8 @@ const registeredDocument: WorkerDocument = {
   statusSince: 1_000,
   registeredAt: 1_000,
   lastEventSeq: 1,
+  flapping: false,
+  cordoned: false,
   allocated: { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 },
   taskIds: [],
 };
