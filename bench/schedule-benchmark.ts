@@ -132,6 +132,8 @@ function workersOf(count: number): PlacementWorker[] {
   return Array.from({ length: count }, (_, index) => ({
     workerId: workerIdFor(BENCH_WORKER_PREFIX, index),
     status: 'active' as const,
+    flapping: false,
+    cordoned: false,
     capacity: { cpu: 32, memoryGb: 128, storageGb: 1_000, gpu: index % 4 === 0 ? 4 : 0 },
     allocated: NO_RESOURCES,
   }));

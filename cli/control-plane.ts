@@ -109,6 +109,7 @@ export class ControlPlane {
       const snapshot = readModel.snapshot((view) => ({
         workers: view.listWorkers(),
         tasks: view.listTasks(),
+        disruption: view.disruption(),
         workerPosition: view.position(WORKER_EVENTS_STREAM),
         taskPosition: view.position(TASKS_STREAM),
       }));

@@ -35,7 +35,7 @@ export interface WorkerDocument extends WorkerAllocation {
  * the CLI: active (not suspect, inactive or removed), not flapping, not cordoned. A document
  * written before these flags existed has neither.
  */
-export function isSchedulable(document: WorkerDocument): boolean {
+export function isSchedulable(document: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>): boolean {
   return document.status === 'active' && !document.flapping && !document.cordoned;
 }
 

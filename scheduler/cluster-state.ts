@@ -1,3 +1,4 @@
+import { type DisruptionDocument, evolveDisruption } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, sumResources } from '../projections/resources.js';
 import {
   bySubmission,
@@ -9,17 +10,21 @@ import {
 } from '../projections/task-document.js';
 import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
 import type { TaskEvent, TaskStatus } from '../streams/task-events.js';
-import type { WorkerEvent } from '../streams/worker-events.js';
+import type { DisruptionEvent, WorkerEvent } from '../streams/worker-events.js';
 
 /** The read model as the scheduler loads it at start: documents and the stream positions they reflect. */
 export interface ClusterSnapshot {
   workers: readonly WorkerDocument[];
   tasks: readonly TaskDocument[];
+  /** Whether the fleet was in disruption mode at `workerPosition`. */
+  disruption: DisruptionDocument;
   workerPosition: number;
   taskPosition: number;
 }
 
 export type WorkerChange = { before: WorkerDocument | undefined; after: WorkerDocument };
+
+export type DisruptionChange = { before: DisruptionDocument; after: DisruptionDocument };
 
 export type TaskChange =
   | { applied: true; before: TaskDocument | undefined; after: TaskDocument }
@@ -36,6 +41,8 @@ export class ClusterState {
   private readonly finished = new Map<string, TaskStatus>();
   /** workerId → taskId → requests of each task assigned to or running on it. */
   private readonly holdings = new Map<string, Map<string, Resources>>();
+  /** Disruption mode as folded from WORKER_EVENTS: while it is active the scheduler requeues nothing. */
+  disruption: DisruptionDocument;
   /** Last stream sequence applied (or skipped as invalid), per stream. */
   workerPosition: number;
   taskPosition: number;
@@ -43,6 +50,7 @@ export class ClusterState {
   constructor(snapshot: ClusterSnapshot) {
     for (const worker of snapshot.workers) this.workers.set(worker.workerId, worker);
     for (const task of snapshot.tasks) this.remember(undefined, task);
+    this.disruption = snapshot.disruption;
     this.workerPosition = snapshot.workerPosition;
     this.taskPosition = snapshot.taskPosition;
   }
@@ -56,6 +64,15 @@ export class ClusterState {
     const after = evolveWorker(before, event);
     if (after === before) return undefined;
     this.workers.set(event.workerId, after);
+    return { before, after };
+  }
+
+  /** Applies one disruption event of WORKER_EVENTS; undefined when the fold ignores it. */
+  applyDisruptionEvent(event: DisruptionEvent): DisruptionChange | undefined {
+    const before = this.disruption;
+    const after = evolveDisruption(before, event);
+    if (after === before) return undefined;
+    this.disruption = after;
     return { before, after };
   }
 

@@ -10,6 +10,7 @@ import {
   subtractResources,
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
+import { isSchedulable } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/worker-events.js';
 import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/policy.js';
 
@@ -17,6 +18,10 @@ import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/po
 export interface PlacementWorker {
   workerId: string;
   status: WorkerStatus;
+  /** Came back from inactive too often lately (no new tasks until it is stable). */
+  flapping: boolean;
+  /** An operator said no new tasks. */
+  cordoned: boolean;
   capacity: Resources;
   /** Held by its assigned and running tasks, and by placements still being written. */
   allocated: Resources;
@@ -55,18 +60,19 @@ export type PassDecision =
   | { kind: 'wait'; task: TaskDocument; reason: string };
 
 /**
- * One pass over the queue, oldest task first: each is placed by the policy on an active
- * worker where all its requests fit (counting what this pass already placed), or waits with
- * the reason. Smaller tasks may pass a task that does not fit yet (backfilling), until it has
- * been passed `bypassLimit` times and reserves a worker. Pure apart from updating `memory`.
+ * One pass over the queue, oldest task first: each is placed by the policy on a schedulable
+ * worker (`isSchedulable`: active, not flapping, not cordoned) where all its requests fit
+ * (counting what this pass already placed), or waits with the reason. Smaller tasks may pass
+ * a task that does not fit yet (backfilling), until it has been passed `bypassLimit` times and
+ * reserves a worker. Pure apart from updating `memory`.
  */
 export function planPass(input: PassInput): PassDecision[] {
   const { memory } = input;
-  const active = new Map<string, PlacementWorker>();
+  const schedulable = new Map<string, PlacementWorker>();
   for (const worker of [...input.workers].sort(byId)) {
-    if (worker.status === 'active') active.set(worker.workerId, { ...worker });
+    if (isSchedulable(worker)) schedulable.set(worker.workerId, { ...worker });
   }
-  forgetStaleMemory(input, active);
+  forgetStaleMemory(input, schedulable);
   const reservedBy = new Map<string, string>();
   for (const [taskId, workerId] of memory.reservations) reservedBy.set(workerId, taskId);
 
@@ -77,7 +83,7 @@ export function planPass(input: PassInput): PassDecision[] {
     // One walk over the workers (in id order) instead of a chain of filters and copies per task.
     const usable: PlacementWorker[] = [];
     const candidates: CandidateWorker[] = [];
-    for (const worker of active.values()) {
+    for (const worker of schedulable.values()) {
       if (input.isExcluded(task.taskId, worker.workerId)) continue;
       usable.push(worker);
       if ((reservedBy.get(worker.workerId) ?? task.taskId) !== task.taskId) continue;
@@ -85,7 +91,7 @@ export function planPass(input: PassInput): PassDecision[] {
       if (fitsWithin(requests, candidate.free)) candidates.push(candidate);
     }
     const choice = candidates.length > 0 ? input.policy.choose(task, candidates, input.now) : undefined;
-    const chosen = choice && active.get(choice.workerId);
+    const chosen = choice && schedulable.get(choice.workerId);
     if (choice && chosen) {
       chosen.allocated = addResources(chosen.allocated, requests);
       decisions.push({ kind: 'assign', task, workerId: choice.workerId, policy: choice.policy });
@@ -97,7 +103,7 @@ export function planPass(input: PassInput): PassDecision[] {
         memory.bypassed.set(olderId, (memory.bypassed.get(olderId) ?? 0) + 1);
       continue;
     }
-    // Only a task that an empty active worker could take is being overtaken; one too large for
+    // Only a task that an empty schedulable worker could take is being overtaken; one too large for
     // every worker would reserve nothing useful.
     const wouldFitEmpty = usable.filter((worker) => fitsWithin(requests, worker.capacity));
     if (wouldFitEmpty.length > 0) {
@@ -114,18 +120,18 @@ export function planPass(input: PassInput): PassDecision[] {
         }
       }
     }
-    decisions.push({ kind: 'wait', task, reason: explainWait(task, input, active, reservedBy) });
+    decisions.push({ kind: 'wait', task, reason: explainWait(task, input, schedulable, reservedBy) });
   }
   return decisions;
 }
 
-function forgetStaleMemory(input: PassInput, active: Map<string, PlacementWorker>): void {
+function forgetStaleMemory(input: PassInput, schedulable: Map<string, PlacementWorker>): void {
   const queued = new Map(input.queue.map((task) => [task.taskId, task]));
   for (const taskId of input.memory.bypassed.keys()) {
     if (!queued.has(taskId)) input.memory.bypassed.delete(taskId);
   }
   for (const [taskId, workerId] of input.memory.reservations) {
-    const worker = active.get(workerId);
+    const worker = schedulable.get(workerId);
     const task = queued.get(taskId);
     if (!task || !worker || !fitsWithin(requestsOf(task), worker.capacity))
       input.memory.reservations.delete(taskId);
@@ -158,15 +164,18 @@ function byId(a: PlacementWorker, b: PlacementWorker): number {
 function explainWait(
   task: TaskDocument,
   input: Pick<PassInput, 'workers' | 'isExcluded'>,
-  active: ReadonlyMap<string, PlacementWorker>,
+  schedulable: ReadonlyMap<string, PlacementWorker>,
   reservedBy: ReadonlyMap<string, string>,
 ): string {
   const requests = requestsOf(task);
   if (input.workers.length === 0) return 'no worker has registered yet';
-  if (active.size === 0) return `no active worker (${input.workers.length} known, all inactive)`;
-  const usable = [...active.values()].filter((worker) => !input.isExcluded(task.taskId, worker.workerId));
+  if (schedulable.size === 0) return `no schedulable worker: ${countByState(input.workers)}`;
+  const heldBack = heldBackWithRoom(input.workers, requests);
+  const usable = [...schedulable.values()].filter(
+    (worker) => !input.isExcluded(task.taskId, worker.workerId),
+  );
   if (usable.length === 0) {
-    return `no active worker acknowledged it (${[...active.keys()].join(', ')}); it is offered again when a worker returns or after a pause`;
+    return `no schedulable worker acknowledged it (${[...schedulable.keys()].join(', ')}); it is offered again when a worker returns or after a pause${heldBack}`;
   }
   const ownReservation = [...reservedBy].find(([, taskId]) => taskId === task.taskId)?.[0];
   const draining = ownReservation
@@ -178,12 +187,12 @@ function explainWait(
       usable.every((worker) => worker.capacity[kind] < requests[kind]),
     );
     if (kinds.length === 0)
-      return `no active worker is large enough for ${describeResources(requests)} at once`;
+      return `no schedulable worker is large enough for ${describeResources(requests)} at once${heldBack}`;
     const biggest = kinds.map((kind) => {
       const top = maxBy(usable, (worker) => worker.capacity[kind]);
       return `${describeAmount(kind, top.capacity[kind])} on ${top.workerId}`;
     });
-    return `no active worker is large enough for ${describeResources(requests, kinds)} (largest: ${biggest.join(', ')})`;
+    return `no schedulable worker is large enough for ${describeResources(requests, kinds)} (largest: ${biggest.join(', ')})${heldBack}`;
   }
   const blockedByReservation = large.filter((worker) => {
     const holder = reservedBy.get(worker.workerId);
@@ -194,7 +203,7 @@ function explainWait(
     const holders = blockedByReservation.map(
       (worker) => `${worker.workerId} for ${reservedBy.get(worker.workerId)}`,
     );
-    return `the workers large enough are reserved for older tasks (${holders.join(', ')})`;
+    return `the workers large enough are reserved for older tasks (${holders.join(', ')})${heldBack}`;
   }
   const frees = open.map((worker) => ({
     worker,
@@ -208,9 +217,55 @@ function explainWait(
       const top = maxBy(frees, ({ free }) => free[kind]);
       return `${describeAmount(kind, top.free[kind])} on ${top.worker.workerId}`;
     });
-    return `no active worker has ${describeResources(requests, short)} free (most free: ${most.join(', ')})${draining}`;
+    return `no schedulable worker has ${describeResources(requests, short)} free (most free: ${most.join(', ')})${draining}${heldBack}`;
   }
-  return `no active worker has ${describeResources(requests)} free at once${draining}`;
+  return `no schedulable worker has ${describeResources(requests)} free at once${draining}${heldBack}`;
+}
+
+/** What keeps a worker from new tasks, in the order the wait reasons name them. */
+type HeldBackState = 'suspect' | 'cordoned' | 'flapping' | 'inactive' | 'removed';
+const HELD_BACK_STATES: readonly HeldBackState[] = ['suspect', 'cordoned', 'flapping', 'inactive', 'removed'];
+
+/** The word for an unschedulable worker: its liveness first (a suspect cordoned worker is "suspect"). */
+function heldBackStateOf(worker: PlacementWorker): HeldBackState | undefined {
+  if (worker.status !== 'active') return worker.status;
+  if (worker.cordoned) return 'cordoned';
+  if (worker.flapping) return 'flapping';
+  return undefined;
+}
+
+/** "2 suspect, 1 cordoned, 3 inactive": the unschedulable workers by what holds them back. */
+function countByState(workers: readonly PlacementWorker[]): string {
+  const counts = new Map<HeldBackState, number>();
+  for (const worker of workers) {
+    const state = heldBackStateOf(worker);
+    if (state) counts.set(state, (counts.get(state) ?? 0) + 1);
+  }
+  return HELD_BACK_STATES.filter((state) => counts.has(state))
+    .map((state) => `${counts.get(state)} ${state}`)
+    .join(', ');
+}
+
+/** Names shown before "and N more", so a large fleet keeps the reason on one line. */
+const MAX_NAMED = 3;
+
+/**
+ * "; kim (suspect), tessa (cordoned) have room but take no new tasks": the live workers that
+ * could run the task now but are held back, when there are any; empty otherwise.
+ */
+function heldBackWithRoom(workers: readonly PlacementWorker[], requests: Resources): string {
+  const named: string[] = [];
+  let count = 0;
+  for (const worker of workers) {
+    const state = heldBackStateOf(worker);
+    if (state === undefined || state === 'inactive' || state === 'removed') continue;
+    if (!fitsWithin(requests, subtractResources(worker.capacity, worker.allocated))) continue;
+    count++;
+    if (named.length < MAX_NAMED) named.push(`${worker.workerId} (${state})`);
+  }
+  if (count === 0) return '';
+  const more = count > named.length ? ` and ${count - named.length} more` : '';
+  return `; ${named.join(', ')}${more} ${count === 1 ? 'has room but takes' : 'have room but take'} no new tasks`;
 }
 
 function maxBy<T>(items: readonly T[], value: (item: T) => number): T {

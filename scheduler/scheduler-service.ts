@@ -3,6 +3,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
+import { hasLostItsTasks, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
 import { decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
@@ -38,7 +39,7 @@ import {
   taskReportSchema,
 } from '../streams/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
-import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
+import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
@@ -69,16 +70,21 @@ const SUBMIT_QUEUE_GROUP = 'cloudai-scheduler';
 
 /**
  * The scheduler service: follows WORKER_EVENTS and TASKS into its memory (from the read model's
- * positions on), places queued tasks with the policy whenever something changes that could
- * let them fit, dispatches assignments to the workers' agents, and requeues the work of
- * workers that turn inactive, refuse, or lose it. Every decision is an event; its memory
- * changes only when the event comes back from the stream, so it always equals the log's fold.
+ * positions on), places queued tasks with the policy on schedulable workers whenever something
+ * changes that could let them fit, dispatches assignments to the workers' agents, and requeues
+ * the work of workers that turn inactive or are removed, refuse, or lose it. Suspect, flapping
+ * and cordoned workers keep their tasks. In disruption mode nothing is requeued for a silence
+ * (the silence may be ours): such requeues are held and decided again when the mode ends.
+ * Every decision is an event; its memory changes only when the event comes back from the
+ * stream, so it always equals the log's fold.
  */
 export class SchedulerService {
   readonly stats = {
     assigned: 0,
     requeued: 0,
     notAcknowledged: 0,
+    /** Requeues held back by disruption mode (each attempt counted once). */
+    heldInDisruption: 0,
     ignoredEvents: 0,
     invalidEvents: 0,
     rejectedRequests: 0,
@@ -94,6 +100,8 @@ export class SchedulerService {
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
+  /** taskId → the attempt whose requeue disruption mode held back; decided again when it ends. */
+  private readonly held = new Map<string, { attempt: number; workerId: string }>();
   private readonly followers: StreamFollower[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly log: RateLimitedLog;
@@ -175,7 +183,7 @@ export class SchedulerService {
       }
       watch.misses++;
       if (watch.misses >= MISSED_HEARTBEATS_BEFORE_LOST) {
-        this.requeue(
+        this.requeueUnlessDisrupted(
           task,
           `${REQUEUE_REASONS.missingFromHeartbeats}: ${heartbeat.workerId} no longer runs it`,
         );
@@ -192,6 +200,7 @@ export class SchedulerService {
     for (const follower of this.followers) await follower.close();
     for (const timers of this.exclusions.values()) for (const timer of timers.values()) clearTimeout(timer);
     this.exclusions.clear();
+    this.held.clear();
     for (const [taskId, resolve] of this.outcomeWaiters) {
       resolve({ kind: 'queued', reason: 'the scheduler is stopping; it is placed when it starts again' });
       this.outcomeWaiters.delete(taskId);
@@ -224,6 +233,7 @@ export class SchedulerService {
 
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
+    let disruptionEnded = false;
     this.state.workerPosition = forEachNewEvent(
       messages,
       this.state.workerPosition,
@@ -232,22 +242,50 @@ export class SchedulerService {
       (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
       (event, streamSeq) => {
         this.state.workerPosition = streamSeq;
-        if (isDisruptionEvent(event)) return;
+        if (isDisruptionEvent(event)) {
+          const change = this.state.applyDisruptionEvent(event);
+          if (change) disruptionEnded = this.logDisruptionChange(change) || disruptionEnded;
+          return;
+        }
         const change = this.state.applyWorkerEvent(event);
         if (!change) return;
         changed = true;
-        const { before, after } = change;
-        if (after.status === 'inactive' && before?.status !== 'inactive') {
+        const { after } = change;
+        if (hasLostItsTasks(after)) {
+          // Inactive or removed: whatever it still holds runs nowhere we know of. (Suspect,
+          // flapping and cordoned workers keep their tasks.)
           for (const task of this.state.tasksOn(after.workerId)) {
-            this.requeue(task, REQUEUE_REASONS.workerInactive);
+            this.requeueUnlessDisrupted(task, lostReasonOf(after));
           }
-        } else {
-          // Registered, back, or resized: whatever it refused before may work now.
+        } else if (isSchedulable(after)) {
+          // Registered, back, recovered, stabilized, uncordoned or resized: whatever it refused
+          // before may work now.
           this.liftExclusions(after.workerId);
         }
       },
     );
+    // Decided once the whole batch is applied, so that the workers the mode held (and that turn
+    // inactive right after it ends) are seen as they are now.
+    if (disruptionEnded && !this.state.disruption.active) this.reconcileHeld();
     if (changed) this.requestPass();
+  }
+
+  /** Logs a start or end of disruption mode; true when it ended. */
+  private logDisruptionChange({ before, after }: DisruptionChange): boolean {
+    if (after.active && !before.active) {
+      this.options.logger.warn(
+        `disruption mode (${after.unhealthyWorkers} of ${after.consideredWorkers} workers unhealthy): ` +
+          'no task is requeued until it ends; new tasks are still placed on schedulable workers',
+      );
+      return false;
+    }
+    if (!after.active && before.active) {
+      this.options.logger.info(
+        `disruption mode ended (by ${after.endedBy ?? 'unknown'}): deciding again on ${this.held.size} held requeues`,
+      );
+      return true;
+    }
+    return false;
   }
 
   private applyTaskMessages(messages: JsMsg[]): void {
@@ -315,6 +353,8 @@ export class SchedulerService {
     const workers: PlacementWorker[] = [...this.state.workers.values()].map((worker) => ({
       workerId: worker.workerId,
       status: worker.status,
+      flapping: worker.flapping,
+      cordoned: worker.cordoned,
       capacity: worker.capacity,
       allocated: addResources(
         this.state.allocatedOn(worker.workerId),
@@ -380,6 +420,15 @@ export class SchedulerService {
       ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
       : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
     if (this.closed) return;
+    const unanswered = this.state.task(taskId);
+    if (!reply.ok && this.state.disruption.active) {
+      // No answer may be the very partition that caused the disruption: the agent may run it.
+      // A refusal is an answer, and is acted on even now.
+      if (unanswered?.attempt === attempt && holdingOf(unanswered)?.workerId === workerId) {
+        this.hold(unanswered, failure);
+      }
+      return;
+    }
     this.stats.notAcknowledged++;
     this.log.warn(
       `dispatch-${workerId}`,
@@ -391,6 +440,42 @@ export class SchedulerService {
     const current = this.state.task(taskId);
     if (current && current.attempt === attempt && holdingOf(current)?.workerId === workerId) {
       this.requeue(current, failure);
+    }
+  }
+
+  /**
+   * A requeue for a silence (a lost worker, an unanswered offer, a task missing from
+   * heartbeats): held while disruption mode lasts, when the silence may be the control plane's
+   * own, and decided again when the mode ends.
+   */
+  private requeueUnlessDisrupted(task: TaskDocument, reason: string): void {
+    if (this.state.disruption.active) this.hold(task, reason);
+    else this.requeue(task, reason);
+  }
+
+  private hold(task: TaskDocument, reason: string): void {
+    if (task.workerId === null) return;
+    const held = this.held.get(task.taskId);
+    if (held?.attempt === task.attempt && held.workerId === task.workerId) return;
+    this.held.set(task.taskId, { attempt: task.attempt, workerId: task.workerId });
+    this.stats.heldInDisruption++;
+    this.log.warn(
+      'held-in-disruption',
+      `disruption mode: task ${task.taskId} stays on ${task.workerId} (${reason}); decided again when the mode ends`,
+    );
+  }
+
+  /**
+   * Disruption mode ended: each held attempt still where it was is judged as at a restart,
+   * against the workers' state now (requeued if its worker is inactive or removed, offered
+   * again if unacknowledged, watched afresh if running).
+   */
+  private reconcileHeld(): void {
+    const held = [...this.held];
+    this.held.clear();
+    for (const [taskId, { attempt, workerId }] of held) {
+      const task = this.state.task(taskId);
+      if (task?.attempt === attempt && holdingOf(task)?.workerId === workerId) this.reconcile(task);
     }
   }
 
@@ -446,17 +531,24 @@ export class SchedulerService {
   }
 
   private reconcileAfterStart(): void {
-    for (const task of this.state.placedTasks()) {
-      const worker = task.workerId === null ? undefined : this.state.workers.get(task.workerId);
-      if (worker?.status !== 'active') {
-        this.requeue(task, REQUEUE_REASONS.workerInactive);
-      } else if (task.status === 'assigned' && task.workerId !== null) {
-        // The previous scheduler may have stopped between recording and offering it; agents
-        // acknowledge a repeated offer of the same attempt without running it twice.
-        void this.dispatch(task.taskId, task.attempt, task.workerId);
-      } else {
-        this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
-      }
+    for (const task of this.state.placedTasks()) this.reconcile(task);
+  }
+
+  /**
+   * Judges a placed task against its worker's state now. A suspect, flapping or cordoned
+   * worker keeps it; an inactive or removed one has lost it.
+   */
+  private reconcile(task: TaskDocument): void {
+    const worker = task.workerId === null ? undefined : this.state.workers.get(task.workerId);
+    if (!worker || hasLostItsTasks(worker)) {
+      this.requeueUnlessDisrupted(task, worker ? lostReasonOf(worker) : REQUEUE_REASONS.workerInactive);
+    } else if (task.status === 'assigned' && task.workerId !== null) {
+      // The previous scheduler may have stopped between recording and offering it, or the
+      // offer went unanswered during a disruption; agents acknowledge a repeated offer of the
+      // same attempt without running it twice.
+      void this.dispatch(task.taskId, task.attempt, task.workerId);
+    } else {
+      this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
     }
   }
 
@@ -617,4 +709,9 @@ export class SchedulerService {
     this.outcomeWaiters.delete(taskId);
     resolve(outcome);
   }
+}
+
+/** Why the tasks of a worker that has lost them are requeued. */
+function lostReasonOf(worker: WorkerDocument): string {
+  return worker.status === 'removed' ? REQUEUE_REASONS.workerRemoved : REQUEUE_REASONS.workerInactive;
 }

@@ -140,6 +140,7 @@ export type ReportReply = z.infer<typeof reportReplySchema>;
 /** Why the scheduler gave an attempt up; the reason text may add detail after a colon. */
 export const REQUEUE_REASONS = {
   workerInactive: 'worker-inactive',
+  workerRemoved: 'worker-removed',
   notAcknowledged: 'not-acknowledged',
   refusedByWorker: 'refused-by-worker',
   missingFromHeartbeats: 'missing-from-heartbeats',

@@ -8,7 +8,7 @@ export function isPolicyName(value: string): value is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(value);
 }
 
-/** An active worker on which the task fits, as a policy sees it. */
+/** A schedulable worker on which the task fits, as a policy sees it. */
 export interface CandidateWorker {
   workerId: string;
   capacity: Resources;

@@ -91,7 +91,7 @@ e2e('bad requests get a clear error and change nothing', async (context) => {
 e2e('a task that fits nowhere says why it waits, and can be cancelled', async (context) => {
   const result = await runCli(['task', 'submit', '--image', 'x', '--memory', '40'], context.env);
   const match =
-    /^task (t-[a-z0-9]+) queued: no active worker is large enough for 40 GB memory \(largest: 8 GB memory on kim\)\n$/.exec(
+    /^task (t-[a-z0-9]+) queued: no schedulable worker is large enough for 40 GB memory \(largest: 8 GB memory on kim\)\n$/.exec(
       result.stdout,
     );
   assert.ok(match, result.stdout + result.stderr);

@@ -47,7 +47,7 @@ test('with some workers inactive, no task is ever assigned to them', async () =>
     const fifth = replies[4];
     assert.is(
       fifth?.ok && fifth.outcome.kind === 'queued' && fifth.outcome.reason,
-      'no active worker has 1 cpu free (most free: 0 cpu on a)',
+      'no schedulable worker has 1 cpu free (most free: 0 cpu on a)',
     );
     const events = await readTaskEvents(cluster.client);
     assert.equal([...new Set(assignedTo(events))], ['a'], 'only the active worker got tasks');
@@ -68,7 +68,7 @@ test('a task that fits nowhere queues, and is placed as soon as a worker registe
     assert.equal(tooLarge.ok && tooLarge.outcome, {
       kind: 'queued',
       reason:
-        'no active worker is large enough for 6 cpu, 16 GB memory (largest: 4 cpu on a, 8 GB memory on a)',
+        'no schedulable worker is large enough for 6 cpu, 16 GB memory (largest: 4 cpu on a, 8 GB memory on a)',
     });
     const gpu = await cluster.submit({ gpu: 1 });
     assert.is(gpu.ok && gpu.outcome.kind, 'queued');

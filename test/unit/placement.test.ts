@@ -13,6 +13,7 @@ import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js'
 import { createRtsPolicy, scoreRts } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, parseRtsParams, RtsParamsError } from '../../scheduler/policies/rts-params.js';
 import type { TaskSpec } from '../../streams/task-events.js';
+import type { WorkerStatus } from '../../streams/worker-events.js';
 import { taskFrom } from '../support/tasks.js';
 
 const NOW = 1_764_300_000_000;
@@ -23,13 +24,24 @@ const capacity = (cpu: number, memoryGb: number, gpu = 0): Resources => ({
   gpu,
 });
 
+/** A worker's liveness, or an active worker held back by a flag. */
+type WorkerState = WorkerStatus | 'cordoned' | 'flapping';
+
 function worker(
   workerId: string,
-  status: 'active' | 'inactive',
+  state: WorkerState,
   cap: Resources,
   allocated = NO_RESOURCES,
 ): PlacementWorker {
-  return { workerId, status, capacity: cap, allocated };
+  const flagged = state === 'cordoned' || state === 'flapping';
+  return {
+    workerId,
+    status: flagged ? 'active' : state,
+    cordoned: state === 'cordoned',
+    flapping: state === 'flapping',
+    capacity: cap,
+    allocated,
+  };
 }
 
 let nextId = 0;
@@ -67,6 +79,102 @@ test('inactive workers never get a task, however much room they have', () => {
   }
 });
 
+test('suspect, cordoned, flapping, inactive and removed workers never get a new task', () => {
+  const roomy = capacity(64, 256);
+  const workers = [
+    worker('a-suspect', 'suspect', roomy),
+    worker('b-cordoned', 'cordoned', roomy),
+    worker('c-flapping', 'flapping', roomy),
+    worker('d-inactive', 'inactive', roomy),
+    worker('e-removed', 'removed', roomy),
+    worker('kim', 'active', capacity(2, 4)),
+  ];
+  for (const policy of [
+    createRoundRobinPolicy(),
+    createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy()),
+  ]) {
+    const decisions = pass({ queue: [task(), task(), task()], workers, policy });
+    assert.equal(placements(decisions), ['kim', 'kim', 'wait'], policy.name);
+  }
+  // A suspect worker that is also cordoned counts as suspect; a flagged one that is inactive, as inactive.
+  const held = [
+    { ...worker('a', 'suspect', roomy), cordoned: true },
+    worker('b', 'cordoned', roomy),
+    worker('c', 'flapping', roomy),
+    { ...worker('d', 'inactive', roomy), flapping: true },
+    worker('e', 'removed', roomy),
+  ];
+  const [none] = pass({ queue: [task()], workers: held });
+  assert.is(
+    none?.kind === 'wait' && none.reason,
+    'no schedulable worker: 1 suspect, 1 cordoned, 1 flapping, 1 inactive, 1 removed',
+  );
+});
+
+test('a waiting task names the held-back workers that have room for it, and no others', () => {
+  const full = { cpu: 4, memoryGb: 8, storageGb: 0, gpu: 0 };
+  const workers = [
+    worker('kim', 'active', capacity(4, 8), full),
+    worker('ravi', 'suspect', capacity(4, 8)),
+    worker('tessa', 'cordoned', capacity(4, 8)),
+    worker('busy', 'cordoned', capacity(4, 8), full),
+    worker('gone', 'inactive', capacity(4, 8)),
+  ];
+  const [decision] = pass({ queue: [task({ cpu: 2 })], workers });
+  assert.is(
+    decision?.kind === 'wait' && decision.reason,
+    'no schedulable worker has 2 cpu, 0.5 GB memory free (most free: 0 cpu on kim, 0 GB memory on kim); ' +
+      'ravi (suspect), tessa (cordoned) have room but take no new tasks',
+  );
+  // One named alone; more than three are summed up.
+  const one = [workers[0] as PlacementWorker, worker('solo', 'flapping', capacity(4, 8))];
+  const [single] = pass({ queue: [task({ cpu: 2 })], workers: one });
+  assert.match(
+    single?.kind === 'wait' ? single.reason : '',
+    /; solo \(flapping\) has room but takes no new tasks$/,
+  );
+  const many = [
+    workers[0] as PlacementWorker,
+    ...['p', 'q', 'r', 's', 't'].map((id) => worker(id, 'suspect', capacity(4, 8))),
+  ];
+  const [summed] = pass({ queue: [task({ cpu: 2 })], workers: many });
+  assert.match(
+    summed?.kind === 'wait' ? summed.reason : '',
+    /; p \(suspect\), q \(suspect\), r \(suspect\) and 2 more have room but take no new tasks$/,
+  );
+  // Nobody held back with room: nothing added.
+  const [plain] = pass({
+    queue: [task({ cpu: 2 })],
+    workers: [workers[0] as PlacementWorker, workers[3] as PlacementWorker],
+  });
+  assert.not.match(plain?.kind === 'wait' ? plain.reason : '', /room/);
+});
+
+test('a worker reserved for a large task loses the reservation when it is cordoned', () => {
+  const memory = emptyQueueMemory();
+  const busy = { cpu: 6, memoryGb: 1, storageGb: 0, gpu: 0 };
+  const workers = [
+    worker('a', 'active', capacity(8, 16), busy),
+    worker('b', 'active', capacity(8, 16), busy),
+  ];
+  const large = task({ cpu: 8 });
+  pass({ queue: [large, task({ cpu: 1 })], workers, memory, bypassLimit: 1 });
+  pass({ queue: [large, task({ cpu: 1 })], workers, memory, bypassLimit: 1 });
+  const reserved = memory.reservations.get(large.taskId);
+  assert.ok(reserved, 'the large task reserved a worker');
+  const cordoned = workers.map((w) => (w.workerId === reserved ? { ...w, cordoned: true } : w));
+  const decisions = pass({ queue: [large, task({ cpu: 1 })], workers: cordoned, memory, bypassLimit: 1 });
+  assert.is(
+    memory.reservations.get(large.taskId) === reserved,
+    false,
+    'the cordoned worker is no longer reserved',
+  );
+  assert.not.ok(
+    decisions.some((decision) => decision.kind === 'assign' && decision.workerId === reserved),
+    'nothing went to the cordoned worker',
+  );
+});
+
 test('no overcommit: a task is placed only where every requested resource fits', () => {
   const workers = [worker('a', 'active', capacity(8, 2)), worker('b', 'active', capacity(1, 64))];
   const decisions = pass({ queue: [task({ cpu: 2, memoryGb: 4 })], workers });
@@ -74,7 +182,7 @@ test('no overcommit: a task is placed only where every requested resource fits',
   const waiting = decisions[0];
   assert.is(
     waiting?.kind === 'wait' && waiting.reason,
-    'no active worker is large enough for 2 cpu, 4 GB memory, 1 GB storage at once',
+    'no schedulable worker is large enough for 2 cpu, 4 GB memory, 1 GB storage at once',
   );
   const fullish = [
     worker('a', 'active', capacity(8, 16), { cpu: 7, memoryGb: 0, storageGb: 0, gpu: 0 }),
@@ -83,16 +191,16 @@ test('no overcommit: a task is placed only where every requested resource fits',
   const [both] = pass({ queue: [task({ cpu: 2, memoryGb: 4 })], workers: fullish });
   assert.is(
     both?.kind === 'wait' && both.reason,
-    'no active worker has 2 cpu, 4 GB memory, 1 GB storage free at once',
+    'no schedulable worker has 2 cpu, 4 GB memory, 1 GB storage free at once',
   );
   const gpuTask = pass({ queue: [task({ gpu: 1 })], workers });
   assert.is(
     gpuTask[0]?.kind === 'wait' && gpuTask[0].reason,
-    'no active worker is large enough for 1 GPU (largest: 0 GPU on a)',
+    'no schedulable worker is large enough for 1 GPU (largest: 0 GPU on a)',
   );
 });
 
-test('a waiting task says what is missing: "no active worker has 4 GB memory free"', () => {
+test('a waiting task says what is missing: "no schedulable worker has 4 GB memory free"', () => {
   const workers = [
     worker('kim', 'active', capacity(4, 8), { cpu: 1, memoryGb: 6, storageGb: 0, gpu: 0 }),
     worker('tessa', 'inactive', capacity(8, 16)),
@@ -100,10 +208,10 @@ test('a waiting task says what is missing: "no active worker has 4 GB memory fre
   const [decision] = pass({ queue: [task({ memoryGb: 4 })], workers });
   assert.is(
     decision?.kind === 'wait' && decision.reason,
-    'no active worker has 4 GB memory free (most free: 2 GB memory on kim)',
+    'no schedulable worker has 4 GB memory free (most free: 2 GB memory on kim)',
   );
   const [none] = pass({ queue: [task()], workers: [worker('tessa', 'inactive', capacity(8, 16))] });
-  assert.is(none?.kind === 'wait' && none.reason, 'no active worker (1 known, all inactive)');
+  assert.is(none?.kind === 'wait' && none.reason, 'no schedulable worker: 1 inactive');
   const [empty] = pass({ queue: [task()], workers: [] });
   assert.is(empty?.kind === 'wait' && empty.reason, 'no worker has registered yet');
 });
@@ -209,7 +317,7 @@ test('a worker that did not acknowledge a task is not offered it again while exc
   const decisions = pass({ queue: [t], workers, isExcluded: (_task, workerId) => workerId === 'a' });
   assert.equal(placements(decisions), ['b']);
   const [stuck] = pass({ queue: [t], workers: workers.slice(0, 1), isExcluded: () => true });
-  assert.match(stuck?.kind === 'wait' ? stuck.reason : '', /^no active worker acknowledged it \(a\)/);
+  assert.match(stuck?.kind === 'wait' ? stuck.reason : '', /^no schedulable worker acknowledged it \(a\)/);
 });
 
 test('RTS parameters: the original file layout, partial files, and clear errors', () => {
