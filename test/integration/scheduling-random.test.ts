@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fitsWithin, type Resources, sumResources } from '../../projections/resources.js';
 import { evolveTask, holdingOf, isTerminal, type TaskDocument } from '../../projections/task-document.js';
-import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
+import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
 import type { SubmitReply } from '../../streams/task-events.js';
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';
@@ -125,8 +125,9 @@ interface Audit {
 
 /**
  * Folds both streams as an auditor would: every TaskAssigned must name a worker that was
- * active in WORKER_EVENTS up to its `basedOnWorkerSeq`, with room for the task then (no
- * over-allocation), and every task must end in exactly one final state.
+ * schedulable (active, not flapping, not cordoned) in WORKER_EVENTS up to its
+ * `basedOnWorkerSeq`, with room for the task then (no over-allocation), and every task must
+ * end in exactly one final state.
  */
 function auditPlacements(workerEvents: StoredEvent[], taskEvents: StoredTaskEvent[]): Audit {
   const violations: string[] = [];
@@ -152,10 +153,11 @@ function auditPlacements(workerEvents: StoredEvent[], taskEvents: StoredTaskEven
       if (assignedAttempts.has(key)) violations.push(`${key} assigned twice`);
       assignedAttempts.add(key);
       const worker = workersAt(event.basedOnWorkerSeq).get(event.workerId);
-      if (worker?.status !== 'active') {
-        violations.push(
-          `${key} assigned to ${event.workerId}, ${worker?.status ?? 'unknown'} at seq ${event.basedOnWorkerSeq}`,
-        );
+      if (!worker || !isSchedulable(worker)) {
+        const state = worker
+          ? `${worker.status}${worker.cordoned ? ', cordoned' : ''}${worker.flapping ? ', flapping' : ''}`
+          : 'unknown';
+        violations.push(`${key} assigned to ${event.workerId}, ${state} at seq ${event.basedOnWorkerSeq}`);
       }
     }
     if (event.type === 'TaskRequeued') requeues++;

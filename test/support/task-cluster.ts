@@ -18,6 +18,7 @@ import {
   submitReplySchema,
   type TaskRequest,
 } from '../../streams/task-events.js';
+import { InjectedWorker } from './injected-workers.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
 
 /** Short timings, so scenarios that take minutes in production take a second here. */
@@ -39,6 +40,7 @@ export class TaskCluster {
   client!: NatsConnection;
   private workerConnection!: NatsConnection;
   private readonly workers = new Map<string, TaskWorker>();
+  private readonly injectedWorkers: InjectedWorker[] = [];
   private taskCounter = 0;
 
   private constructor(
@@ -78,6 +80,31 @@ export class TaskCluster {
     worker.start();
     await this.waitForWorker(workerId, 'active');
     return worker;
+  }
+
+  /**
+   * A worker whose events the test writes (see InjectedWorker), registered and known to the
+   * scheduler when this resolves; with a task agent unless `agent: false`.
+   */
+  async addInjectedWorker(
+    workerId: string,
+    capacity: Resources,
+    options: { taskMs?: number; agent?: boolean } = {},
+  ): Promise<InjectedWorker> {
+    const worker = new InjectedWorker(this.workerConnection, workerId, capacity, options.taskMs ?? 300);
+    this.injectedWorkers.push(worker);
+    if (options.agent ?? true) worker.startAgent();
+    await this.schedulerHas(await worker.register());
+    return worker;
+  }
+
+  /** Waits until the scheduler has applied WORKER_EVENTS up to `streamSeq` (an event the test wrote). */
+  async schedulerHas(streamSeq: number, timeoutMs = 3_000): Promise<void> {
+    await waitFor(
+      () => this.controlPlane.scheduler.workerPosition >= streamSeq,
+      timeoutMs,
+      `the scheduler to apply WORKER_EVENTS seq ${streamSeq}`,
+    );
   }
 
   async waitForWorker(workerId: string, status: WorkerDocument['status'], timeoutMs = 3_000): Promise<void> {
@@ -149,6 +176,7 @@ export class TaskCluster {
 
   async close(): Promise<void> {
     for (const worker of this.workers.values()) await worker.stop();
+    for (const worker of this.injectedWorkers) await worker.stopAgent();
     await this.controlPlane?.close();
     await this.workerConnection?.close();
     await this.client?.close();
