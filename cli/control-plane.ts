@@ -25,6 +25,7 @@ import { ensureTasksStream } from '../streams/task-events.js';
 import { encodeWorkerEvent, isDisruptionEvent, type WorkerStreamEvent } from '../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
 import { type Config, livenessSettingsOf } from './config.js';
+import { OperatorApi, settleWorkerEvents } from './operator-api.js';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -52,6 +53,7 @@ export class ControlPlane {
     readonly publisher: OrderedPublisher,
     readonly scheduler: SchedulerService,
     readonly intake: HeartbeatIntake,
+    readonly operatorApi: OperatorApi,
     private readonly logger: Logger,
   ) {}
 
@@ -146,6 +148,17 @@ export class ControlPlane {
           return undefined;
         },
       });
+      const operatorApi = OperatorApi.start({
+        nc,
+        fleet,
+        logger: loggerFor('operator'),
+        settle: settleWorkerEvents({
+          publisher,
+          jsm,
+          readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
+        }),
+        settleTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
+      });
       void watchConnection(nc, fleet, logger);
       logger.info(
         `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
@@ -160,6 +173,7 @@ export class ControlPlane {
         publisher,
         scheduler,
         intake,
+        operatorApi,
         logger,
       );
     } catch (error) {
@@ -174,6 +188,7 @@ export class ControlPlane {
    * LMDB and NATS.
    */
   async close(): Promise<void> {
+    await this.operatorApi.close();
     await this.intake.drain();
     this.fleet.stop();
     await this.scheduler.close();

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
+import type { WorkerControl } from './commands/operator.js';
 import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
@@ -78,6 +79,8 @@ function overrides(flags: SharedFlags): ConfigOverrides {
 
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
+  // `workers cordon ID --data-dir D`: an option after a subcommand is the subcommand's.
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 program
@@ -130,15 +133,62 @@ program
     ),
   );
 
-program
+const workers = program
   .command('workers')
-  .description('show every worker from the read model')
+  .description('show every worker from the read model; cordon, uncordon or remove one')
   .option('--json', 'print the worker documents as JSON')
   .option('--watch', 'redraw every second until Ctrl-C')
   .option('--status <status>', 'only workers with this status: active or inactive')
   .addOption(dataDir())
   .action(async (flags: SharedFlags & WorkersCommandOptions) =>
     (await import('./commands/workers.js')).workersCommand(flags, overrides(flags)),
+  );
+
+const WORKER_CONTROLS: ReadonlyArray<[WorkerControl, string]> = [
+  ['cordon', 'no new tasks for a worker; it keeps those it runs (undo with uncordon)'],
+  ['uncordon', 'let a cordoned worker get new tasks again'],
+  ['remove', 'forget an inactive worker that is gone for good; it registers again if it heartbeats'],
+];
+for (const [control, description] of WORKER_CONTROLS) {
+  workers
+    .command(control)
+    .description(description)
+    .argument('<id>', 'worker id, as `cloudai workers` lists it')
+    .addOption(natsUrl())
+    .addOption(credentials())
+    .addOption(dataDir())
+    .action(async (id: string, _flags: SharedFlags, command: Command) =>
+      (await import('./commands/operator.js')).workerControlCommand(
+        control,
+        id,
+        overrides(command.optsWithGlobals<SharedFlags>()),
+      ),
+    );
+}
+
+const disruption = program
+  .command('disruption')
+  .description('disruption mode: when too many workers go silent at once, nobody is declared inactive');
+
+disruption
+  .command('status')
+  .description('whether the fleet is in disruption mode, from the read model')
+  .option('--json', 'print the disruption document as JSON')
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & { json?: boolean }) =>
+    (await import('./commands/operator.js')).disruptionStatusCommand(flags, overrides(flags)),
+  );
+
+disruption
+  .command('end')
+  .description(
+    'end disruption mode: workers still silent are declared inactive now, and their tasks requeued',
+  )
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags) =>
+    (await import('./commands/operator.js')).disruptionEndCommand(overrides(flags)),
   );
 
 const task = program.command('task').description('submit, inspect or cancel one task');

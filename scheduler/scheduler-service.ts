@@ -1,6 +1,7 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
+import { PositionWaiters } from '../projections/position-waiters.js';
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import { hasLostItsTasks, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
@@ -102,6 +103,7 @@ export class SchedulerService {
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
   /** taskId → the attempt whose requeue disruption mode held back; decided again when it ends. */
   private readonly held = new Map<string, { attempt: number; workerId: string }>();
+  private readonly workerPositionWaiters = new PositionWaiters();
   private readonly followers: StreamFollower[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly log: RateLimitedLog;
@@ -148,6 +150,11 @@ export class SchedulerService {
 
   get taskPosition(): number {
     return this.state.taskPosition;
+  }
+
+  /** Resolves once the scheduler has applied WORKER_EVENTS up to `streamSeq`. */
+  waitForWorkerPosition(streamSeq: number): Promise<void> {
+    return this.workerPositionWaiters.wait(streamSeq, this.state.workerPosition);
   }
 
   /**
@@ -268,6 +275,7 @@ export class SchedulerService {
     // inactive right after it ends) are seen as they are now.
     if (disruptionEnded && !this.state.disruption.active) this.reconcileHeld();
     if (changed) this.requestPass();
+    this.workerPositionWaiters.reached(this.state.workerPosition);
   }
 
   /** Logs a start or end of disruption mode; true when it ended. */

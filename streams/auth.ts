@@ -1,4 +1,4 @@
-import { heartbeatSubject } from './subjects.js';
+import { heartbeatSubject, WORKERS_API_WILDCARD } from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -50,8 +50,13 @@ export function permissionsOf(identity: Identity): Permissions {
     case 'control-plane':
       return { publish: ['>'], subscribe: ['>'], allowResponses: true };
     case 'cli':
-      // Reads streams; changes go through the scheduler's request API, which validates them.
-      return { publish: [...JETSTREAM_READ, 'tasks.api.>'], subscribe: [inbox], allowResponses: false };
+      // Reads streams; changes go through the scheduler's and the fleet's request APIs, which
+      // validate them.
+      return {
+        publish: [...JETSTREAM_READ, 'tasks.api.>', WORKERS_API_WILDCARD],
+        subscribe: [inbox],
+        allowResponses: false,
+      };
     case 'worker':
       return {
         publish: [heartbeatSubject(identity.workerId), `tasks.reports.${identity.workerId}`],

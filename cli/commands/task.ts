@@ -1,12 +1,10 @@
 import type { z } from 'zod';
 import { ReadModel } from '../../projections/read-model.js';
 import { newTaskId, type TaskRequestField, validateTaskRequest } from '../../scheduler/task-model.js';
-import { connectToNats } from '../../streams/connection.js';
-import { requestJson } from '../../streams/request-reply.js';
 import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
 import { cancelReplySchema, submitReplySchema, type TaskRequest } from '../../streams/task-events.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { askControlPlane } from '../control-plane-request.js';
 import { renderTaskDetails } from '../tasks-table.js';
 import { colors, shouldUseColor } from '../terminal.js';
 
@@ -111,38 +109,22 @@ export async function taskShowCommand(
   }
 }
 
-/** A request to the scheduler; every way it can fail becomes an error that says what to do. */
-async function askScheduler<Schema extends z.ZodType>(
+/** A request to the scheduler. */
+function askScheduler<Schema extends z.ZodType>(
   config: Config,
   subject: string,
   body: unknown,
   schema: Schema,
   advice: { nothingDone: string; maybeDone: string },
 ): Promise<z.infer<Schema>> {
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: 'cloudai-task',
-    credentials: credentialsFor(config, { role: 'cli' }),
+  return askControlPlane(config, {
+    subject,
+    body,
+    schema,
+    service: 'scheduler',
+    clientName: 'cloudai-task',
+    advice,
   });
-  try {
-    const reply = await requestJson(nc, subject, body, schema, config.requestTimeoutMs);
-    if (reply.ok) return reply.value;
-    switch (reply.failure) {
-      case 'no-responders':
-        throw new Error(
-          `no scheduler answers on NATS at ${config.natsUrl}: start the control plane with \`cloudai up\` ` +
-            `or \`cloudai serve\`; ${advice.nothingDone}`,
-        );
-      case 'timeout':
-        throw new Error(
-          `the scheduler did not answer within ${config.requestTimeoutMs} ms; ${advice.maybeDone}`,
-        );
-      default:
-        throw new Error(`the scheduler's answer was unusable (${reply.detail}); ${advice.maybeDone}`);
-    }
-  } finally {
-    await nc.close();
-  }
 }
 
 /** A flag's number; an empty or non-numeric value becomes NaN, which validation explains. */

@@ -1,0 +1,130 @@
+import type { DisruptionDocument } from '../../projections/disruption-document.js';
+import { ReadModel } from '../../projections/read-model.js';
+import { type OperatorReply, operatorReplySchema } from '../../streams/operator-requests.js';
+import {
+  DISRUPTION_END_SUBJECT,
+  isValidWorkerId,
+  WORKER_CORDON_SUBJECT,
+  WORKER_REMOVE_SUBJECT,
+  WORKER_UNCORDON_SUBJECT,
+} from '../../streams/subjects.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { askControlPlane } from '../control-plane-request.js';
+import { formatDuration } from '../terminal.js';
+
+export type WorkerControl = 'cordon' | 'uncordon' | 'remove';
+
+const CONTROLS: Record<WorkerControl, { subject: string; done: string; says: (workerId: string) => string }> =
+  {
+    cordon: {
+      subject: WORKER_CORDON_SUBJECT,
+      done: 'cordoned',
+      says: (workerId) =>
+        `it gets no new tasks and keeps those it runs; \`cloudai workers uncordon ${workerId}\` undoes it`,
+    },
+    uncordon: {
+      subject: WORKER_UNCORDON_SUBJECT,
+      done: 'uncordoned',
+      says: () => 'it gets new tasks again while it is active',
+    },
+    remove: {
+      subject: WORKER_REMOVE_SUBJECT,
+      done: 'removed',
+      says: () => 'it is forgotten; if it heartbeats again it registers afresh',
+    },
+  };
+
+/** `cloudai workers cordon|uncordon|remove ID`: asks the control plane's fleet, prints one line. */
+export async function workerControlCommand(
+  control: WorkerControl,
+  workerId: string,
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  if (!isValidWorkerId(workerId)) {
+    throw new ConfigError(
+      `worker id ${JSON.stringify(workerId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -; ` +
+        'list the workers with `cloudai workers`',
+    );
+  }
+  const { subject, done, says } = CONTROLS[control];
+  const reply = await askFleet(
+    config,
+    subject,
+    { workerId },
+    {
+      nothingDone: `nothing was ${done}`,
+      maybeDone: `worker ${workerId} may have been ${done}: check with \`cloudai workers\``,
+    },
+  );
+  if (!reply.ok) throw new Error(reply.error);
+  process.stdout.write(`worker ${workerId} ${done}: ${says(workerId)}\n`);
+}
+
+/** `cloudai disruption end`: the operator says the fleet's view was right; silent workers turn inactive. */
+export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<void> {
+  const config = resolveConfig(overrides);
+  const reply = await askFleet(
+    config,
+    DISRUPTION_END_SUBJECT,
+    {},
+    {
+      nothingDone: 'disruption mode was not ended',
+      maybeDone: 'disruption mode may have ended: check with `cloudai disruption status`',
+    },
+  );
+  if (!reply.ok) throw new Error(reply.error);
+  process.stdout.write(
+    'disruption mode ended: workers still silent are declared inactive now, and their tasks requeued\n',
+  );
+}
+
+/** `cloudai disruption status`: from the read model only. */
+export async function disruptionStatusCommand(
+  options: { json?: boolean },
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
+  try {
+    const disruption = readModel.snapshot((view) => view.disruption());
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(disruption, null, 2)}\n`
+        : `${describeDisruption(disruption, Date.now())}\n`,
+    );
+  } finally {
+    await readModel.close();
+  }
+}
+
+/** One or two lines on disruption mode, as `cloudai disruption status` prints them. */
+export function describeDisruption(disruption: DisruptionDocument, now: number): string {
+  if (disruption.active) {
+    const since = disruption.since === null ? '' : ` for ${formatDuration(now - disruption.since)}`;
+    return (
+      `disruption mode${since}: ${disruption.unhealthyWorkers} of ${disruption.consideredWorkers} workers went ` +
+      'silent at once.\nNo worker is declared inactive and no task is requeued until heartbeats return or ' +
+      '`cloudai disruption end`; new tasks are still placed on schedulable workers.'
+    );
+  }
+  if (disruption.endedAt === null) return 'no disruption mode: there has been none';
+  const by = disruption.endedBy === 'operator' ? 'by an operator' : 'when heartbeats returned';
+  return `no disruption mode: the last one ended ${formatDuration(now - disruption.endedAt)} ago, ${by}`;
+}
+
+function askFleet(
+  config: Config,
+  subject: string,
+  body: unknown,
+  advice: { nothingDone: string; maybeDone: string },
+): Promise<OperatorReply> {
+  return askControlPlane(config, {
+    subject,
+    body,
+    schema: operatorReplySchema,
+    service: 'control plane',
+    clientName: 'cloudai-operator',
+    advice,
+  });
+}

@@ -1,0 +1,58 @@
+import type { z } from 'zod';
+import { connectToNats } from '../streams/connection.js';
+import { requestJson } from '../streams/request-reply.js';
+import type { Config } from './config.js';
+import { credentialsFor } from './credentials.js';
+
+export interface ControlPlaneRequest<Schema extends z.ZodType> {
+  subject: string;
+  body: unknown;
+  schema: Schema;
+  /** Who answers, in the error messages: "scheduler" or "control plane". */
+  service: string;
+  /** The connection's name, as nats-server lists it. */
+  clientName: string;
+  /** What to tell the user when nothing can have happened, and when it may have. */
+  advice: { nothingDone: string; maybeDone: string };
+}
+
+/**
+ * One request from the CLI to the running control plane (its scheduler or its fleet), as the
+ * CLI identity; every way it can fail becomes an error that says what to do.
+ */
+export async function askControlPlane<Schema extends z.ZodType>(
+  config: Config,
+  request: ControlPlaneRequest<Schema>,
+): Promise<z.infer<Schema>> {
+  const { service, advice } = request;
+  const nc = await connectToNats({
+    url: config.natsUrl,
+    name: request.clientName,
+    credentials: credentialsFor(config, { role: 'cli' }),
+  });
+  try {
+    const reply = await requestJson(
+      nc,
+      request.subject,
+      request.body,
+      request.schema,
+      config.requestTimeoutMs,
+    );
+    if (reply.ok) return reply.value;
+    switch (reply.failure) {
+      case 'no-responders':
+        throw new Error(
+          `no ${service} answers on NATS at ${config.natsUrl}: start the control plane with \`cloudai up\` ` +
+            `or \`cloudai serve\`; ${advice.nothingDone}`,
+        );
+      case 'timeout':
+        throw new Error(
+          `the ${service} did not answer within ${config.requestTimeoutMs} ms; ${advice.maybeDone}`,
+        );
+      default:
+        throw new Error(`the ${service}'s answer was unusable (${reply.detail}); ${advice.maybeDone}`);
+    }
+  } finally {
+    await nc.close();
+  }
+}

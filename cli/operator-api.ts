@@ -1,0 +1,195 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import type { OperatorOutcome } from '../actors/liveness-settings.js';
+import { decodeJson, encodeJson } from '../streams/json-codec.js';
+import { type Logger, RateLimitedLog } from '../streams/logger.js';
+import {
+  disruptionEndRequestSchema,
+  MAX_OPERATOR_REQUEST_BYTES,
+  type OperatorReply,
+  workerRequestSchema,
+} from '../streams/operator-requests.js';
+import type { OrderedPublisher } from '../streams/ordered-publisher.js';
+import {
+  DISRUPTION_END_SUBJECT,
+  isValidWorkerId,
+  WORKER_CORDON_SUBJECT,
+  WORKER_EVENTS_STREAM,
+  WORKER_REMOVE_SUBJECT,
+  WORKER_UNCORDON_SUBJECT,
+} from '../streams/subjects.js';
+
+/** What an operator may ask of the fleet (`Fleet` has these). */
+export interface OperatorControls {
+  cordon(workerId: string): OperatorOutcome;
+  uncordon(workerId: string): OperatorOutcome;
+  remove(workerId: string): OperatorOutcome;
+  endDisruption(): OperatorOutcome;
+}
+
+export interface OperatorApiOptions {
+  nc: NatsConnection;
+  fleet: OperatorControls;
+  /**
+   * Resolves once the events the fleet has emitted so far are stored and applied (by the read
+   * model and the scheduler), or after `timeoutMs`: a reply then means `cloudai workers` and
+   * the next submission already see the change.
+   */
+  settle: (timeoutMs: number) => Promise<void>;
+  settleTimeoutMs: number;
+  logger: Logger;
+}
+
+/** One control plane answers each request, should a second one ever listen. */
+const OPERATOR_QUEUE_GROUP = 'cloudai-operator';
+
+const WORKER_ACTIONS: ReadonlyArray<{
+  subject: string;
+  verb: string;
+  act: (fleet: OperatorControls, workerId: string) => OperatorOutcome;
+}> = [
+  { subject: WORKER_CORDON_SUBJECT, verb: 'cordoned', act: (fleet, workerId) => fleet.cordon(workerId) },
+  {
+    subject: WORKER_UNCORDON_SUBJECT,
+    verb: 'uncordoned',
+    act: (fleet, workerId) => fleet.uncordon(workerId),
+  },
+  { subject: WORKER_REMOVE_SUBJECT, verb: 'removed', act: (fleet, workerId) => fleet.remove(workerId) },
+];
+
+/**
+ * The operator's front door to the fleet (`workers.api.*`, request/reply): cordon, uncordon
+ * and remove a worker, end disruption mode. Requests are validated here; the fleet decides
+ * and turns each change into an event. Malformed requests get an error reply and are counted;
+ * nothing a client sends can stop the control plane.
+ */
+export class OperatorApi {
+  /** done: the fleet acted; refused: the fleet said no; rejected: the request was malformed. */
+  readonly stats = { done: 0, refused: 0, rejected: 0 };
+  private readonly subscriptions: Subscription[] = [];
+  private readonly log: RateLimitedLog;
+
+  private constructor(private readonly options: OperatorApiOptions) {
+    this.log = new RateLimitedLog(options.logger);
+  }
+
+  static start(options: OperatorApiOptions): OperatorApi {
+    const api = new OperatorApi(options);
+    for (const { subject, verb, act } of WORKER_ACTIONS) {
+      api.serve(subject, (msg) => api.handleWorkerRequest(msg, verb, act));
+    }
+    api.serve(DISRUPTION_END_SUBJECT, (msg) => api.handleDisruptionEnd(msg));
+    return api;
+  }
+
+  async close(): Promise<void> {
+    for (const subscription of this.subscriptions) {
+      if (!subscription.isClosed()) await subscription.drain();
+    }
+  }
+
+  private serve(subject: string, handle: (msg: Msg) => Promise<OperatorReply>): void {
+    this.subscriptions.push(
+      this.options.nc.subscribe(subject, {
+        queue: OPERATOR_QUEUE_GROUP,
+        callback: (error, msg) => {
+          if (error) {
+            this.options.logger.warn(`${subject}: ${error.message}`);
+            return;
+          }
+          handle(msg)
+            .catch((handlerError: Error): OperatorReply => {
+              this.options.logger.error(`${subject} handler failed: ${handlerError.stack ?? handlerError}`);
+              return { ok: false, error: `the control plane failed: ${handlerError.message}` };
+            })
+            .then((reply) => msg.respond(encodeJson(reply)));
+        },
+      }),
+    );
+  }
+
+  private async handleWorkerRequest(
+    msg: Msg,
+    verb: string,
+    act: (fleet: OperatorControls, workerId: string) => OperatorOutcome,
+  ): Promise<OperatorReply> {
+    const decoded = this.decode(msg, workerRequestSchema);
+    if (!decoded.ok) return decoded;
+    const { workerId } = decoded.value;
+    if (!isValidWorkerId(workerId)) {
+      return this.reject(
+        msg.subject,
+        `worker id ${JSON.stringify(workerId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
+      );
+    }
+    return this.apply(act(this.options.fleet, workerId), `worker ${workerId} ${verb}`);
+  }
+
+  private async handleDisruptionEnd(msg: Msg): Promise<OperatorReply> {
+    const decoded = this.decode(msg, disruptionEndRequestSchema);
+    if (!decoded.ok) return decoded;
+    return this.apply(this.options.fleet.endDisruption(), 'disruption mode ended');
+  }
+
+  private async apply(outcome: OperatorOutcome, done: string): Promise<OperatorReply> {
+    if (!outcome.ok) {
+      this.stats.refused++;
+      return outcome;
+    }
+    this.stats.done++;
+    this.options.logger.info(`operator: ${done}`);
+    await this.options.settle(this.options.settleTimeoutMs);
+    return { ok: true };
+  }
+
+  private decode<Schema extends z.ZodType>(
+    msg: Msg,
+    schema: Schema,
+  ): { ok: true; value: z.infer<Schema> } | { ok: false; error: string } {
+    if (msg.data.length > MAX_OPERATOR_REQUEST_BYTES) {
+      return this.reject(
+        msg.subject,
+        `request of ${msg.data.length} bytes refused: at most ${MAX_OPERATOR_REQUEST_BYTES} bytes`,
+      );
+    }
+    const decoded = decodeJson(msg.data, schema);
+    if (!decoded.ok) return this.reject(msg.subject, `malformed request: ${decoded.detail}`);
+    return { ok: true, value: decoded.value };
+  }
+
+  private reject(subject: string, error: string): { ok: false; error: string } {
+    this.stats.rejected++;
+    this.log.warn(`rejected-${subject}`, `refused a request on ${subject}: ${error}`);
+    return { ok: false, error };
+  }
+}
+
+/**
+ * `settle` for the operator API: waits until the publisher has stored every event queued so
+ * far, then until each reader (the read model, the scheduler) has applied WORKER_EVENTS up to
+ * the stream's end as it was then. Gives up quietly after `timeoutMs`: the change is made and
+ * its event on its way; only the reply comes sooner.
+ */
+export function settleWorkerEvents(parts: {
+  publisher: OrderedPublisher;
+  jsm: JetStreamManager;
+  readers: ReadonlyArray<(streamSeq: number) => Promise<void>>;
+}): (timeoutMs: number) => Promise<void> {
+  return async (timeoutMs) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    const settled = (async () => {
+      await parts.publisher.flush(timeoutMs);
+      const { state } = await parts.jsm.streams.info(WORKER_EVENTS_STREAM);
+      await Promise.all(parts.readers.map((applied) => applied(state.last_seq)));
+    })().catch(() => {});
+    try {
+      await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

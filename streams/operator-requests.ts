@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/**
+ * The operator's requests to the control plane (`workers.api.*`, core NATS request/reply, JSON):
+ * `cloudai workers cordon|uncordon|remove ID` send `{ "workerId": "kim" }`, `cloudai disruption
+ * end` sends `{}`. Every reply is `{ "ok": true }` or `{ "ok": false, "error": "…" }`, the error a
+ * sentence the CLI prints as it is.
+ */
+
+/** Far above any valid request: a bigger one is refused before it is parsed. */
+export const MAX_OPERATOR_REQUEST_BYTES = 1_024;
+
+export const workerRequestSchema = z.object({ workerId: z.string() });
+export type WorkerRequest = z.infer<typeof workerRequestSchema>;
+
+export const disruptionEndRequestSchema = z.object({});
+
+export const operatorReplySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true) }),
+  z.object({ ok: z.literal(false), error: z.string() }),
+]);
+export type OperatorReply = z.infer<typeof operatorReplySchema>;
