@@ -113,7 +113,8 @@ export class Fleet {
     });
     this.machine = livenessMachineFor({
       now: () => this.timers.now(),
-      fleetDoubtsItsView: (workerId) => this.guard.doubts(workerId, this.statusOf(workerId), this.timers.now()),
+      fleetDoubtsItsView: (workerId) =>
+        this.guard.doubts(workerId, this.statusOf(workerId), this.timers.now()),
       holdForDisruption: (workerId) => this.guard.hold(workerId, this.timers.now()),
     });
     this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
@@ -198,8 +199,9 @@ export class Fleet {
     const slot: WorkerSlot = { actor, status, pendingHeartbeatAt: undefined };
     this.counts[status]++;
     actor.on('*', (event) => {
-      this.track(slot, event);
+      // Forwarded first: a disruption change the event causes (see track) comes after it.
       this.options.onEvent(event);
+      this.track(slot, event);
     });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
@@ -379,7 +381,8 @@ export class Fleet {
     if (this.suspendedWorkers) {
       return {
         ok: false,
-        error: 'the control plane has lost its NATS connection and is not judging liveness now: retry once it is back',
+        error:
+          'the control plane has lost its NATS connection and is not judging liveness now: retry once it is back',
       };
     }
     if (!this.guard.active) {

@@ -151,7 +151,8 @@ export interface LivenessMachineHooks {
 export function livenessMachineFor(hooks: LivenessMachineHooks) {
   return workerLivenessMachine.provide({
     delays: {
-      suspicionTimeout: ({ context }) => Math.max(0, context.armedAt + context.suspicion.afterMs - hooks.now()),
+      suspicionTimeout: ({ context }) =>
+        Math.max(0, context.armedAt + context.suspicion.afterMs - hooks.now()),
       heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - hooks.now()),
       holdDown: ({ context }) => Math.max(0, holdDownEndOf(context) - hooks.now()),
     },
@@ -321,7 +322,12 @@ export const workerLivenessMachine = setup({
     uncordon: enqueueActions(({ context, event, enqueue }) => {
       const at = 'at' in event ? event.at : context.lastHeartbeatAt;
       enqueue.assign({ cordoned: false, seq: context.seq + 1 });
-      enqueue.emit({ type: 'WorkerUncordoned' as const, workerId: context.workerId, at, seq: context.seq + 1 });
+      enqueue.emit({
+        type: 'WorkerUncordoned' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq + 1,
+      });
     }),
     emitRemoved: emit(({ context, event }) => ({
       type: 'WorkerRemoved' as const,

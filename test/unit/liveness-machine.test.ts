@@ -192,10 +192,7 @@ test('restored workers: active ones get a full timeout from the restart, numberi
       silentForMs: 100_000 + TIMEOUT_MS - 10_000,
     },
   ]);
-  fleet.receiveHeartbeat(
-    heartbeat('gone', { address: 'b', capacity }),
-    clock.now(),
-  );
+  fleet.receiveHeartbeat(heartbeat('gone', { address: 'b', capacity }), clock.now());
   assert.equal(events.at(-1)?.type, 'WorkerActivated');
   assert.equal(events.at(-1)?.seq, 5);
   fleet.stop();
