@@ -1,7 +1,7 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
 import { PositionWaiters } from '../projections/position-waiters.js';
+import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import { hasLostItsTasks, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
