@@ -224,4 +224,65 @@ test('in disruption mode a worker turned inactive and removed keeps its tasks un
   });
 });
 
+/** Restart tests: a long timeout, so the restored fleet changes nothing while the test looks. */
+const RESTART_TIMINGS = { heartbeatTimeoutMs: 30_000, suspectAfterMs: 10_000 };
+const wide = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0 };
+
+/** kim runs t-0001 (1 cpu), gone runs t-0002 (4 cpu), a is idle; then the control plane stops. */
+async function restartScenario(cluster: TaskCluster): Promise<{ kim: InjectedWorker; gone: InjectedWorker }> {
+  const kim = await cluster.addInjectedWorker('kim', small, { taskMs: LONG_TASK_MS });
+  assert.equal(outcomeOf(await cluster.submit({ cpu: 1 })), { kind: 'assigned', workerId: 'kim' });
+  const gone = await cluster.addInjectedWorker('gone', small, { taskMs: LONG_TASK_MS });
+  assert.equal(outcomeOf(await cluster.submit({ cpu: 4 })), { kind: 'assigned', workerId: 'gone' });
+  for (const taskId of ['t-0001', 't-0002']) {
+    await cluster.waitForTask(taskId, (task) => task.status === 'running', 'running');
+  }
+  await cluster.addWorker('a', wide, { taskMs: LONG_TASK_MS });
+  await cluster.controlPlane.close();
+  return { kim, gone };
+}
+
+test('at a restart, tasks on a suspect worker keep running and those on an inactive one are requeued', async () => {
+  await withTaskCluster(RESTART_TIMINGS, async (cluster) => {
+    const { kim, gone } = await restartScenario(cluster);
+    await kim.suspect();
+    await gone.inactive();
+    await cluster.startControlPlane();
+
+    const moved = await cluster.waitForTask(
+      't-0002',
+      (task) => task.attempt === 2 && task.status === 'running',
+      'moved',
+    );
+    assert.is(moved.workerId, 'a');
+    assertStillRunning(cluster, ['t-0001'], 'kim');
+    assert.equal(await requeuesOf(cluster), ['t-0002 worker-inactive']);
+  });
+});
+
+test('at a restart in disruption mode, tasks on an inactive worker are held until an operator ends it', async () => {
+  await withTaskCluster(RESTART_TIMINGS, async (cluster) => {
+    const { gone } = await restartScenario(cluster);
+    await new InjectedDisruption(cluster.client).start(2, 3);
+    await gone.inactive();
+    await cluster.startControlPlane();
+
+    await waitFor(() => cluster.controlPlane.scheduler.stats.heldInDisruption === 1, 3_000, 'held');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await requeuesOf(cluster), []);
+    assertStillRunning(cluster, ['t-0002'], 'gone');
+    // Placement goes on.
+    assert.equal(outcomeOf(await cluster.submit({ cpu: 1 })), { kind: 'assigned', workerId: 'a' });
+
+    assert.equal(cluster.controlPlane.fleet.endDisruption(), { ok: true });
+    const moved = await cluster.waitForTask(
+      't-0002',
+      (task) => task.attempt === 2 && task.status === 'running',
+      'moved',
+    );
+    assert.is(moved.workerId, 'a');
+    assert.equal(await requeuesOf(cluster), ['t-0002 worker-inactive']);
+  });
+});
+
 test.run();
