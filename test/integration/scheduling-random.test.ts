@@ -3,6 +3,9 @@ import * as assert from 'uvu/assert';
 import { fitsWithin, type Resources, sumResources } from '../../projections/resources.js';
 import { evolveTask, holdingOf, isTerminal, type TaskDocument } from '../../projections/task-document.js';
 import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
+import { operatorReplySchema } from '../../streams/operator-requests.js';
+import { requestJson } from '../../streams/request-reply.js';
+import { WORKER_CORDON_SUBJECT, WORKER_UNCORDON_SUBJECT } from '../../streams/subjects.js';
 import type { SubmitReply } from '../../streams/task-events.js';
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';
@@ -12,13 +15,18 @@ import {
   type StoredEvent,
   type StoredTaskEvent,
 } from '../support/stream.js';
-import { type TaskWorker, withTaskCluster } from '../support/task-cluster.js';
+import { type TaskCluster, type TaskWorker, withTaskCluster } from '../support/task-cluster.js';
 
 /** Set CLOUDAI_TEST_SEED to replay another schedule of operations. */
 const SEED = Number(process.env.CLOUDAI_TEST_SEED ?? 20_261_127);
 const STEPS = 70;
 
-test(`random worker stops, starts and submissions keep every invariant (seed ${SEED})`, async () => {
+async function askFleet(cluster: TaskCluster, subject: string, workerId: string): Promise<unknown> {
+  const reply = await requestJson(cluster.client, subject, { workerId }, operatorReplySchema, 5_000);
+  return reply.ok ? reply.value : reply.detail;
+}
+
+test(`random worker stops, starts, partitions, cordons and submissions keep every invariant (seed ${SEED})`, async () => {
   const random = seededRandom(SEED);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   await withTaskCluster(
@@ -38,6 +46,7 @@ test(`random worker stops, starts and submissions keep every invariant (seed ${S
       }
       const up = new Set(workers.map((worker) => worker.workerId));
       const silent = new Set<string>();
+      const cordoned = new Set<string>();
       const submissions: Array<Promise<SubmitReply>> = [];
       const operations: string[] = [];
 
@@ -70,6 +79,17 @@ test(`random worker stops, starts and submissions keep every invariant (seed ${S
             worker.silence();
           }
           operations.push(`partition ${worker.workerId}`);
+        } else if (roll < 0.95) {
+          const { workerId } = pick(workers);
+          const uncordon = cordoned.delete(workerId);
+          if (!uncordon) cordoned.add(workerId);
+          const reply = await askFleet(
+            cluster,
+            uncordon ? WORKER_UNCORDON_SUBJECT : WORKER_CORDON_SUBJECT,
+            workerId,
+          );
+          assert.equal(reply, { ok: true }, `${uncordon ? 'uncordon' : 'cordon'} ${workerId}`);
+          operations.push(`${uncordon ? 'uncordon' : 'cordon'} ${workerId}`);
         } else {
           const open = cluster.tasks().filter((task) => !isTerminal(task.status));
           if (open.length > 0) {
@@ -79,10 +99,13 @@ test(`random worker stops, starts and submissions keep every invariant (seed ${S
         }
         await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 120)));
       }
-      // Everyone back, and the queue drains.
+      // Everyone back and schedulable, and the queue drains.
       for (const worker of workers) {
         if (!up.has(worker.workerId)) worker.start();
         if (silent.has(worker.workerId)) worker.resume();
+      }
+      for (const workerId of cordoned) {
+        assert.equal(await askFleet(cluster, WORKER_UNCORDON_SUBJECT, workerId), { ok: true });
       }
       const replies = await Promise.all(submissions);
       assert.ok(
@@ -105,6 +128,12 @@ test(`random worker stops, starts and submissions keep every invariant (seed ${S
       assert.ok(audit.assignments >= submissions.length, `${audit.assignments} assignments`);
       assert.ok(audit.requeues >= 1, 'some worker loss requeued work');
       assert.ok(audit.workersUsed >= 3, `tasks ran on ${audit.workersUsed} workers only`);
+      assert.ok(
+        operations.some((operation) => operation.startsWith('cordon')),
+        'some worker was cordoned',
+      );
+      const types = new Set(workerEvents.map(({ event }) => event.type));
+      assert.ok(types.has('WorkerSuspected') && types.has('WorkerCordoned'), [...types].join(', '));
       assert.equal(
         cluster
           .tasks()
