@@ -45,6 +45,11 @@ export async function askControlPlane<Schema extends z.ZodType>(
           `no ${service} answers on NATS at ${config.natsUrl}: start the control plane with \`cloudai up\` ` +
             `or \`cloudai serve\`; ${advice.nothingDone}`,
         );
+      case 'denied':
+        throw new Error(
+          `the NATS server refused this request (${reply.detail}): the credentials in use are not the CLI's, ` +
+            `or the server's auth.conf predates this version (regenerate it with \`cloudai credentials cli\`); ${advice.nothingDone}`,
+        );
       case 'timeout':
         throw new Error(
           `the ${service} did not answer within ${config.requestTimeoutMs} ms; ${advice.maybeDone}`,

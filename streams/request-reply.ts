@@ -1,8 +1,14 @@
-import { type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
+import {
+  type NatsConnection,
+  PermissionViolationError,
+  RequestError,
+  TimeoutError,
+} from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { decodeJson, encodeJson } from './json-codec.js';
 
-export type RequestFailure = 'no-responders' | 'timeout' | 'malformed-reply' | 'error';
+/** `denied`: this identity may not publish on the subject (nothing was sent). */
+export type RequestFailure = 'no-responders' | 'timeout' | 'denied' | 'malformed-reply' | 'error';
 
 export type RequestResult<T> =
   | { ok: true; value: T }
@@ -29,6 +35,12 @@ export async function requestJson<Schema extends z.ZodType>(
   } catch (error) {
     if (error instanceof RequestError && error.isNoResponders()) {
       return { ok: false, failure: 'no-responders', detail: `nobody listens on ${subject}` };
+    }
+    if (
+      error instanceof PermissionViolationError ||
+      (error as Error).cause instanceof PermissionViolationError
+    ) {
+      return { ok: false, failure: 'denied', detail: `not allowed to publish on ${subject}` };
     }
     if (error instanceof TimeoutError || (error as Error).cause instanceof TimeoutError) {
       return { ok: false, failure: 'timeout', detail: `no answer within ${timeoutMs} ms` };

@@ -85,7 +85,10 @@ test('authorization: each identity may do its own job and nothing else; new work
     beat = setInterval(() => tessa.publish('heartbeat.tessa', heartbeat('tessa')), 200);
     const admin = await connectAs(files.control, 'admin');
     const readModelSays = async () =>
-      JSON.parse((await runCli(['workers', '--json'], env)).stdout || '[]') as Array<{ workerId: string }>;
+      JSON.parse((await runCli(['workers', '--json'], env)).stdout || '[]') as Array<{
+        workerId: string;
+        cordoned?: boolean;
+      }>;
     await waitFor(
       async () => (await readModelSays()).some((worker) => worker.workerId === 'tessa'),
       10_000,
@@ -97,6 +100,7 @@ test('authorization: each identity may do its own job and nothing else; new work
     tessa.publish('workers.events.tessa', '{"type":"WorkerInactive"}');
     tessa.publish('tasks.events.t-1', '{}');
     tessa.publish('tasks.reports.kim', '{}');
+    tessa.publish('workers.api.cordon', '{"workerId":"kim"}');
     const jsm = await jetstreamManager(tessa).catch((error: Error) => error);
     assert.instance(jsm, Error, 'the JetStream API is closed to workers');
     const jsPublish = await jetstream(tessa)
@@ -113,12 +117,13 @@ test('authorization: each identity may do its own job and nothing else; new work
     );
     assert.match(String(await snooping.closed), /Permissions Violation for Subscription to "heartbeat.\*"/);
     assert.not.ok(ownAssignments.isClosed(), 'its own assignments are allowed');
-    await waitFor(() => tessaErrors.length >= 5, 5_000, 'permission errors');
+    await waitFor(() => tessaErrors.length >= 6, 5_000, 'permission errors');
     for (const subject of [
       'heartbeat.kim',
       'workers.events.tessa',
       'tasks.events.t-1',
       'tasks.reports.kim',
+      'workers.api.cordon',
       '$JS.API.INFO',
     ]) {
       assert.ok(
@@ -164,6 +169,15 @@ test('authorization: each identity may do its own job and nothing else; new work
     const rebuilt = await runCli(['rebuild', '--data-dir', fresh.path, '--credentials', files.cli], env);
     fresh.remove();
     assert.is(rebuilt.code, 0, rebuilt.stderr);
+
+    // The CLI identity may use the operator API (workers may not, above).
+    const cordoned = await runCli(['workers', 'cordon', 'tessa'], env);
+    assert.is(cordoned.code, 0, cordoned.stderr);
+    assert.match(cordoned.stdout, /^worker tessa cordoned: /);
+    assert.ok(
+      (await readModelSays()).find((worker) => worker.workerId === 'tessa')?.cordoned,
+      'the read model shows it',
+    );
 
     // A new worker: credentials created and applied (SIGHUP) by the command, then it can beat.
     const refused = await runCli(['worker', '--id', 'newbie'], { ...env });
