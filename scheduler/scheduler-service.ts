@@ -251,7 +251,7 @@ export class SchedulerService {
         this.state.workerPosition = streamSeq;
         if (isDisruptionEvent(event)) {
           const change = this.state.applyDisruptionEvent(event);
-          if (change) disruptionEnded = this.logDisruptionChange(change) || disruptionEnded;
+          if (change) disruptionEnded = this.noteDisruptionChange(change) || disruptionEnded;
           return;
         }
         const change = this.state.applyWorkerEvent(event);
@@ -278,10 +278,10 @@ export class SchedulerService {
     this.workerPositionWaiters.reached(this.state.workerPosition);
   }
 
-  /** Logs a start or end of disruption mode; true when it ended. */
-  private logDisruptionChange({ before, after }: DisruptionChange): boolean {
+  /** Logs a start or end of disruption mode (the fleet logs the why); true when it ended. */
+  private noteDisruptionChange({ before, after }: DisruptionChange): boolean {
     if (after.active && !before.active) {
-      this.options.logger.warn(
+      this.options.logger.info(
         `disruption mode (${after.unhealthyWorkers} of ${after.consideredWorkers} workers unhealthy): ` +
           'no task is requeued until it ends; new tasks are still placed on schedulable workers',
       );
@@ -428,10 +428,10 @@ export class SchedulerService {
       ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
       : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
     if (this.closed) return;
-    const unanswered = this.state.task(taskId);
     if (!reply.ok && this.state.disruption.active) {
       // No answer may be the very partition that caused the disruption: the agent may run it.
       // A refusal is an answer, and is acted on even now.
+      const unanswered = this.state.task(taskId);
       if (unanswered?.attempt === attempt && holdingOf(unanswered)?.workerId === workerId) {
         this.hold(unanswered, failure);
       }
