@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
@@ -167,6 +168,19 @@ program
   .addOption(dataDir())
   .action(async (flags: SharedFlags & WorkersCommandOptions) =>
     (await import('./commands/workers.js')).workersCommand(flags, overrides(flags)),
+  );
+
+program
+  .command('alerts')
+  .description(
+    'print liveness alerts (inactive, active again, suspect, disruption) as they happen, until Ctrl-C',
+  )
+  .option('--json', 'one JSON alert per line, as published on alerts.>')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & AlertsCommandOptions) =>
+    (await import('./commands/alerts.js')).alertsCommand(flags, overrides(flags)),
   );
 
 const task = program.command('task').description('submit, inspect or cancel one task');

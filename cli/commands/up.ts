@@ -139,7 +139,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(`  nats-server    pid ${server.pid}  ${natsUrl}  (log ${join(serverDir, 'nats-server.log')})`);
   say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
   if (config.metricsPort > 0) {
-    say(`                 metrics http://127.0.0.1:${config.metricsPort}/metrics, health /healthz`);
+    say(`                 metrics and health on port ${config.metricsPort} (/metrics, /healthz)`);
   }
   if (config.alertWebhook) say(`                 alerts POSTed to ${new URL(config.alertWebhook).origin}`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
