@@ -1,5 +1,9 @@
-import type { NatsConnectionState } from '../streams/connection-state.js';
-import type { ProjectorLagProbe, StreamLag } from './projector-lag.js';
+import type { StreamLag } from './projector-lag.js';
+
+/** Where the check learns the read model's lag (a ProjectorLagProbe); it may reject. */
+export interface LagSource {
+  measure(): Promise<StreamLag[]>;
+}
 
 /**
  * Events the read model may be behind a stream and still count as caught up: the projector
@@ -23,16 +27,16 @@ export interface HealthReport {
  * further behind is not.
  */
 export class HealthCheck {
-  private probe?: ProjectorLagProbe;
+  private probe?: LagSource;
   private readonly previousLag = new Map<string, number>();
 
   constructor(
-    private readonly connection: NatsConnectionState,
+    private readonly connection: { readonly isConnected: boolean },
     private readonly maxLag = HEALTHY_PROJECTOR_LAG,
   ) {}
 
   /** The read model has caught up once at start; from now on its lag is measured. */
-  attach(probe: ProjectorLagProbe): void {
+  attach(probe: LagSource): void {
     this.probe = probe;
   }
 
