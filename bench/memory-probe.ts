@@ -1,5 +1,5 @@
 import { Fleet } from '../actors/fleet.js';
-import { DEFAULT_CONFIG } from '../cli/config.js';
+import { DEFAULT_CONFIG, livenessSettingsOf } from '../cli/config.js';
 import { type Capacity, decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../streams/heartbeat.js';
 import { heartbeatSubject } from '../streams/subjects.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
@@ -60,7 +60,11 @@ function measure(kind: MemoryProbeKind, workers: number): MemoryProbeResult {
   const before = heapAfterFullGc();
   let release: () => void;
   if (kind === 'fleet') {
-    const fleet = new Fleet({ heartbeatTimeoutMs: timeoutMs, maxWorkers: workers, onEvent: () => {} });
+    const fleet = new Fleet({
+      settings: livenessSettingsOf(DEFAULT_CONFIG),
+      maxWorkers: workers,
+      onEvent: () => {},
+    });
     // Two rounds: the second is the steady state (a known worker beating again).
     for (let round = 0; round < 2; round++) {
       for (let index = 0; index < workers; index++) fleet.receiveHeartbeat(heartbeatOf(index), Date.now());

@@ -4,6 +4,7 @@ import { runCli, spawnCli } from '../support/cli.js';
 import { withTestCluster } from '../support/cluster.js';
 import { freePort, getHealth, scrapeMetrics } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
+import { readWorkerStream } from '../support/stream.js';
 
 const CLUSTER = { heartbeatTimeoutMs: 600, heartbeatIntervalMs: 100 };
 
@@ -55,11 +56,19 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
       assert.is(scrape.value('cloudai_heartbeats_rejected_total{reason="malformed-json"}'), 1);
       assert.is(scrape.value('cloudai_heartbeats_rejected_total{reason="oversized"}'), 0);
       assert.is(scrape.value('cloudai_heartbeats_rejected_total{reason="subject-mismatch"}'), 0);
+      const stored = (await readWorkerStream(nc)).map(({ event }) => event);
+      const storedOfType = (type: string) => stored.filter((event) => event.type === type).length;
       assert.is(scrape.value('cloudai_detection_delay_seconds_count{transition="inactive"}'), 1);
       const delay = scrape.value('cloudai_detection_delay_seconds_sum{transition="inactive"}');
       assert.ok(delay >= 0 && delay < 1, `detection delay ${delay} s`);
-      // Two registrations and one WorkerInactive at least.
-      assert.ok(scrape.value('cloudai_worker_events_published_total') >= 3);
+      // `dying` was suspect before it was inactive.
+      const suspicions = scrape.value('cloudai_detection_delay_seconds_count{transition="suspect"}');
+      assert.ok(suspicions >= 1);
+      assert.is(suspicions, storedOfType('WorkerSuspected'));
+      assert.is(scrape.value('cloudai_alerts_published_total{alert="worker-suspect"}'), suspicions);
+      // This serve published every event of WORKER_EVENTS: two registrations, a suspicion, an inactive at least.
+      assert.ok(stored.length >= 4);
+      assert.is(scrape.value('cloudai_worker_events_published_total'), stored.length);
       assert.is(scrape.value('cloudai_worker_events_retried_total'), 0);
       assert.is(scrape.value('cloudai_worker_events_pending'), 0);
       assert.is(scrape.value('cloudai_task_queue_length'), 1);

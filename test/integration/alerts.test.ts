@@ -60,7 +60,7 @@ function listen(nc: NatsConnection): Array<{ subject: string; alert: Alert }> {
 }
 
 alerts(
-  'a subscriber on alerts.> hears a worker go inactive and come back, after each event is stored',
+  'a subscriber on alerts.> hears a worker turn suspect, inactive and come back, after each event is stored',
   async () => {
     await withTestCluster(CLUSTER, async (cluster) => {
       const controlPlane = await startControlPlane(cluster);
@@ -84,7 +84,6 @@ alerts(
           2_000,
           'the active alert',
         );
-        tessa.stop();
 
         // One alert per alerting event in the stream, in the same order, and none for the registration.
         const stored = (await readWorkerStream(nc)).map(({ event }) => event);
@@ -103,6 +102,15 @@ alerts(
           assert.equal(alert, { ...alertOf(alert.event, alert.raisedAt) });
           assert.ok(alert.raisedAt >= alert.event.at, 'raised after the change happened');
         }
+        // Late, then gone, then back, in that order (beating steadily again, tessa raises nothing more).
+        const kinds = heard.map(({ alert }) => alert.alert);
+        const suspectAt = kinds.indexOf('worker-suspect');
+        assert.ok(suspectAt >= 0, kinds.join(', '));
+        assert.ok(suspectAt < kinds.indexOf('worker-inactive'), kinds.join(', '));
+        assert.ok(kinds.indexOf('worker-inactive') < kinds.indexOf('worker-active'), kinds.join(', '));
+        const suspect = heard[suspectAt]?.alert;
+        assert.is(suspect?.event.type, 'WorkerSuspected');
+        assert.match(suspect?.summary ?? '', /^worker tessa is suspect: no heartbeat for 0\.\d s \(/);
         const inactive = heard.find(({ alert }) => alert.alert === 'worker-inactive')?.alert;
         const active = heard.find(({ alert }) => alert.alert === 'worker-active')?.alert;
         assert.is(inactive?.event.type, 'WorkerInactive');
