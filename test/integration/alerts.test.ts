@@ -126,6 +126,63 @@ alerts(
   },
 );
 
+alerts(
+  'a fleet-wide silence raises disruption-started, and its end disruption-ended, on alerts.fleet.disruption',
+  async () => {
+    await withTestCluster(CLUSTER, async (cluster) => {
+      const controlPlane = await startControlPlane(cluster);
+      try {
+        const listener = await cluster.connect('alert-listener');
+        const heard = listen(listener);
+        await listener.flush();
+        const nc = await cluster.connect('workers');
+        const ids = ['a', 'b', 'c'];
+        const workers = ids.map((id) => cluster.worker(nc, id));
+        for (const worker of workers) worker.start();
+        await waitFor(
+          () => ids.every((id) => cluster.statusOf(id) === 'active'),
+          5_000,
+          'three workers active',
+        );
+        for (const worker of workers) worker.stop();
+        await waitFor(
+          () => heard.some(({ alert }) => alert.alert === 'disruption-started'),
+          HEARTBEAT_TIMEOUT_MS + 2_000,
+          'the disruption alert',
+        );
+        for (const worker of workers) worker.start();
+        await waitFor(
+          () => heard.some(({ alert }) => alert.alert === 'disruption-ended'),
+          2_000,
+          'the end of the disruption',
+        );
+
+        const fleetWide = heard.filter(({ subject }) => subject === 'alerts.fleet.disruption');
+        assert.equal(
+          fleetWide.map(({ alert }) => alert.alert),
+          ['disruption-started', 'disruption-ended'],
+        );
+        const [started, ended] = fleetWide.map(({ alert }) => alert);
+        assert.is(started?.workerId, undefined);
+        assert.equal(started?.event, {
+          type: 'DisruptionStarted',
+          at: started?.event.at,
+          seq: 1,
+          unhealthyWorkers: 3,
+          consideredWorkers: 3,
+          thresholdPercent: 55,
+        });
+        assert.match(started?.summary ?? '', /^disruption mode started: 3 of 3 workers went silent/);
+        assert.is(ended?.event.type === 'DisruptionEnded' && ended.event.endedBy, 'heartbeats');
+        // Nobody was declared inactive while the fleet doubted its view.
+        assert.not.ok(heard.some(({ alert }) => alert.alert === 'worker-inactive'));
+      } finally {
+        await controlPlane.close();
+      }
+    });
+  },
+);
+
 alerts('the webhook receives each alert as JSON, the same as on NATS', async () => {
   await withTestCluster(CLUSTER, async (cluster) => {
     const receiver = await WebhookReceiver.start(() => 204);
