@@ -178,7 +178,10 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
       `metrics port must be between 1 and 65535 (0: no metrics), got ${config.metricsPort}`,
     );
   }
-  if (config.alertWebhook !== '' && !/^https?:\/\/[^\s]+$/.test(config.alertWebhook)) {
+  if (
+    config.alertWebhook !== '' &&
+    (!/^https?:\/\/[^\s]+$/.test(config.alertWebhook) || !URL.canParse(config.alertWebhook))
+  ) {
     throw new ConfigError(
       `alert webhook ${JSON.stringify(config.alertWebhook)} is not an http:// or https:// URL`,
     );

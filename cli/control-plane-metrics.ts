@@ -3,6 +3,7 @@ import type { AlertPublisher } from '../streams/alert-publisher.js';
 import { ALERT_KINDS } from '../streams/alerts.js';
 import type { NatsConnectionState } from '../streams/connection-state.js';
 import { HEARTBEAT_REJECTION_REASONS, type HeartbeatRejectionReason } from '../streams/heartbeat.js';
+import type { WebhookSender } from '../streams/webhook.js';
 import { WORKER_STATUSES, type WorkerStatus, type WorkerStreamEvent } from '../streams/worker-events.js';
 import type { ProjectorLagProbe } from './projector-lag.js';
 
@@ -166,7 +167,7 @@ export class ControlPlaneMetrics {
         for (const alert of ALERT_KINDS) this.inc({ alert }, metrics.options.alerts.published[alert]);
       },
     });
-    if (options.alerts.webhook) this.registerWebhookMetrics(options.alerts.webhook.stats, registers);
+    if (options.alerts.webhook) this.registerWebhookMetrics(options.alerts.webhook, registers);
   }
 
   /** Starts reading the control plane's counters at each scrape. */
@@ -193,10 +194,8 @@ export class ControlPlaneMetrics {
     return this.includeProcessMetrics ? own + (await processRegistry().metrics()) : own;
   }
 
-  private registerWebhookMetrics(
-    stats: { delivered: number; retried: number; failed: number; dropped: number; abandoned: number },
-    registers: Registry[],
-  ): void {
+  private registerWebhookMetrics(webhook: WebhookSender, registers: Registry[]): void {
+    const { stats } = webhook;
     new Counter({
       name: 'cloudai_alert_webhook_deliveries_total',
       help:
@@ -220,13 +219,12 @@ export class ControlPlaneMetrics {
         setCounter(this, stats.retried);
       },
     });
-    const webhook = this.options.alerts.webhook;
     new Gauge({
       name: 'cloudai_alert_webhook_queue_length',
       help: 'Alerts waiting for a webhook delivery slot.',
       registers,
       collect() {
-        this.set(webhook?.queued ?? 0);
+        this.set(webhook.queued);
       },
     });
   }

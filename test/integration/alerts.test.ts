@@ -8,6 +8,7 @@ import { silentLogger } from '../../streams/logger.js';
 import { ALERTS_WILDCARD } from '../../streams/subjects.js';
 import type { WorkerStreamEvent } from '../../streams/worker-events.js';
 import { type TestCluster, withTestCluster } from '../support/cluster.js';
+import { parseExposition } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerStream } from '../support/stream.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -214,6 +215,14 @@ alerts('the webhook receives each alert as JSON, the same as on NATS', async () 
         heard.map(({ alert }) => alert).sort(byEvent),
       );
       assert.is(controlPlane.alerts.webhook?.stats.delivered, receiver.requests.length);
+      const samples = parseExposition(await controlPlane.metrics.text());
+      assert.is(
+        samples.get('cloudai_alert_webhook_deliveries_total{outcome="delivered"}'),
+        receiver.requests.length,
+      );
+      assert.is(samples.get('cloudai_alert_webhook_deliveries_total{outcome="failed"}'), 0);
+      assert.is(samples.get('cloudai_alert_webhook_retries_total'), 0);
+      assert.is(samples.get('cloudai_alert_webhook_queue_length'), 0);
     } finally {
       await controlPlane.close();
       await receiver.close();
