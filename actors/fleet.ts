@@ -40,11 +40,9 @@ interface WorkerSlot {
   status: WorkerStatus;
   /** Receive time of the newest heartbeat the actor has not been given yet (see receiveHeartbeat). */
   pendingHeartbeatAt: number | undefined;
-}
-
-/** A worker's heartbeat arrivals, for φ: kept apart from the actor so they survive a suspension. */
-interface ArrivalHistory {
+  /** Receive time of the newest heartbeat, whoever has it: the next inter-arrival sample counts from it. */
   lastArrivalAt: number | undefined;
+  /** Its inter-arrival times, for φ; created with the first sample. */
   window: InterArrivalWindow | undefined;
 }
 
@@ -77,7 +75,6 @@ const fleetRootMachine = createMachine({ id: 'fleet' });
  */
 export class Fleet {
   private readonly workers = new Map<string, WorkerSlot>();
-  private readonly arrivals = new Map<string, ArrivalHistory>();
   /** `seq` of the last event of each removed worker: a registration continues from it. */
   private readonly removedSeqs = new Map<string, number>();
   private readonly timers: TimerQueue<WorkerSlot>;
@@ -86,8 +83,9 @@ export class Fleet {
   private readonly detector: PhiAccrualDetector;
   private readonly guard: DisruptionGuard;
   private readonly counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
-  /** Workers frozen by `suspend()`, waiting for `resume()`. */
+  /** Workers frozen by `suspend()`, waiting for `resume()`, and their φ windows. */
   private suspendedWorkers?: KnownWorker[];
+  private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
   private stopped = false;
 
   constructor(private readonly options: FleetOptions) {
@@ -125,8 +123,7 @@ export class Fleet {
     const slot = this.workers.get(heartbeat.workerId);
     if (!slot) {
       if (this.workers.size >= this.options.maxWorkers) return 'fleet-full';
-      this.recordArrival(heartbeat.workerId, receivedAt, false);
-      this.spawn(
+      const spawned = this.spawn(
         {
           workerId: heartbeat.workerId,
           settings: this.options.settings,
@@ -134,17 +131,18 @@ export class Fleet {
             receivedAt,
             address: heartbeat.address,
             capacity: heartbeat.capacity,
-            suspicion: this.suspicionOf(heartbeat.workerId),
+            suspicion: this.detector.suspicionOf(undefined),
           },
           previousSeq: this.removedSeqs.get(heartbeat.workerId) ?? 0,
         },
         'active',
       );
+      spawned.lastArrivalAt = receivedAt;
       this.removedSeqs.delete(heartbeat.workerId);
       return 'accepted';
     }
     // The silence that ends with a comeback from inactive is an outage, not an inter-arrival time.
-    this.recordArrival(heartbeat.workerId, receivedAt, slot.status !== 'inactive');
+    this.recordArrival(slot, receivedAt, slot.status !== 'inactive');
     const snapshot = slot.actor.getSnapshot();
     if (slot.status === 'active' && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
@@ -157,7 +155,7 @@ export class Fleet {
       receivedAt,
       address: heartbeat.address,
       capacity: heartbeat.capacity,
-      suspicion: this.suspicionOf(heartbeat.workerId),
+      suspicion: this.suspicionOf(slot),
     });
     return 'accepted';
   }
@@ -176,17 +174,20 @@ export class Fleet {
         this.removedSeqs.set(known.workerId, known.seq);
         continue;
       }
-      this.spawn(
+      const window = this.suspendedWindows.get(known.workerId);
+      const slot = this.spawn(
         {
           workerId: known.workerId,
           settings: this.options.settings,
           known,
           restoredAt,
-          suspicion: this.suspicionOf(known.workerId),
+          suspicion: this.detector.suspicionOf(window),
         },
         known.status,
       );
+      slot.window = window;
     }
+    this.suspendedWindows.clear();
   }
 
   /** Continues disruption mode (and its event numbering) as the event log left it. */
@@ -194,9 +195,15 @@ export class Fleet {
     this.guard.restore(state);
   }
 
-  private spawn(input: WorkerLivenessInput, status: WorkerStatus): void {
+  private spawn(input: WorkerLivenessInput, status: WorkerStatus): WorkerSlot {
     const actor = createActor(this.machine, { parent: this.root as AnyActorRef, input });
-    const slot: WorkerSlot = { actor, status, pendingHeartbeatAt: undefined };
+    const slot: WorkerSlot = {
+      actor,
+      status,
+      pendingHeartbeatAt: undefined,
+      lastArrivalAt: undefined,
+      window: undefined,
+    };
     this.counts[status]++;
     actor.on('*', (event) => {
       // Forwarded first: a disruption change the event causes (see track) comes after it.
@@ -205,6 +212,7 @@ export class Fleet {
     });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
+    return slot;
   }
 
   /** Keeps the counts by status and the disruption guard in step with each event. */
@@ -221,21 +229,16 @@ export class Fleet {
     this.timers.runFor(slot, () => slot.actor.send(event));
   }
 
-  private recordArrival(workerId: string, receivedAt: number, countsAsInterval: boolean): void {
-    let history = this.arrivals.get(workerId);
-    if (!history) {
-      history = { lastArrivalAt: undefined, window: undefined };
-      this.arrivals.set(workerId, history);
+  private recordArrival(slot: WorkerSlot, receivedAt: number, countsAsInterval: boolean): void {
+    if (countsAsInterval && slot.lastArrivalAt !== undefined && receivedAt >= slot.lastArrivalAt) {
+      slot.window ??= this.detector.newWindow();
+      slot.window.add(receivedAt - slot.lastArrivalAt);
     }
-    if (countsAsInterval && history.lastArrivalAt !== undefined && receivedAt >= history.lastArrivalAt) {
-      history.window ??= this.detector.newWindow();
-      history.window.add(receivedAt - history.lastArrivalAt);
-    }
-    history.lastArrivalAt = receivedAt;
+    slot.lastArrivalAt = receivedAt;
   }
 
-  private suspicionOf(workerId: string) {
-    return this.detector.suspicionOf(this.arrivals.get(workerId)?.window);
+  private suspicionOf(slot: WorkerSlot) {
+    return this.detector.suspicionOf(slot.window);
   }
 
   /**
@@ -249,8 +252,7 @@ export class Fleet {
     const receivedAt = slot.pendingHeartbeatAt;
     if (receivedAt === undefined) return undefined;
     const { context } = slot.actor.getSnapshot();
-    const workerId = context.workerId;
-    const decidesAt = nextDecisionAfterHeartbeat(context, receivedAt, this.suspicionOf(workerId));
+    const decidesAt = nextDecisionAfterHeartbeat(context, receivedAt, this.suspicionOf(slot));
     if (decidesAt > this.timers.now()) return decidesAt;
     this.deliverPendingHeartbeat(slot);
     return undefined;
@@ -260,13 +262,13 @@ export class Fleet {
     const receivedAt = slot.pendingHeartbeatAt;
     if (receivedAt === undefined) return;
     slot.pendingHeartbeatAt = undefined;
-    const { address, capacity, workerId } = slot.actor.getSnapshot().context;
+    const { address, capacity } = slot.actor.getSnapshot().context;
     this.deliver(slot, {
       type: 'HEARTBEAT',
       receivedAt,
       address,
       capacity,
-      suspicion: this.suspicionOf(workerId),
+      suspicion: this.suspicionOf(slot),
     });
   }
 
@@ -281,13 +283,13 @@ export class Fleet {
       // A coalesced heartbeat is part of what the worker last told us.
       this.deliverPendingHeartbeat(slot);
       frozen.push(knownWorkerOf(slot));
+      // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
+      if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
     }
     // The actors cannot be stopped one by one (see the class comment): without their timers,
     // and dropped from the map, they are inert.
     this.timers.clear();
     this.dropAllWorkers();
-    // The silence across the outage is not an inter-arrival time.
-    for (const history of this.arrivals.values()) history.lastArrivalAt = undefined;
     this.suspendedWorkers = frozen;
   }
 
@@ -371,7 +373,6 @@ export class Fleet {
     const { seq } = slot.actor.getSnapshot().context;
     this.counts.removed--; // the removed are counted by `removedSeqs`
     this.workers.delete(workerId);
-    this.arrivals.delete(workerId);
     this.removedSeqs.set(workerId, seq);
     return { ok: true };
   }
@@ -411,6 +412,7 @@ export class Fleet {
     this.timers.clear();
     this.dropAllWorkers();
     this.suspendedWorkers = undefined;
+    this.suspendedWindows.clear();
     this.root.stop();
   }
 

@@ -96,6 +96,9 @@ export type WorkerLivenessEvent =
   /** Disruption mode ended; a worker held `suspect` past its deadline is now judged. */
   | { type: 'DISRUPTION_ENDED'; at: number; endedBy: 'heartbeats' | 'operator' };
 
+/** Most workers never come back from inactive: they share this one empty list. */
+const NO_COMEBACKS: readonly number[] = Object.freeze([]);
+
 function sameCapacity(a: Capacity, b: Capacity): boolean {
   return a.cpu === b.cpu && a.memoryGb === b.memoryGb && a.storageGb === b.storageGb && a.gpu === b.gpu;
 }
@@ -122,6 +125,31 @@ function holdDownEndOf(context: WorkerLivenessContext): number {
 }
 
 /**
+ * When an active worker's one timer must wake it: the first of its suspicion (if it comes
+ * before the timeout), its timeout, and the end of its hold-down (if flapping). One timer per
+ * worker, not three: each pending XState delay costs a few hundred bytes, times 100 000 workers.
+ */
+function activeDeadlineOf(context: WorkerLivenessContext): number {
+  let deadline = inactiveDeadlineOf(context);
+  if (suspicionComesFirst(context)) deadline = Math.min(deadline, suspicionDeadlineOf(context));
+  if (context.flapping) deadline = Math.min(deadline, holdDownEndOf(context));
+  return deadline;
+}
+
+function suspicionDeadlineOf(context: WorkerLivenessContext): number {
+  return context.armedAt + context.suspicion.afterMs;
+}
+
+/** What is due at `now` for a worker whose timer fired; the machine's guards read it. */
+function dueAt(context: WorkerLivenessContext, now: number) {
+  return {
+    holdDownOver: context.flapping && now >= holdDownEndOf(context),
+    suspicion: suspicionComesFirst(context) && now >= suspicionDeadlineOf(context),
+    timeout: now >= inactiveDeadlineOf(context),
+  };
+}
+
+/**
  * The first instant an active worker's timers would decide anything if it had been given a
  * heartbeat received at `heartbeatAt`: the fleet postpones a due timer to it instead of
  * handing the actor a heartbeat that changes nothing observable before then.
@@ -131,10 +159,7 @@ export function nextDecisionAfterHeartbeat(
   heartbeatAt: number,
   suspicion: Suspicion,
 ): number {
-  const { heartbeatTimeoutMs } = context.settings;
-  let next = heartbeatAt + Math.min(suspicion.afterMs, heartbeatTimeoutMs);
-  if (context.flapping) next = Math.min(next, holdDownEndOf(context));
-  return next;
+  return activeDeadlineOf({ ...context, armedAt: heartbeatAt, suspicion });
 }
 
 /** Hooks the fleet fills in (see `livenessMachineFor`); the defaults describe a fleet of one. */
@@ -151,12 +176,13 @@ export interface LivenessMachineHooks {
 export function livenessMachineFor(hooks: LivenessMachineHooks) {
   return workerLivenessMachine.provide({
     delays: {
-      suspicionTimeout: ({ context }) =>
-        Math.max(0, context.armedAt + context.suspicion.afterMs - hooks.now()),
+      activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - hooks.now()),
       heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - hooks.now()),
-      holdDown: ({ context }) => Math.max(0, holdDownEndOf(context) - hooks.now()),
     },
     guards: {
+      holdDownOver: ({ context }) => dueAt(context, hooks.now()).holdDownOver,
+      suspicionDue: ({ context }) => dueAt(context, hooks.now()).suspicion,
+      timeoutDue: ({ context }) => dueAt(context, hooks.now()).timeout,
       fleetDoubtsItsView: ({ context }) => hooks.fleetDoubtsItsView(context.workerId),
     },
     actions: {
@@ -173,9 +199,9 @@ export const workerLivenessMachine = setup({
     emitted: {} as WorkerEvent,
   },
   delays: {
-    suspicionTimeout: ({ context }) => Math.max(0, context.armedAt + context.suspicion.afterMs - Date.now()),
+    /** The time left until the first of the active worker's deadlines. */
+    activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - Date.now()),
     heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - Date.now()),
-    holdDown: ({ context }) => Math.max(0, holdDownEndOf(context) - Date.now()),
   },
   guards: {
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
@@ -183,8 +209,9 @@ export const workerLivenessMachine = setup({
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
     addressOrCapacityChanged: ({ context, event }) =>
       event.type === 'HEARTBEAT' && heartbeatChangesWorker(context, event),
-    suspicionComesFirst: ({ context }) => suspicionComesFirst(context),
-    isFlapping: ({ context }) => context.flapping,
+    holdDownOver: ({ context }) => dueAt(context, Date.now()).holdDownOver,
+    suspicionDue: ({ context }) => dueAt(context, Date.now()).suspicion,
+    timeoutDue: ({ context }) => dueAt(context, Date.now()).timeout,
     isCordoned: ({ context }) => context.cordoned,
     fleetDoubtsItsView: () => false,
     /** The timeout passed while the worker was held: it is due a verdict. */
@@ -305,7 +332,7 @@ export const workerLivenessMachine = setup({
     }),
     stabilize: enqueueActions(({ context, enqueue }) => {
       const at = holdDownEndOf(context);
-      enqueue.assign({ flapping: false, comebacks: [], seq: context.seq + 1 });
+      enqueue.assign({ flapping: false, comebacks: NO_COMEBACKS, seq: context.seq + 1 });
       enqueue.emit({
         type: 'WorkerStabilized' as const,
         workerId: context.workerId,
@@ -351,7 +378,7 @@ export const workerLivenessMachine = setup({
           address: input.known.address,
           capacity: input.known.capacity,
           restoredStatus: input.known.status,
-          comebacks: [],
+          comebacks: NO_COMEBACKS,
           flapping: input.known.flapping,
           upSince: input.restoredAt,
           cordoned: input.known.cordoned,
@@ -366,7 +393,7 @@ export const workerLivenessMachine = setup({
           address: input.firstHeartbeat.address,
           capacity: input.firstHeartbeat.capacity,
           restoredStatus: undefined,
-          comebacks: [],
+          comebacks: NO_COMEBACKS,
           flapping: false,
           upSince: input.firstHeartbeat.receivedAt,
           cordoned: false,
@@ -388,30 +415,19 @@ export const workerLivenessMachine = setup({
       ],
     },
     active: {
-      initial: 'settling',
-      states: {
-        settling: {
-          always: [{ guard: 'isFlapping', target: 'holdingDown' }, { target: 'steady' }],
-        },
-        steady: {},
-        /** Flapping: it gets no tasks until it has been up for the hold-down time. */
-        holdingDown: {
-          after: { holdDown: { target: 'steady', actions: 'stabilize' } },
-        },
-      },
       after: {
-        suspicionTimeout: {
-          guard: 'suspicionComesFirst',
-          target: 'suspect',
-          actions: ['nextSeq', 'emitSuspected'],
-        },
-        heartbeatTimeout: [
+        activeDeadline: [
+          // Flapping, and up for the hold-down time: schedulable again; the other deadlines re-armed.
+          { guard: 'holdDownOver', target: 'active', reenter: true, actions: 'stabilize' },
+          { guard: 'suspicionDue', target: 'suspect', actions: ['nextSeq', 'emitSuspected'] },
           {
-            guard: 'fleetDoubtsItsView',
+            guard: and(['timeoutDue', 'fleetDoubtsItsView']),
             target: 'suspect',
             actions: ['nextSeq', 'emitSuspectedAtTimeout', 'holdForDisruption'],
           },
-          { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+          { guard: 'timeoutDue', target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+          // Nothing due yet (a deadline moved): wait for the next one.
+          { target: 'active', reenter: true },
         ],
       },
       on: {

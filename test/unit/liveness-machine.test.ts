@@ -2,7 +2,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
-import type { Heartbeat } from '../../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStreamEvent } from '../../streams/worker-events.js';
 import { heartbeat } from '../support/heartbeats.js';
 import { hardTimeoutOnly, startFleet as startTestFleet } from '../support/liveness.js';

@@ -43,6 +43,8 @@ test('the window keeps the last N inter-arrival times, with their mean and devia
   assert.is(window.count, 4, 'bounded: the oldest samples are dropped');
   assert.is(window.meanMs, 5_000);
   assert.is(window.stdDevMs, 0);
+  window.add(100_000);
+  assert.is(window.meanMs, (3 * 5_000 + 65_535) / 4, 'a sample beyond 65.5 s is stored as 65.5 s');
 });
 
 test('too few samples: the fixed suspectAfterMs decides; then φ, with σ never below its floor', () => {

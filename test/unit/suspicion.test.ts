@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { heartbeat } from '../support/heartbeats.js';
 import { livenessSettings, startFleet } from '../support/liveness.js';
 
 // Defaults: heartbeat timeout 30 s, fixed grace 10 s (2 × the 5 s interval) until 10 samples,
