@@ -1,4 +1,4 @@
-import { heartbeatSubject, WORKERS_API_WILDCARD } from './subjects.js';
+import { ALERTS_WILDCARD, heartbeatSubject, WORKERS_API_WILDCARD } from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -50,11 +50,11 @@ export function permissionsOf(identity: Identity): Permissions {
     case 'control-plane':
       return { publish: ['>'], subscribe: ['>'], allowResponses: true };
     case 'cli':
-      // Reads streams; changes go through the scheduler's and the fleet's request APIs, which
-      // validate them.
+      // Reads streams and hears alerts; changes go through the scheduler's and the fleet's request
+      // APIs, which validate them.
       return {
         publish: [...JETSTREAM_READ, 'tasks.api.>', WORKERS_API_WILDCARD],
-        subscribe: [inbox],
+        subscribe: [inbox, ALERTS_WILDCARD],
         allowResponses: false,
       };
     case 'worker':
