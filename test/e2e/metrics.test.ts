@@ -87,7 +87,7 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
       const placed = await runCli(['task', 'submit', '--image', 'x', '--cpu', '1'], cluster.env());
       assert.match(
         placed.stdout,
-        /no active worker acknowledged it \(alive\)/,
+        /no schedulable worker acknowledged it \(alive\)/,
         placed.stdout + placed.stderr,
       );
       assert.is((await scrapeMetrics(base)).value('cloudai_placements_total'), 1);
