@@ -146,7 +146,7 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     const envName = CONFIG_ENV[key];
     const envValue = envName ? env[envName] : undefined;
     const flagValue = flags[key];
-    if (flagValue !== undefined) assign(config, key, flagValue, `--${kebab(key)}`);
+    if (flagValue !== undefined) assign(config, key, flagValue, flagOf(key));
     else if (envValue !== undefined && envValue !== '') assign(config, key, envValue, envName as string);
     else continue;
     given.add(key);
@@ -167,13 +167,15 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
   }
   if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
     throw new ConfigError(
-      `suspect-after (${config.suspectAfterMs} ms) must be shorter than the heartbeat timeout ` +
-        `(${config.heartbeatTimeoutMs} ms): a worker is suspect before it is declared inactive`,
+      `the grace before suspicion (--suspect-after-ms / ${CONFIG_ENV.suspectAfterMs}, ${config.suspectAfterMs} ms) ` +
+        `must be shorter than the heartbeat timeout (${config.heartbeatTimeoutMs} ms): a worker is suspect ` +
+        'before it is declared inactive',
     );
   }
   if (config.disruptionThresholdPercent > 100) {
     throw new ConfigError(
-      `disruption threshold must be a share of the workers between 0 and 100 %, got ${config.disruptionThresholdPercent}`,
+      `the disruption threshold (--disruption-threshold-percent / ${CONFIG_ENV.disruptionThresholdPercent}) ` +
+        `is a share of the workers, at most 100 %, got ${config.disruptionThresholdPercent}`,
     );
   }
   if (config.metricsPort > 65_535) {
@@ -218,6 +220,22 @@ function unit(key: keyof Config): string {
   if (key === 'flapThreshold') return 'comebacks';
   if (key === 'phiWindowSize' || key === 'phiMinSamples') return 'samples';
   return key === 'metricsPort' ? 'port' : 'units';
+}
+
+/** The settings of the liveness judgement that `serve` and `up` take as flags, with what each is. */
+export const LIVENESS_FLAGS: ReadonlyArray<readonly [keyof Config, string]> = [
+  ['phiThreshold', 'φ at which a late worker becomes suspect'],
+  ['suspectAfterMs', 'silence before suspect while φ has too few samples (default: 2 × interval)'],
+  ['flapThreshold', 'comebacks from inactive allowed within the flap window'],
+  ['flapWindowMs', 'the flap window'],
+  ['flapHoldDownMs', 'how long a flapping worker must stay up to get tasks again'],
+  ['disruptionThresholdPercent', 'disruption mode above this share of workers going silent at once'],
+  ['disruptionMinWorkers', '… and above this many workers'],
+];
+
+/** `--heartbeat-timeout-ms` for `heartbeatTimeoutMs`. */
+export function flagOf(key: keyof Config): string {
+  return `--${kebab(key)}`;
 }
 
 function kebab(key: string): string {

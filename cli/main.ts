@@ -7,7 +7,7 @@ import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
 import type { WorkersCommandOptions } from './commands/workers.js';
-import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG } from './config.js';
+import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG, flagOf, LIVENESS_FLAGS } from './config.js';
 
 // Each command's module is loaded when it runs: `cloudai workers` then never loads the NATS
 // client, XState or zod, which took a third of its run time with 100 000 workers.
@@ -82,6 +82,21 @@ const alertWebhook = () =>
     `POST every liveness alert as JSON to this http(s) URL, with retries (env ${CONFIG_ENV.alertWebhook}; default: none)`,
   );
 
+/** Suspicion, flap damping and disruption settings, on `serve` and `up`. */
+const livenessOptions = () =>
+  LIVENESS_FLAGS.map(
+    ([key, what]) =>
+      new Option(
+        `${flagOf(key)} <n>`,
+        `${what} (env ${CONFIG_ENV[key]}${key === 'suspectAfterMs' ? '' : `, default ${DEFAULT_CONFIG[key]}`})`,
+      ),
+  );
+
+function withLivenessOptions(command: Command): Command {
+  for (const option of livenessOptions()) command.addOption(option);
+  return command;
+}
+
 /** Flags as `resolveConfig` takes them; strings are validated there, with the flag's name in the error. */
 function overrides(flags: SharedFlags): ConfigOverrides {
   return {
@@ -97,6 +112,7 @@ function overrides(flags: SharedFlags): ConfigOverrides {
     metricsPort: flags.metricsPort as unknown as number | undefined,
     metricsHost: flags.metricsHost,
     alertWebhook: flags.alertWebhook,
+    ...Object.fromEntries(LIVENESS_FLAGS.map(([key]) => [key, (flags as Record<string, unknown>)[key]])),
   };
 }
 
@@ -106,7 +122,7 @@ const program = new Command('cloudai')
   .enablePositionalOptions()
   .showHelpAfterError();
 
-program
+const up = program
   .command('up')
   .description('start nats-server, the control plane and three demo workers; Ctrl-C stops them all')
   .option('--nats-port <port>', 'port for the embedded nats-server (default 4222, or a free one when taken)')
@@ -120,7 +136,7 @@ program
     (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort }, overrides(flags)),
   );
 
-program
+const serve = program
   .command('serve')
   .description('run the control plane (fleet, projectors, scheduler) against NATS_URL')
   .addOption(natsUrl())
@@ -135,6 +151,8 @@ program
   .addOption(metricsHost())
   .addOption(alertWebhook())
   .action(async (flags: SharedFlags) => (await import('./commands/serve.js')).serveCommand(overrides(flags)));
+withLivenessOptions(up);
+withLivenessOptions(serve);
 
 program
   .command('worker')

@@ -5,7 +5,14 @@ import { join, relative, resolve } from 'node:path';
 import { type Identity, renderAuthConf } from '../../streams/auth.js';
 import { CredentialStore } from '../../streams/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats-server.js';
-import { type ConfigOverrides, credentialsDir, embeddedServerDir, resolveConfig } from '../config.js';
+import {
+  type ConfigOverrides,
+  credentialsDir,
+  embeddedServerDir,
+  flagOf,
+  LIVENESS_FLAGS,
+  resolveConfig,
+} from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 
 export interface UpOptions {
@@ -97,6 +104,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       ? ['--metrics-port', String(config.metricsPort), '--metrics-host', config.metricsHost]
       : []),
     ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
+    ...LIVENESS_FLAGS.flatMap(([key]) => [flagOf(key), String(config[key])]),
   ];
   const start = (name: string, args: string[]) => {
     const child = startChild(name, args);
