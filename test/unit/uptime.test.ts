@@ -2,66 +2,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AVAILABILITY_WINDOW_MS, MAX_RECENT_DOWNTIMES, workerStats } from '../../projections/uptime.js';
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
-import type { WorkerEvent } from '../../streams/worker-events.js';
+import { type HistoryStep, workerHistory } from '../support/worker-history.js';
 import { workerDocument } from '../support/workers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0 };
 
-type EventBase = { workerId: string; at: number; seq: number };
-
-/** The events these tests use, by a short name. */
-const eventOf = {
-  registered: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerRegistered',
-    ...base,
-    address: 'a:1',
-    capacity,
-  }),
-  suspected: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerSuspected',
-    ...base,
-    lastHeartbeatAt: base.at,
-    silentForMs: 0,
-    suspectAfterMs: 0,
-    phi: null,
-  }),
-  recovered: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerRecovered',
-    ...base,
-    lastHeartbeatAt: base.at,
-  }),
-  activated: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerActivated',
-    ...base,
-    lastHeartbeatAt: base.at,
-  }),
-  inactive: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerInactive',
-    ...base,
-    lastHeartbeatAt: base.at,
-    silentForMs: 0,
-  }),
-  removed: (base: EventBase): WorkerEvent => ({ type: 'WorkerRemoved', ...base }),
-  cordoned: (base: EventBase): WorkerEvent => ({ type: 'WorkerCordoned', ...base }),
-  flapping: (base: EventBase): WorkerEvent => ({
-    type: 'WorkerFlapping',
-    ...base,
-    comebacks: 3,
-    windowMs: 600_000,
-    holdDownMs: 300_000,
-  }),
-};
-
-/** One event of the worker: its kind and time; they are numbered in order. */
-type Step = [keyof typeof eventOf, number];
-
-function fold(steps: Step[]): WorkerDocument {
+function fold(steps: HistoryStep[]): WorkerDocument {
   let document: WorkerDocument | undefined;
-  steps.forEach(([kind, at], index) => {
-    document = evolveWorker(document, eventOf[kind]({ workerId: 'tessa', at, seq: index + 1 }));
-  });
+  for (const event of workerHistory('tessa', steps)) document = evolveWorker(document, event);
   if (!document) throw new Error('no events');
   return document;
 }
@@ -227,7 +176,7 @@ test('a document written before uptime was tracked reads from the start of its c
 });
 
 test('many outages in a day: the list stays bounded, the total downtime in it does not change', () => {
-  const steps: Step[] = [['registered', 0]];
+  const steps: HistoryStep[] = [['registered', 0]];
   const outages = MAX_RECENT_DOWNTIMES + 50;
   for (let index = 0; index < outages; index++) {
     steps.push(['inactive', (index * 6 + 1) * MINUTE], ['activated', (index * 6 + 3) * MINUTE]);
