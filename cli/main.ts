@@ -6,6 +6,7 @@ import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
 import type { WorkersCommandOptions } from './commands/workers.js';
 import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG } from './config.js';
+import { WORKER_FILTERS } from './worker-selection.js';
 
 // Each command's module is loaded when it runs: `cloudai workers` then never loads the NATS
 // client, XState or zod, which took a third of its run time with 100 000 workers.
@@ -78,7 +79,10 @@ function overrides(flags: SharedFlags): ConfigOverrides {
 
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a subcommand's name belong to it: `workers stats ID --json` is the subcommand's --json,
+  // not `workers`' (commander would otherwise give every option the parent knows to the parent).
+  .enablePositionalOptions();
 
 program
   .command('up')
@@ -130,16 +134,33 @@ program
     ),
   );
 
-program
+// `cloudai workers` shows the table; its subcommands act on one worker.
+const workers = program
   .command('workers')
-  .description('show every worker from the read model')
-  .option('--json', 'print the worker documents as JSON')
+  .description('show every worker from the read model (removed ones with --all)')
+  .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
   .option('--watch', 'redraw every second until Ctrl-C')
-  .option('--status <status>', 'only workers with this status: active or inactive')
+  .option(
+    '--status <status>',
+    `only these workers: ${WORKER_FILTERS.join(', ')} (removed ones only with --all or --status removed)`,
+  )
+  .option('--all', 'removed workers too')
   .addOption(dataDir())
   .action(async (flags: SharedFlags & WorkersCommandOptions) =>
     (await import('./commands/workers.js')).workersCommand(flags, overrides(flags)),
   );
+
+workers
+  .command('stats')
+  .description('one worker: time active, suspect and inactive, outages, mean time to recovery, availability')
+  .argument('<id>', 'worker id, as `cloudai workers` shows it')
+  .option('--json', 'print the worker document with its stats as JSON')
+  .addOption(dataDir())
+  .action(async (id: string, _flags: SharedFlags, command: Command) => {
+    // `cloudai workers --data-dir D stats ID` gave --data-dir to `workers`: take it from there too.
+    const flags = command.optsWithGlobals<SharedFlags & { json?: boolean }>();
+    return (await import('./commands/workers-stats.js')).workersStatsCommand(id, flags, overrides(flags));
+  });
 
 const task = program.command('task').description('submit, inspect or cancel one task');
 
