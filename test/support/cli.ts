@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { WorkerDocument } from '../../projections/worker-document.js';
+import type { WorkerJson } from '../../cli/worker-stats.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { killOnExit } from './nats.js';
 
@@ -62,7 +62,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
 }
 
 /** `cloudai workers --json` (plus `extra` flags); no read model yet reads as no workers. */
-export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerDocument[]> {
+export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerJson[]> {
   const result = await runCli(['workers', '--json', ...extra], env);
-  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerDocument[]) : [];
+  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerJson[]) : [];
 }
