@@ -6,8 +6,15 @@ import { STATUS_LABEL, statusPainter } from './workers-table.js';
 /** A worker as `--json` prints it: the stored document, then what is computed from it at `now`. */
 export type WorkerJson = WorkerDocument & { schedulable: boolean; stats: WorkerStats };
 
-export function workerJson(document: WorkerDocument, now: number): WorkerJson {
-  return { ...document, schedulable: isSchedulable(document), stats: workerStats(document, now) };
+/**
+ * Adds to a document just read from the read model what `--json` computes from it. In place: the
+ * document is the caller's own copy, and copying 100 000 of them doubled the time of `workers --json`.
+ */
+export function addComputedColumns(document: WorkerDocument, now: number): WorkerJson {
+  const json = document as WorkerJson;
+  json.schedulable = isSchedulable(document);
+  json.stats = workerStats(document, now);
+  return json;
 }
 
 /** `cloudai workers stats ID`: the worker's status, flags and uptime figures at `now`. */

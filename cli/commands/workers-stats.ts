@@ -1,7 +1,7 @@
 import { ReadModel } from '../../projections/read-model.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { colors, shouldUseColor } from '../terminal.js';
-import { renderWorkerStats, workerJson } from '../worker-stats.js';
+import { addComputedColumns, renderWorkerStats } from '../worker-stats.js';
 
 /** `cloudai workers stats ID`: one worker's uptime figures, from the read model only. */
 export async function workersStatsCommand(
@@ -21,7 +21,7 @@ export async function workersStatsCommand(
     const now = Date.now();
     process.stdout.write(
       options.json
-        ? `${JSON.stringify(workerJson(worker, now), null, 2)}\n`
+        ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`
         : `${renderWorkerStats(worker, now, colors(shouldUseColor()))}\n`,
     );
   } finally {

@@ -2,7 +2,7 @@ import { ReadModel } from '../../projections/read-model.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { parseWorkerFilter, selectWorkers } from '../worker-selection.js';
-import { workerJson } from '../worker-stats.js';
+import { addComputedColumns } from '../worker-stats.js';
 import { renderWorkersTable } from '../workers-table.js';
 
 export interface WorkersCommandOptions {
@@ -32,7 +32,7 @@ export async function workersCommand(
     const { workers } = load();
     process.stdout.write(
       `${JSON.stringify(
-        workers.map((worker) => workerJson(worker, now)),
+        workers.map((worker) => addComputedColumns(worker, now)),
         null,
         2,
       )}\n`,

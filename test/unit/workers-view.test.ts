@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../../cli/config.js';
 import { colors, formatClock, formatDateTime } from '../../cli/terminal.js';
 import { parseWorkerFilter, selectWorkers, type WorkerFilter } from '../../cli/worker-selection.js';
-import { renderWorkerStats, workerJson } from '../../cli/worker-stats.js';
+import { addComputedColumns, renderWorkerStats } from '../../cli/worker-stats.js';
 import { renderWorkersTable } from '../../cli/workers-table.js';
 import { NO_DISRUPTION } from '../../projections/disruption-document.js';
 import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
@@ -192,9 +192,10 @@ test('availability is rounded down: nearly always up never reads as 100%', () =>
 });
 
 test('--json: the stored document, then schedulable and the stats at that moment', () => {
-  const amy = byId('amy');
-  const json = workerJson(amy, NOW);
-  assert.equal(Object.keys(json), [...Object.keys(amy), 'schedulable', 'stats']);
+  const amy = { ...byId('amy') }; // a copy: the columns are added to the document itself
+  const stored = Object.keys(amy);
+  const json = addComputedColumns(amy, NOW);
+  assert.equal(Object.keys(json), [...stored, 'schedulable', 'stats']);
   assert.is(json.schedulable, false);
   assert.equal(json.stats, {
     activeMs: 49 * MINUTE,
@@ -207,8 +208,8 @@ test('--json: the stored document, then schedulable and the stats at that moment
     availabilitySinceRegistration: 50 / 60,
   });
   const legacy = workerDocument('old', { statusSince: NOW - MINUTE });
-  assert.is(workerJson(legacy, NOW).stats.activeMs, MINUTE, 'a document without uptime still reads');
-  assert.is(workerJson(legacy, NOW).schedulable, true);
+  assert.is(addComputedColumns(legacy, NOW).stats.activeMs, MINUTE, 'a document without uptime still reads');
+  assert.is(addComputedColumns(legacy, NOW).schedulable, true);
 });
 
 test.run();
