@@ -2,19 +2,22 @@ import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate
 import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
 import type { WorkerStatus, WorkerStreamEvent } from '../streams/worker-events.js';
+import { DisruptionGuard } from './disruption-guard.js';
 import {
   type HeartbeatEvent,
   heartbeatChangesWorker,
   type KnownWorker,
-  livenessMachineOnClock,
+  livenessMachineFor,
+  nextDecisionAfterHeartbeat,
   type WorkerLivenessInput,
   type workerLivenessMachine,
 } from './liveness-machine.js';
-import type { OperatorOutcome } from './liveness-settings.js';
+import type { LivenessSettings, OperatorOutcome } from './liveness-settings.js';
+import { type InterArrivalWindow, PhiAccrualDetector } from './phi-accrual.js';
 import { TimerQueue } from './timer-queue.js';
 
 export interface FleetOptions {
-  heartbeatTimeoutMs: number;
+  settings: LivenessSettings;
   /** Receives every transition of every worker, in order per worker, and every disruption change. */
   onEvent: (event: WorkerStreamEvent) => void;
   /**
@@ -33,8 +36,14 @@ type WorkerActor = Actor<typeof workerLivenessMachine>;
 
 interface WorkerSlot {
   actor: WorkerActor;
+  /** Its status as its last event (or its restoration) set it; kept here so counting is O(1). */
+  status: WorkerStatus;
   /** Receive time of the newest heartbeat the actor has not been given yet (see receiveHeartbeat). */
   pendingHeartbeatAt: number | undefined;
+  /** Receive time of the newest heartbeat, whoever has it: the next inter-arrival sample counts from it. */
+  lastArrivalAt: number | undefined;
+  /** Its inter-arrival times, for φ; created with the first sample. */
+  window: InterArrivalWindow | undefined;
 }
 
 /** Owns the actor system the worker actors share; it has no behaviour of its own. */
@@ -52,20 +61,31 @@ const fleetRootMachine = createMachine({ id: 'fleet' });
  * drops the actors, which leaves them inert.
  *
  * Heartbeats that bring no news are coalesced. In `active`, a heartbeat with the known address
- * and capacity only moves the deadline; nothing can observe that move until the actor's timer
- * fires. So the fleet keeps the newest such receive time; when the actor's timer comes due it
- * postpones the timer to that heartbeat's deadline (TimerQueue's `beforeFire`), and it hands
- * the heartbeat over only when that deadline has come too, or before any other heartbeat. The
- * actor makes the same transitions at the same instants and emits the same events as if it had
- * been given every heartbeat; a worker that keeps beating costs no XState transition at all.
+ * and capacity only moves the deadlines; nothing can observe that move until one of the actor's
+ * timers fires. So the fleet keeps the newest such receive time; when a timer of the actor
+ * comes due it postpones the timer to the first instant the actor would decide anything given
+ * that heartbeat (TimerQueue's `beforeFire`), and hands the heartbeat over only when that
+ * instant has come too, or before any other heartbeat. The actor makes the same transitions
+ * at the same instants and emits the same events as if it had been given every heartbeat; a
+ * worker that keeps beating costs no XState transition at all. Every heartbeat still feeds the
+ * worker's φ window, as it arrives.
+ *
+ * Beyond single workers, the fleet judges its own view: the DisruptionGuard holds timed-out
+ * workers `suspect` instead of declaring them inactive when too many go silent at once.
  */
 export class Fleet {
   private readonly workers = new Map<string, WorkerSlot>();
+  /** `seq` of the last event of each removed worker: a registration continues from it. */
+  private readonly removedSeqs = new Map<string, number>();
   private readonly timers: TimerQueue<WorkerSlot>;
   private readonly machine: typeof workerLivenessMachine;
   private readonly root: Actor<typeof fleetRootMachine>;
-  /** Workers frozen by `suspend()`, waiting for `resume()`. */
+  private readonly detector: PhiAccrualDetector;
+  private readonly guard: DisruptionGuard;
+  private readonly counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
+  /** Workers frozen by `suspend()`, waiting for `resume()`, and their φ windows. */
   private suspendedWorkers?: KnownWorker[];
+  private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
   private stopped = false;
 
   constructor(private readonly options: FleetOptions) {
@@ -76,7 +96,25 @@ export class Fleet {
       // clock fires everything due at once, as tests expect.
       ...(options.clock ? {} : { continueLater: (resume: () => void) => setImmediate(resume) }),
     });
-    this.machine = livenessMachineOnClock(() => this.timers.now());
+    this.detector = new PhiAccrualDetector(options.settings.suspicion);
+    this.guard = new DisruptionGuard({
+      settings: options.settings.disruption,
+      heartbeatTimeoutMs: options.settings.heartbeatTimeoutMs,
+      counts: this.counts,
+      emit: (event) => options.onEvent(event),
+      release: (workerIds, event) => {
+        for (const workerId of workerIds) {
+          const slot = this.workers.get(workerId);
+          if (slot) this.timers.runFor(slot, () => slot.actor.send(event));
+        }
+      },
+    });
+    this.machine = livenessMachineFor({
+      now: () => this.timers.now(),
+      fleetDoubtsItsView: (workerId) =>
+        this.guard.doubts(workerId, this.statusOf(workerId), this.timers.now()),
+      holdForDisruption: (workerId) => this.guard.hold(workerId, this.timers.now()),
+    });
     this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
   }
 
@@ -85,72 +123,137 @@ export class Fleet {
     const slot = this.workers.get(heartbeat.workerId);
     if (!slot) {
       if (this.workers.size >= this.options.maxWorkers) return 'fleet-full';
-      this.spawn({
-        workerId: heartbeat.workerId,
-        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-        firstHeartbeat: { receivedAt, address: heartbeat.address, capacity: heartbeat.capacity },
-      });
+      const spawned = this.spawn(
+        {
+          workerId: heartbeat.workerId,
+          settings: this.options.settings,
+          firstHeartbeat: {
+            receivedAt,
+            address: heartbeat.address,
+            capacity: heartbeat.capacity,
+            suspicion: this.detector.suspicionOf(undefined),
+          },
+          previousSeq: this.removedSeqs.get(heartbeat.workerId) ?? 0,
+        },
+        'active',
+      );
+      spawned.lastArrivalAt = receivedAt;
+      this.removedSeqs.delete(heartbeat.workerId);
       return 'accepted';
     }
+    // The silence that ends with a comeback from inactive is an outage, not an inter-arrival time.
+    this.recordArrival(slot, receivedAt, slot.status !== 'inactive');
     const snapshot = slot.actor.getSnapshot();
-    if (snapshot.matches('active') && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
+    if (slot.status === 'active' && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
       return 'accepted';
     }
-    // News (a comeback, a new capacity): the actor takes it now; an older coalesced beat is superseded.
+    // News (a comeback, a recovery, a new capacity): the actor takes it now; an older coalesced beat is superseded.
     slot.pendingHeartbeatAt = undefined;
     this.deliver(slot, {
       type: 'HEARTBEAT',
       receivedAt,
       address: heartbeat.address,
       capacity: heartbeat.capacity,
+      suspicion: this.suspicionOf(slot),
     });
     return 'accepted';
   }
 
   /**
    * Rebuilds the actors of workers known from the event log, after a monitor restart.
-   * Active ones get a full timeout counted from `restoredAt`: the monitor saw no heartbeats
-   * while it was down, so silence during that time proves nothing. Event numbers continue
-   * from each worker's last `seq`.
+   * Active and suspect ones get a full timeout counted from `restoredAt`: the monitor saw no
+   * heartbeats while it was down, so silence during that time proves nothing. Event numbers
+   * continue from each worker's last `seq`; a removed worker is remembered only by its `seq`.
    */
   restore(workers: Iterable<KnownWorker>, restoredAt: number): void {
     if (this.stopped) return;
     for (const known of workers) {
       if (this.workers.has(known.workerId)) continue;
-      this.spawn({
-        workerId: known.workerId,
-        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-        known,
-        restoredAt,
-      });
+      if (known.status === 'removed') {
+        this.removedSeqs.set(known.workerId, known.seq);
+        continue;
+      }
+      const window = this.suspendedWindows.get(known.workerId);
+      const slot = this.spawn(
+        {
+          workerId: known.workerId,
+          settings: this.options.settings,
+          known,
+          restoredAt,
+          suspicion: this.detector.suspicionOf(window),
+        },
+        known.status,
+      );
+      slot.window = window;
     }
+    this.suspendedWindows.clear();
   }
 
-  private spawn(input: WorkerLivenessInput): void {
+  /** Continues disruption mode (and its event numbering) as the event log left it. */
+  restoreDisruption(state: { active: boolean; lastEventSeq: number; since: number | null }): void {
+    this.guard.restore(state);
+  }
+
+  private spawn(input: WorkerLivenessInput, status: WorkerStatus): WorkerSlot {
     const actor = createActor(this.machine, { parent: this.root as AnyActorRef, input });
-    const slot: WorkerSlot = { actor, pendingHeartbeatAt: undefined };
-    actor.on('*', (event) => this.options.onEvent(event));
+    const slot: WorkerSlot = {
+      actor,
+      status,
+      pendingHeartbeatAt: undefined,
+      lastArrivalAt: undefined,
+      window: undefined,
+    };
+    this.counts[status]++;
+    actor.on('*', (event) => {
+      // Forwarded first: a disruption change the event causes (see track) comes after it.
+      this.options.onEvent(event);
+      this.track(slot, event);
+    });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
+    return slot;
+  }
+
+  /** Keeps the counts by status and the disruption guard in step with each event. */
+  private track(slot: WorkerSlot, event: WorkerStreamEvent): void {
+    const status = statusAfter(event);
+    if (status === undefined || status === slot.status) return;
+    this.counts[slot.status]--;
+    this.counts[status]++;
+    slot.status = status;
+    if ('workerId' in event) this.guard.observe(event, this.timers.now());
   }
 
   private deliver(slot: WorkerSlot, event: HeartbeatEvent): void {
     this.timers.runFor(slot, () => slot.actor.send(event));
   }
 
+  private recordArrival(slot: WorkerSlot, receivedAt: number, countsAsInterval: boolean): void {
+    if (countsAsInterval && slot.lastArrivalAt !== undefined && receivedAt >= slot.lastArrivalAt) {
+      slot.window ??= this.detector.newWindow();
+      slot.window.add(receivedAt - slot.lastArrivalAt);
+    }
+    slot.lastArrivalAt = receivedAt;
+  }
+
+  private suspicionOf(slot: WorkerSlot) {
+    return this.detector.suspicionOf(slot.window);
+  }
+
   /**
    * A worker's timer is due. If a quiet heartbeat came since the actor last heard, the worker is
-   * alive until that heartbeat's deadline: the timer is postponed to it, and the actor, which
-   * could not have noticed anything meanwhile, is left alone. Only when that deadline has come
-   * too is the heartbeat handed over; the actor then counts down from it (to now) and turns
-   * inactive at exactly that deadline.
+   * alive at least until the first instant its timers would decide anything given that
+   * heartbeat: the timer is postponed to it, and the actor, which could not have noticed
+   * anything meanwhile, is left alone. Only when that instant has come too is the heartbeat
+   * handed over; the actor then counts down from it and decides at exactly that instant.
    */
   private catchUpBeforeTimer(slot: WorkerSlot): number | undefined {
     const receivedAt = slot.pendingHeartbeatAt;
     if (receivedAt === undefined) return undefined;
-    const deadline = receivedAt + this.options.heartbeatTimeoutMs;
-    if (deadline > this.timers.now()) return deadline;
+    const { context } = slot.actor.getSnapshot();
+    const decidesAt = nextDecisionAfterHeartbeat(context, receivedAt, this.suspicionOf(slot));
+    if (decidesAt > this.timers.now()) return decidesAt;
     this.deliverPendingHeartbeat(slot);
     return undefined;
   }
@@ -160,7 +263,13 @@ export class Fleet {
     if (receivedAt === undefined) return;
     slot.pendingHeartbeatAt = undefined;
     const { address, capacity } = slot.actor.getSnapshot().context;
-    this.deliver(slot, { type: 'HEARTBEAT', receivedAt, address, capacity });
+    this.deliver(slot, {
+      type: 'HEARTBEAT',
+      receivedAt,
+      address,
+      capacity,
+      suspicion: this.suspicionOf(slot),
+    });
   }
 
   /**
@@ -173,16 +282,18 @@ export class Fleet {
     for (const slot of this.workers.values()) {
       // A coalesced heartbeat is part of what the worker last told us.
       this.deliverPendingHeartbeat(slot);
-      frozen.push(knownWorkerOf(slot.actor));
+      frozen.push(knownWorkerOf(slot));
+      // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
+      if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
     }
     // The actors cannot be stopped one by one (see the class comment): without their timers,
     // and dropped from the map, they are inert.
     this.timers.clear();
-    this.workers.clear();
+    this.dropAllWorkers();
     this.suspendedWorkers = frozen;
   }
 
-  /** Thaws the workers frozen by `suspend()`, each active one with a full timeout from `resumedAt`. */
+  /** Thaws the workers frozen by `suspend()`, each active or suspect one with a full timeout from `resumedAt`. */
   resume(resumedAt: number): void {
     const frozen = this.suspendedWorkers;
     if (this.stopped || !frozen) return;
@@ -195,63 +306,145 @@ export class Fleet {
   }
 
   statusOf(workerId: string): WorkerStatus | undefined {
-    const snapshot = this.workers.get(workerId)?.actor.getSnapshot();
-    if (snapshot) return snapshot.matches('inactive') ? 'inactive' : 'active';
+    const slot = this.workers.get(workerId);
+    if (slot) return slot.status;
+    if (this.removedSeqs.has(workerId)) return 'removed';
     return this.suspendedWorkers?.find((worker) => worker.workerId === workerId)?.status;
   }
 
+  /** Workers tracked (removed ones are not). */
   get size(): number {
     return this.suspendedWorkers?.length ?? this.workers.size;
   }
 
   countByStatus(): Record<WorkerStatus, number> {
-    const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
-    for (const slot of this.workers.values()) counts[knownWorkerOf(slot.actor).status]++;
-    for (const worker of this.suspendedWorkers ?? []) counts[worker.status]++;
+    if (!this.suspendedWorkers) return { ...this.counts, removed: this.removedSeqs.size };
+    const counts: Record<WorkerStatus, number> = {
+      active: 0,
+      suspect: 0,
+      inactive: 0,
+      removed: this.removedSeqs.size,
+    };
+    for (const worker of this.suspendedWorkers) counts[worker.status]++;
     return counts;
+  }
+
+  /** Whether disruption mode is on: no worker is declared inactive while it lasts. */
+  get inDisruption(): boolean {
+    return this.guard.active;
   }
 
   // --- operator controls (`cloudai workers cordon|uncordon|remove`, `cloudai disruption end`) ---
 
   /** No new tasks for the worker (WorkerCordoned); its tasks stay. Refused for unknown or removed ids. */
   cordon(workerId: string): OperatorOutcome {
-    return { ok: false, error: `cordon of ${workerId} is not implemented yet` };
+    const slot = this.operable(workerId);
+    if (!slot.ok) return slot;
+    if (!slot.slot.actor.getSnapshot().context.cordoned) {
+      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'CORDON', at: this.timers.now() }));
+    }
+    return { ok: true };
   }
 
-  /** Schedulable again (WorkerUncordoned). */
+  /** Schedulable again, as far as the operator is concerned (WorkerUncordoned). */
   uncordon(workerId: string): OperatorOutcome {
-    return { ok: false, error: `uncordon of ${workerId} is not implemented yet` };
+    const slot = this.operable(workerId);
+    if (!slot.ok) return slot;
+    if (slot.slot.actor.getSnapshot().context.cordoned) {
+      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'UNCORDON', at: this.timers.now() }));
+    }
+    return { ok: true };
   }
 
-  /** Forgets an inactive worker (WorkerRemoved); it re-registers if it heartbeats again. */
+  /** Forgets an inactive worker (WorkerRemoved); it registers again if it heartbeats again. */
   remove(workerId: string): OperatorOutcome {
-    return { ok: false, error: `remove of ${workerId} is not implemented yet` };
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.status !== 'inactive') {
+      return {
+        ok: false,
+        error:
+          `worker ${workerId} is ${slot.status}: only an inactive worker can be removed (an active one would ` +
+          `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it inactive, and retry`,
+      };
+    }
+    this.timers.runFor(slot, () => slot.actor.send({ type: 'REMOVE', at: this.timers.now() }));
+    const { seq } = slot.actor.getSnapshot().context;
+    this.counts.removed--; // the removed are counted by `removedSeqs`
+    this.workers.delete(workerId);
+    this.removedSeqs.set(workerId, seq);
+    return { ok: true };
   }
 
   /** Ends disruption mode (DisruptionEnded, endedBy operator): the workers it held turn inactive now. */
   endDisruption(): OperatorOutcome {
-    return { ok: false, error: 'ending a disruption is not implemented yet' };
+    if (this.suspendedWorkers) {
+      return {
+        ok: false,
+        error:
+          'the control plane has lost its NATS connection and is not judging liveness now: retry once it is back',
+      };
+    }
+    if (!this.guard.active) {
+      return { ok: false, error: 'the fleet is not in disruption mode: there is nothing to end' };
+    }
+    this.guard.end('operator', this.timers.now());
+    return { ok: true };
+  }
+
+  private operable(workerId: string): { ok: true; slot: WorkerSlot } | { ok: false; error: string } {
+    if (this.suspendedWorkers) {
+      return {
+        ok: false,
+        error: 'the control plane has lost its NATS connection; retry once it is back',
+      };
+    }
+    const slot = this.workers.get(workerId);
+    if (slot) return { ok: true, slot };
+    const why = this.removedSeqs.has(workerId) ? 'was removed' : 'is not known';
+    return { ok: false, error: `worker ${workerId} ${why}: list the workers with \`cloudai workers\`` };
   }
 
   /** Cancels every pending timer and drops every actor; later heartbeats are ignored. */
   stop(): void {
     this.stopped = true;
     this.timers.clear();
-    this.workers.clear();
+    this.dropAllWorkers();
     this.suspendedWorkers = undefined;
+    this.suspendedWindows.clear();
     this.root.stop();
+  }
+
+  private dropAllWorkers(): void {
+    this.workers.clear();
+    this.counts.active = 0;
+    this.counts.suspect = 0;
+    this.counts.inactive = 0;
+    this.guard.forgetHeld();
   }
 }
 
-function knownWorkerOf(actor: WorkerActor): KnownWorker {
-  const snapshot = actor.getSnapshot();
-  const { workerId, seq, lastHeartbeatAt, address, capacity } = snapshot.context;
-  return {
-    workerId,
-    status: snapshot.matches('inactive') ? 'inactive' : 'active',
-    seq,
-    lastHeartbeatAt,
-    address,
-    capacity,
-  };
+/** The status an event leaves its worker in; undefined when it does not change it. */
+function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
+  switch (event.type) {
+    case 'WorkerRegistered':
+    case 'WorkerActivated':
+    case 'WorkerRecovered':
+      return 'active';
+    case 'WorkerSuspected':
+      return 'suspect';
+    case 'WorkerInactive':
+      return 'inactive';
+    case 'WorkerRemoved':
+      return 'removed';
+    default:
+      return undefined;
+  }
+}
+
+function knownWorkerOf(slot: WorkerSlot): KnownWorker {
+  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned } =
+    slot.actor.getSnapshot().context;
+  return { workerId, status: slot.status, seq, lastHeartbeatAt, address, capacity, flapping, cordoned };
 }

@@ -1,23 +1,32 @@
-import { assign, emit, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
 import type { Capacity } from '../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { LivenessSettings } from './liveness-settings.js';
+import type { Suspicion } from './phi-accrual.js';
 
 /**
- * One worker's liveness: `active` while heartbeats keep arriving, `inactive` once
- * `heartbeatTimeout` passes without one. Every transition emits exactly one WorkerEvent
- * (numbered by `seq`); the fleet forwards them to JetStream. Time comes only from the
- * events (the monitor's receive time) and from the actor's clock, so the machine is pure
+ * One worker's liveness: `active` while heartbeats keep arriving, `suspect` once they are
+ * late (φ crossed its threshold), `inactive` once `heartbeatTimeout` passes without one, and
+ * `removed` when an operator forgets an inactive worker. Every transition emits exactly one
+ * WorkerEvent (numbered by `seq`); the fleet forwards them to JetStream. Time comes only from
+ * the events (the monitor's receive time) and from the actor's clock, so the machine is pure
  * and tests drive it with a SimulatedClock.
  *
- * The countdown runs to a deadline, `armedAt + heartbeatTimeoutMs`: a heartbeat re-enters
- * `active`, and the delay is the time left until that deadline, not a full timeout from now.
- * For a heartbeat handled as it arrives the two are the same; the fleet, though, hands a quiet
- * heartbeat (no new address or capacity) to the actor only when its timer would otherwise
- * decide (see Fleet), possibly long after it arrived, and the countdown must still run from
- * its arrival. So a worker that keeps beating costs no transition, not one per heartbeat.
+ * The countdowns run to deadlines counted from `armedAt`, the last heartbeat (or the restart):
+ * suspect at `armedAt + suspicion.afterMs`, inactive at `armedAt + heartbeatTimeoutMs`. A
+ * heartbeat re-enters `active`, and each delay is the time left until its deadline, not a full
+ * period from now. For a heartbeat handled as it arrives the two are the same; the fleet,
+ * though, hands a quiet heartbeat (no new address or capacity) to the actor only when one of
+ * its timers would otherwise decide (see Fleet), possibly long after it arrived, and the
+ * countdowns must still run from its arrival.
+ *
+ * Two decisions are the fleet's, not one worker's, and come in as named implementations
+ * (`livenessMachineFor`): whether the fleet doubts its own view (disruption mode: then a
+ * timed-out worker is held `suspect` instead of declared inactive), and what to do with a
+ * worker so held.
  */
 
-/** A worker as recorded before the monitor (re)started: its last status and event number. */
+/** A worker as recorded before the monitor (re)started: its last status, flags and event number. */
 export interface KnownWorker {
   workerId: string;
   status: WorkerStatus;
@@ -25,39 +34,70 @@ export interface KnownWorker {
   lastHeartbeatAt: number;
   address: string;
   capacity: Capacity;
+  flapping: boolean;
+  cordoned: boolean;
 }
 
 export type WorkerLivenessInput =
   | {
       workerId: string;
-      heartbeatTimeoutMs: number;
-      /** The heartbeat that revealed a never-seen worker. */
-      firstHeartbeat: { receivedAt: number; address: string; capacity: Capacity };
+      settings: LivenessSettings;
+      /** The heartbeat that revealed a never-seen (or removed) worker. */
+      firstHeartbeat: { receivedAt: number; address: string; capacity: Capacity; suspicion: Suspicion };
+      /** `seq` of the last event of a removed worker registering again: numbering continues. */
+      previousSeq: number;
     }
   | {
       workerId: string;
-      heartbeatTimeoutMs: number;
+      settings: LivenessSettings;
       /** A worker known from the event log; an active one gets a full timeout from `restoredAt`. */
       known: KnownWorker;
       restoredAt: number;
+      suspicion: Suspicion;
     };
 
 export interface WorkerLivenessContext {
   workerId: string;
-  heartbeatTimeoutMs: number;
+  /** Shared by every worker of the fleet. */
+  settings: LivenessSettings;
   /** `seq` of the last event emitted for this worker. */
   seq: number;
   lastHeartbeatAt: number;
-  /** When the running countdown started; the worker turns inactive at `armedAt + heartbeatTimeoutMs`. */
+  /** When the running countdowns started (the last heartbeat, or the restart). */
   armedAt: number;
+  /** When the worker becomes suspect, as decided at `armedAt`. */
+  suspicion: Suspicion;
   address: string;
   capacity: Capacity;
   /** Set when the actor was rebuilt from the log rather than created by a first heartbeat. */
   restoredStatus: WorkerStatus | undefined;
+  /** Times it came back from inactive, within the flap window. */
+  comebacks: readonly number[];
+  flapping: boolean;
+  /** Since when it has been up without going inactive: the hold-down of a flapping worker counts from here. */
+  upSince: number;
+  cordoned: boolean;
 }
 
-export type HeartbeatEvent = { type: 'HEARTBEAT'; receivedAt: number; address: string; capacity: Capacity };
-export type WorkerLivenessEvent = HeartbeatEvent;
+export type HeartbeatEvent = {
+  type: 'HEARTBEAT';
+  receivedAt: number;
+  address: string;
+  capacity: Capacity;
+  /** The worker's φ window as of this heartbeat, turned into the silence that makes it suspect. */
+  suspicion: Suspicion;
+};
+
+export type WorkerLivenessEvent =
+  | HeartbeatEvent
+  | { type: 'CORDON'; at: number }
+  | { type: 'UNCORDON'; at: number }
+  | { type: 'REMOVE'; at: number }
+  /** Disruption mode ended; a worker held `suspect` past its deadline is now judged. */
+  | { type: 'DISRUPTION_ENDED'; at: number; endedBy: 'heartbeats' | 'operator' };
+
+/** Most workers never come back from inactive: they share this one empty list. */
+const NO_COMEBACKS: readonly number[] = Object.freeze([]);
 
 function sameCapacity(a: Capacity, b: Capacity): boolean {
   return a.cpu === b.cpu && a.memoryGb === b.memoryGb && a.storageGb === b.storageGb && a.gpu === b.gpu;
@@ -71,18 +111,82 @@ export function heartbeatChangesWorker(
   return heartbeat.address !== context.address || !sameCapacity(heartbeat.capacity, context.capacity);
 }
 
-function deadlineOf(context: WorkerLivenessContext): number {
-  return context.armedAt + context.heartbeatTimeoutMs;
+function inactiveDeadlineOf(context: WorkerLivenessContext): number {
+  return context.armedAt + context.settings.heartbeatTimeoutMs;
+}
+
+/** A suspicion that would come at or after the hard timeout never comes: the timeout decides. */
+function suspicionComesFirst(context: Pick<WorkerLivenessContext, 'settings' | 'suspicion'>): boolean {
+  return context.suspicion.afterMs < context.settings.heartbeatTimeoutMs;
+}
+
+function holdDownEndOf(context: WorkerLivenessContext): number {
+  return context.upSince + context.settings.flapDamping.holdDownMs;
 }
 
 /**
- * The liveness machine with its delay measured on `now`, the clock its actors' timers run on
- * (the fleet passes its clock's; the default is the wall clock).
+ * When an active worker's one timer must wake it: the first of its suspicion (if it comes
+ * before the timeout), its timeout, and the end of its hold-down (if flapping). One timer per
+ * worker, not three: each pending XState delay costs a few hundred bytes, times 100 000 workers.
  */
-export function livenessMachineOnClock(now: () => number) {
+function activeDeadlineOf(context: WorkerLivenessContext): number {
+  let deadline = inactiveDeadlineOf(context);
+  if (suspicionComesFirst(context)) deadline = Math.min(deadline, suspicionDeadlineOf(context));
+  if (context.flapping) deadline = Math.min(deadline, holdDownEndOf(context));
+  return deadline;
+}
+
+function suspicionDeadlineOf(context: WorkerLivenessContext): number {
+  return context.armedAt + context.suspicion.afterMs;
+}
+
+/** What is due at `now` for a worker whose timer fired; the machine's guards read it. */
+function dueAt(context: WorkerLivenessContext, now: number) {
+  return {
+    holdDownOver: context.flapping && now >= holdDownEndOf(context),
+    suspicion: suspicionComesFirst(context) && now >= suspicionDeadlineOf(context),
+    timeout: now >= inactiveDeadlineOf(context),
+  };
+}
+
+/**
+ * The first instant an active worker's timers would decide anything if it had been given a
+ * heartbeat received at `heartbeatAt`: the fleet postpones a due timer to it instead of
+ * handing the actor a heartbeat that changes nothing observable before then.
+ */
+export function nextDecisionAfterHeartbeat(
+  context: WorkerLivenessContext,
+  heartbeatAt: number,
+  suspicion: Suspicion,
+): number {
+  return activeDeadlineOf({ ...context, armedAt: heartbeatAt, suspicion });
+}
+
+/** Hooks the fleet fills in (see `livenessMachineFor`); the defaults describe a fleet of one. */
+export interface LivenessMachineHooks {
+  /** The clock the actors' timers run on. */
+  now: () => number;
+  /** Whether a worker whose timeout has come should be held `suspect` (disruption mode). */
+  fleetDoubtsItsView: (workerId: string) => boolean;
+  /** A worker is being held `suspect` at its timeout. */
+  holdForDisruption: (workerId: string) => void;
+}
+
+/** The liveness machine wired to a fleet: its clock and its disruption guard. */
+export function livenessMachineFor(hooks: LivenessMachineHooks) {
   return workerLivenessMachine.provide({
     delays: {
-      heartbeatTimeout: ({ context }) => Math.max(0, deadlineOf(context) - now()),
+      activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - hooks.now()),
+      heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - hooks.now()),
+    },
+    guards: {
+      holdDownOver: ({ context }) => dueAt(context, hooks.now()).holdDownOver,
+      suspicionDue: ({ context }) => dueAt(context, hooks.now()).suspicion,
+      timeoutDue: ({ context }) => dueAt(context, hooks.now()).timeout,
+      fleetDoubtsItsView: ({ context }) => hooks.fleetDoubtsItsView(context.workerId),
+    },
+    actions: {
+      holdForDisruption: ({ context }) => hooks.holdForDisruption(context.workerId),
     },
   });
 }
@@ -95,24 +199,38 @@ export const workerLivenessMachine = setup({
     emitted: {} as WorkerEvent,
   },
   delays: {
-    /** The time left until the deadline (a full timeout when the countdown has just started). */
-    heartbeatTimeout: ({ context }) => Math.max(0, deadlineOf(context) - Date.now()),
+    /** The time left until the first of the active worker's deadlines. */
+    activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - Date.now()),
+    heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - Date.now()),
   },
   guards: {
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
+    wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
-    addressOrCapacityChanged: ({ context, event }) => heartbeatChangesWorker(context, event),
+    addressOrCapacityChanged: ({ context, event }) =>
+      event.type === 'HEARTBEAT' && heartbeatChangesWorker(context, event),
+    holdDownOver: ({ context }) => dueAt(context, Date.now()).holdDownOver,
+    suspicionDue: ({ context }) => dueAt(context, Date.now()).suspicion,
+    timeoutDue: ({ context }) => dueAt(context, Date.now()).timeout,
+    isCordoned: ({ context }) => context.cordoned,
+    fleetDoubtsItsView: () => false,
+    /** The timeout passed while the worker was held: it is due a verdict. */
+    deadlinePassed: ({ context, event }) => 'at' in event && event.at >= inactiveDeadlineOf(context),
+    endedByOperator: ({ event }) => event.type === 'DISRUPTION_ENDED' && event.endedBy === 'operator',
   },
   actions: {
-    recordHeartbeat: assign({
-      lastHeartbeatAt: ({ event }) => event.receivedAt,
-      armedAt: ({ event }) => event.receivedAt,
-    }),
-    recordAddressAndCapacity: assign({
-      address: ({ event }) => event.address,
-      capacity: ({ event }) => event.capacity,
-    }),
+    recordHeartbeat: assign(({ event }) =>
+      event.type === 'HEARTBEAT'
+        ? { lastHeartbeatAt: event.receivedAt, armedAt: event.receivedAt, suspicion: event.suspicion }
+        : {},
+    ),
+    recordAddressAndCapacity: assign(({ event }) =>
+      event.type === 'HEARTBEAT' ? { address: event.address, capacity: event.capacity } : {},
+    ),
+    /** A fresh countdown from the end of a disruption: silence during it proves nothing. */
+    rearmFromEvent: assign(({ event }) => ('at' in event ? { armedAt: event.at } : {})),
     nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
+    holdForDisruption: () => {},
     emitRegistered: emit(({ context }) => ({
       type: 'WorkerRegistered' as const,
       workerId: context.workerId,
@@ -128,6 +246,13 @@ export const workerLivenessMachine = setup({
       seq: context.seq,
       lastHeartbeatAt: context.lastHeartbeatAt,
     })),
+    emitRecovered: emit(({ context }) => ({
+      type: 'WorkerRecovered' as const,
+      workerId: context.workerId,
+      at: context.lastHeartbeatAt,
+      seq: context.seq,
+      lastHeartbeatAt: context.lastHeartbeatAt,
+    })),
     emitCapacityChanged: emit(({ context }) => ({
       type: 'WorkerCapacityChanged' as const,
       workerId: context.workerId,
@@ -136,8 +261,35 @@ export const workerLivenessMachine = setup({
       address: context.address,
       capacity: context.capacity,
     })),
+    emitSuspected: emit(({ context }) => {
+      const at = context.armedAt + context.suspicion.afterMs;
+      return {
+        type: 'WorkerSuspected' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq,
+        lastHeartbeatAt: context.lastHeartbeatAt,
+        silentForMs: at - context.lastHeartbeatAt,
+        suspectAfterMs: context.suspicion.afterMs,
+        phi: context.suspicion.phi,
+      };
+    }),
+    /** Held at the timeout without having been suspected first (φ would have come later). */
+    emitSuspectedAtTimeout: emit(({ context }) => {
+      const at = inactiveDeadlineOf(context);
+      return {
+        type: 'WorkerSuspected' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq,
+        lastHeartbeatAt: context.lastHeartbeatAt,
+        silentForMs: at - context.lastHeartbeatAt,
+        suspectAfterMs: context.settings.heartbeatTimeoutMs,
+        phi: null,
+      };
+    }),
     emitInactive: emit(({ context }) => {
-      const at = deadlineOf(context);
+      const at = inactiveDeadlineOf(context);
       return {
         type: 'WorkerInactive' as const,
         workerId: context.workerId,
@@ -147,6 +299,69 @@ export const workerLivenessMachine = setup({
         silentForMs: at - context.lastHeartbeatAt,
       };
     }),
+    /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
+    emitInactiveNow: emit(({ context, event }) => {
+      const at = 'at' in event ? event.at : inactiveDeadlineOf(context);
+      return {
+        type: 'WorkerInactive' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq,
+        lastHeartbeatAt: context.lastHeartbeatAt,
+        silentForMs: at - context.lastHeartbeatAt,
+      };
+    }),
+    /** A comeback from inactive: counted, and the fourth within the window (by default) starts flapping. */
+    recordComeback: enqueueActions(({ context, enqueue }) => {
+      const { threshold, windowMs, holdDownMs } = context.settings.flapDamping;
+      const at = context.lastHeartbeatAt;
+      const comebacks = [...context.comebacks.filter((time) => time > at - windowMs), at];
+      enqueue.assign({ comebacks, upSince: at });
+      if (comebacks.length > threshold && !context.flapping) {
+        enqueue.assign({ flapping: true, seq: context.seq + 1 });
+        enqueue.emit({
+          type: 'WorkerFlapping' as const,
+          workerId: context.workerId,
+          at,
+          seq: context.seq + 1,
+          comebacks: comebacks.length,
+          windowMs,
+          holdDownMs,
+        });
+      }
+    }),
+    stabilize: enqueueActions(({ context, enqueue }) => {
+      const at = holdDownEndOf(context);
+      enqueue.assign({ flapping: false, comebacks: NO_COMEBACKS, seq: context.seq + 1 });
+      enqueue.emit({
+        type: 'WorkerStabilized' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq + 1,
+        stableForMs: at - context.upSince,
+      });
+    }),
+    cordon: enqueueActions(({ context, event, enqueue }) => {
+      const at = 'at' in event ? event.at : context.lastHeartbeatAt;
+      enqueue.assign({ cordoned: true, seq: context.seq + 1 });
+      enqueue.emit({ type: 'WorkerCordoned' as const, workerId: context.workerId, at, seq: context.seq + 1 });
+    }),
+    uncordon: enqueueActions(({ context, event, enqueue }) => {
+      const at = 'at' in event ? event.at : context.lastHeartbeatAt;
+      enqueue.assign({ cordoned: false, seq: context.seq + 1 });
+      enqueue.emit({
+        type: 'WorkerUncordoned' as const,
+        workerId: context.workerId,
+        at,
+        seq: context.seq + 1,
+      });
+    }),
+    emitRemoved: emit(({ context, event }) => ({
+      type: 'WorkerRemoved' as const,
+      workerId: context.workerId,
+      at: 'at' in event ? event.at : context.lastHeartbeatAt,
+      seq: context.seq,
+    })),
   },
 }).createMachine({
   id: 'workerLiveness',
@@ -154,41 +369,69 @@ export const workerLivenessMachine = setup({
     'known' in input
       ? {
           workerId: input.workerId,
-          heartbeatTimeoutMs: input.heartbeatTimeoutMs,
+          settings: input.settings,
           seq: input.known.seq,
           lastHeartbeatAt: input.known.lastHeartbeatAt,
-          // The monitor could not see heartbeats while it was down: count a full timeout from now.
+          // The monitor could not see heartbeats while it was down: count from now.
           armedAt: input.restoredAt,
+          suspicion: input.suspicion,
           address: input.known.address,
           capacity: input.known.capacity,
           restoredStatus: input.known.status,
+          comebacks: NO_COMEBACKS,
+          flapping: input.known.flapping,
+          upSince: input.restoredAt,
+          cordoned: input.known.cordoned,
         }
       : {
           workerId: input.workerId,
-          heartbeatTimeoutMs: input.heartbeatTimeoutMs,
-          seq: 0,
+          settings: input.settings,
+          seq: input.previousSeq,
           lastHeartbeatAt: input.firstHeartbeat.receivedAt,
           armedAt: input.firstHeartbeat.receivedAt,
+          suspicion: input.firstHeartbeat.suspicion,
           address: input.firstHeartbeat.address,
           capacity: input.firstHeartbeat.capacity,
           restoredStatus: undefined,
+          comebacks: NO_COMEBACKS,
+          flapping: false,
+          upSince: input.firstHeartbeat.receivedAt,
+          cordoned: false,
         },
   initial: 'starting',
+  // Operator controls hold in every state but `removed` (a final state takes no events).
+  on: {
+    CORDON: { guard: not('isCordoned'), actions: 'cordon' },
+    UNCORDON: { guard: 'isCordoned', actions: 'uncordon' },
+  },
   states: {
     starting: {
       always: [
         { guard: 'wasRestoredInactive', target: 'inactive' },
-        // Entering `active` arms the timeout, counted from `restoredAt`.
+        // Entering `active` or `suspect` arms the timeouts, counted from `restoredAt`.
         { guard: 'wasRestoredActive', target: 'active' },
+        { guard: 'wasRestoredSuspect', target: 'suspect' },
         { target: 'active', actions: ['nextSeq', 'emitRegistered'] },
       ],
     },
     active: {
       after: {
-        heartbeatTimeout: { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+        activeDeadline: [
+          // Flapping, and up for the hold-down time: schedulable again; the other deadlines re-armed.
+          { guard: 'holdDownOver', target: 'active', reenter: true, actions: 'stabilize' },
+          { guard: 'suspicionDue', target: 'suspect', actions: ['nextSeq', 'emitSuspected'] },
+          {
+            guard: and(['timeoutDue', 'fleetDoubtsItsView']),
+            target: 'suspect',
+            actions: ['nextSeq', 'emitSuspectedAtTimeout', 'holdForDisruption'],
+          },
+          { guard: 'timeoutDue', target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+          // Nothing due yet (a deadline moved): wait for the next one.
+          { target: 'active', reenter: true },
+        ],
       },
       on: {
-        // Re-entering `active` cancels the pending `after` timer and starts a new one.
+        // Re-entering `active` cancels the pending timers and arms new ones.
         HEARTBEAT: [
           {
             guard: 'addressOrCapacityChanged',
@@ -197,6 +440,40 @@ export const workerLivenessMachine = setup({
             actions: ['recordHeartbeat', 'recordAddressAndCapacity', 'nextSeq', 'emitCapacityChanged'],
           },
           { target: 'active', reenter: true, actions: 'recordHeartbeat' },
+        ],
+      },
+    },
+    suspect: {
+      after: {
+        heartbeatTimeout: [
+          { guard: 'fleetDoubtsItsView', actions: 'holdForDisruption' },
+          { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+        ],
+      },
+      on: {
+        HEARTBEAT: [
+          {
+            guard: 'addressOrCapacityChanged',
+            target: 'active',
+            actions: [
+              'recordHeartbeat',
+              'nextSeq',
+              'emitRecovered',
+              'recordAddressAndCapacity',
+              'nextSeq',
+              'emitCapacityChanged',
+            ],
+          },
+          { target: 'active', actions: ['recordHeartbeat', 'nextSeq', 'emitRecovered'] },
+        ],
+        DISRUPTION_ENDED: [
+          {
+            guard: and(['deadlinePassed', 'endedByOperator']),
+            target: 'inactive',
+            actions: ['nextSeq', 'emitInactiveNow'],
+          },
+          // Heartbeats came back to most workers, not to this one: a full timeout from now.
+          { guard: 'deadlinePassed', target: 'suspect', reenter: true, actions: 'rearmFromEvent' },
         ],
       },
     },
@@ -210,14 +487,18 @@ export const workerLivenessMachine = setup({
               'recordHeartbeat',
               'nextSeq',
               'emitActivated',
+              'recordComeback',
               'recordAddressAndCapacity',
               'nextSeq',
               'emitCapacityChanged',
             ],
           },
-          { target: 'active', actions: ['recordHeartbeat', 'nextSeq', 'emitActivated'] },
+          { target: 'active', actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordComeback'] },
         ],
+        REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
       },
     },
+    /** Forgotten: the fleet drops the actor and keeps only its `seq`, for a registration to continue from. */
+    removed: { type: 'final' },
   },
 });

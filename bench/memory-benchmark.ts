@@ -11,7 +11,8 @@ const PROBE = fileURLToPath(new URL('./memory-probe.js', import.meta.url));
 
 export const memoryBenchmark: Benchmark = {
   name: 'memory',
-  summary: 'heap per tracked worker after GC: the fleet (actor per worker) against a Map of plain records',
+  summary:
+    'memory (heap + array buffers) per tracked worker after GC: the fleet (actor per worker) against a Map of plain records',
   defaults: { workers: TARGET_WORKERS, seconds: 0 },
   quick: { workers: 5_000, seconds: 0 },
   run: runMemory,
@@ -45,7 +46,7 @@ async function runMemory(
     figures: [
       {
         key: 'heapBytesPerWorker',
-        label: 'heap per tracked worker',
+        label: 'memory per tracked worker',
         value: round(fleet.bytesPerWorker, 0),
         unit: 'B',
         baseline: { label: 'Map of plain records + a timer each', value: round(plain.bytesPerWorker, 0) },
@@ -57,7 +58,7 @@ async function runMemory(
       },
       {
         key: 'heapMegabytes',
-        label: 'heap of all tracked workers',
+        label: 'memory of all tracked workers',
         value: round(fleet.heapBytes / 1_048_576, 1),
         unit: 'MiB',
         baseline: { label: 'Map of plain records', value: round(plain.heapBytes / 1_048_576, 1) },
@@ -65,7 +66,7 @@ async function runMemory(
       },
     ],
     notes: [
-      'heapUsed after repeated full GCs, minus the same before the workers were created; each worker has ' +
+      'heapUsed + arrayBuffers (a φ window lives in an array buffer) after repeated full GCs, minus the same before the workers were created; each worker has ' +
         'beaten twice (a decoded heartbeat each time) and has its timeout pending',
     ],
   };

@@ -1,5 +1,5 @@
 import { Fleet } from '../actors/fleet.js';
-import { DEFAULT_CONFIG } from '../cli/config.js';
+import { DEFAULT_CONFIG, livenessSettingsOf } from '../cli/config.js';
 import { type Capacity, decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../streams/heartbeat.js';
 import { heartbeatSubject } from '../streams/subjects.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
@@ -31,11 +31,13 @@ interface PlainWorkerRecord {
 
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
 
-function heapAfterFullGc(): number {
+/** The JS heap plus array buffers' backing stores (a φ window's samples live outside the heap). */
+function memoryAfterFullGc(): number {
   if (!collectGarbage) throw new Error('run with --expose-gc');
   // Several passes: weak references and finalisers need more than one to settle.
   for (let pass = 0; pass < 4; pass++) collectGarbage();
-  return process.memoryUsage().heapUsed;
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
 }
 
 /** Heartbeats as the intake hands them over: decoded from the wire, so their objects are realistic. */
@@ -57,10 +59,14 @@ function heartbeatOf(index: number): Heartbeat {
 
 function measure(kind: MemoryProbeKind, workers: number): MemoryProbeResult {
   const timeoutMs = DEFAULT_CONFIG.heartbeatTimeoutMs;
-  const before = heapAfterFullGc();
+  const before = memoryAfterFullGc();
   let release: () => void;
   if (kind === 'fleet') {
-    const fleet = new Fleet({ heartbeatTimeoutMs: timeoutMs, maxWorkers: workers, onEvent: () => {} });
+    const fleet = new Fleet({
+      settings: livenessSettingsOf(DEFAULT_CONFIG),
+      maxWorkers: workers,
+      onEvent: () => {},
+    });
     // Two rounds: the second is the steady state (a known worker beating again).
     for (let round = 0; round < 2; round++) {
       for (let index = 0; index < workers; index++) fleet.receiveHeartbeat(heartbeatOf(index), Date.now());
@@ -91,7 +97,7 @@ function measure(kind: MemoryProbeKind, workers: number): MemoryProbeResult {
       records.clear();
     };
   }
-  const heapBytes = heapAfterFullGc() - before;
+  const heapBytes = memoryAfterFullGc() - before;
   release();
   return { kind, workers, heapBytes, bytesPerWorker: heapBytes / workers };
 }

@@ -24,7 +24,7 @@ import {
 import { ensureTasksStream } from '../streams/task-events.js';
 import { encodeWorkerEvent, isDisruptionEvent, type WorkerStreamEvent } from '../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
-import type { Config } from './config.js';
+import { type Config, livenessSettingsOf } from './config.js';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -83,7 +83,7 @@ export class ControlPlane {
 
       const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });
       const fleet = new Fleet({
-        heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+        settings: livenessSettingsOf(config),
         maxWorkers: config.maxWorkers,
         onEvent: (event) => {
           options.onTransition?.(event);
@@ -112,6 +112,7 @@ export class ControlPlane {
         workerPosition: view.position(WORKER_EVENTS_STREAM),
         taskPosition: view.position(TASKS_STREAM),
       }));
+      fleet.restoreDisruption(readModel.disruption());
       fleet.restore(snapshot.workers.map(toKnownWorker), Date.now());
       if (snapshot.workers.length > 0) {
         logger.info(
@@ -215,6 +216,9 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
     lastHeartbeatAt: document.lastHeartbeatAt,
     address: document.address,
     capacity: document.capacity,
+    // Documents written before these flags existed have neither.
+    flapping: document.flapping ?? false,
+    cordoned: document.cordoned ?? false,
   };
 }
 
@@ -237,6 +241,49 @@ function logTransition(logger: Logger, event: WorkerStreamEvent): void {
       break;
     case 'WorkerCapacityChanged':
       logger.info(`worker ${event.workerId} changed capacity or address`);
+      break;
+    case 'WorkerSuspected':
+      logger.info(
+        `worker ${event.workerId} is suspect: no heartbeat for ${event.silentForMs} ms ` +
+          (event.phi === null ? '(fixed grace period)' : `(φ reached ${event.phi})`) +
+          '; it keeps its tasks but gets no new ones',
+      );
+      break;
+    case 'WorkerRecovered':
+      logger.info(`worker ${event.workerId} recovered: its heartbeats are back`);
+      break;
+    case 'WorkerFlapping':
+      logger.warn(
+        `worker ${event.workerId} is flapping: back ${event.comebacks} times within ${event.windowMs} ms; ` +
+          `no new tasks until it stays up for ${event.holdDownMs} ms`,
+      );
+      break;
+    case 'WorkerStabilized':
+      logger.info(`worker ${event.workerId} is stable again after ${event.stableForMs} ms up`);
+      break;
+    case 'WorkerCordoned':
+      logger.info(`worker ${event.workerId} cordoned: no new tasks`);
+      break;
+    case 'WorkerUncordoned':
+      logger.info(`worker ${event.workerId} uncordoned`);
+      break;
+    case 'WorkerRemoved':
+      logger.info(`worker ${event.workerId} removed; it registers again if it heartbeats`);
+      break;
+    case 'DisruptionStarted':
+      logger.warn(
+        `disruption mode: ${event.unhealthyWorkers} of ${event.consideredWorkers} workers went silent within one ` +
+          `heartbeat timeout (more than ${event.thresholdPercent}%), which looks like a partition near the control ` +
+          'plane: no worker is declared inactive and no task is requeued until heartbeats return or an operator ' +
+          'runs `cloudai disruption end`',
+      );
+      break;
+    case 'DisruptionEnded':
+      logger.warn(
+        event.endedBy === 'operator'
+          ? 'disruption mode ended by an operator: workers still silent are declared inactive now'
+          : 'disruption mode ended: heartbeats are back; workers still silent get a full timeout from now',
+      );
       break;
   }
 }

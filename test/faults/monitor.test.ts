@@ -66,9 +66,9 @@ test('monitor SIGKILLed and restarted: no false inactive, the gone worker times 
       const doomedEvents = byWorker.get('doomed') ?? [];
       assert.equal(
         doomedEvents.map((event) => event.type),
-        ['WorkerRegistered', 'WorkerInactive'],
+        ['WorkerRegistered', 'WorkerSuspected', 'WorkerInactive'],
       );
-      const inactiveAt = doomedEvents[1]?.at ?? 0;
+      const inactiveAt = doomedEvents[2]?.at ?? 0;
       assert.ok(
         inactiveAt - doomedStoppedAt >= TIMEOUT_MS * 2,
         'not declared inactive for the time the monitor was down',
@@ -104,7 +104,7 @@ test('monitor SIGKILLed and restarted: no false inactive, the gone worker times 
         eventsByWorker(all)
           .get('alive')
           ?.map((event) => event.type),
-        ['WorkerRegistered', 'WorkerInactive', 'WorkerActivated'],
+        ['WorkerRegistered', 'WorkerSuspected', 'WorkerInactive', 'WorkerActivated'],
       );
     },
   );

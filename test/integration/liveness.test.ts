@@ -70,8 +70,9 @@ liveness(
       events.map((event) => [event.type, event.seq]),
       [
         ['WorkerRegistered', 1],
-        ['WorkerInactive', 2],
-        ['WorkerActivated', 3],
+        ['WorkerSuspected', 2],
+        ['WorkerInactive', 3],
+        ['WorkerActivated', 4],
       ],
     );
     await waitFor(
@@ -112,7 +113,8 @@ liveness(
       events.map((event) => [event.type, event.seq]),
       [
         ['WorkerRegistered', 1],
-        ['WorkerInactive', 2],
+        ['WorkerSuspected', 2],
+        ['WorkerInactive', 3],
       ],
     );
   },

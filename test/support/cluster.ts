@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type ConfigOverrides, resolveConfig } from '../../cli/config.js';
+import { CONFIG_ENV, type Config, type ConfigOverrides, resolveConfig } from '../../cli/config.js';
 import { ControlPlane } from '../../cli/control-plane.js';
 import { ReadModel } from '../../projections/read-model.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
@@ -14,6 +14,37 @@ import { TcpProxy } from './tcp-proxy.js';
 export interface ClusterOptions {
   heartbeatTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /**
+   * Liveness settings beyond the timeout (see `livenessDefaults`); tests of suspicion, flap
+   * damping or disruption mode set their own.
+   */
+  liveness?: ConfigOverrides;
+}
+
+/**
+ * At test scale (timeouts of a second or less), φ and a grace period of 2 × the interval
+ * would turn a loaded machine's pauses into suspicions. Unless a test says otherwise, a worker
+ * is suspect after half the timeout, a fixed grace (φ never takes over), so a dying worker
+ * always shows Suspected then Inactive, and a false suspicion needs as long a pause as a
+ * false inactive would.
+ */
+function livenessDefaults(options: ClusterOptions): ConfigOverrides {
+  return {
+    suspectAfterMs: Math.floor(options.heartbeatTimeoutMs / 2),
+    phiMinSamples: 1_000_000,
+    ...options.liveness,
+  };
+}
+
+/** The same settings as environment variables for `cloudai serve`. */
+function livenessEnv(options: ClusterOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(livenessDefaults(options))) {
+    const name = CONFIG_ENV[key as keyof Config];
+    if (!name) throw new Error(`setting ${key} has no environment variable`);
+    if (value !== undefined) env[name] = String(value);
+  }
+  return env;
 }
 
 /**
@@ -47,6 +78,7 @@ export class TestCluster {
       CLOUDAI_DATA_DIR: this.dataDir.path,
       CLOUDAI_HEARTBEAT_TIMEOUT_MS: String(this.options.heartbeatTimeoutMs),
       CLOUDAI_HEARTBEAT_INTERVAL_MS: String(this.options.heartbeatIntervalMs),
+      ...livenessEnv(this.options),
     };
   }
 
@@ -78,6 +110,7 @@ export class TestCluster {
           dataDir: this.dataDir.path,
           heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
           heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+          ...livenessDefaults(this.options),
           ...overrides,
         },
         {},

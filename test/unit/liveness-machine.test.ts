@@ -2,24 +2,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
-import type { Heartbeat } from '../../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStreamEvent } from '../../streams/worker-events.js';
 import { heartbeat } from '../support/heartbeats.js';
+import { hardTimeoutOnly, startFleet as startTestFleet } from '../support/liveness.js';
 
 const TIMEOUT_MS = 30_000;
 
+// These tests isolate the hard timeout: nobody is suspected (see suspicion.test.ts for that).
 function startFleet(heartbeatTimeoutMs = TIMEOUT_MS) {
-  const clock = new SimulatedClock();
-  const events: WorkerStreamEvent[] = [];
-  const fleet = new Fleet({
-    heartbeatTimeoutMs,
-    clock,
-    maxWorkers: 3,
-    onEvent: (event) => events.push(event),
-  });
-  const beat = (workerId: string, overrides: Partial<Heartbeat> = {}) =>
-    fleet.receiveHeartbeat(heartbeat(workerId, overrides), clock.now());
-  return { clock, events, fleet, beat };
+  return startTestFleet(hardTimeoutOnly(heartbeatTimeoutMs), 3);
 }
 
 test('a new worker is registered and active', () => {
@@ -150,7 +141,7 @@ test('workers time out independently', () => {
   clock.increment(20_000);
   assert.is(fleet.statusOf('a'), 'inactive');
   assert.is(fleet.statusOf('b'), 'active');
-  assert.equal(fleet.countByStatus(), { active: 1, inactive: 1 });
+  assert.equal(fleet.countByStatus(), { active: 1, suspect: 0, inactive: 1, removed: 0 });
   fleet.stop();
 });
 
@@ -160,8 +151,26 @@ test('restored workers: active ones get a full timeout from the restart, numberi
   const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
   fleet.restore(
     [
-      { workerId: 'tessa', status: 'active', seq: 7, lastHeartbeatAt: 10_000, address: 'a', capacity },
-      { workerId: 'gone', status: 'inactive', seq: 4, lastHeartbeatAt: 5_000, address: 'b', capacity },
+      {
+        workerId: 'tessa',
+        status: 'active',
+        seq: 7,
+        lastHeartbeatAt: 10_000,
+        address: 'a',
+        capacity,
+        flapping: false,
+        cordoned: false,
+      },
+      {
+        workerId: 'gone',
+        status: 'inactive',
+        seq: 4,
+        lastHeartbeatAt: 5_000,
+        address: 'b',
+        capacity,
+        flapping: false,
+        cordoned: false,
+      },
     ],
     clock.now(),
   );
@@ -205,7 +214,18 @@ test('a restored active worker that beats again gets its deadline moved from tha
   clock.set(100_000);
   const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
   fleet.restore(
-    [{ workerId: 'tessa', status: 'active', seq: 3, lastHeartbeatAt: 90_000, address: 'a', capacity }],
+    [
+      {
+        workerId: 'tessa',
+        status: 'active',
+        seq: 3,
+        lastHeartbeatAt: 90_000,
+        address: 'a',
+        capacity,
+        flapping: false,
+        cordoned: false,
+      },
+    ],
     clock.now(),
   );
   clock.increment(10_000);
@@ -231,7 +251,7 @@ test('steady heartbeats never time out, and do not set a timer each', () => {
   };
   const events: WorkerStreamEvent[] = [];
   const fleet = new Fleet({
-    heartbeatTimeoutMs: TIMEOUT_MS,
+    settings: hardTimeoutOnly(TIMEOUT_MS),
     maxWorkers: 1,
     clock: countingClock,
     onEvent: (e) => events.push(e),

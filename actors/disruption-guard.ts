@@ -1,0 +1,149 @@
+import type { DisruptionEvent, WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { DisruptionSettings } from './liveness-settings.js';
+
+export interface DisruptionGuardOptions {
+  settings: DisruptionSettings;
+  heartbeatTimeoutMs: number;
+  /** The fleet's live counts of workers by status. */
+  counts: Readonly<Record<WorkerStatus, number>>;
+  /** Publishes DisruptionStarted / DisruptionEnded. */
+  emit: (event: DisruptionEvent) => void;
+  /** Tells the workers held `suspect` that the mode ended (the fleet sends it to their actors). */
+  release: (
+    workerIds: readonly string[],
+    event: { type: 'DISRUPTION_ENDED'; at: number; endedBy: 'heartbeats' | 'operator' },
+  ) => void;
+}
+
+/** How many workers look unhealthy, out of how many are considered. */
+interface Census {
+  unhealthy: number;
+  considered: number;
+}
+
+/**
+ * The mass-failure guard. When more than a share of the workers (55 % by default, and more
+ * than 2) would turn inactive within one timeout window, the likelier story is not that they
+ * all died at once but that the control plane lost sight of them (a partition near it). So the
+ * fleet enters disruption mode: nobody is declared inactive, and so nothing is requeued, while
+ * it lasts; timed-out workers are held `suspect`.
+ *
+ * "Would turn inactive within one timeout window": the workers that are suspect now (late, and
+ * bound to time out within one timeout unless they beat), plus those declared inactive within
+ * the last timeout, plus the one timing out now. Considered: those plus the active ones.
+ * Workers that went inactive longer ago are old news and count for neither, so a fleet with
+ * many long-dead workers is judged on the ones still alive.
+ *
+ * The mode ends when workers are heard again and the share falls back under the threshold
+ * (the workers still held then get a full timeout from that moment), or when an operator
+ * ends it (`cloudai disruption end`: the view was right after all, and the held workers are
+ * declared inactive at once).
+ */
+export class DisruptionGuard {
+  private activeMode = false;
+  private seq = 0;
+  private readonly held = new Set<string>();
+  /** Workers declared inactive within the last timeout: id → when. */
+  private readonly recentlyInactive = new Map<string, number>();
+  /** The census that made `doubts` answer yes for a worker not yet held; `hold` starts the mode with it. */
+  private breachingCensus: Census | undefined;
+  /** Set while the held workers of an operator's end turn inactive: confirmed, not news of a failure. */
+  private confirmingByOperator = false;
+
+  constructor(private readonly options: DisruptionGuardOptions) {}
+
+  get active(): boolean {
+    return this.activeMode;
+  }
+
+  /** Continues the mode (and its event numbering) as the event log left it. */
+  restore(state: { active: boolean; lastEventSeq: number }): void {
+    this.activeMode = state.active;
+    this.seq = Math.max(this.seq, state.lastEventSeq);
+  }
+
+  /** Whether the worker whose timeout has come (now `status`) should be held rather than declared inactive. */
+  doubts(_workerId: string, status: WorkerStatus | undefined, now: number): boolean {
+    if (this.activeMode) return true;
+    const census = this.census(now, status === 'active' ? 1 : 0);
+    if (!this.breached(census)) return false;
+    this.breachingCensus = census;
+    return true;
+  }
+
+  /** A worker is held `suspect` at its timeout; the first one starts the mode. */
+  hold(workerId: string, now: number): void {
+    if (!this.activeMode) {
+      const census = this.breachingCensus ?? this.census(now, 0);
+      this.activeMode = true;
+      this.seq++;
+      this.options.emit({
+        type: 'DisruptionStarted',
+        at: now,
+        seq: this.seq,
+        unhealthyWorkers: census.unhealthy,
+        consideredWorkers: census.considered,
+        thresholdPercent: this.options.settings.thresholdPercent,
+      });
+    }
+    this.breachingCensus = undefined;
+    this.held.add(workerId);
+  }
+
+  /** Follows each worker's status changes (the fleet calls it for every event that changes one). */
+  observe(event: WorkerEvent, now: number): void {
+    switch (event.type) {
+      case 'WorkerInactive':
+        if (!this.confirmingByOperator) this.recentlyInactive.set(event.workerId, event.at);
+        return;
+      case 'WorkerRemoved':
+        this.recentlyInactive.delete(event.workerId);
+        this.held.delete(event.workerId);
+        return;
+      case 'WorkerRegistered':
+      case 'WorkerActivated':
+      case 'WorkerRecovered':
+        this.recentlyInactive.delete(event.workerId);
+        this.held.delete(event.workerId);
+        if (this.activeMode && !this.breached(this.census(now, 0))) this.end('heartbeats', now);
+        return;
+      default:
+        return;
+    }
+  }
+
+  end(endedBy: 'heartbeats' | 'operator', now: number): void {
+    if (!this.activeMode) return;
+    this.activeMode = false;
+    this.seq++;
+    this.options.emit({ type: 'DisruptionEnded', at: now, seq: this.seq, endedBy });
+    const held = [...this.held];
+    this.held.clear();
+    this.confirmingByOperator = endedBy === 'operator';
+    try {
+      this.options.release(held, { type: 'DISRUPTION_ENDED', at: now, endedBy });
+    } finally {
+      this.confirmingByOperator = false;
+    }
+  }
+
+  /** The fleet dropped its actors (suspended): nobody is held any more; they are re-judged when restored. */
+  forgetHeld(): void {
+    this.held.clear();
+  }
+
+  private census(now: number, timingOutNow: number): Census {
+    const windowStart = now - this.options.heartbeatTimeoutMs;
+    for (const [workerId, at] of this.recentlyInactive) {
+      if (at < windowStart) this.recentlyInactive.delete(workerId);
+    }
+    const { active, suspect } = this.options.counts;
+    const recent = this.recentlyInactive.size;
+    return { unhealthy: suspect + recent + timingOutNow, considered: active + suspect + recent };
+  }
+
+  private breached({ unhealthy, considered }: Census): boolean {
+    const { thresholdPercent, minWorkers } = this.options.settings;
+    return unhealthy > minWorkers && unhealthy * 100 > thresholdPercent * considered;
+  }
+}
