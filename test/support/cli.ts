@@ -13,6 +13,8 @@ export interface CliResult {
   stderr: string;
 }
 
+const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
+
 const baseEnv = (env: NodeJS.ProcessEnv) => ({
   ...process.env,
   NO_COLOR: '1',
@@ -26,7 +28,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
     execFile(
       process.execPath,
       [CLI_PATH, ...args],
-      { env: baseEnv(env), timeout: timeoutMs },
+      // execFile's default 1 MiB of stdout is about 900 workers of `workers --json`.
+      { env: baseEnv(env), timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
