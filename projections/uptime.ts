@@ -31,7 +31,7 @@ export interface UptimeRecord {
   inactiveMs: number;
   /** Times the worker was declared inactive. */
   outages: number;
-  /** Outages that ended with the worker back (inactive → active), and their total length. */
+  /** Outages that ended with the worker back (inactive → active; not a removal), and their total length. */
   recoveries: number;
   recoveredDowntimeMs: number;
   /** Start of the outage under way; null while the worker is not inactive. */
@@ -99,10 +99,8 @@ export function evolveUptime(
     next.outages++;
     next.downSince = after.since;
   } else if (wasDown && !isDown) {
-    const downtime: Downtime = {
-      from: record.downSince ?? before.since,
-      to: Math.max(after.since, before.since),
-    };
+    const from = record.downSince ?? before.since;
+    const downtime: Downtime = { from, to: Math.max(after.since, from) };
     if (after.status === 'active' || after.status === 'suspect') {
       next.recoveries++;
       next.recoveredDowntimeMs += downtime.to - downtime.from;
