@@ -1,5 +1,6 @@
 import { ReadModel } from '../../projections/read-model.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { writeJsonArray } from '../json-output.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { parseWorkerFilter, selectWorkers } from '../worker-selection.js';
 import { addComputedColumns } from '../worker-stats.js';
@@ -30,14 +31,8 @@ export async function workersCommand(
   if (options.json) {
     const now = Date.now();
     const { workers } = load();
-    process.stdout.write(
-      `${JSON.stringify(
-        workers.map((worker) => addComputedColumns(worker, now)),
-        null,
-        2,
-      )}\n`,
-    );
     await readModel.close();
+    await writeJsonArray(process.stdout, workers, (worker) => addComputedColumns(worker, now));
     return;
   }
   const color = colors(shouldUseColor());
