@@ -180,7 +180,10 @@ function availabilityInWindow(document: UptimeSource, record: UptimeRecord, now:
   for (const downtime of record.recentDowntimes) down += overlap(downtime.from, downtime.to, start, end);
   if (document.status === 'inactive')
     down += overlap(record.downSince ?? document.statusSince, now, start, end);
-  return Math.min(1, Math.max(0, 1 - down / (end - start)));
+  // Up time over observed time, as for the lifetime figure: for a worker younger than the window
+  // both are the same ratio of whole milliseconds, so they print alike.
+  const observed = end - start;
+  return Math.min(1, Math.max(0, (observed - down) / observed));
 }
 
 function overlap(from: number, to: number, start: number, end: number): number {
