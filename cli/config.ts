@@ -52,6 +52,8 @@ export interface Config {
   disruptionMinWorkers: number;
   /** Port of `cloudai serve`'s Prometheus metrics and /healthz; 0: none. */
   metricsPort: number;
+  /** Interface the metrics port listens on; 0.0.0.0: all of them, so Prometheus can scrape from elsewhere. */
+  metricsHost: string;
   /** URL that liveness alerts are POSTed to as JSON; empty: none. */
   alertWebhook: string;
 }
@@ -82,6 +84,7 @@ export const DEFAULT_CONFIG: Config = {
   disruptionThresholdPercent: 55,
   disruptionMinWorkers: 2,
   metricsPort: 0,
+  metricsHost: '0.0.0.0',
   alertWebhook: '',
 };
 
@@ -113,6 +116,7 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   disruptionThresholdPercent: 'CLOUDAI_DISRUPTION_THRESHOLD_PERCENT',
   disruptionMinWorkers: 'CLOUDAI_DISRUPTION_MIN_WORKERS',
   metricsPort: 'CLOUDAI_METRICS_PORT',
+  metricsHost: 'CLOUDAI_METRICS_HOST',
   alertWebhook: 'CLOUDAI_ALERT_WEBHOOK',
 };
 
@@ -177,7 +181,10 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
       `metrics port must be between 1 and 65535 (0: no metrics), got ${config.metricsPort}`,
     );
   }
-  if (config.alertWebhook !== '' && !/^https?:\/\/[^\s]+$/.test(config.alertWebhook)) {
+  if (
+    config.alertWebhook !== '' &&
+    (!/^https?:\/\/[^\s]+$/.test(config.alertWebhook) || !URL.canParse(config.alertWebhook))
+  ) {
     throw new ConfigError(
       `alert webhook ${JSON.stringify(config.alertWebhook)} is not an http:// or https:// URL`,
     );

@@ -9,7 +9,9 @@ import { WorkerProjector } from '../projections/worker-projector.js';
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
 import { SchedulerService } from '../scheduler/scheduler-service.js';
+import { AlertPublisher } from '../streams/alert-publisher.js';
 import { connectToNats, type NatsCredentials } from '../streams/connection.js';
+import { NatsConnectionState } from '../streams/connection-state.js';
 import { HeartbeatIntake } from '../streams/heartbeat-intake.js';
 import { createConsoleLogger, type Logger } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
@@ -22,9 +24,14 @@ import {
   workerEventSubject,
 } from '../streams/subjects.js';
 import { ensureTasksStream } from '../streams/task-events.js';
+import { WebhookSender } from '../streams/webhook.js';
 import { encodeWorkerEvent, isDisruptionEvent, type WorkerStreamEvent } from '../streams/worker-events.js';
 import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
 import { type Config, livenessSettingsOf } from './config.js';
+import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { HealthCheck } from './health.js';
+import { MetricsServer } from './metrics-server.js';
+import { ProjectorLagProbe } from './projector-lag.js';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -35,6 +42,8 @@ export interface ControlPlaneOptions {
   onTransition?: (event: WorkerStreamEvent) => void;
   /** Called after each event is acknowledged by JetStream (tests and benchmarks observe with it). */
   onEventStored?: (event: WorkerStreamEvent, streamSeq: number) => void;
+  /** Node's process metrics next to the control plane's (`cloudai serve`: yes; tests: no need). */
+  processMetrics?: boolean;
 }
 
 /**
@@ -53,6 +62,10 @@ export class ControlPlane {
     readonly scheduler: SchedulerService,
     readonly intake: HeartbeatIntake,
     private readonly logger: Logger,
+    readonly alerts: AlertPublisher,
+    readonly metrics: ControlPlaneMetrics,
+    /** Serves /metrics and /healthz when `metricsPort` is set. */
+    readonly metricsServer: MetricsServer | undefined,
   ) {}
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -66,7 +79,29 @@ export class ControlPlane {
       name: 'cloudai-serve',
       credentials: options.credentials,
     });
+    let metricsServer: MetricsServer | undefined;
+    const alerts = new AlertPublisher({
+      nc,
+      logger: loggerFor('alerts'),
+      webhook: config.alertWebhook
+        ? new WebhookSender({ url: config.alertWebhook, logger: loggerFor('alerts') })
+        : undefined,
+    });
     try {
+      const connection = new NatsConnectionState(nc);
+      const metrics = new ControlPlaneMetrics({ connection, alerts, processMetrics: options.processMetrics });
+      const health = new HealthCheck(connection);
+      // Listening first: a port already taken stops the start before anything else runs, and
+      // /healthz says "starting" while the read model catches up.
+      if (config.metricsPort > 0) {
+        metricsServer = await MetricsServer.start({
+          host: config.metricsHost,
+          port: config.metricsPort,
+          metrics,
+          health,
+          logger: loggerFor('metrics'),
+        });
+      }
       const jsm = await jetstreamManager(nc);
       await ensureWorkerEventsStream(jsm);
       await ensureTasksStream(jsm);
@@ -98,7 +133,11 @@ export class ControlPlane {
                 ? disruptionEventMessageId(event.seq)
                 : workerEventMessageId(event.workerId, event.seq),
             })
-            .then((streamSeq) => options.onEventStored?.(event, streamSeq))
+            .then((streamSeq) => {
+              metrics.observeStored(event, Date.now());
+              alerts.raise(event);
+              options.onEventStored?.(event, streamSeq);
+            })
             .catch((error: Error) =>
               logger.warn(`event ${event.type} of ${orderingKeyOf(event)} not stored: ${error.message}`),
             );
@@ -146,6 +185,12 @@ export class ControlPlane {
         },
       });
       void watchConnection(nc, fleet, logger);
+      const lagProbe = new ProjectorLagProbe(nc, [
+        { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
+        { stream: TASKS_STREAM, applied: () => taskProjector.position },
+      ]);
+      metrics.attach({ fleet, intake, publisher, scheduler, lag: lagProbe });
+      health.attach(lagProbe);
       logger.info(
         `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
           `placement policy ${config.policy}, read model ${readModel.path}`,
@@ -160,8 +205,13 @@ export class ControlPlane {
         scheduler,
         intake,
         logger,
+        alerts,
+        metrics,
+        metricsServer,
       );
     } catch (error) {
+      await metricsServer?.close();
+      await alerts.close();
       await nc.close();
       throw error;
     }
@@ -173,6 +223,7 @@ export class ControlPlane {
    * LMDB and NATS.
    */
   async close(): Promise<void> {
+    await this.metricsServer?.close();
     await this.intake.drain();
     this.fleet.stop();
     await this.scheduler.close();
@@ -182,6 +233,8 @@ export class ControlPlane {
         `${unpublished} events were not acknowledged before shutdown; they are lost with this process`,
       );
     }
+    // The events just stored raised their alerts; the webhook gets a moment to deliver them.
+    await this.alerts.close();
     await this.projector.close();
     await this.taskProjector.close();
     await this.readModel.close();

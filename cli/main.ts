@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
@@ -21,6 +22,9 @@ interface SharedFlags {
   rtsParams?: string;
   assignTimeoutMs?: string;
   taskMs?: string;
+  metricsPort?: string;
+  metricsHost?: string;
+  alertWebhook?: string;
 }
 
 const natsUrl = () =>
@@ -62,6 +66,22 @@ const assignTimeout = () =>
     `time a worker has to acknowledge an assignment (env ${CONFIG_ENV.assignTimeoutMs}, default ${DEFAULT_CONFIG.assignTimeoutMs})`,
   );
 
+const metricsPort = () =>
+  new Option(
+    '--metrics-port <port>',
+    `serve Prometheus metrics on /metrics and health on /healthz at this port (env ${CONFIG_ENV.metricsPort}; default: none)`,
+  );
+const metricsHost = () =>
+  new Option(
+    '--metrics-host <host>',
+    `interface the metrics port listens on (env ${CONFIG_ENV.metricsHost}, default ${DEFAULT_CONFIG.metricsHost}: all)`,
+  );
+const alertWebhook = () =>
+  new Option(
+    '--alert-webhook <url>',
+    `POST every liveness alert as JSON to this http(s) URL, with retries (env ${CONFIG_ENV.alertWebhook}; default: none)`,
+  );
+
 /** Flags as `resolveConfig` takes them; strings are validated there, with the flag's name in the error. */
 function overrides(flags: SharedFlags): ConfigOverrides {
   return {
@@ -74,6 +94,9 @@ function overrides(flags: SharedFlags): ConfigOverrides {
     rtsParams: flags.rtsParams,
     assignTimeoutMs: flags.assignTimeoutMs as unknown as number | undefined,
     taskMs: flags.taskMs as unknown as number | undefined,
+    metricsPort: flags.metricsPort as unknown as number | undefined,
+    metricsHost: flags.metricsHost,
+    alertWebhook: flags.alertWebhook,
   };
 }
 
@@ -91,6 +114,9 @@ program
   .addOption(dataDir())
   .addOption(heartbeatTimeout())
   .addOption(heartbeatInterval())
+  .addOption(metricsPort())
+  .addOption(metricsHost())
+  .addOption(alertWebhook())
   .action(async (flags: SharedFlags & { natsPort?: string }) =>
     (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort }, overrides(flags)),
   );
@@ -106,6 +132,9 @@ program
   .addOption(policy())
   .addOption(rtsParams())
   .addOption(assignTimeout())
+  .addOption(metricsPort())
+  .addOption(metricsHost())
+  .addOption(alertWebhook())
   .action(async (flags: SharedFlags) => (await import('./commands/serve.js')).serveCommand(overrides(flags)));
 
 program
@@ -161,6 +190,19 @@ workers
     const flags = command.optsWithGlobals<SharedFlags & { json?: boolean }>();
     return (await import('./commands/workers-stats.js')).workersStatsCommand(id, flags, overrides(flags));
   });
+
+program
+  .command('alerts')
+  .description(
+    'print liveness alerts (inactive, active again, suspect, disruption) as they happen, until Ctrl-C',
+  )
+  .option('--json', 'one JSON alert per line, as published on alerts.>')
+  .addOption(natsUrl())
+  .addOption(credentials())
+  .addOption(dataDir())
+  .action(async (flags: SharedFlags & AlertsCommandOptions) =>
+    (await import('./commands/alerts.js')).alertsCommand(flags, overrides(flags)),
+  );
 
 const task = program.command('task').description('submit, inspect or cancel one task');
 

@@ -142,6 +142,11 @@ export class SchedulerService {
     return this.state.taskPosition;
   }
 
+  /** Tasks waiting for a worker (the metrics' queue length). */
+  get queueLength(): number {
+    return this.state.queued().length;
+  }
+
   /**
    * A worker's heartbeat lists what its agent runs. A task the log says runs there but two
    * heartbeats in a row leave out was lost (its agent restarted before anyone noticed): requeue

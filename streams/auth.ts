@@ -1,4 +1,4 @@
-import { heartbeatSubject } from './subjects.js';
+import { ALERTS_WILDCARD, heartbeatSubject } from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -50,8 +50,12 @@ export function permissionsOf(identity: Identity): Permissions {
     case 'control-plane':
       return { publish: ['>'], subscribe: ['>'], allowResponses: true };
     case 'cli':
-      // Reads streams; changes go through the scheduler's request API, which validates them.
-      return { publish: [...JETSTREAM_READ, 'tasks.api.>'], subscribe: [inbox], allowResponses: false };
+      // Reads streams and hears alerts; changes go through the scheduler's request API, which validates them.
+      return {
+        publish: [...JETSTREAM_READ, 'tasks.api.>'],
+        subscribe: [inbox, ALERTS_WILDCARD],
+        allowResponses: false,
+      };
     case 'worker':
       return {
         publish: [heartbeatSubject(identity.workerId), `tasks.reports.${identity.workerId}`],

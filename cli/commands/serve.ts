@@ -11,7 +11,15 @@ export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
   const controlPlane = await ControlPlane.start({
     config,
     credentials: credentialsFor(config, { role: 'control-plane' }),
+    processMetrics: true,
   });
+  const { metricsServer, alerts } = controlPlane;
+  if (metricsServer) {
+    logger.info(
+      `metrics on ${metricsServer.host}:${metricsServer.port}: ${metricsServer.url}/metrics and ${metricsServer.url}/healthz`,
+    );
+  }
+  if (alerts.webhook) logger.info(`alerts are POSTed to ${alerts.webhook.origin}`);
   exitGracefullyOnSignal({
     shutdown: () => controlPlane.close(),
     log: (message) => logger.info(message),

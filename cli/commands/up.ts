@@ -93,6 +93,10 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     dataDir,
     '--heartbeat-timeout-ms',
     String(config.heartbeatTimeoutMs),
+    ...(config.metricsPort > 0
+      ? ['--metrics-port', String(config.metricsPort), '--metrics-host', config.metricsHost]
+      : []),
+    ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
   ];
   const start = (name: string, args: string[]) => {
     const child = startChild(name, args);
@@ -134,6 +138,10 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(`cloudai up: running (data dir ${dataDir})`);
   say(`  nats-server    pid ${server.pid}  ${natsUrl}  (log ${join(serverDir, 'nats-server.log')})`);
   say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
+  if (config.metricsPort > 0) {
+    say(`                 metrics and health on port ${config.metricsPort} (/metrics, /healthz)`);
+  }
+  if (config.alertWebhook) say(`                 alerts POSTed to ${new URL(config.alertWebhook).origin}`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
     say(`  worker ${worker.id.padEnd(7)} pid ${workers[index]?.process.pid}  ${spec}`);
