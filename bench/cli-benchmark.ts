@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReadModel } from '../projections/read-model.js';
 import { NO_RESOURCES } from '../projections/resources.js';
+import { startUptime } from '../projections/uptime.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
 import { projectRoot } from '../streams/project-root.js';
 import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
@@ -108,10 +109,11 @@ async function fillReadModel(dataDir: string, workers: number): Promise<void> {
 }
 
 function documentOf(index: number, now: number): WorkerDocument {
+  // One in ten inactive, so the table shows both kinds.
+  const status = index % 10 === 0 ? 'inactive' : 'active';
   return {
     workerId: workerIdFor(BENCH_WORKER_PREFIX, index),
-    // One in ten inactive, so the table shows both kinds.
-    status: index % 10 === 0 ? 'inactive' : 'active',
+    status,
     address: `10.0.${(index >> 8) & 255}.${index & 255}:50052`,
     capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: index % 4 === 0 ? 1 : 0 },
     usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
@@ -123,5 +125,7 @@ function documentOf(index: number, now: number): WorkerDocument {
     lastEventSeq: index % 10 === 0 ? 2 : 1,
     allocated: NO_RESOURCES,
     taskIds: [],
+    // The size of a steady worker's record (ended stretches only: the current one is added when read).
+    uptime: startUptime({ status, since: now - 60_000 }),
   };
 }

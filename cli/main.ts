@@ -8,6 +8,7 @@ import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
 import type { WorkersCommandOptions } from './commands/workers.js';
 import { CONFIG_ENV, type ConfigOverrides, DEFAULT_CONFIG, flagOf, LIVENESS_FLAGS } from './config.js';
+import { WORKER_FILTERS } from './worker-selection.js';
 
 // Each command's module is loaded when it runs: `cloudai workers` then never loads the NATS
 // client, XState or zod, which took a third of its run time with 100 000 workers.
@@ -118,9 +119,10 @@ function overrides(flags: SharedFlags): ConfigOverrides {
 
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
-  // `workers cordon ID --data-dir D`: an option after a subcommand is the subcommand's.
-  .enablePositionalOptions()
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a subcommand's name belong to it: `workers stats ID --json` is the subcommand's --json,
+  // not `workers`' (commander would otherwise give every option the parent knows to the parent).
+  .enablePositionalOptions();
 
 const up = program
   .command('up')
@@ -180,16 +182,35 @@ program
     ),
   );
 
+// `cloudai workers` shows the table; its subcommands act on one worker.
 const workers = program
   .command('workers')
-  .description('show every worker from the read model; cordon, uncordon or remove one')
-  .option('--json', 'print the worker documents as JSON')
+  .description(
+    'show every worker from the read model (removed ones with --all); stats, cordon, uncordon or remove one',
+  )
+  .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
   .option('--watch', 'redraw every second until Ctrl-C')
-  .option('--status <status>', 'only workers with this status: active or inactive')
+  .option(
+    '--status <status>',
+    `only these workers: ${WORKER_FILTERS.join(', ')} (removed ones only with --all or --status removed)`,
+  )
+  .option('--all', 'removed workers too')
   .addOption(dataDir())
   .action(async (flags: SharedFlags & WorkersCommandOptions) =>
     (await import('./commands/workers.js')).workersCommand(flags, overrides(flags)),
   );
+
+workers
+  .command('stats')
+  .description('one worker: time active, suspect and inactive, outages, mean time to recovery, availability')
+  .argument('<id>', 'worker id, as `cloudai workers` shows it')
+  .option('--json', 'print the worker document with its stats as JSON')
+  .addOption(dataDir())
+  .action(async (id: string, _flags: SharedFlags, command: Command) => {
+    // `cloudai workers --data-dir D stats ID` gave --data-dir to `workers`: take it from there too.
+    const flags = command.optsWithGlobals<SharedFlags & { json?: boolean }>();
+    return (await import('./commands/workers-stats.js')).workersStatsCommand(id, flags, overrides(flags));
+  });
 
 const WORKER_CONTROLS: ReadonlyArray<[WorkerControl, string]> = [
   ['cordon', 'no new tasks for a worker; it keeps those it runs (undo with uncordon)'],

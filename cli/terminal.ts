@@ -52,3 +52,20 @@ export function renderTable(
       .trimEnd();
   return [line(header, -1), ...rows.map((row, index) => line(row, index))].join('\n');
 }
+
+/** "12:03:04": the local time of day, for something that happened today or so. */
+export function formatClock(at: number): string {
+  const date = new Date(at);
+  return [date.getHours(), date.getMinutes(), date.getSeconds()]
+    .map((part) => String(part).padStart(2, '0'))
+    .join(':');
+}
+
+/** "2026-11-27 12:03:04": local date and time. */
+export function formatDateTime(at: number): string {
+  const date = new Date(at);
+  const day = [date.getFullYear(), date.getMonth() + 1, date.getDate()]
+    .map((part) => String(part).padStart(2, '0'))
+    .join('-');
+  return `${day} ${formatClock(at)}`;
+}

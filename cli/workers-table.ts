@@ -1,11 +1,13 @@
+import type { DisruptionDocument } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
-import type { WorkerDocument } from '../projections/worker-document.js';
+import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/worker-events.js';
-import { type Colors, formatDuration, renderTable } from './terminal.js';
+import { type Colors, formatClock, formatDuration, renderTable } from './terminal.js';
 
 const HEADER = [
   'ID',
   'STATUS',
+  'SCHEDULABLE',
   'LAST SEEN',
   'ADDRESS',
   'CPU',
@@ -17,21 +19,60 @@ const HEADER = [
   'SINCE',
 ] as const;
 const STATUS_COLUMN = HEADER.indexOf('STATUS');
+const SCHEDULABLE_COLUMN = HEADER.indexOf('SCHEDULABLE');
 
-const STATUS_LABEL: Record<WorkerStatus, string> = {
+export const STATUS_LABEL: Record<WorkerStatus, string> = {
   active: '● active',
   suspect: '◐ suspect',
   inactive: '○ inactive',
   removed: '✕ removed',
 };
 
+/** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
+export function statusPainter(color: Colors): Record<WorkerStatus, (text: string) => string> {
+  return { active: color.green, suspect: color.yellow, inactive: color.red, removed: color.dim };
+}
+
+/**
+ * "yes", or "no" with what keeps an active worker from new tasks (`no: cordoned, flapping`);
+ * a worker that is not active gets a bare "no": its status says why. Decided by
+ * `isSchedulable`, the scheduler's own rule.
+ */
+export function schedulableLabel(worker: WorkerDocument): string {
+  if (isSchedulable(worker)) return 'yes';
+  const flags = [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
+  return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
+}
+
+/** What the table says besides its rows. */
+export interface WorkersTableContext {
+  /** Removed workers left out of the rows (shown with `--all`). */
+  hiddenRemoved?: number;
+  disruption?: DisruptionDocument;
+}
+
 /** The `cloudai workers` table: one row per worker, in the order given (the read model's, by id). */
-export function renderWorkersTable(workers: readonly WorkerDocument[], now: number, color: Colors): string {
-  if (workers.length === 0)
-    return 'no workers yet: start one with `cloudai worker --id ID --cpu N --memory GB`';
+export function renderWorkersTable(
+  workers: readonly WorkerDocument[],
+  now: number,
+  color: Colors,
+  context: WorkersTableContext = {},
+): string {
+  const banner = context.disruption?.active
+    ? `${color.yellow(disruptionBanner(context.disruption, now))}\n\n`
+    : '';
+  const hidden = context.hiddenRemoved ?? 0;
+  if (workers.length === 0) {
+    const none =
+      hidden > 0
+        ? `no workers to show (${hidden} removed not shown: --all shows them)`
+        : 'no workers yet: start one with `cloudai worker --id ID --cpu N --memory GB`';
+    return `${banner}${none}`;
+  }
   const rows = workers.map((worker) => [
     worker.workerId,
     STATUS_LABEL[worker.status],
+    schedulableLabel(worker),
     `${formatDuration(now - worker.lastHeartbeatAt)} ago`,
     worker.address || '-',
     share(worker.usage.cpu, `${trim(worker.capacity.cpu)}`),
@@ -42,19 +83,52 @@ export function renderWorkersTable(workers: readonly WorkerDocument[], now: numb
     tasksOf(worker),
     formatDuration(now - worker.statusSince),
   ]);
-  const paint: Record<WorkerStatus, (text: string) => string> = {
-    active: color.green,
-    suspect: color.yellow,
-    inactive: color.red,
-    removed: color.dim,
-  };
+  const paint = statusPainter(color);
   const table = renderTable(HEADER, rows, (row, column, padded) => {
-    const status = workers[row]?.status;
-    return column === STATUS_COLUMN && status ? paint[status](padded) : padded;
+    const worker = workers[row];
+    if (!worker) return padded;
+    if (column === STATUS_COLUMN) return paint[worker.status](padded);
+    // An active worker kept from new tasks is worth a second look.
+    if (column === SCHEDULABLE_COLUMN && worker.status === 'active' && !isSchedulable(worker))
+      return color.yellow(padded);
+    return padded;
   });
+  return `${banner}${table}\n\n${summarize(workers, hidden)}`;
+}
+
+/**
+ * "4 workers: 2 active, 1 suspect, 1 inactive; 1 schedulable, 1 cordoned, 1 flapping".
+ * Removed ones are counted when shown, and said to be left out when they are.
+ */
+function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): string {
   const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
-  for (const worker of workers) counts[worker.status]++;
-  return `${table}\n\n${workers.length} workers: ${counts.active} active, ${counts.inactive} inactive`;
+  let schedulable = 0;
+  let cordoned = 0;
+  let flapping = 0;
+  for (const worker of workers) {
+    counts[worker.status]++;
+    if (isSchedulable(worker)) schedulable++;
+    if (worker.cordoned) cordoned++;
+    if (worker.flapping) flapping++;
+  }
+  const statuses = [`${counts.active} active`, `${counts.suspect} suspect`, `${counts.inactive} inactive`];
+  if (counts.removed > 0) statuses.push(`${counts.removed} removed`);
+  const flags = [`${schedulable} schedulable`];
+  if (cordoned > 0) flags.push(`${cordoned} cordoned`);
+  if (flapping > 0) flags.push(`${flapping} flapping`);
+  const hidden = hiddenRemoved > 0 ? ` (${hiddenRemoved} removed not shown: --all shows them)` : '';
+  const noun = workers.length === 1 ? 'worker' : 'workers';
+  return `${workers.length} ${noun}: ${statuses.join(', ')}; ${flags.join(', ')}${hidden}`;
+}
+
+/** While the fleet doubts its own view, every reader of the table must know. */
+function disruptionBanner(disruption: DisruptionDocument, now: number): string {
+  const since = disruption.since ?? now;
+  return (
+    `disruption mode since ${formatClock(since)} (${formatDuration(now - since)}; ` +
+    `${disruption.unhealthyWorkers} of ${disruption.consideredWorkers} workers unhealthy when it started): ` +
+    'no worker is declared inactive; end it with `cloudai disruption end`'
+  );
 }
 
 /** A read model written before tasks existed has no allocation: nothing is allocated there. */

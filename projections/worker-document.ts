@@ -1,6 +1,7 @@
 import type { Capacity, Usage } from '../streams/heartbeat.js';
 import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
 import { NO_RESOURCES, type Resources } from './resources.js';
+import { evolveUptime, startUptime, type UptimeRecord, uptimeOf } from './uptime.js';
 
 /** What the tasks assigned to or running on a worker hold there (kept by the tasks projection). */
 export interface WorkerAllocation {
@@ -28,6 +29,8 @@ export interface WorkerDocument extends WorkerAllocation {
   flapping: boolean;
   /** An operator said no new tasks (`cloudai workers cordon`). */
   cordoned: boolean;
+  /** Time per status, outages and recent downtime (`cloudai workers stats`); read it with `uptimeOf`. */
+  uptime?: UptimeRecord;
 }
 
 /**
@@ -62,7 +65,27 @@ const NO_USAGE: Usage = { cpu: 0, memory: 0, storage: 0, gpu: 0 };
  */
 export function evolveWorker(document: WorkerDocument | undefined, event: WorkerEvent): WorkerDocument {
   if (document && event.seq <= document.lastEventSeq) return document;
-  const current = document ?? emptyDocument(event);
+  const next = applyEvent(document ?? emptyDocument(event), document, event);
+  return { ...next, uptime: nextUptime(document, next) };
+}
+
+/**
+ * The uptime record after an event: unchanged while the status stretch goes on; a fresh one for
+ * a new worker and for one that comes back after its removal (as its registration time does).
+ */
+function nextUptime(before: WorkerDocument | undefined, after: WorkerDocument): UptimeRecord {
+  const stretch = { status: after.status, since: after.statusSince };
+  if (!before || (before.status === 'removed' && after.status !== 'removed')) return startUptime(stretch);
+  const record = uptimeOf(before);
+  if (before.status === after.status && before.statusSince === after.statusSince) return record;
+  return evolveUptime(record, { status: before.status, since: before.statusSince }, stretch);
+}
+
+function applyEvent(
+  current: WorkerDocument,
+  document: WorkerDocument | undefined,
+  event: WorkerEvent,
+): WorkerDocument {
   switch (event.type) {
     case 'WorkerRegistered':
       // Also a removed worker heartbeating again: it starts afresh, flags cleared.

@@ -1,17 +1,18 @@
 import { ReadModel } from '../../projections/read-model.js';
-import type { WorkerDocument } from '../../projections/worker-document.js';
-import type { WorkerStatus } from '../../streams/worker-events.js';
-import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { writeJsonArray } from '../json-output.js';
 import { colors, shouldUseColor } from '../terminal.js';
+import { parseWorkerFilter, selectWorkers } from '../worker-selection.js';
+import { addComputedColumns } from '../worker-stats.js';
 import { renderWorkersTable } from '../workers-table.js';
 
 export interface WorkersCommandOptions {
   json?: boolean;
   watch?: boolean;
   status?: string;
+  all?: boolean;
 }
 
-const STATUSES: readonly WorkerStatus[] = ['active', 'inactive'];
 const WATCH_INTERVAL_MS = 1_000;
 
 /** `cloudai workers`: the worker table (or documents) from the read model. Reads only LMDB, never NATS. */
@@ -19,23 +20,33 @@ export async function workersCommand(
   options: WorkersCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const status = parseStatus(options.status);
+  const filter = parseWorkerFilter(options.status);
   const config = resolveConfig(overrides);
   const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  const load = () => readModel.snapshot((view) => filter(view.listWorkers(), status));
+  const load = () =>
+    readModel.snapshot((view) => ({
+      ...selectWorkers(view.listWorkers(), filter, options.all === true),
+      disruption: view.disruption(),
+    }));
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(load(), null, 2)}\n`);
+    const now = Date.now();
+    const { workers } = load();
     await readModel.close();
+    await writeJsonArray(process.stdout, workers, (worker) => addComputedColumns(worker, now));
     return;
   }
   const color = colors(shouldUseColor());
+  const render = () => {
+    const { workers, ...context } = load();
+    return renderWorkersTable(workers, Date.now(), color, context);
+  };
   if (!options.watch) {
-    process.stdout.write(`${renderWorkersTable(load(), Date.now(), color)}\n`);
+    process.stdout.write(`${render()}\n`);
     await readModel.close();
     return;
   }
   const draw = () => {
-    const frame = renderWorkersTable(load(), Date.now(), color);
+    const frame = render();
     // Home + clear-screen, so the table redraws in place.
     process.stdout.write(
       `\x1b[H\x1b[2J${color.dim(`every 1s: cloudai workers — ${new Date().toLocaleTimeString()}`)}\n\n${frame}\n`,
@@ -52,16 +63,4 @@ export async function workersCommand(
     process.once('SIGTERM', stop);
   });
   await readModel.close();
-}
-
-function parseStatus(value: string | undefined): WorkerStatus | undefined {
-  if (value === undefined) return undefined;
-  if ((STATUSES as readonly string[]).includes(value)) return value as WorkerStatus;
-  throw new ConfigError(
-    `--status ${JSON.stringify(value)} is not a status: use one of ${STATUSES.join(', ')}`,
-  );
-}
-
-function filter(workers: WorkerDocument[], status: WorkerStatus | undefined): WorkerDocument[] {
-  return status ? workers.filter((worker) => worker.status === status) : workers;
 }

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { open } from 'lmdb';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { WorkerJson } from '../../cli/worker-stats.js';
 import { ReadModel, readModelPath } from '../../projections/read-model.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { projectRoot } from '../../streams/project-root.js';
@@ -12,6 +13,13 @@ import { makeTempDir } from '../support/nats.js';
 import { workerDocument } from '../support/workers.js';
 
 const run = promisify(execFile);
+
+/** The documents of `workers --json` as stored, without the columns computed when read. */
+function storedPart(stdout: string): WorkerDocument[] {
+  return (JSON.parse(stdout) as WorkerJson[]).map(
+    ({ schedulable: _schedulable, stats: _stats, ...stored }) => stored,
+  );
+}
 
 function documentOf(workerId: string, cpu: number): WorkerDocument {
   return workerDocument(workerId, {
@@ -65,11 +73,20 @@ test('another process reading the read model sees every document (cloudai worker
     // The reader starts after the writer stored the structures, and again after more were added.
     const cli = join(projectRoot(), 'dist', 'cli', 'main.js');
     const first = await run(process.execPath, [cli, 'workers', '--json', '--data-dir', dataDir.path]);
-    assert.equal(JSON.parse(first.stdout), documents);
+    assert.equal(storedPart(first.stdout), documents);
+    const columns = (JSON.parse(first.stdout) as WorkerJson[]).map((worker) => [
+      worker.schedulable,
+      worker.stats.availabilitySinceRegistration,
+    ]);
+    assert.equal(
+      columns,
+      documents.map(() => [true, 1]),
+      'each document comes with what is computed from it',
+    );
     const withTasks = { ...documentOf('w999', 1), address: 'changed', note: 'a field never seen before' };
     await readModel.write(() => readModel.putWorker(withTasks as WorkerDocument));
     const second = await run(process.execPath, [cli, 'workers', '--json', '--data-dir', dataDir.path]);
-    assert.equal(JSON.parse(second.stdout), [...documents, withTasks]);
+    assert.equal(storedPart(second.stdout), [...documents, withTasks]);
     await readModel.close();
   } finally {
     dataDir.remove();

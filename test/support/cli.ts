@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { WorkerDocument } from '../../projections/worker-document.js';
+import type { WorkerJson } from '../../cli/worker-stats.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { killOnExit } from './nats.js';
 
@@ -12,6 +12,8 @@ export interface CliResult {
   stdout: string;
   stderr: string;
 }
+
+const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 
 const baseEnv = (env: NodeJS.ProcessEnv) => ({
   ...process.env,
@@ -26,7 +28,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
     execFile(
       process.execPath,
       [CLI_PATH, ...args],
-      { env: baseEnv(env), timeout: timeoutMs },
+      // execFile's default 1 MiB of stdout is about 900 workers of `workers --json`.
+      { env: baseEnv(env), timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -62,7 +65,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
 }
 
 /** `cloudai workers --json` (plus `extra` flags); no read model yet reads as no workers. */
-export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerDocument[]> {
+export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerJson[]> {
   const result = await runCli(['workers', '--json', ...extra], env);
-  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerDocument[]) : [];
+  return result.code === 0 ? (JSON.parse(result.stdout) as WorkerJson[]) : [];
 }

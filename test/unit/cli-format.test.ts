@@ -37,26 +37,33 @@ test('the table has one aligned row per worker and a summary', () => {
   const lines = output.split('\n');
   assert.match(
     lines[0] ?? '',
-    /^ID\s+STATUS\s+LAST SEEN\s+ADDRESS\s+CPU\s+MEM\s+GPU\s+ALLOCATED\s+FREE\s+TASKS\s+SINCE$/,
+    /^ID\s+STATUS\s+SCHEDULABLE\s+LAST SEEN\s+ADDRESS\s+CPU\s+MEM\s+GPU\s+ALLOCATED\s+FREE\s+TASKS\s+SINCE$/,
   );
   assert.match(
     lines[1] ?? '',
-    /^kim\s+○ inactive\s+3s ago\s+10\.0\.0\.7:50052\s+31% of 8\s+42% of 16G\s+-\s+2c 4G\s+6c 12G\s+2 \(t-1,t-2\)\s+1m00s$/,
+    /^kim\s+○ inactive\s+no\s+3s ago\s+10\.0\.0\.7:50052\s+31% of 8\s+42% of 16G\s+-\s+2c 4G\s+6c 12G\s+2 \(t-1,t-2\)\s+1m00s$/,
   );
-  assert.match(lines[2] ?? '', /^tessa\s+● active\s+3s ago/);
+  assert.match(lines[2] ?? '', /^tessa\s+● active\s+yes\s+3s ago/);
   assert.is(lines[1]?.indexOf('3s ago'), lines[2]?.indexOf('3s ago'), 'columns are aligned');
-  assert.is(lines.at(-1), '2 workers: 1 active, 1 inactive');
+  assert.is(lines.at(-1), '2 workers: 1 active, 0 suspect, 1 inactive; 1 schedulable');
   assert.not.ok(output.includes(ESC), 'no escape codes without colour');
 });
 
-test('status is green or red only when colour is on', () => {
+test('status is green, yellow or red (removed: dim) only when colour is on', () => {
   const output = renderWorkersTable(
-    [worker('kim', 'inactive'), worker('tessa', 'active')],
+    [
+      worker('kim', 'inactive'),
+      worker('tessa', 'active'),
+      worker('ravi', 'suspect'),
+      worker('old', 'removed'),
+    ],
     100_000,
     colors(true),
   );
   assert.ok(output.includes(`${ESC}[31m○ inactive`));
   assert.ok(output.includes(`${ESC}[32m● active`));
+  assert.ok(output.includes(`${ESC}[33m◐ suspect`));
+  assert.ok(output.includes(`${ESC}[2m✕ removed`));
 });
 
 test('colour: only on a TTY, NO_COLOR wins, FORCE_COLOR forces', () => {

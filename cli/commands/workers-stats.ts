@@ -1,0 +1,30 @@
+import { ReadModel } from '../../projections/read-model.js';
+import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { colors, shouldUseColor } from '../terminal.js';
+import { addComputedColumns, renderWorkerStats } from '../worker-stats.js';
+
+/** `cloudai workers stats ID`: one worker's uptime figures, from the read model only. */
+export async function workersStatsCommand(
+  workerId: string,
+  options: { json?: boolean },
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveConfig(overrides);
+  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
+  try {
+    const worker = readModel.snapshot((view) => view.getWorker(workerId));
+    if (!worker) {
+      throw new ConfigError(
+        `no worker ${JSON.stringify(workerId)} in ${readModel.path}: list the workers with \`cloudai workers --all\``,
+      );
+    }
+    const now = Date.now();
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`
+        : `${renderWorkerStats(worker, now, colors(shouldUseColor()))}\n`,
+    );
+  } finally {
+    await readModel.close();
+  }
+}

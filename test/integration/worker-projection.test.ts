@@ -1,0 +1,147 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { NO_DISRUPTION } from '../../projections/disruption-document.js';
+import { ReadModel } from '../../projections/read-model.js';
+import { applyWorkerEventBatch } from '../../projections/worker-projector.js';
+import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
+import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import { makeTempDir } from '../support/nats.js';
+import { streamMessagesOf, workerHistory } from '../support/worker-history.js';
+
+const MINUTE = 60_000;
+
+/** A read model in a temp dir, closed and removed after `use`. */
+async function withReadModel(use: (readModel: ReadModel) => Promise<void>): Promise<void> {
+  const dataDir = makeTempDir('projection');
+  const readModel = ReadModel.open({ dataDir: dataDir.path });
+  try {
+    await use(readModel);
+  } finally {
+    await readModel.close();
+    dataDir.remove();
+  }
+}
+
+const amy = workerHistory('amy', [
+  ['registered', 0],
+  ['suspected', 10 * MINUTE],
+  ['recovered', 11 * MINUTE],
+  ['inactive', 30 * MINUTE],
+  ['activated', 40 * MINUTE],
+  ['flapping', 40 * MINUTE],
+]);
+
+/** The stream as the fleet would write it: workers' events interleaved, disruption events between them. */
+const stream: WorkerStreamEvent[] = [
+  ...amy.slice(0, 4),
+  {
+    type: 'DisruptionStarted',
+    at: 31 * MINUTE,
+    seq: 1,
+    unhealthyWorkers: 2,
+    consideredWorkers: 3,
+    thresholdPercent: 55,
+  },
+  ...workerHistory('ben', [
+    ['registered', MINUTE],
+    ['suspected', 31 * MINUTE],
+    ['cordoned', 32 * MINUTE],
+  ]),
+  ...amy.slice(4),
+  { type: 'DisruptionEnded', at: 45 * MINUTE, seq: 2, endedBy: 'heartbeats' },
+  ...workerHistory('cat', [
+    ['registered', 2 * MINUTE],
+    ['removed', 50 * MINUTE],
+  ]),
+];
+
+test('disruption events set the fleet-wide document, not a worker’s; each is counted once', async () => {
+  await withReadModel(async (readModel) => {
+    const messages = streamMessagesOf(stream);
+    const startedAt = stream.findIndex((event) => event.type === 'DisruptionStarted');
+    const first = await applyWorkerEventBatch(readModel, messages.slice(0, startedAt + 1));
+    assert.equal(readModel.disruption(), {
+      active: true,
+      since: 31 * MINUTE,
+      endedAt: null,
+      endedBy: null,
+      unhealthyWorkers: 2,
+      consideredWorkers: 3,
+      lastEventSeq: 1,
+    });
+    assert.is(first.applied, startedAt + 1);
+    assert.equal(
+      readModel.listWorkers().map((worker) => worker.workerId),
+      ['amy'],
+      'a disruption event makes no worker document',
+    );
+
+    // Redelivery of what was applied, with the rest: only the new messages count.
+    const second = await applyWorkerEventBatch(readModel, messages);
+    assert.is(second.duplicates, startedAt + 1);
+    assert.is(second.applied, messages.length - startedAt - 1);
+    assert.equal(readModel.disruption(), {
+      active: false,
+      since: 31 * MINUTE,
+      endedAt: 45 * MINUTE,
+      endedBy: 'heartbeats',
+      unhealthyWorkers: 2,
+      consideredWorkers: 3,
+      lastEventSeq: 2,
+    });
+    assert.is(readModel.position(WORKER_EVENTS_STREAM), messages.length);
+    assert.is(readModel.appliedCount(WORKER_EVENTS_STREAM), messages.length);
+
+    const byId = new Map(readModel.listWorkers().map((worker) => [worker.workerId, worker]));
+    assert.equal(
+      [...byId.values()].map((worker) => [worker.workerId, worker.status, worker.flapping, worker.cordoned]),
+      [
+        ['amy', 'active', true, false],
+        ['ben', 'suspect', false, true],
+        ['cat', 'removed', false, false],
+      ],
+    );
+    assert.equal(byId.get('amy')?.uptime, {
+      since: 0,
+      activeMs: 29 * MINUTE,
+      suspectMs: MINUTE,
+      inactiveMs: 10 * MINUTE,
+      outages: 1,
+      recoveries: 1,
+      recoveredDowntimeMs: 10 * MINUTE,
+      downSince: null,
+      recentDowntimes: [{ from: 30 * MINUTE, to: 40 * MINUTE }],
+    });
+  });
+});
+
+test('a read model without disruption events reports none', async () => {
+  await withReadModel(async (readModel) => {
+    await applyWorkerEventBatch(readModel, streamMessagesOf(workerHistory('amy', [['registered', 0]])));
+    assert.equal(readModel.disruption(), NO_DISRUPTION);
+  });
+});
+
+test('rebuilding folds the same documents, uptime included, whatever the batches', async () => {
+  const messages = streamMessagesOf(stream);
+  const foldIn = async (batches: number[]) => {
+    let result: unknown;
+    await withReadModel(async (readModel) => {
+      let start = 0;
+      for (const size of batches) {
+        await applyWorkerEventBatch(readModel, messages.slice(start, start + size));
+        start += size;
+      }
+      assert.is(start, messages.length);
+      result = { workers: readModel.listWorkers(), disruption: readModel.disruption() };
+    });
+    return result;
+  };
+  const live = await foldIn(messages.map(() => 1)); // one batch per event, as a quiet projector sees them
+  const rebuilt = await foldIn([messages.length]); // one batch, as `cloudai rebuild` does
+  const split = await foldIn([3, 5, messages.length - 8]);
+  assert.equal(rebuilt, live);
+  assert.equal(split, live);
+});
+
+test.run();
