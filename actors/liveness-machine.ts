@@ -162,6 +162,36 @@ export function nextDecisionAfterHeartbeat(
   return activeDeadlineOf({ ...context, armedAt: heartbeatAt, suspicion });
 }
 
+/** The fields every event of the worker carries; `seq` is the one `nextSeq` just counted. */
+function numbered(context: WorkerLivenessContext, at: number) {
+  return { workerId: context.workerId, at, seq: context.seq };
+}
+
+/** A heartbeat ended an outage (`WorkerActivated`) or a suspicion (`WorkerRecovered`). */
+function heardAgain(type: 'WorkerActivated' | 'WorkerRecovered', context: WorkerLivenessContext) {
+  return { type, ...numbered(context, context.lastHeartbeatAt), lastHeartbeatAt: context.lastHeartbeatAt };
+}
+
+function suspected(context: WorkerLivenessContext, at: number, suspectAfterMs: number, phi: number | null) {
+  return {
+    type: 'WorkerSuspected' as const,
+    ...numbered(context, at),
+    lastHeartbeatAt: context.lastHeartbeatAt,
+    silentForMs: at - context.lastHeartbeatAt,
+    suspectAfterMs,
+    phi,
+  };
+}
+
+function inactive(context: WorkerLivenessContext, at: number) {
+  return {
+    type: 'WorkerInactive' as const,
+    ...numbered(context, at),
+    lastHeartbeatAt: context.lastHeartbeatAt,
+    silentForMs: at - context.lastHeartbeatAt,
+  };
+}
+
 /** Hooks the fleet fills in (see `livenessMachineFor`); the defaults describe a fleet of one. */
 export interface LivenessMachineHooks {
   /** The clock the actors' timers run on. */
@@ -233,84 +263,30 @@ export const workerLivenessMachine = setup({
     holdForDisruption: () => {},
     emitRegistered: emit(({ context }) => ({
       type: 'WorkerRegistered' as const,
-      workerId: context.workerId,
-      at: context.lastHeartbeatAt,
-      seq: context.seq,
+      ...numbered(context, context.lastHeartbeatAt),
       address: context.address,
       capacity: context.capacity,
     })),
-    emitActivated: emit(({ context }) => ({
-      type: 'WorkerActivated' as const,
-      workerId: context.workerId,
-      at: context.lastHeartbeatAt,
-      seq: context.seq,
-      lastHeartbeatAt: context.lastHeartbeatAt,
-    })),
-    emitRecovered: emit(({ context }) => ({
-      type: 'WorkerRecovered' as const,
-      workerId: context.workerId,
-      at: context.lastHeartbeatAt,
-      seq: context.seq,
-      lastHeartbeatAt: context.lastHeartbeatAt,
-    })),
+    emitActivated: emit(({ context }) => heardAgain('WorkerActivated', context)),
+    emitRecovered: emit(({ context }) => heardAgain('WorkerRecovered', context)),
     emitCapacityChanged: emit(({ context }) => ({
       type: 'WorkerCapacityChanged' as const,
-      workerId: context.workerId,
-      at: context.lastHeartbeatAt,
-      seq: context.seq,
+      ...numbered(context, context.lastHeartbeatAt),
       address: context.address,
       capacity: context.capacity,
     })),
-    emitSuspected: emit(({ context }) => {
-      const at = context.armedAt + context.suspicion.afterMs;
-      return {
-        type: 'WorkerSuspected' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq,
-        lastHeartbeatAt: context.lastHeartbeatAt,
-        silentForMs: at - context.lastHeartbeatAt,
-        suspectAfterMs: context.suspicion.afterMs,
-        phi: context.suspicion.phi,
-      };
-    }),
+    emitSuspected: emit(({ context }) =>
+      suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
+    ),
     /** Held at the timeout without having been suspected first (φ would have come later). */
-    emitSuspectedAtTimeout: emit(({ context }) => {
-      const at = inactiveDeadlineOf(context);
-      return {
-        type: 'WorkerSuspected' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq,
-        lastHeartbeatAt: context.lastHeartbeatAt,
-        silentForMs: at - context.lastHeartbeatAt,
-        suspectAfterMs: context.settings.heartbeatTimeoutMs,
-        phi: null,
-      };
-    }),
-    emitInactive: emit(({ context }) => {
-      const at = inactiveDeadlineOf(context);
-      return {
-        type: 'WorkerInactive' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq,
-        lastHeartbeatAt: context.lastHeartbeatAt,
-        silentForMs: at - context.lastHeartbeatAt,
-      };
-    }),
+    emitSuspectedAtTimeout: emit(({ context }) =>
+      suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null),
+    ),
+    emitInactive: emit(({ context }) => inactive(context, inactiveDeadlineOf(context))),
     /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
-    emitInactiveNow: emit(({ context, event }) => {
-      const at = 'at' in event ? event.at : inactiveDeadlineOf(context);
-      return {
-        type: 'WorkerInactive' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq,
-        lastHeartbeatAt: context.lastHeartbeatAt,
-        silentForMs: at - context.lastHeartbeatAt,
-      };
-    }),
+    emitInactiveNow: emit(({ context, event }) =>
+      inactive(context, 'at' in event ? event.at : inactiveDeadlineOf(context)),
+    ),
     /** A comeback from inactive: counted, and the fourth within the window (by default) starts flapping. */
     recordComeback: enqueueActions(({ context, enqueue }) => {
       const { threshold, windowMs, holdDownMs } = context.settings.flapDamping;

@@ -102,33 +102,14 @@ function applyEvent(
         lastEventSeq: event.seq,
       };
     case 'WorkerActivated':
-      return {
-        ...current,
-        status: 'active',
-        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
-        statusSince: event.at,
-        lastEventSeq: event.seq,
-      };
+    case 'WorkerRecovered':
+      return heardFrom(current, event, 'active');
     case 'WorkerInactive':
-      return {
-        ...current,
-        status: 'inactive',
-        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
-        statusSince: event.at,
-        lastEventSeq: event.seq,
-      };
+      return heardFrom(current, event, 'inactive');
     case 'WorkerCapacityChanged':
       return { ...current, address: event.address, capacity: event.capacity, lastEventSeq: event.seq };
     case 'WorkerSuspected':
       return { ...current, status: 'suspect', statusSince: event.at, lastEventSeq: event.seq };
-    case 'WorkerRecovered':
-      return {
-        ...current,
-        status: 'active',
-        lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
-        statusSince: event.at,
-        lastEventSeq: event.seq,
-      };
     case 'WorkerFlapping':
       return { ...current, flapping: true, lastEventSeq: event.seq };
     case 'WorkerStabilized':
@@ -140,6 +121,21 @@ function applyEvent(
     case 'WorkerRemoved':
       return { ...current, status: 'removed', statusSince: event.at, lastEventSeq: event.seq };
   }
+}
+
+/** A new status, learnt with the time of the worker's last heartbeat. */
+function heardFrom(
+  current: WorkerDocument,
+  event: { at: number; seq: number; lastHeartbeatAt: number },
+  status: WorkerStatus,
+): WorkerDocument {
+  return {
+    ...current,
+    status,
+    lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.lastHeartbeatAt),
+    statusSince: event.at,
+    lastEventSeq: event.seq,
+  };
 }
 
 /** Folds a heartbeat sample into an existing document; status is only ever changed by events. */

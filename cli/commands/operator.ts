@@ -1,5 +1,4 @@
 import type { DisruptionDocument } from '../../projections/disruption-document.js';
-import { ReadModel } from '../../projections/read-model.js';
 import { type OperatorReply, operatorReplySchema } from '../../streams/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
@@ -10,6 +9,7 @@ import {
 } from '../../streams/subjects.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
+import { readSnapshot } from '../read-model-snapshot.js';
 import { formatDuration } from '../terminal.js';
 
 export type WorkerControl = 'cordon' | 'uncordon' | 'remove';
@@ -85,17 +85,12 @@ export async function disruptionStatusCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveConfig(overrides);
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  try {
-    const disruption = readModel.snapshot((view) => view.disruption());
-    process.stdout.write(
-      options.json
-        ? `${JSON.stringify(disruption, null, 2)}\n`
-        : `${describeDisruption(disruption, Date.now())}\n`,
-    );
-  } finally {
-    await readModel.close();
-  }
+  const disruption = await readSnapshot(config.dataDir, (view) => view.disruption());
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify(disruption, null, 2)}\n`
+      : `${describeDisruption(disruption, Date.now())}\n`,
+  );
 }
 
 /** One or two lines on disruption mode, as `cloudai disruption status` prints them. */

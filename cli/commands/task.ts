@@ -1,10 +1,11 @@
 import type { z } from 'zod';
-import { ReadModel } from '../../projections/read-model.js';
+import { readModelPath } from '../../projections/read-model.js';
 import { newTaskId, type TaskRequestField, validateTaskRequest } from '../../scheduler/task-model.js';
 import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
 import { cancelReplySchema, submitReplySchema, type TaskRequest } from '../../streams/task-events.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
+import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTaskDetails } from '../tasks-table.js';
 import { colors, shouldUseColor } from '../terminal.js';
 
@@ -93,20 +94,17 @@ export async function taskShowCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveConfig(overrides);
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  try {
-    const task = readModel.snapshot((view) => view.getTask(taskId));
-    if (!task) {
-      throw new ConfigError(`no task ${taskId} in ${readModel.path}: list the tasks with \`cloudai tasks\``);
-    }
-    process.stdout.write(
-      options.json
-        ? `${JSON.stringify(task, null, 2)}\n`
-        : `${renderTaskDetails(task, Date.now(), colors(shouldUseColor()))}\n`,
+  const task = await readSnapshot(config.dataDir, (view) => view.getTask(taskId));
+  if (!task) {
+    throw new ConfigError(
+      `no task ${taskId} in ${readModelPath(config.dataDir)}: list the tasks with \`cloudai tasks\``,
     );
-  } finally {
-    await readModel.close();
   }
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify(task, null, 2)}\n`
+      : `${renderTaskDetails(task, Date.now(), colors(shouldUseColor()))}\n`,
+  );
 }
 
 /** A request to the scheduler. */

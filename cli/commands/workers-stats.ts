@@ -1,5 +1,6 @@
-import { ReadModel } from '../../projections/read-model.js';
+import { readModelPath } from '../../projections/read-model.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { addComputedColumns, renderWorkerStats } from '../worker-stats.js';
 
@@ -10,21 +11,16 @@ export async function workersStatsCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveConfig(overrides);
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  try {
-    const worker = readModel.snapshot((view) => view.getWorker(workerId));
-    if (!worker) {
-      throw new ConfigError(
-        `no worker ${JSON.stringify(workerId)} in ${readModel.path}: list the workers with \`cloudai workers --all\``,
-      );
-    }
-    const now = Date.now();
-    process.stdout.write(
-      options.json
-        ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`
-        : `${renderWorkerStats(worker, now, colors(shouldUseColor()))}\n`,
+  const worker = await readSnapshot(config.dataDir, (view) => view.getWorker(workerId));
+  if (!worker) {
+    throw new ConfigError(
+      `no worker ${JSON.stringify(workerId)} in ${readModelPath(config.dataDir)}: list the workers with \`cloudai workers --all\``,
     );
-  } finally {
-    await readModel.close();
   }
+  const now = Date.now();
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`
+      : `${renderWorkerStats(worker, now, colors(shouldUseColor()))}\n`,
+  );
 }
