@@ -154,11 +154,11 @@ export class ControlPlane {
         workerPosition: view.position(WORKER_EVENTS_STREAM),
         taskPosition: view.position(TASKS_STREAM),
       }));
-      fleet.restoreDisruption(readModel.disruption());
+      fleet.restoreDisruption(snapshot.disruption);
       fleet.restore(snapshot.workers.map(toKnownWorker), Date.now());
       if (snapshot.workers.length > 0) {
         logger.info(
-          `restored ${snapshot.workers.length} workers from the read model; active ones get a full timeout from now`,
+          `restored ${snapshot.workers.length} workers from the read model; active and suspect ones get a full timeout from now`,
         );
       }
       const scheduler = await SchedulerService.start({
