@@ -134,8 +134,11 @@ export class DisruptionGuard {
 
   private census(now: number, timingOutNow: number): Census {
     const windowStart = now - this.options.heartbeatTimeoutMs;
+    // In the order they were declared (a comeback deletes, so a second outage goes to the end):
+    // the expired ones are at the front, and a mass failure costs O(1) a worker, not O(n).
     for (const [workerId, at] of this.recentlyInactive) {
-      if (at < windowStart) this.recentlyInactive.delete(workerId);
+      if (at >= windowStart) break;
+      this.recentlyInactive.delete(workerId);
     }
     const { active, suspect } = this.options.counts;
     const recent = this.recentlyInactive.size;

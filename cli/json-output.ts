@@ -4,10 +4,11 @@ import { once } from 'node:events';
 const CHUNK = 2_000;
 
 /**
- * Writes `JSON.stringify(items, null, 2)` and a newline to `stream`, byte for byte, a slice at
- * a time: 100 000 workers make over 100 MB of JSON, and holding it all as one string (then one
- * buffer) cost more in garbage collection than serialising it. `prepare` runs on each item just
- * before it is serialised.
+ * Writes `items` as a JSON array with one compact element per line, and a newline, to `stream`,
+ * a slice at a time. 100 000 workers make about 70 MB this way (110 MB indented, which took
+ * a third longer to serialise); one element per line is still valid JSON, and `grep`s well
+ * (`jq .` indents it). Holding it all as one string (then one buffer) cost more in garbage
+ * collection than serialising it. `prepare` runs on each item just before it is serialised.
  */
 export async function writeJsonArray<T, U>(
   stream: NodeJS.WritableStream,
@@ -19,13 +20,10 @@ export async function writeJsonArray<T, U>(
     return;
   }
   for (let start = 0; start < items.length; start += CHUNK) {
-    const slice = items.slice(start, start + CHUNK).map(prepare);
-    // Elements of an indented array are indented alike whatever array holds them: keep the
-    // slice's own lines, drop its brackets.
-    const body = JSON.stringify(slice, null, 2).slice(2, -2);
+    const lines = items.slice(start, start + CHUNK).map((item) => JSON.stringify(prepare(item)));
     const opening = start === 0 ? '[\n' : ',\n';
     const closing = start + CHUNK >= items.length ? '\n]\n' : '';
-    await write(stream, `${opening}${body}${closing}`);
+    await write(stream, `${opening}${lines.join(',\n')}${closing}`);
   }
 }
 

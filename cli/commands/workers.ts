@@ -3,7 +3,7 @@ import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { writeJsonArray } from '../json-output.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { parseWorkerFilter, selectWorkers } from '../worker-selection.js';
-import { addComputedColumns } from '../worker-stats.js';
+import { listedWorker } from '../worker-stats.js';
 import { renderWorkersTable } from '../workers-table.js';
 
 export interface WorkersCommandOptions {
@@ -32,7 +32,7 @@ export async function workersCommand(
     const now = Date.now();
     const { workers } = load();
     await readModel.close();
-    await writeJsonArray(process.stdout, workers, (worker) => addComputedColumns(worker, now));
+    await writeJsonArray(process.stdout, workers, (worker) => listedWorker(worker, now));
     return;
   }
   const color = colors(shouldUseColor());

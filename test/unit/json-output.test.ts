@@ -14,18 +14,18 @@ async function written(items: readonly object[]): Promise<string> {
   return output;
 }
 
-test('the array is written in slices, byte for byte as JSON.stringify would indent it whole', async () => {
+test('the array is written in slices, one compact element per line, and parses back to the items', async () => {
   for (const length of [0, 1, 2, 1_999, 2_000, 2_001, 4_001]) {
     const items = Array.from({ length }, (_, index) => ({
       id: `w${index}`,
       nested: { list: [index], empty: [] },
     }));
-    const expected = `${JSON.stringify(
-      items.map((item) => ({ ...item, added: true })),
-      null,
-      2,
-    )}\n`;
-    assert.is(await written(items), expected, `${length} items`);
+    const prepared = items.map((item) => ({ ...item, added: true }));
+    const expected =
+      length === 0 ? '[]\n' : `[\n${prepared.map((item) => JSON.stringify(item)).join(',\n')}\n]\n`;
+    const output = await written(items);
+    assert.is(output, expected, `${length} items`);
+    assert.equal(JSON.parse(output), prepared);
   }
 });
 
