@@ -127,7 +127,7 @@ export function applyTaskEventBatch(
     for (const document of touched.values()) readModel.putTask(document);
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
-      const worker = readModel.getWorker(workerId);
+      const worker = readModel.getWorker(workerId, { uptime: false });
       if (worker) readModel.putWorker({ ...worker, ...readModel.allocationOf(workerId) });
     }
     readModel.setPosition(TASKS_STREAM, position);

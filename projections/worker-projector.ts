@@ -132,10 +132,19 @@ export async function applyWorkerEventBatch(
     // extra read of a document cost a tenth of the projector's time.
     const stored = new Map<string, WorkerDocument | undefined>();
     const storedDocument = (workerId: string) => {
-      if (!stored.has(workerId)) stored.set(workerId, readModel.getWorker(workerId));
+      if (!stored.has(workerId)) stored.set(workerId, readModel.getWorker(workerId, { uptime: false }));
       return stored.get(workerId);
     };
     const current = (workerId: string) => touched.get(workerId) ?? storedDocument(workerId);
+    // A heartbeat sample never changes the uptime record (stored apart): only an event's fold reads it.
+    const withUptime = new Set<string>();
+    const beforeEvent = (workerId: string) => {
+      const document = current(workerId);
+      if (!document || withUptime.has(workerId)) return document;
+      withUptime.add(workerId);
+      const uptime = readModel.getUptime(workerId);
+      return uptime ? { ...document, uptime } : document;
+    };
     const storedDisruption = readModel.disruption();
     let disruption = storedDisruption;
     const position = forEachNewEvent(
@@ -146,7 +155,7 @@ export async function applyWorkerEventBatch(
       options.onInvalid,
       (event) => {
         if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
-        else touched.set(event.workerId, evolveWorker(current(event.workerId), event));
+        else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
         result.applied++;
       },
     );

@@ -25,7 +25,7 @@ export async function workersCommand(
   const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
   const load = () =>
     readModel.snapshot((view) => ({
-      ...selectWorkers(view.listWorkers(), filter, options.all === true),
+      ...selectWorkers(view.listWorkers({ uptime: options.json === true }), filter, options.all === true),
       disruption: view.disruption(),
     }));
   if (options.json) {
