@@ -214,6 +214,12 @@ alerts('the webhook receives each alert as JSON, the same as on NATS', async () 
         (receiver.bodies() as Alert[]).sort(byEvent),
         heard.map(({ alert }) => alert).sort(byEvent),
       );
+      // The receiver records a request before the sender has read its answer: wait for the answers.
+      await waitFor(
+        () => controlPlane.alerts.webhook?.stats.delivered === receiver.requests.length,
+        2_000,
+        'the sender to count every delivery',
+      );
       assert.is(controlPlane.alerts.webhook?.stats.delivered, receiver.requests.length);
       const samples = parseExposition(await controlPlane.metrics.text());
       assert.is(
