@@ -4,7 +4,7 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import { type DisruptionDocument, NO_DISRUPTION } from './disruption-document.js';
 import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
 import type { TaskDocument } from './task-document.js';
-import type { UptimeRecord } from './uptime.js';
+import { isFreshUptime, type UptimeRecord } from './uptime.js';
 import type { WorkerAllocation, WorkerDocument } from './worker-document.js';
 
 export interface ReadModelOptions {
@@ -228,7 +228,11 @@ export class ReadModel {
     return this.root.transaction(change);
   }
 
-  /** Stores a document; its uptime record too when it carries one (see `getWorker`). */
+  /**
+   * Stores a document; its uptime record too when it carries one (see `getWorker`), unless the
+   * record says nothing the document does not (a worker still in the stretch it registered in:
+   * most of a steady fleet), which `uptimeOf` rebuilds when read.
+   */
   putWorker(document: WorkerDocument): void {
     if (document.uptime === undefined) {
       void this.workers.put(document.workerId, document);
@@ -236,7 +240,11 @@ export class ReadModel {
     }
     const { uptime, ...rest } = document;
     void this.workers.put(document.workerId, rest);
-    void this.uptime.put(document.workerId, uptime);
+    if (!isFreshUptime(uptime, { status: document.status, since: document.statusSince })) {
+      void this.uptime.put(document.workerId, uptime);
+    } else if (this.uptime.doesExist(document.workerId)) {
+      void this.uptime.remove(document.workerId);
+    }
   }
 
   removeWorker(workerId: string): void {

@@ -71,6 +71,25 @@ export function startUptime(stretch: StatusStretch): UptimeRecord {
 }
 
 /**
+ * Whether a record says nothing beyond its document's status and `statusSince` (a worker still
+ * in the stretch it registered in): `uptimeOf` rebuilds it from the document alone.
+ */
+export function isFreshUptime(record: UptimeRecord, stretch: StatusStretch): boolean {
+  const fresh = startUptime(stretch);
+  return (
+    record.since === fresh.since &&
+    record.activeMs === 0 &&
+    record.suspectMs === 0 &&
+    record.inactiveMs === 0 &&
+    record.outages === fresh.outages &&
+    record.recoveries === 0 &&
+    record.recoveredDowntimeMs === 0 &&
+    record.downSince === fresh.downSince &&
+    record.recentDowntimes.length === 0
+  );
+}
+
+/**
  * The record of a document: a document written before uptime was tracked reads as one that
  * began tracking when it entered its current status (what happened before is unknown).
  */

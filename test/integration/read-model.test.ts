@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerJson } from '../../cli/worker-stats.js';
 import { ReadModel, readModelPath } from '../../projections/read-model.js';
+import { startUptime, uptimeOf } from '../../projections/uptime.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { projectRoot } from '../../streams/project-root.js';
 import { makeTempDir } from '../support/nats.js';
@@ -87,6 +88,48 @@ test('another process reading the read model sees every document (cloudai worker
     await readModel.write(() => readModel.putWorker(withTasks as WorkerDocument));
     const second = await run(process.execPath, [cli, 'workers', '--json', '--data-dir', dataDir.path]);
     assert.equal(storedPart(second.stdout), [...documents, withTasks]);
+    await readModel.close();
+  } finally {
+    dataDir.remove();
+  }
+});
+
+test('uptime records are stored apart, and only when they say more than the document', async () => {
+  const dataDir = makeTempDir('readmodel');
+  try {
+    const readModel = ReadModel.open({ dataDir: dataDir.path });
+    const fresh = startUptime({ status: 'active', since: 1_000 });
+    const lived = { ...fresh, activeMs: 60_000, outages: 1, recoveries: 1, recoveredDowntimeMs: 5_000 };
+    await readModel.write(() => {
+      readModel.putWorker(workerDocument('steady', { statusSince: 1_000, uptime: fresh }));
+      readModel.putWorker(workerDocument('veteran', { statusSince: 66_000, uptime: lived }));
+    });
+    assert.is(readModel.getUptime('steady'), undefined, 'a fresh record is not stored');
+    assert.equal(
+      uptimeOf(readModel.getWorker('steady') ?? workerDocument('none')),
+      fresh,
+      'it reads back the same',
+    );
+    assert.equal(readModel.getUptime('veteran'), lived);
+    assert.equal(readModel.getWorker('veteran')?.uptime, lived);
+    assert.equal(readModel.getWorker('veteran', { uptime: false })?.uptime, undefined);
+    assert.equal(
+      readModel.listWorkers().map((document) => [document.workerId, document.uptime]),
+      [
+        ['steady', undefined],
+        ['veteran', lived],
+      ],
+    );
+    // Removed, then registered afresh: the old record must not outlive it.
+    await readModel.write(() =>
+      readModel.putWorker(
+        workerDocument('veteran', {
+          statusSince: 90_000,
+          uptime: startUptime({ status: 'active', since: 90_000 }),
+        }),
+      ),
+    );
+    assert.is(readModel.getUptime('veteran'), undefined);
     await readModel.close();
   } finally {
     dataDir.remove();
