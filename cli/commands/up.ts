@@ -158,7 +158,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
   say(
-    `  kill ${workers[0]?.process.pid}    # stop worker tessa: inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
+    `  kill ${workers[0]?.process.pid}    # stop worker tessa: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
   );
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
