@@ -1,10 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
-import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
+import { type RunningCli, runCli, startActiveWorkers, workersJson } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
-import { readWorkerEvents } from '../support/stream.js';
+import { readEventsOf } from '../support/stream.js';
 
 const TIMEOUT_MS = 8_000;
 const SUSPECT_AFTER_MS = 1_000;
@@ -27,18 +27,7 @@ e2e.before(async (context) => {
   });
   context.env = context.cluster.env();
   await context.cluster.startServe(undefined, context.env);
-  context.workers = new Map();
-  for (const id of ['kim', 'tessa']) {
-    context.workers.set(
-      id,
-      spawnCli(['worker', '--id', id, '--cpu', '4', '--memory', '8', '--task-ms', '120000'], context.env),
-    );
-  }
-  await waitFor(
-    async () => (await workersJson(context.env)).filter((worker) => worker.status === 'active').length === 2,
-    15_000,
-    'both workers active',
-  );
+  context.workers = await startActiveWorkers(['kim', 'tessa'], context.env);
 });
 
 e2e.after(async (context) => {
@@ -99,9 +88,7 @@ e2e(
       5_000,
       'kim active again',
     );
-    const events = (await readWorkerEvents(await context.cluster.connect('check')))
-      .map((stored) => stored.event)
-      .filter((event) => event.workerId === 'kim');
+    const events = await readEventsOf(await context.cluster.connect('check'), 'kim');
     assert.equal(
       events.map((event) => [event.type, event.seq]),
       [

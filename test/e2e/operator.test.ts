@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
+import { type RunningCli, runCli, spawnTestWorker, startActiveWorkers, workersJson } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
@@ -19,10 +19,7 @@ const e2e = suite<Context>(
 );
 
 const startWorker = (context: Context, workerId: string) =>
-  context.workers.set(
-    workerId,
-    spawnCli(['worker', '--id', workerId, '--cpu', '4', '--memory', '8', '--task-ms', '60000'], context.env),
-  );
+  context.workers.set(workerId, spawnTestWorker(workerId, context.env));
 
 const workerDocument = async (context: Context, workerId: string) =>
   (await workersJson(context.env)).find((worker) => worker.workerId === workerId);
@@ -43,13 +40,7 @@ e2e.before(async (context) => {
   context.env = context.cluster.env();
   context.serve = await context.cluster.startServe(undefined, context.env);
   context.nc = await context.cluster.connect('e2e-reader');
-  context.workers = new Map();
-  for (const workerId of ['kim', 'tessa']) startWorker(context, workerId);
-  await waitFor(
-    async () => (await workersJson(context.env)).filter((worker) => worker.status === 'active').length === 2,
-    15_000,
-    'both workers active',
-  );
+  context.workers = await startActiveWorkers(['kim', 'tessa'], context.env);
 });
 
 e2e.after(async (context) => {

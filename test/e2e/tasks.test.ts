@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
-import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
+import { type RunningCli, runCli, startActiveWorkers } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 
@@ -20,19 +20,8 @@ e2e.before(async (context) => {
   context.cluster = await TestCluster.start({ heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 200 });
   context.env = { ...context.cluster.env(), CLOUDAI_ASSIGN_TIMEOUT_MS: '1000' };
   context.serve = await context.cluster.startServe(undefined, context.env);
-  context.workers = new Map();
-  for (const id of ['kim', 'tessa']) {
-    context.workers.set(
-      id,
-      // Long enough that the tasks still run when a later test stops a worker under them.
-      spawnCli(['worker', '--id', id, '--cpu', '4', '--memory', '8', '--task-ms', '60000'], context.env),
-    );
-  }
-  await waitFor(
-    async () => (await workersJson(context.env)).filter((worker) => worker.status === 'active').length === 2,
-    15_000,
-    'both workers active',
-  );
+  // Their tasks run long enough to be still running when a later test stops a worker under them.
+  context.workers = await startActiveWorkers(['kim', 'tessa'], context.env);
 });
 
 e2e.after(async (context) => {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../../cli/control-plane.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
-import { readWorkerEvents } from '../support/stream.js';
+import { readEventsOf } from '../support/stream.js';
 
 const HEARTBEAT_TIMEOUT_MS = 400;
 const HEARTBEAT_INTERVAL_MS = 100;
@@ -63,9 +63,7 @@ liveness(
     await waitFor(() => cluster.statusOf('tessa') === 'active', 2_000, 'tessa active again');
     tessa.stop();
 
-    const events = (await readWorkerEvents(nc))
-      .map((stored) => stored.event)
-      .filter((event) => event.workerId === 'tessa');
+    const events = await readEventsOf(nc, 'tessa');
     assert.equal(
       events.map((event) => [event.type, event.seq]),
       [
@@ -106,9 +104,7 @@ liveness(
     );
     assert.ok(Date.now() - restartedAt > HEARTBEAT_TIMEOUT_MS);
 
-    const events = (await readWorkerEvents(nc))
-      .map((stored) => stored.event)
-      .filter((event) => event.workerId === 'kim');
+    const events = await readEventsOf(nc, 'kim');
     assert.equal(
       events.map((event) => [event.type, event.seq]),
       [

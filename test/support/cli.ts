@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { WorkerJson } from '../../cli/worker-stats.js';
 import { projectRoot } from '../../streams/project-root.js';
-import { killOnExit } from './nats.js';
+import { killOnExit, waitFor } from './nats.js';
 
 /** The compiled CLI, as installed: `npm test` builds it first. */
 export const CLI_PATH = join(projectRoot(), 'dist', 'cli', 'main.js');
@@ -68,4 +68,26 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
 export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerJson[]> {
   const result = await runCli(['workers', '--json', ...extra], env);
   return result.code === 0 ? (JSON.parse(result.stdout) as WorkerJson[]) : [];
+}
+
+/** A `cloudai worker` of the end-to-end tests: 4 cpu, 8 GB, tasks that outlast the tests. */
+export function spawnTestWorker(workerId: string, env: NodeJS.ProcessEnv): RunningCli {
+  return spawnCli(['worker', '--id', workerId, '--cpu', '4', '--memory', '8', '--task-ms', '120000'], env);
+}
+
+/** Starts a test worker for each id and resolves once `cloudai workers` shows them all active. */
+export async function startActiveWorkers(
+  workerIds: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<Map<string, RunningCli>> {
+  const workers = new Map(workerIds.map((workerId) => [workerId, spawnTestWorker(workerId, env)]));
+  await waitFor(
+    async () =>
+      (await workersJson(env)).filter(
+        (worker) => workerIds.includes(worker.workerId) && worker.status === 'active',
+      ).length === workerIds.length,
+    15_000,
+    `${workerIds.join(', ')} active`,
+  );
+  return workers;
 }

@@ -58,6 +58,13 @@ export async function readWorkerEvents(nc: NatsConnection): Promise<StoredEvent[
   return stored;
 }
 
+/** One worker's events, in stream order. */
+export async function readEventsOf(nc: NatsConnection, workerId: string): Promise<WorkerEvent[]> {
+  return (await readWorkerEvents(nc))
+    .map((stored) => stored.event)
+    .filter((event) => event.workerId === workerId);
+}
+
 /** Every event of TASKS, in stream order. */
 export function readTaskEvents(nc: NatsConnection): Promise<StoredTaskEvent[]> {
   return readStream(nc, TASKS_STREAM, decodeTaskEvent);
