@@ -243,8 +243,6 @@ export const workerLivenessMachine = setup({
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
-    addressOrCapacityChanged: ({ context, event }) =>
-      event.type === 'HEARTBEAT' && heartbeatChangesWorker(context, event),
     holdDownOver: ({ context }) => dueAt(context, Date.now()).holdDownOver,
     suspicionDue: ({ context }) => dueAt(context, Date.now()).suspicion,
     timeoutDue: ({ context }) => dueAt(context, Date.now()).timeout,
@@ -260,9 +258,6 @@ export const workerLivenessMachine = setup({
         ? { lastHeartbeatAt: event.receivedAt, armedAt: event.receivedAt, suspicion: event.suspicion }
         : {},
     ),
-    recordAddressAndCapacity: assign(({ event }) =>
-      event.type === 'HEARTBEAT' ? { address: event.address, capacity: event.capacity } : {},
-    ),
     /** A fresh countdown from the end of a disruption: silence during it proves nothing. */
     rearmFromEvent: assign(({ event }) => ('at' in event ? { armedAt: event.at } : {})),
     nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
@@ -275,12 +270,24 @@ export const workerLivenessMachine = setup({
     })),
     emitActivated: emit(({ context }) => heardAgain('WorkerActivated', context)),
     emitRecovered: emit(({ context }) => heardAgain('WorkerRecovered', context)),
-    emitCapacityChanged: emit(({ context }) => ({
-      type: 'WorkerCapacityChanged' as const,
-      ...numbered(context, context.lastHeartbeatAt),
-      address: context.address,
-      capacity: context.capacity,
-    })),
+    /**
+     * After whatever else a heartbeat did: if it brings a new address or capacity, records them
+     * (WorkerCapacityChanged, numbered after any event the heartbeat already emitted).
+     */
+    recordCapacityChange: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'HEARTBEAT' || !heartbeatChangesWorker(context, event)) return;
+      const { address, capacity } = event;
+      const seq = context.seq + 1;
+      enqueue.assign({ address, capacity, seq });
+      enqueue.emit({
+        type: 'WorkerCapacityChanged' as const,
+        workerId: context.workerId,
+        at: context.lastHeartbeatAt,
+        seq,
+        address,
+        capacity,
+      });
+    }),
     emitSuspected: emit(({ context }) =>
       suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
     ),
@@ -414,15 +421,7 @@ export const workerLivenessMachine = setup({
       },
       on: {
         // Re-entering `active` cancels the pending timers and arms new ones.
-        HEARTBEAT: [
-          {
-            guard: 'addressOrCapacityChanged',
-            target: 'active',
-            reenter: true,
-            actions: ['recordHeartbeat', 'recordAddressAndCapacity', 'nextSeq', 'emitCapacityChanged'],
-          },
-          { target: 'active', reenter: true, actions: 'recordHeartbeat' },
-        ],
+        HEARTBEAT: { target: 'active', reenter: true, actions: ['recordHeartbeat', 'recordCapacityChange'] },
       },
     },
     suspect: {
@@ -433,21 +432,10 @@ export const workerLivenessMachine = setup({
         ],
       },
       on: {
-        HEARTBEAT: [
-          {
-            guard: 'addressOrCapacityChanged',
-            target: 'active',
-            actions: [
-              'recordHeartbeat',
-              'nextSeq',
-              'emitRecovered',
-              'recordAddressAndCapacity',
-              'nextSeq',
-              'emitCapacityChanged',
-            ],
-          },
-          { target: 'active', actions: ['recordHeartbeat', 'nextSeq', 'emitRecovered'] },
-        ],
+        HEARTBEAT: {
+          target: 'active',
+          actions: ['recordHeartbeat', 'nextSeq', 'emitRecovered', 'recordCapacityChange'],
+        },
         DISRUPTION_ENDED: [
           {
             guard: and(['deadlinePassed', 'endedByOperator']),
@@ -461,22 +449,10 @@ export const workerLivenessMachine = setup({
     },
     inactive: {
       on: {
-        HEARTBEAT: [
-          {
-            guard: 'addressOrCapacityChanged',
-            target: 'active',
-            actions: [
-              'recordHeartbeat',
-              'nextSeq',
-              'emitActivated',
-              'recordComeback',
-              'recordAddressAndCapacity',
-              'nextSeq',
-              'emitCapacityChanged',
-            ],
-          },
-          { target: 'active', actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordComeback'] },
-        ],
+        HEARTBEAT: {
+          target: 'active',
+          actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordComeback', 'recordCapacityChange'],
+        },
         REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
       },
     },
