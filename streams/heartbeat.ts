@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encodeJson, parseJson, validateJson } from './json-codec.js';
 import { isValidWorkerId, WORKER_ID_PATTERN, workerIdFromHeartbeatSubject } from './subjects.js';
 
 /**
@@ -79,9 +80,6 @@ export type HeartbeatDecodeResult =
   | { ok: true; heartbeat: Heartbeat }
   | { ok: false; reason: HeartbeatRejectionReason; detail: string };
 
-const utf8 = new TextDecoder();
-const utf8Encoder = new TextEncoder();
-
 /** Validates a raw heartbeat message; never throws, whatever the bytes. */
 export function decodeHeartbeat(
   subject: string,
@@ -99,21 +97,13 @@ export function decodeHeartbeat(
   if (payload.byteLength > maxBytes) {
     return { ok: false, reason: 'oversized', detail: `${payload.byteLength} bytes, limit ${maxBytes}` };
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(utf8.decode(payload));
-  } catch (error) {
-    return { ok: false, reason: 'malformed-json', detail: (error as Error).message };
-  }
-  const fast = acceptHeartbeatFast(json);
+  const json = parseJson(payload);
+  if (!json.ok) return { ok: false, reason: 'malformed-json', detail: json.detail };
+  const fast = acceptHeartbeatFast(json.value);
   if (fast) return checkSubject(fast, subjectWorkerId, subject);
-  const parsed = heartbeatSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') || '(root)';
-    return { ok: false, reason: 'invalid-fields', detail: `${where}: ${issue?.message ?? 'invalid'}` };
-  }
-  return checkSubject(parsed.data, subjectWorkerId, subject);
+  const parsed = validateJson(json.value, heartbeatSchema);
+  if (!parsed.ok) return { ok: false, reason: 'invalid-fields', detail: parsed.detail };
+  return checkSubject(parsed.value, subjectWorkerId, subject);
 }
 
 function checkSubject(heartbeat: Heartbeat, subjectWorkerId: string, subject: string): HeartbeatDecodeResult {
@@ -164,7 +154,7 @@ function isShortString(value: unknown, max: number): value is string {
 export function acceptHeartbeatFast(json: unknown): Heartbeat | undefined {
   if (!isRecord(json)) return undefined;
   const { workerId, sentAt, seq } = json;
-  if (typeof workerId !== 'string' || !WORKER_ID_PATTERN.test(workerId)) return undefined;
+  if (!isValidWorkerId(workerId)) return undefined;
   if (!isNumberIn(sentAt, 0, Number.MAX_SAFE_INTEGER)) return undefined;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) return undefined;
   const address = json.address === undefined ? '' : json.address;
@@ -219,7 +209,7 @@ function acceptRunningTasksFast(value: unknown): RunningTaskReport[] | undefined
 }
 
 export function encodeHeartbeat(heartbeat: HeartbeatInput): Uint8Array {
-  return utf8Encoder.encode(JSON.stringify(heartbeat));
+  return encodeJson(heartbeat);
 }
 
 export function truncate(text: string, max = 80): string {

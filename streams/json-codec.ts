@@ -18,16 +18,27 @@ export function decodeJson<Schema extends z.ZodType>(
   payload: Uint8Array,
   schema: Schema,
 ): DecodeResult<z.infer<Schema>> {
-  let json: unknown;
+  const json = parseJson(payload);
+  if (!json.ok) return { ok: false, detail: `malformed JSON: ${json.detail}` };
+  return validateJson(json.value, schema);
+}
+
+/** The payload's JSON, or why it is none (the parser's message). */
+export function parseJson(payload: Uint8Array): DecodeResult<unknown> {
   try {
-    json = JSON.parse(utf8.decode(payload));
+    return { ok: true, value: JSON.parse(utf8.decode(payload)) };
   } catch (error) {
-    return { ok: false, detail: `malformed JSON: ${(error as Error).message}` };
+    return { ok: false, detail: (error as Error).message };
   }
+}
+
+/** Parsed JSON checked by `schema`; a rejection names the first issue as `path: message`. */
+export function validateJson<Schema extends z.ZodType>(
+  json: unknown,
+  schema: Schema,
+): DecodeResult<z.infer<Schema>> {
   const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
-  }
-  return { ok: true, value: parsed.data };
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, detail: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
 }
