@@ -63,7 +63,7 @@ export class DisruptionGuard {
   }
 
   /** Whether the worker whose timeout has come (now `status`) should be held rather than declared inactive. */
-  doubts(_workerId: string, status: WorkerStatus | undefined, now: number): boolean {
+  doubts(status: WorkerStatus | undefined, now: number): boolean {
     if (this.activeMode) return true;
     const census = this.census(now, status === 'active' ? 1 : 0);
     if (!this.breached(census)) return false;

@@ -1,7 +1,7 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
 import type { Heartbeat } from '../streams/heartbeat.js';
-import type { WorkerStatus, WorkerStreamEvent } from '../streams/worker-events.js';
+import type { WorkerEvent, WorkerStatus, WorkerStreamEvent } from '../streams/worker-events.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
   type HeartbeatEvent,
@@ -111,8 +111,7 @@ export class Fleet {
     });
     this.machine = livenessMachineFor({
       now: () => this.timers.now(),
-      fleetDoubtsItsView: (workerId) =>
-        this.guard.doubts(workerId, this.statusOf(workerId), this.timers.now()),
+      fleetDoubtsItsView: (workerId) => this.guard.doubts(this.statusOf(workerId), this.timers.now()),
       holdForDisruption: (workerId) => this.guard.hold(workerId, this.timers.now()),
     });
     this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
@@ -216,13 +215,13 @@ export class Fleet {
   }
 
   /** Keeps the counts by status and the disruption guard in step with each event. */
-  private track(slot: WorkerSlot, event: WorkerStreamEvent): void {
+  private track(slot: WorkerSlot, event: WorkerEvent): void {
     const status = statusAfter(event);
     if (status === undefined || status === slot.status) return;
     this.counts[slot.status]--;
     this.counts[status]++;
     slot.status = status;
-    if ('workerId' in event) this.guard.observe(event, this.timers.now());
+    this.guard.observe(event, this.timers.now());
   }
 
   private deliver(slot: WorkerSlot, event: HeartbeatEvent): void {
