@@ -1,4 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { Fifo } from './fifo.js';
 import type { Logger } from './logger.js';
 
 /** Sends one message and resolves with its stream sequence once it is stored; rejects to be retried. */
@@ -56,7 +57,7 @@ export class PublisherClosedError extends Error {
 export class OrderedPublisher {
   private readonly queues = new Map<string, Pending[]>();
   /** Keys whose head message waits for an in-flight slot, in arrival order. */
-  private readonly waitingKeys = new KeyQueue();
+  private readonly waitingKeys = new Fifo<string>();
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private closing = false;
@@ -185,32 +186,6 @@ export class OrderedPublisher {
       }
     }
     return undefined;
-  }
-}
-
-/** A FIFO of keys with O(1) push and shift (Array#shift is O(n) on a 100 000-entry array). */
-class KeyQueue {
-  private items: string[] = [];
-  private head = 0;
-
-  push(key: string): void {
-    this.items.push(key);
-  }
-
-  shift(): string | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const key = this.items[this.head++];
-    // Drop the consumed prefix now and then, so the array does not grow forever.
-    if (this.head >= 4_096 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return key;
-  }
-
-  clear(): void {
-    this.items = [];
-    this.head = 0;
   }
 }
 

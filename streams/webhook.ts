@@ -1,3 +1,4 @@
+import { Fifo } from './fifo.js';
 import { type Logger, RateLimitedLog } from './logger.js';
 
 export interface WebhookSenderOptions {
@@ -61,8 +62,8 @@ type AttemptResult =
  */
 export class WebhookSender {
   readonly stats: WebhookStats = { delivered: 0, retried: 0, failed: 0, dropped: 0, abandoned: 0 };
-  private readonly queue: string[] = [];
-  private queueHead = 0;
+  /** Bodies waiting for a delivery slot. */
+  private readonly queue = new Fifo<string>();
   private active = 0;
   private closed = false;
   /** Aborts requests and backoff pauses under way when `close()` gives up on them. */
@@ -90,9 +91,8 @@ export class WebhookSender {
   /** Queues one message for delivery and returns at once. Ignored after `close()`. */
   send(message: unknown): void {
     if (this.closed) return;
-    if (this.queued >= this.settings.maxQueued) {
-      this.queueHead++;
-      this.compactQueue();
+    if (this.queue.size >= this.settings.maxQueued) {
+      this.queue.shift();
       this.stats.dropped++;
       this.log.warn(
         'dropped',
@@ -105,7 +105,7 @@ export class WebhookSender {
 
   /** Messages waiting for a delivery slot. */
   get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.size;
   }
 
   /** Messages being delivered (requests or backoff pauses under way). */
@@ -130,8 +130,7 @@ export class WebhookSender {
     }
     const left = this.queued + this.active;
     this.stats.abandoned += left;
-    this.queue.length = 0;
-    this.queueHead = 0;
+    this.queue.clear();
     this.abandon.abort();
     if (left > 0) {
       this.options.logger.warn(`${left} alerts were not delivered to ${this.origin} before shutdown`);
@@ -139,23 +138,14 @@ export class WebhookSender {
   }
 
   private startDeliveries(): void {
-    while (this.active < this.settings.concurrency && this.queued > 0) {
-      const body = this.queue[this.queueHead++] as string;
-      this.compactQueue();
+    while (this.active < this.settings.concurrency && this.queue.size > 0) {
+      const body = this.queue.shift() as string;
       this.active++;
       void this.deliver(body).finally(() => {
         this.active--;
         if (!this.abandon.signal.aborted) this.startDeliveries();
         if (this.active === 0 && this.queued === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
-    }
-  }
-
-  /** Forgets the taken prefix now and then (Array#shift would copy the whole queue every time). */
-  private compactQueue(): void {
-    if (this.queueHead >= 1_024 && this.queueHead * 2 >= this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
     }
   }
 
