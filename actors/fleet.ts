@@ -190,7 +190,7 @@ export class Fleet {
   }
 
   /** Continues disruption mode (and its event numbering) as the event log left it. */
-  restoreDisruption(state: { active: boolean; lastEventSeq: number; since: number | null }): void {
+  restoreDisruption(state: { active: boolean; lastEventSeq: number }): void {
     this.guard.restore(state);
   }
 

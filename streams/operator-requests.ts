@@ -11,7 +11,6 @@ import { z } from 'zod';
 export const MAX_OPERATOR_REQUEST_BYTES = 1_024;
 
 export const workerRequestSchema = z.object({ workerId: z.string() });
-export type WorkerRequest = z.infer<typeof workerRequestSchema>;
 
 export const disruptionEndRequestSchema = z.object({});
 

@@ -381,7 +381,7 @@ test('an operator ends the mode: the held workers are inactive at once', () => {
 test('a restart during the mode continues it: restored suspects are held, numbering goes on', () => {
   const { fleet, events, clock, beat } = startFleet(FIXED_GRACE);
   clock.set(100_000);
-  fleet.restoreDisruption({ active: true, lastEventSeq: 3, since: 50_000 });
+  fleet.restoreDisruption({ active: true, lastEventSeq: 3 });
   const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
   const known = {
     lastHeartbeatAt: 40_000,
