@@ -169,24 +169,19 @@ export class SchedulerService {
    */
   observeHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
     if (this.closed) return;
+    const { workerId, runningTasks } = heartbeat;
     // Nearly every heartbeat: an idle worker the log gives no task. Nothing to compare.
-    if (heartbeat.runningTasks.length === 0 && !this.state.holdsTasks(heartbeat.workerId)) return;
-    const listed = new Set(heartbeat.runningTasks.map((task) => task.taskId));
-    for (const taskId of listed) {
-      const task = this.state.task(taskId);
+    if (runningTasks.length === 0 && !this.state.holdsTasks(workerId)) return;
+    for (const { taskId } of runningTasks) {
+      // Nearly every listed task: placed there by the log (one lookup in the holdings index).
+      if (this.state.holds(workerId, taskId) || this.pending.isPending(taskId)) continue;
       // An agent lists a task that completed or failed there until its final report is stored:
       // it has ended, there is nothing to stop.
       const status = this.state.statusOf(taskId);
-      const endedThere = status === 'completed' || status === 'failed';
-      if (
-        !endedThere &&
-        holdingOf(task)?.workerId !== heartbeat.workerId &&
-        !this.pending.isPending(taskId)
-      ) {
-        this.sendStop(heartbeat.workerId, { taskId });
-      }
+      if (status !== 'completed' && status !== 'failed') this.sendStop(workerId, { taskId });
     }
-    for (const task of this.state.tasksOn(heartbeat.workerId)) {
+    const listed = new Set(runningTasks.map((task) => task.taskId));
+    for (const task of this.state.tasksOn(workerId)) {
       const watch = this.runningWatch.get(task.taskId);
       if (task.status !== 'running' || !watch || receivedAt <= watch.since) continue;
       if (listed.has(task.taskId)) {
@@ -197,7 +192,7 @@ export class SchedulerService {
       if (watch.misses >= MISSED_HEARTBEATS_BEFORE_LOST) {
         this.requeueUnlessDisrupted(
           task,
-          `${REQUEUE_REASONS.missingFromHeartbeats}: ${heartbeat.workerId} no longer runs it`,
+          `${REQUEUE_REASONS.missingFromHeartbeats}: ${workerId} no longer runs it`,
         );
       }
     }
