@@ -41,6 +41,7 @@ import {
 } from '../streams/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
 import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
+import { Exclusions } from './exclusions.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
@@ -96,8 +97,7 @@ export class SchedulerService {
   private readonly pending = new PendingDecisions();
   private readonly publisher: OrderedPublisher;
   private readonly memory = emptyQueueMemory();
-  /** taskId → workerId → timer that lifts the exclusion. */
-  private readonly exclusions = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly exclusions: Exclusions;
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
@@ -116,6 +116,7 @@ export class SchedulerService {
     this.now = options.now ?? Date.now;
     this.log = new RateLimitedLog(options.logger);
     this.publisher = new OrderedPublisher({ js: jetstream(options.nc), logger: options.logger });
+    this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
   }
 
   static async start(options: SchedulerOptions): Promise<SchedulerService> {
@@ -205,7 +206,6 @@ export class SchedulerService {
       if (!subscription.isClosed()) await subscription.drain();
     }
     for (const follower of this.followers) await follower.close();
-    for (const timers of this.exclusions.values()) for (const timer of timers.values()) clearTimeout(timer);
     this.exclusions.clear();
     this.held.clear();
     for (const [taskId, resolve] of this.outcomeWaiters) {
@@ -267,7 +267,7 @@ export class SchedulerService {
         } else if (isSchedulable(after)) {
           // Registered, back, recovered, stabilized, uncordoned or resized: whatever it refused
           // before may work now.
-          this.liftExclusions(after.workerId);
+          this.exclusions.liftWorker(after.workerId);
         }
       },
     );
@@ -321,7 +321,7 @@ export class SchedulerService {
         if (after.status === 'queued') retryQueue = true;
         if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
         else this.runningWatch.delete(after.taskId);
-        if (after.status !== 'queued') this.clearExclusions(after.taskId);
+        if (after.status !== 'queued') this.exclusions.liftTask(after.taskId);
         if (event.type === 'TaskCancelled' && held) {
           this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
         }
@@ -372,7 +372,7 @@ export class SchedulerService {
     const decisions = planPass({
       queue,
       workers,
-      isExcluded: (taskId, workerId) => this.exclusions.get(taskId)?.has(workerId) ?? false,
+      isExcluded: (taskId, workerId) => this.exclusions.has(taskId, workerId),
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
@@ -442,7 +442,7 @@ export class SchedulerService {
       `dispatch-${workerId}`,
       `worker ${workerId} did not take task ${taskId} (${failure}); placing it elsewhere`,
     );
-    this.exclude(taskId, workerId);
+    this.exclusions.add(taskId, workerId);
     // It may have started after all (a reply lost on the way): make sure it stops.
     this.sendStop(workerId, { taskId, attempt });
     const current = this.state.task(taskId);
@@ -558,39 +558,6 @@ export class SchedulerService {
     } else {
       this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
     }
-  }
-
-  // --- exclusions after a failed offer ---
-
-  private exclude(taskId: string, workerId: string): void {
-    const timers = this.exclusions.get(taskId) ?? new Map<string, NodeJS.Timeout>();
-    clearTimeout(timers.get(workerId));
-    timers.set(
-      workerId,
-      setTimeout(() => {
-        timers.delete(workerId);
-        if (timers.size === 0) this.exclusions.delete(taskId);
-        this.requestPass();
-      }, this.options.retryAfterMs),
-    );
-    this.exclusions.set(taskId, timers);
-  }
-
-  private liftExclusions(workerId: string): void {
-    for (const [taskId, timers] of this.exclusions) {
-      const timer = timers.get(workerId);
-      if (timer === undefined) continue;
-      clearTimeout(timer);
-      timers.delete(workerId);
-      if (timers.size === 0) this.exclusions.delete(taskId);
-    }
-  }
-
-  /** A task left the queue: the workers it may not go back to no longer matter (the pass forgets its queue memory). */
-  private clearExclusions(taskId: string): void {
-    const timers = this.exclusions.get(taskId);
-    if (timers) for (const timer of timers.values()) clearTimeout(timer);
-    this.exclusions.delete(taskId);
   }
 
   private sendStop(workerId: string, request: StopRequest): void {
