@@ -428,13 +428,11 @@ export class SchedulerService {
       ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
       : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
     if (this.closed) return;
+    const current = this.attemptOn(taskId, attempt, workerId);
     if (!reply.ok && this.state.disruption.active) {
       // No answer may be the very partition that caused the disruption: the agent may run it.
       // A refusal is an answer, and is acted on even now.
-      const unanswered = this.state.task(taskId);
-      if (unanswered?.attempt === attempt && holdingOf(unanswered)?.workerId === workerId) {
-        this.hold(unanswered, failure);
-      }
+      if (current) this.hold(current, failure);
       return;
     }
     this.stats.notAcknowledged++;
@@ -445,10 +443,13 @@ export class SchedulerService {
     this.exclusions.add(taskId, workerId);
     // It may have started after all (a reply lost on the way): make sure it stops.
     this.sendStop(workerId, { taskId, attempt });
-    const current = this.state.task(taskId);
-    if (current && current.attempt === attempt && holdingOf(current)?.workerId === workerId) {
-      this.requeue(current, failure);
-    }
+    if (current) this.requeue(current, failure);
+  }
+
+  /** The task, if `attempt` is still its attempt and still assigned to or running on `workerId`. */
+  private attemptOn(taskId: string, attempt: number, workerId: string): TaskDocument | undefined {
+    const task = this.state.task(taskId);
+    return task?.attempt === attempt && this.state.holds(workerId, taskId) ? task : undefined;
   }
 
   /**
@@ -482,8 +483,8 @@ export class SchedulerService {
     const held = [...this.held];
     this.held.clear();
     for (const [taskId, { attempt, workerId }] of held) {
-      const task = this.state.task(taskId);
-      if (task?.attempt === attempt && holdingOf(task)?.workerId === workerId) this.reconcile(task);
+      const task = this.attemptOn(taskId, attempt, workerId);
+      if (task) this.reconcile(task);
     }
   }
 
