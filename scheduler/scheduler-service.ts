@@ -140,10 +140,6 @@ export class SchedulerService {
     return scheduler;
   }
 
-  get policyName(): PolicyName {
-    return this.options.policy.name;
-  }
-
   /** The WORKER_EVENTS sequence applied so far: a new placement's `basedOnWorkerSeq`. */
   get workerPosition(): number {
     return this.state.workerPosition;
