@@ -111,6 +111,11 @@ export class ClusterState {
     return (this.holdings.get(workerId)?.size ?? 0) > 0;
   }
 
+  /** Whether a task is assigned to or running on the worker (its `holdingOf` names the worker). */
+  holds(workerId: string, taskId: string): boolean {
+    return this.holdings.get(workerId)?.has(taskId) ?? false;
+  }
+
   /** Tasks assigned to or running on a worker. */
   tasksOn(workerId: string): TaskDocument[] {
     const held = this.holdings.get(workerId);

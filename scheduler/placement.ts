@@ -120,7 +120,15 @@ export function planPass(input: PassInput): PassDecision[] {
         }
       }
     }
-    decisions.push({ kind: 'wait', task, reason: explainWait(task, input, schedulable, reservedBy) });
+    const reason = explainWait(task, requests, {
+      workers: input.workers,
+      schedulable,
+      usable,
+      wouldFitEmpty,
+      reservedBy,
+      ownReservation: memory.reservations.get(task.taskId),
+    });
+    decisions.push({ kind: 'wait', task, reason });
   }
   return decisions;
 }
@@ -160,28 +168,32 @@ function byId(a: PlacementWorker, b: PlacementWorker): number {
   return a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0;
 }
 
+/** What the pass already knows about a task that waits. */
+interface WaitContext {
+  workers: readonly PlacementWorker[];
+  schedulable: ReadonlyMap<string, PlacementWorker>;
+  /** The schedulable workers it may be offered to. */
+  usable: readonly PlacementWorker[];
+  /** The usable workers it would fit on empty. */
+  wouldFitEmpty: readonly PlacementWorker[];
+  /** workerId → the task it is reserved for. */
+  reservedBy: ReadonlyMap<string, string>;
+  /** The worker reserved for this task, if any. */
+  ownReservation: string | undefined;
+}
+
 /** Why a task waits, in the words `cloudai task submit` prints after "queued:". */
-function explainWait(
-  task: TaskDocument,
-  input: Pick<PassInput, 'workers' | 'isExcluded'>,
-  schedulable: ReadonlyMap<string, PlacementWorker>,
-  reservedBy: ReadonlyMap<string, string>,
-): string {
-  const requests = requestsOf(task);
-  if (input.workers.length === 0) return 'no worker has registered yet';
-  if (schedulable.size === 0) return `no schedulable worker: ${countByState(input.workers)}`;
-  const heldBack = heldBackWithRoom(input.workers, requests);
-  const usable = [...schedulable.values()].filter(
-    (worker) => !input.isExcluded(task.taskId, worker.workerId),
-  );
+function explainWait(task: TaskDocument, requests: Resources, context: WaitContext): string {
+  const { workers, schedulable, usable, wouldFitEmpty: large, reservedBy, ownReservation } = context;
+  if (workers.length === 0) return 'no worker has registered yet';
+  if (schedulable.size === 0) return `no schedulable worker: ${countByState(workers)}`;
+  const heldBack = heldBackWithRoom(workers, requests);
   if (usable.length === 0) {
     return `no schedulable worker acknowledged it (${[...schedulable.keys()].join(', ')}); it is offered again when a worker returns or after a pause${heldBack}`;
   }
-  const ownReservation = [...reservedBy].find(([, taskId]) => taskId === task.taskId)?.[0];
   const draining = ownReservation
     ? `; worker ${ownReservation} is reserved for it and takes no newer tasks`
     : '';
-  const large = usable.filter((worker) => fitsWithin(requests, worker.capacity));
   if (large.length === 0) {
     const kinds = RESOURCE_KINDS.filter((kind) =>
       usable.every((worker) => worker.capacity[kind] < requests[kind]),

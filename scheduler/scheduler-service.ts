@@ -41,6 +41,7 @@ import {
 } from '../streams/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
 import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
+import { Exclusions } from './exclusions.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
@@ -96,8 +97,7 @@ export class SchedulerService {
   private readonly pending = new PendingDecisions();
   private readonly publisher: OrderedPublisher;
   private readonly memory = emptyQueueMemory();
-  /** taskId → workerId → timer that lifts the exclusion. */
-  private readonly exclusions = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly exclusions: Exclusions;
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
@@ -116,6 +116,7 @@ export class SchedulerService {
     this.now = options.now ?? Date.now;
     this.log = new RateLimitedLog(options.logger);
     this.publisher = new OrderedPublisher({ js: jetstream(options.nc), logger: options.logger });
+    this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
   }
 
   static async start(options: SchedulerOptions): Promise<SchedulerService> {
@@ -137,10 +138,6 @@ export class SchedulerService {
     scheduler.reconcileAfterStart();
     scheduler.requestPass();
     return scheduler;
-  }
-
-  get policyName(): PolicyName {
-    return this.options.policy.name;
   }
 
   /** The WORKER_EVENTS sequence applied so far: a new placement's `basedOnWorkerSeq`. */
@@ -169,24 +166,19 @@ export class SchedulerService {
    */
   observeHeartbeat(heartbeat: Heartbeat, receivedAt: number): void {
     if (this.closed) return;
+    const { workerId, runningTasks } = heartbeat;
     // Nearly every heartbeat: an idle worker the log gives no task. Nothing to compare.
-    if (heartbeat.runningTasks.length === 0 && !this.state.holdsTasks(heartbeat.workerId)) return;
-    const listed = new Set(heartbeat.runningTasks.map((task) => task.taskId));
-    for (const taskId of listed) {
-      const task = this.state.task(taskId);
+    if (runningTasks.length === 0 && !this.state.holdsTasks(workerId)) return;
+    for (const { taskId } of runningTasks) {
+      // Nearly every listed task: placed there by the log (one lookup in the holdings index).
+      if (this.state.holds(workerId, taskId) || this.pending.isPending(taskId)) continue;
       // An agent lists a task that completed or failed there until its final report is stored:
       // it has ended, there is nothing to stop.
       const status = this.state.statusOf(taskId);
-      const endedThere = status === 'completed' || status === 'failed';
-      if (
-        !endedThere &&
-        holdingOf(task)?.workerId !== heartbeat.workerId &&
-        !this.pending.isPending(taskId)
-      ) {
-        this.sendStop(heartbeat.workerId, { taskId });
-      }
+      if (status !== 'completed' && status !== 'failed') this.sendStop(workerId, { taskId });
     }
-    for (const task of this.state.tasksOn(heartbeat.workerId)) {
+    const listed = new Set(runningTasks.map((task) => task.taskId));
+    for (const task of this.state.tasksOn(workerId)) {
       const watch = this.runningWatch.get(task.taskId);
       if (task.status !== 'running' || !watch || receivedAt <= watch.since) continue;
       if (listed.has(task.taskId)) {
@@ -197,7 +189,7 @@ export class SchedulerService {
       if (watch.misses >= MISSED_HEARTBEATS_BEFORE_LOST) {
         this.requeueUnlessDisrupted(
           task,
-          `${REQUEUE_REASONS.missingFromHeartbeats}: ${heartbeat.workerId} no longer runs it`,
+          `${REQUEUE_REASONS.missingFromHeartbeats}: ${workerId} no longer runs it`,
         );
       }
     }
@@ -210,7 +202,6 @@ export class SchedulerService {
       if (!subscription.isClosed()) await subscription.drain();
     }
     for (const follower of this.followers) await follower.close();
-    for (const timers of this.exclusions.values()) for (const timer of timers.values()) clearTimeout(timer);
     this.exclusions.clear();
     this.held.clear();
     for (const [taskId, resolve] of this.outcomeWaiters) {
@@ -272,7 +263,7 @@ export class SchedulerService {
         } else if (isSchedulable(after)) {
           // Registered, back, recovered, stabilized, uncordoned or resized: whatever it refused
           // before may work now.
-          this.liftExclusions(after.workerId);
+          this.exclusions.liftWorker(after.workerId);
         }
       },
     );
@@ -326,7 +317,7 @@ export class SchedulerService {
         if (after.status === 'queued') retryQueue = true;
         if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
         else this.runningWatch.delete(after.taskId);
-        if (after.status !== 'queued') this.clearExclusions(after.taskId);
+        if (after.status !== 'queued') this.exclusions.liftTask(after.taskId);
         if (event.type === 'TaskCancelled' && held) {
           this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
         }
@@ -377,7 +368,7 @@ export class SchedulerService {
     const decisions = planPass({
       queue,
       workers,
-      isExcluded: (taskId, workerId) => this.exclusions.get(taskId)?.has(workerId) ?? false,
+      isExcluded: (taskId, workerId) => this.exclusions.has(taskId, workerId),
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
@@ -433,13 +424,11 @@ export class SchedulerService {
       ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
       : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
     if (this.closed) return;
+    const current = this.attemptOn(taskId, attempt, workerId);
     if (!reply.ok && this.state.disruption.active) {
       // No answer may be the very partition that caused the disruption: the agent may run it.
       // A refusal is an answer, and is acted on even now.
-      const unanswered = this.state.task(taskId);
-      if (unanswered?.attempt === attempt && holdingOf(unanswered)?.workerId === workerId) {
-        this.hold(unanswered, failure);
-      }
+      if (current) this.hold(current, failure);
       return;
     }
     this.stats.notAcknowledged++;
@@ -447,13 +436,16 @@ export class SchedulerService {
       `dispatch-${workerId}`,
       `worker ${workerId} did not take task ${taskId} (${failure}); placing it elsewhere`,
     );
-    this.exclude(taskId, workerId);
+    this.exclusions.add(taskId, workerId);
     // It may have started after all (a reply lost on the way): make sure it stops.
     this.sendStop(workerId, { taskId, attempt });
-    const current = this.state.task(taskId);
-    if (current && current.attempt === attempt && holdingOf(current)?.workerId === workerId) {
-      this.requeue(current, failure);
-    }
+    if (current) this.requeue(current, failure);
+  }
+
+  /** The task, if `attempt` is still its attempt and still assigned to or running on `workerId`. */
+  private attemptOn(taskId: string, attempt: number, workerId: string): TaskDocument | undefined {
+    const task = this.state.task(taskId);
+    return task?.attempt === attempt && this.state.holds(workerId, taskId) ? task : undefined;
   }
 
   /**
@@ -487,8 +479,8 @@ export class SchedulerService {
     const held = [...this.held];
     this.held.clear();
     for (const [taskId, { attempt, workerId }] of held) {
-      const task = this.state.task(taskId);
-      if (task?.attempt === attempt && holdingOf(task)?.workerId === workerId) this.reconcile(task);
+      const task = this.attemptOn(taskId, attempt, workerId);
+      if (task) this.reconcile(task);
     }
   }
 
@@ -563,39 +555,6 @@ export class SchedulerService {
     } else {
       this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
     }
-  }
-
-  // --- exclusions after a failed offer ---
-
-  private exclude(taskId: string, workerId: string): void {
-    const timers = this.exclusions.get(taskId) ?? new Map<string, NodeJS.Timeout>();
-    clearTimeout(timers.get(workerId));
-    timers.set(
-      workerId,
-      setTimeout(() => {
-        timers.delete(workerId);
-        if (timers.size === 0) this.exclusions.delete(taskId);
-        this.requestPass();
-      }, this.options.retryAfterMs),
-    );
-    this.exclusions.set(taskId, timers);
-  }
-
-  private liftExclusions(workerId: string): void {
-    for (const [taskId, timers] of this.exclusions) {
-      const timer = timers.get(workerId);
-      if (timer === undefined) continue;
-      clearTimeout(timer);
-      timers.delete(workerId);
-      if (timers.size === 0) this.exclusions.delete(taskId);
-    }
-  }
-
-  /** A task left the queue: the workers it may not go back to no longer matter (the pass forgets its queue memory). */
-  private clearExclusions(taskId: string): void {
-    const timers = this.exclusions.get(taskId);
-    if (timers) for (const timer of timers.values()) clearTimeout(timer);
-    this.exclusions.delete(taskId);
   }
 
   private sendStop(workerId: string, request: StopRequest): void {

@@ -24,6 +24,16 @@ const startWorker = (context: Context, workerId: string) =>
 const workerDocument = async (context: Context, workerId: string) =>
   (await workersJson(context.env)).find((worker) => worker.workerId === workerId);
 
+/** Runs `cloudai ARGS` and checks its exit code and everything it prints. */
+async function assertCliSays(
+  context: Context,
+  args: string[],
+  expected: { code: number; stdout?: string; stderr?: string },
+): Promise<void> {
+  const { code, stdout = '', stderr = '' } = expected;
+  assert.equal(await runCli(args, context.env), { code, stdout, stderr }, args.join(' '));
+}
+
 async function submitOneCpu(context: Context, cpu = 1): Promise<string> {
   const result = await runCli(
     ['task', 'submit', '--image', 'python:3.12', '--cpu', String(cpu)],
@@ -49,12 +59,10 @@ e2e.after(async (context) => {
 });
 
 e2e('cordon: the read model shows it at once, and new tasks go to the other worker', async (context) => {
-  const result = await runCli(['workers', 'cordon', 'kim'], context.env);
-  assert.equal(result, {
+  await assertCliSays(context, ['workers', 'cordon', 'kim'], {
     code: 0,
     stdout:
       'worker kim cordoned: it gets no new tasks and keeps those it runs; `cloudai workers uncordon kim` undoes it\n',
-    stderr: '',
   });
   assert.is((await workerDocument(context, 'kim'))?.cordoned, true);
   assert.is((await workerDocument(context, 'kim'))?.status, 'active');
@@ -68,11 +76,9 @@ e2e('cordon: the read model shows it at once, and new tasks go to the other work
 });
 
 e2e('uncordon: it gets tasks again (the waiting task first)', async (context) => {
-  const result = await runCli(['workers', 'uncordon', 'kim'], context.env);
-  assert.equal(result, {
+  await assertCliSays(context, ['workers', 'uncordon', 'kim'], {
     code: 0,
     stdout: 'worker kim uncordoned: it gets new tasks again while it is active\n',
-    stderr: '',
   });
   assert.is((await workerDocument(context, 'kim'))?.cordoned, false);
   await waitFor(
@@ -105,11 +111,11 @@ e2e(
         'cloudai: worker id "no/such" is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -; list the workers with `cloudai workers`\n',
       ],
     ];
-    for (const [args, stderr] of cases) {
-      assert.equal(await runCli(args, context.env), { code: 1, stdout: '', stderr }, args.join(' '));
-    }
-    const status = await runCli(['disruption', 'status'], context.env);
-    assert.equal(status, { code: 0, stdout: 'no disruption mode: there has been none\n', stderr: '' });
+    for (const [args, stderr] of cases) await assertCliSays(context, args, { code: 1, stderr });
+    await assertCliSays(context, ['disruption', 'status'], {
+      code: 0,
+      stdout: 'no disruption mode: there has been none\n',
+    });
     assert.is((await workerDocument(context, 'kim'))?.status, 'active', 'nothing changed');
   },
 );
@@ -125,11 +131,9 @@ e2e(
       5_000,
       'kim inactive',
     );
-    const removed = await runCli(['workers', 'remove', 'kim'], context.env);
-    assert.equal(removed, {
+    await assertCliSays(context, ['workers', 'remove', 'kim'], {
       code: 0,
       stdout: 'worker kim removed: it is forgotten; if it heartbeats again it registers afresh\n',
-      stderr: '',
     });
     assert.is(context.cluster.statusOf('kim'), 'removed', 'the read model marks it removed');
     const listed = await workerDocument(context, 'kim');
@@ -137,10 +141,8 @@ e2e(
       listed === undefined || listed.status === 'removed',
       '`workers --json` hides it or marks it removed',
     );
-    const again = await runCli(['workers', 'remove', 'kim'], context.env);
-    assert.equal(again, {
+    await assertCliSays(context, ['workers', 'remove', 'kim'], {
       code: 1,
-      stdout: '',
       stderr: 'cloudai: worker kim was removed: list the workers with `cloudai workers`\n',
     });
 

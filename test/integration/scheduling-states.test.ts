@@ -47,6 +47,24 @@ function assertStillRunning(cluster: TaskCluster, taskIds: readonly string[], wo
   }
 }
 
+/** Each task runs again, as attempt 2, on `workerId`; the log requeued each once, for `reason`. */
+async function assertMovedTo(
+  cluster: TaskCluster,
+  taskIds: readonly string[],
+  workerId: string,
+  reason: string,
+): Promise<void> {
+  for (const taskId of taskIds) {
+    const moved = await cluster.waitForTask(
+      taskId,
+      (task) => task.status === 'running' && task.attempt === 2,
+      'running again',
+    );
+    assert.is(moved.workerId, workerId, taskId);
+  }
+  assert.equal((await requeuesOf(cluster)).sort(), taskIds.map((taskId) => `${taskId} ${reason}`).sort());
+}
+
 interface HeldState {
   name: string;
   hold: (worker: InjectedWorker) => Promise<number>;
@@ -128,18 +146,7 @@ test('a removed worker has lost its tasks: they are requeued; when it registers 
     assertStillRunning(cluster, running, 'kim');
 
     await kim.remove();
-    for (const taskId of running) {
-      const moved = await cluster.waitForTask(
-        taskId,
-        (task) => task.status === 'running' && task.attempt === 2,
-        'running again',
-      );
-      assert.is(moved.workerId, 'a');
-    }
-    assert.equal(
-      (await requeuesOf(cluster)).sort(),
-      running.map((taskId) => `${taskId} worker-removed`).sort(),
-    );
+    await assertMovedTo(cluster, running, 'a', 'worker-removed');
     assert.is(cluster.worker('kim')?.status, 'removed');
     const gpuTask = await cluster.submit({ gpu: 1 });
     assert.equal(outcomeOf(gpuTask), {
@@ -209,18 +216,7 @@ test('in disruption mode a worker turned inactive and removed keeps its tasks un
     assertStillRunning(cluster, running, 'kim');
 
     await disruption.end();
-    for (const taskId of running) {
-      const moved = await cluster.waitForTask(
-        taskId,
-        (task) => task.status === 'running' && task.attempt === 2,
-        'running again',
-      );
-      assert.is(moved.workerId, 'a');
-    }
-    assert.equal(
-      (await requeuesOf(cluster)).sort(),
-      running.map((taskId) => `${taskId} worker-removed`).sort(),
-    );
+    await assertMovedTo(cluster, running, 'a', 'worker-removed');
   });
 });
 
@@ -249,14 +245,8 @@ test('at a restart, tasks on a suspect worker keep running and those on an inact
     await gone.inactive();
     await cluster.startControlPlane();
 
-    const moved = await cluster.waitForTask(
-      't-0002',
-      (task) => task.attempt === 2 && task.status === 'running',
-      'moved',
-    );
-    assert.is(moved.workerId, 'a');
+    await assertMovedTo(cluster, ['t-0002'], 'a', 'worker-inactive');
     assertStillRunning(cluster, ['t-0001'], 'kim');
-    assert.equal(await requeuesOf(cluster), ['t-0002 worker-inactive']);
   });
 });
 
@@ -275,13 +265,7 @@ test('at a restart in disruption mode, tasks on an inactive worker are held unti
     assert.equal(outcomeOf(await cluster.submit({ cpu: 1 })), { kind: 'assigned', workerId: 'a' });
 
     assert.equal(cluster.controlPlane.fleet.endDisruption(), { ok: true });
-    const moved = await cluster.waitForTask(
-      't-0002',
-      (task) => task.attempt === 2 && task.status === 'running',
-      'moved',
-    );
-    assert.is(moved.workerId, 'a');
-    assert.equal(await requeuesOf(cluster), ['t-0002 worker-inactive']);
+    await assertMovedTo(cluster, ['t-0002'], 'a', 'worker-inactive');
   });
 });
 

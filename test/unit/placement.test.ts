@@ -64,19 +64,23 @@ function pass(overrides: Partial<PassInput> & Pick<PassInput, 'queue' | 'workers
 const placements = (decisions: ReturnType<typeof planPass>) =>
   decisions.map((decision) => (decision.kind === 'assign' ? decision.workerId : 'wait'));
 
+const rtsPolicy = () => createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy());
+
+/** Three default tasks, placed once by each policy: where they go (`wait` for one left waiting). */
+function assertEachPolicyPlaces(workers: PlacementWorker[], expected: string[]): void {
+  for (const policy of [createRoundRobinPolicy(), rtsPolicy()]) {
+    const decisions = pass({ queue: [task(), task(), task()], workers, policy });
+    assert.equal(placements(decisions), expected, policy.name);
+  }
+}
+
 test('inactive workers never get a task, however much room they have', () => {
   const workers = [
     worker('tessa', 'inactive', capacity(64, 256)),
     worker('kim', 'active', capacity(2, 4)),
     worker('ravi', 'inactive', capacity(64, 256)),
   ];
-  for (const policy of [
-    createRoundRobinPolicy(),
-    createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy()),
-  ]) {
-    const decisions = pass({ queue: [task(), task(), task()], workers, policy });
-    assert.equal(placements(decisions), ['kim', 'kim', 'wait'], policy.name);
-  }
+  assertEachPolicyPlaces(workers, ['kim', 'kim', 'wait']);
 });
 
 test('suspect, cordoned, flapping, inactive and removed workers never get a new task', () => {
@@ -89,13 +93,7 @@ test('suspect, cordoned, flapping, inactive and removed workers never get a new 
     worker('e-removed', 'removed', roomy),
     worker('kim', 'active', capacity(2, 4)),
   ];
-  for (const policy of [
-    createRoundRobinPolicy(),
-    createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy()),
-  ]) {
-    const decisions = pass({ queue: [task(), task(), task()], workers, policy });
-    assert.equal(placements(decisions), ['kim', 'kim', 'wait'], policy.name);
-  }
+  assertEachPolicyPlaces(workers, ['kim', 'kim', 'wait']);
   // A suspect worker that is also cordoned counts as suspect; a flagged one that is inactive, as inactive.
   const held = [
     { ...worker('a', 'suspect', roomy), cordoned: true },
@@ -244,7 +242,7 @@ test('RTS prefers the lower-risk worker where round-robin would not', () => {
   // Deadline = 1.5·15 = 22.5 s: on time, so risk = β·load.
   assert.ok(Math.abs((a?.risk ?? 0) - 0.875) < 1e-9, `risk on a is ${a?.risk}`);
   assert.ok((b?.risk ?? 1) < (a?.risk ?? 0));
-  const rts = createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy());
+  const rts = rtsPolicy();
   assert.equal(rts.choose(training, candidates, NOW), { workerId: 'b', policy: 'rts' });
   assert.equal(createRoundRobinPolicy().choose(training, candidates, NOW), {
     workerId: 'a',
@@ -259,7 +257,7 @@ test('RTS prefers the lower-risk worker where round-robin would not', () => {
 
 test('RTS spreads equal tasks over equal workers by load, and falls back to round-robin without scores', () => {
   const workers = ['a', 'b', 'c'].map((id) => worker(id, 'active', capacity(8, 16)));
-  const rts = createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy());
+  const rts = rtsPolicy();
   assert.equal(placements(pass({ queue: [task(), task(), task()], workers, policy: rts })), ['a', 'b', 'c']);
   const broken = createRtsPolicy({ ...DEFAULT_RTS_PARAMS, alpha: Number.NaN }, createRoundRobinPolicy());
   const lateTask = task({}, NOW - 60_000);
