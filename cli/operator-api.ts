@@ -2,7 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
-import { decodeJson, encodeJson } from '../streams/json-codec.js';
+import { decodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import {
   disruptionEndRequestSchema,
@@ -11,6 +11,7 @@ import {
   workerRequestSchema,
 } from '../streams/operator-requests.js';
 import type { OrderedPublisher } from '../streams/ordered-publisher.js';
+import { serveJsonRequests } from '../streams/request-reply.js';
 import {
   DISRUPTION_END_SUBJECT,
   isValidWorkerId,
@@ -91,20 +92,11 @@ export class OperatorApi {
 
   private serve(subject: string, handle: (msg: Msg) => Promise<OperatorReply>): void {
     this.subscriptions.push(
-      this.options.nc.subscribe(subject, {
+      serveJsonRequests<OperatorReply>(this.options.nc, subject, {
         queue: OPERATOR_QUEUE_GROUP,
-        callback: (error, msg) => {
-          if (error) {
-            this.options.logger.warn(`${subject}: ${error.message}`);
-            return;
-          }
-          handle(msg)
-            .catch((handlerError: Error): OperatorReply => {
-              this.options.logger.error(`${subject} handler failed: ${handlerError.stack ?? handlerError}`);
-              return { ok: false, error: `the control plane failed: ${handlerError.message}` };
-            })
-            .then((reply) => msg.respond(encodeJson(reply)));
-        },
+        logger: this.options.logger,
+        handle,
+        onFailure: (error) => ({ ok: false, error: `the control plane failed: ${error.message}` }),
       }),
     );
   }

@@ -9,7 +9,7 @@ import type { Heartbeat } from '../streams/heartbeat.js';
 import { decodeJson, encodeJson } from '../streams/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import { OrderedPublisher } from '../streams/ordered-publisher.js';
-import { requestJson } from '../streams/request-reply.js';
+import { requestJson, serveJsonRequests } from '../streams/request-reply.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import {
   isValidTaskId,
@@ -566,20 +566,11 @@ export class SchedulerService {
 
   private serve(subject: string, handle: (msg: Msg) => Promise<unknown>): void {
     this.subscriptions.push(
-      this.options.nc.subscribe(subject, {
+      serveJsonRequests<unknown>(this.options.nc, subject, {
         queue: SUBMIT_QUEUE_GROUP,
-        callback: (error, msg) => {
-          if (error) {
-            this.options.logger.warn(`${subject}: ${error.message}`);
-            return;
-          }
-          handle(msg)
-            .then((reply) => msg.respond(encodeJson(reply)))
-            .catch((handlerError: Error) => {
-              this.options.logger.error(`${subject} handler failed: ${handlerError.stack ?? handlerError}`);
-              msg.respond(encodeJson({ ok: false, error: `the scheduler failed: ${handlerError.message}` }));
-            });
-        },
+        logger: this.options.logger,
+        handle,
+        onFailure: (error) => ({ ok: false, error: `the scheduler failed: ${error.message}` }),
       }),
     );
   }

@@ -1,11 +1,14 @@
 import {
+  type Msg,
   type NatsConnection,
   PermissionViolationError,
   RequestError,
+  type Subscription,
   TimeoutError,
 } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { decodeJson, encodeJson } from './json-codec.js';
+import type { Logger } from './logger.js';
 
 /** `denied`: this identity may not publish on the subject (nothing was sent). */
 export type RequestFailure = 'no-responders' | 'timeout' | 'denied' | 'malformed-reply' | 'error';
@@ -47,4 +50,41 @@ export async function requestJson<Schema extends z.ZodType>(
     }
     return { ok: false, failure: 'error', detail: (error as Error).message ?? String(error) };
   }
+}
+
+export interface ServeJsonOptions<Reply> {
+  /** One member of the group answers each request, should several processes listen. */
+  queue: string;
+  logger: Logger;
+  /** Computes the reply; it should answer refusals itself and throw only on a failure of its own. */
+  handle: (msg: Msg) => Promise<Reply>;
+  /** The reply when `handle` throws (the error is logged with its stack). */
+  onFailure: (error: Error) => Reply;
+}
+
+/**
+ * Answers JSON requests on `subject` until the subscription is drained: every request gets a
+ * reply, a handler's failure included, so no client waits out its timeout for nothing.
+ */
+export function serveJsonRequests<Reply>(
+  nc: NatsConnection,
+  subject: string,
+  options: ServeJsonOptions<Reply>,
+): Subscription {
+  return nc.subscribe(subject, {
+    queue: options.queue,
+    callback: (error, msg) => {
+      if (error) {
+        options.logger.warn(`${subject}: ${error.message}`);
+        return;
+      }
+      options
+        .handle(msg)
+        .catch((handlerError: Error) => {
+          options.logger.error(`${subject} handler failed: ${handlerError.stack ?? handlerError}`);
+          return options.onFailure(handlerError);
+        })
+        .then((reply) => msg.respond(encodeJson(reply)));
+    },
+  });
 }
