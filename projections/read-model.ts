@@ -32,7 +32,7 @@ export class ReadModelMissingError extends Error {
 const SHARED_STRUCTURES_KEY = Symbol.for('structures');
 
 /** Keys of the `meta` database: `position/<stream>` → last stream sequence applied. */
-export function positionKey(stream: string): string {
+function positionKey(stream: string): string {
   return `position/${stream}`;
 }
 
