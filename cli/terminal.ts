@@ -38,9 +38,14 @@ export function renderTable(
   rows: readonly (readonly string[])[],
   style: (row: number, column: number, padded: string) => string = (_row, _column, padded) => padded,
 ): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => [...(row[column] ?? '')].length)),
-  );
+  // A loop, not Math.max(...rows): spreading one argument per row overflows the stack at about
+  // 150 000 rows.
+  const widths = header.map((title) => title.length);
+  for (const row of rows) {
+    for (let column = 0; column < widths.length; column++) {
+      widths[column] = Math.max(widths[column] ?? 0, [...(row[column] ?? '')].length);
+    }
+  }
   const line = (cells: readonly string[], rowIndex: number) =>
     cells
       .map((cell, column) => {

@@ -38,7 +38,7 @@ export function statusPainter(color: Colors): Record<WorkerStatus, (text: string
  * a worker that is not active gets a bare "no": its status says why. Decided by
  * `isSchedulable`, the scheduler's own rule.
  */
-export function schedulableLabel(worker: WorkerDocument): string {
+function schedulableLabel(worker: WorkerDocument): string {
   if (isSchedulable(worker)) return 'yes';
   const flags = [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
   return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';

@@ -32,7 +32,7 @@ export class ReadModelMissingError extends Error {
 const SHARED_STRUCTURES_KEY = Symbol.for('structures');
 
 /** Keys of the `meta` database: `position/<stream>` → last stream sequence applied. */
-export function positionKey(stream: string): string {
+function positionKey(stream: string): string {
   return `position/${stream}`;
 }
 
@@ -222,7 +222,8 @@ export class ReadModel {
 
   /**
    * Runs `change` in one asynchronous write transaction and resolves once it is committed
-   * and durable. Only the `put…`, `hold…`, `release…` and `setPosition` methods and reads may be used inside.
+   * and durable. Only reads and the writing methods (`put…`, `remove…`, `hold…`, `release…`,
+   * `setPosition`, `countApplied`) may be used inside.
    */
   write<T>(change: () => T): Promise<T> {
     return this.root.transaction(change);

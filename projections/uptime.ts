@@ -6,8 +6,9 @@ export const AVAILABILITY_WINDOW_MS = 24 * 60 * 60_000;
 /**
  * Most ended outages a record keeps for the availability window. Beyond it the two oldest are
  * merged into one that keeps their total downtime and ends where the later one ended: a worker
- * with that many outages in a day costs at most a few KB per document rewrite, and its
- * availability over the window stays close (downtime can only seem later than it was).
+ * with that many outages in a day costs at most a few KB per write of its record (on its events,
+ * never its heartbeats), and its availability over the window stays close (downtime can only
+ * seem later than it was).
  */
 export const MAX_RECENT_DOWNTIMES = 100;
 
@@ -18,9 +19,9 @@ export interface Downtime {
 }
 
 /**
- * A worker's uptime as folded from its events, kept in its document. Only stretches that
- * ended are summed here: the current one (from the document's `statusSince`) is added when
- * read, by `workerStats`, so a steady worker's record never changes and stays about 20 bytes.
+ * A worker's uptime as folded from its events, read with its document (the read model stores it
+ * apart). Only stretches that ended are summed here: the current one (from the document's
+ * `statusSince`) is added when read, by `workerStats`, so a steady worker's record never changes.
  */
 export interface UptimeRecord {
   /** When tracking began: the registration, or, for a document written before uptime was tracked, its `statusSince` then. */

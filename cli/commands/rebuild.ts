@@ -26,7 +26,7 @@ export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> 
         );
       },
     });
-    const workers = readModel.listWorkers().length;
+    const workers = readModel.listWorkers({ uptime: false }).length;
     const tasks = readModel.listTasks().length;
     await readModel.close();
     process.stderr.write('\n');

@@ -1,6 +1,6 @@
-import { ReadModel } from '../../projections/read-model.js';
 import { TASK_STATUSES, type TaskStatus } from '../../streams/task-events.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTasksTable } from '../tasks-table.js';
 import { colors, shouldUseColor } from '../terminal.js';
 
@@ -13,19 +13,14 @@ export interface TasksCommandOptions {
 export async function tasksCommand(options: TasksCommandOptions, overrides: ConfigOverrides): Promise<void> {
   const status = parseTaskStatus(options.status);
   const config = resolveConfig(overrides);
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  try {
-    const tasks = readModel
-      .snapshot((view) => view.listTasks())
-      .filter((task) => status === undefined || task.status === status);
-    process.stdout.write(
-      options.json
-        ? `${JSON.stringify(tasks, null, 2)}\n`
-        : `${renderTasksTable(tasks, Date.now(), colors(shouldUseColor()))}\n`,
-    );
-  } finally {
-    await readModel.close();
-  }
+  const tasks = (await readSnapshot(config.dataDir, (view) => view.listTasks())).filter(
+    (task) => status === undefined || task.status === status,
+  );
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify(tasks, null, 2)}\n`
+      : `${renderTasksTable(tasks, Date.now(), colors(shouldUseColor()))}\n`,
+  );
 }
 
 function parseTaskStatus(value: string | undefined): TaskStatus | undefined {

@@ -1,6 +1,7 @@
 import { ReadModel } from '../../projections/read-model.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { writeJsonArray } from '../json-output.js';
+import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { parseWorkerFilter, selectWorkers } from '../worker-selection.js';
 import { listedWorker } from '../worker-stats.js';
@@ -22,31 +23,30 @@ export async function workersCommand(
 ): Promise<void> {
   const filter = parseWorkerFilter(options.status);
   const config = resolveConfig(overrides);
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  const load = () =>
-    readModel.snapshot((view) => ({
-      ...selectWorkers(view.listWorkers({ uptime: options.json === true }), filter, options.all === true),
-      disruption: view.disruption(),
-    }));
+  const all = options.all === true;
   if (options.json) {
     const now = Date.now();
-    const { workers } = load();
-    await readModel.close();
+    const { workers } = await readSnapshot(config.dataDir, (view) =>
+      selectWorkers(view.listWorkers(), filter, all),
+    );
     await writeJsonArray(process.stdout, workers, (worker) => listedWorker(worker, now));
     return;
   }
+  // The table shows no uptime figures: it reads the documents without their records.
+  const select = (view: ReadModel) => ({
+    ...selectWorkers(view.listWorkers({ uptime: false }), filter, all),
+    disruption: view.disruption(),
+  });
   const color = colors(shouldUseColor());
-  const render = () => {
-    const { workers, ...context } = load();
-    return renderWorkersTable(workers, Date.now(), color, context);
-  };
+  const render = ({ workers, ...context }: ReturnType<typeof select>) =>
+    renderWorkersTable(workers, Date.now(), color, context);
   if (!options.watch) {
-    process.stdout.write(`${render()}\n`);
-    await readModel.close();
+    process.stdout.write(`${render(await readSnapshot(config.dataDir, select))}\n`);
     return;
   }
+  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
   const draw = () => {
-    const frame = render();
+    const frame = render(readModel.snapshot(select));
     // Home + clear-screen, so the table redraws in place.
     process.stdout.write(
       `\x1b[H\x1b[2J${color.dim(`every 1s: cloudai workers — ${new Date().toLocaleTimeString()}`)}\n\n${frame}\n`,

@@ -6,6 +6,7 @@ import { applyWorkerEventBatch } from '../../projections/worker-projector.js';
 import { runCli, workersJson } from '../support/cli.js';
 import { makeTempDir } from '../support/nats.js';
 import { streamMessagesOf, workerHistory } from '../support/worker-history.js';
+import { everyStateHistory } from '../support/workers.js';
 
 const MINUTE = 60_000;
 
@@ -32,15 +33,7 @@ e2e.before(async (context) => {
     await applyWorkerEventBatch(
       readModel,
       streamMessagesOf([
-        ...workerHistory('amy', [
-          ['registered', at(0)],
-          ['suspected', at(10)],
-          ['recovered', at(11)],
-          ['inactive', at(30)],
-          ['activated', at(40)],
-          ['flapping', at(40)],
-          ['cordoned', at(41)],
-        ]),
+        ...workerHistory('amy', everyStateHistory(at)),
         ...workerHistory('ben', [
           ['registered', at(0)],
           ['suspected', at(50)],

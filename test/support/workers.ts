@@ -1,5 +1,6 @@
 import { NO_RESOURCES } from '../../projections/resources.js';
-import type { WorkerDocument } from '../../projections/worker-document.js';
+import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
+import { type HistoryStep, workerHistory } from './worker-history.js';
 
 /** A worker document as the read model holds it; tests give only what they look at. */
 export function workerDocument(workerId: string, overrides: Partial<WorkerDocument> = {}): WorkerDocument {
@@ -19,4 +20,29 @@ export function workerDocument(workerId: string, overrides: Partial<WorkerDocume
     taskIds: [],
     ...overrides,
   };
+}
+
+/** A worker's document after its history, folded event by event as the projection folds them. */
+export function foldWorker(workerId: string, steps: readonly HistoryStep[]): WorkerDocument {
+  let document: WorkerDocument | undefined;
+  for (const event of workerHistory(workerId, steps)) document = evolveWorker(document, event);
+  if (!document) throw new Error('no events');
+  return document;
+}
+
+/**
+ * A worker that has been through every state, `at(minutes)` after it registered: suspect from 10
+ * to 11, inactive from 30 to 40, back flapping, cordoned at 41. At minute 60 it has been active
+ * 49 minutes, suspect 1 and inactive 10 (one outage, recovered).
+ */
+export function everyStateHistory(at: (minutes: number) => number): HistoryStep[] {
+  return [
+    ['registered', at(0)],
+    ['suspected', at(10)],
+    ['recovered', at(11)],
+    ['inactive', at(30)],
+    ['activated', at(40)],
+    ['flapping', at(40)],
+    ['cordoned', at(41)],
+  ];
 }

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, resolveConfig } from '../../cli/config.js';
-import { colors, formatDuration, shouldUseColor } from '../../cli/terminal.js';
+import { colors, formatDuration, renderTable, shouldUseColor } from '../../cli/terminal.js';
 import { renderWorkersTable } from '../../cli/workers-table.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { workerDocument } from '../support/workers.js';
@@ -47,6 +47,13 @@ test('the table has one aligned row per worker and a summary', () => {
   assert.is(lines[1]?.indexOf('3s ago'), lines[2]?.indexOf('3s ago'), 'columns are aligned');
   assert.is(lines.at(-1), '2 workers: 1 active, 0 suspect, 1 inactive; 1 schedulable');
   assert.not.ok(output.includes(ESC), 'no escape codes without colour');
+});
+
+test('a table of more rows than a call takes arguments still renders', () => {
+  const rows = Array.from({ length: 300_000 }, (_, index) => [`w-${index}`, 'x']);
+  const lines = renderTable(['ID', 'STATUS'], rows).split('\n');
+  assert.is(lines.length, 300_001);
+  assert.is(lines.at(-1), 'w-299999  x');
 });
 
 test('status is green, yellow or red (removed: dim) only when colour is on', () => {

@@ -1,19 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AVAILABILITY_WINDOW_MS, MAX_RECENT_DOWNTIMES, workerStats } from '../../projections/uptime.js';
-import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
-import { type HistoryStep, workerHistory } from '../support/worker-history.js';
-import { workerDocument } from '../support/workers.js';
+import { evolveWorker } from '../../projections/worker-document.js';
+import type { HistoryStep } from '../support/worker-history.js';
+import { foldWorker, workerDocument } from '../support/workers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function fold(steps: HistoryStep[]): WorkerDocument {
-  let document: WorkerDocument | undefined;
-  for (const event of workerHistory('tessa', steps)) document = evolveWorker(document, event);
-  if (!document) throw new Error('no events');
-  return document;
-}
+const fold = (steps: HistoryStep[]) => foldWorker('tessa', steps);
 
 test('suspect, recovered, inactive, back: every figure as computed by hand', () => {
   const document = fold([

@@ -7,6 +7,7 @@ import {
   type WorkerDocument,
 } from '../../projections/worker-document.js';
 import type { WorkerEvent } from '../../streams/worker-events.js';
+import { workerDocument } from '../support/workers.js';
 
 const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };
 const bigger = { cpu: 16, memoryGb: 32, storageGb: 200, gpu: 2 };
@@ -34,22 +35,7 @@ const uptime = (changes: Partial<UptimeRecord> = {}): UptimeRecord => ({
   ...changes,
 });
 
-const registeredDocument: WorkerDocument = {
-  workerId: 'tessa',
-  status: 'active',
-  address: 'a:1',
-  capacity,
-  usage: { cpu: 0, memory: 0, storage: 0, gpu: 0 },
-  lastHeartbeatAt: 1_000,
-  statusSince: 1_000,
-  registeredAt: 1_000,
-  lastEventSeq: 1,
-  flapping: false,
-  cordoned: false,
-  allocated: { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 },
-  taskIds: [],
-  uptime: uptime(),
-};
+const registeredDocument = workerDocument('tessa', { address: 'a:1', capacity, uptime: uptime() });
 
 test('WorkerRegistered on an empty document creates an active worker', () => {
   assert.equal(evolveWorker(undefined, registered), registeredDocument);

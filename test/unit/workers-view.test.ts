@@ -6,9 +6,8 @@ import { parseWorkerFilter, selectWorkers, type WorkerFilter } from '../../cli/w
 import { addComputedColumns, renderWorkerStats } from '../../cli/worker-stats.js';
 import { renderWorkersTable } from '../../cli/workers-table.js';
 import { NO_DISRUPTION } from '../../projections/disruption-document.js';
-import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
-import { type HistoryStep, workerHistory } from '../support/worker-history.js';
-import { workerDocument } from '../support/workers.js';
+import { isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
+import { everyStateHistory, foldWorker as fold, workerDocument } from '../support/workers.js';
 
 const MINUTE = 60_000;
 /** A fixed moment, so that every duration and figure below is exact. */
@@ -16,25 +15,10 @@ const BASE = Date.UTC(2026, 10, 27, 12, 0, 0);
 const NOW = BASE + 60 * MINUTE;
 const plain = colors(false);
 
-function fold(workerId: string, steps: HistoryStep[]): WorkerDocument {
-  let document: WorkerDocument | undefined;
-  for (const event of workerHistory(workerId, steps)) document = evolveWorker(document, event);
-  if (!document) throw new Error('no events');
-  return document;
-}
-
 const at = (minutes: number) => BASE + minutes * MINUTE;
 
 const fleet: WorkerDocument[] = [
-  fold('amy', [
-    ['registered', at(0)],
-    ['suspected', at(10)],
-    ['recovered', at(11)],
-    ['inactive', at(30)],
-    ['activated', at(40)],
-    ['flapping', at(40)],
-    ['cordoned', at(41)],
-  ]),
+  fold('amy', everyStateHistory(at)),
   fold('ben', [
     ['registered', at(0)],
     ['suspected', at(50)],
