@@ -138,6 +138,10 @@ test('fuzz: thousands of broken heartbeats while real workers beat: all rejected
   const cluster = await TestCluster.start({
     heartbeatTimeoutMs: TIMEOUT_MS,
     heartbeatIntervalMs: INTERVAL_MS,
+    // The fuzz loads both cores on purpose. A worker counts as wronged if it leaves `active` at
+    // all, so suspicion gets as long as the timeout: a false suspect needs as long a stall as a
+    // false inactive (half the timeout, the test clusters' default, was within a loaded machine's pauses).
+    liveness: { suspectAfterMs: TIMEOUT_MS - 1 },
   });
   const logLines: string[] = [];
   const controlPlane = await cluster.startControlPlane({}, capturingLogger(logLines));
