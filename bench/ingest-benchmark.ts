@@ -2,21 +2,16 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
 import { HEARTBEAT_WILDCARD } from '../streams/subjects.js';
-import { HeartbeatLoad } from './load/heartbeat-load-client.js';
-import { BENCH_WORKER_PREFIX, type LoadTarget, RAW_SUBJECT_PREFIX } from './load/load-protocol.js';
+import type { HeartbeatLoad } from './load/heartbeat-load-client.js';
+import { type LoadTarget, RAW_SUBJECT_PREFIX } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
-import {
-  countDisconnects,
-  deliveryFigures,
-  heartbeatsReceived,
-  startBenchControlPlane,
-} from './support/control-plane.js';
+import { deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
+import { startFleetScenario, startHeartbeatFleet } from './support/fleet-scenario.js';
 import { loopDelayDistribution } from './support/latency-probes.js';
 import { cpuWindow, measureRate } from './support/rate.js';
 import { type BenchParams, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { pollUntil, ratio, round, sleep } from './support/stats.js';
-import { waitForFleetSteady } from './support/warm-up.js';
 import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 // The flood keeps at most this many heartbeats in flight beyond what the consumer has taken,
@@ -43,43 +38,32 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const peakRounds = params.quick ? 1 : 3;
   const peakMs = params.quick ? 2_000 : 5_000;
   const rawPacedMs = Math.min(params.seconds, 10) * 1_000;
-  const server = await resources.natsServer();
-  const load = await HeartbeatLoad.start(resources, {
-    natsUrl: server.url,
-    workerPrefix: BENCH_WORKER_PREFIX,
-    workers: params.workers,
-  });
+  const fleet = await startHeartbeatFleet(resources, params.workers);
+  const { load } = fleet;
 
   // The baseline: a subscriber that only parses the JSON. Its CPU at the paced rate is measured
   // first, while nothing else takes heartbeats; its floods go to look-alike subjects.
-  const raw = await RawSubscriber.start(resources, server.url);
+  const raw = await RawSubscriber.start(resources, fleet.natsUrl);
   progress(`raw subscriber: paced for ${rawPacedMs / 1_000} s`);
   const rawPacedCpuPercent = await raw.pacedCpuPercent(load, { intervalMs, durationMs: rawPacedMs });
 
-  progress(`control plane: paced load, ${params.workers} workers every ${intervalMs} ms`);
+  progress('control plane: paced load');
   const eventsStored = { WorkerInactive: 0, total: 0 };
-  const { controlPlane, logCounts } = await startBenchControlPlane(resources, {
-    natsUrl: server.url,
-    dataDir: resources.tempDir('data'),
-    heartbeatTimeoutMs,
-    heartbeatIntervalMs: intervalMs,
-    onEventStored: (event) => {
-      eventsStored.total++;
-      if (event.type === 'WorkerInactive') eventsStored.WorkerInactive++;
+  const { controlPlane, logCounts, disconnects, warmup, stopLoad } = await startFleetScenario(resources, {
+    workers: params.workers,
+    timing: { intervalMs, heartbeatTimeoutMs },
+    fleet,
+    measureMs: params.seconds * 1_000 + 10_000,
+    progress,
+    observers: {
+      onStored: (event) => {
+        eventsStored.total++;
+        if (event.type === 'WorkerInactive') eventsStored.WorkerInactive++;
+      },
     },
   });
-  const disconnects = countDisconnects(controlPlane.nc.status());
   const received = () => heartbeatsReceived(controlPlane);
-  const warmupBudgetMs = intervalMs + 120_000;
-  const paced = load.paced(intervalMs, warmupBudgetMs + params.seconds * 1_000 + 10_000);
-  const warmup = await waitForFleetSteady(controlPlane, params.workers, {
-    timeoutMs: warmupBudgetMs,
-    progress,
-  });
-  progress(
-    `all ${params.workers} registered in ${warmup.registeredMs} ms, stored and applied in ${warmup.storedMs} ms; ` +
-      `measuring ${params.seconds} s of sustained load`,
-  );
+  progress(`measuring ${params.seconds} s of sustained load`);
 
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -94,8 +78,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const offeredRate = ((load.sent - sentAtStart) / windowMs) * 1_000;
   const sustainedCpu = window.percentOfOneCore();
   loopDelay.disable();
-  const { sent: pacedSent, skipped: pacedSkipped } = await load.halt();
-  await paced;
+  const { sent: pacedSent, skipped: pacedSkipped } = await stopLoad();
   // Whatever was published has reached the server; give the subscriber a moment to take the rest.
   await pollUntil(() => received() >= pacedSent, 5_000);
   const receivedAfterPaced = received();

@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import type { WorkerStreamEvent } from '../streams/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
-import { countDisconnects, deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
+import { deliveryFigures, heartbeatsReceived } from './support/control-plane.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
 import { type BenchParams, type BenchReport, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
@@ -52,8 +52,7 @@ async function runMassFailure(
       },
     },
   });
-  const { controlPlane } = scenario;
-  const disconnects = countDisconnects(controlPlane.nc.status());
+  const { controlPlane, disconnects } = scenario;
 
   progress(`baseline: ${failing} events published to JetStream at once, nothing else`);
   const rawPublishMs = await rawPublishBurst(scenario.natsUrl, failing);
@@ -64,7 +63,7 @@ async function runMassFailure(
     () => appliedCount >= failing,
     heartbeatTimeoutMs + intervalMs + 30_000,
   );
-  const sent = await scenario.stopLoad();
+  const { sent } = await scenario.stopLoad();
   // Both count from the start of the load: whatever was sent has reached the server by now.
   await pollUntil(() => heartbeatsReceived(controlPlane) >= sent, 5_000);
   const survivorsActive = controlPlane.fleet.countByStatus().active;

@@ -137,7 +137,8 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigOverrides = { [K in keyof Config]?: Config[K] | undefined };
+/** Settings given as flags: values, or the strings a command line holds (`resolveConfig` parses and checks both). */
+export type ConfigOverrides = { [K in keyof Config]?: Config[K] | string | undefined };
 
 export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = { ...DEFAULT_CONFIG };

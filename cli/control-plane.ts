@@ -14,7 +14,7 @@ import { connectToNats, type NatsCredentials } from '../streams/connection.js';
 import { NatsConnectionState } from '../streams/connection-state.js';
 import { HeartbeatIntake } from '../streams/heartbeat-intake.js';
 import { createConsoleLogger, type Logger } from '../streams/logger.js';
-import { OrderedPublisher } from '../streams/ordered-publisher.js';
+import { OrderedPublisher, type OutgoingMessage } from '../streams/ordered-publisher.js';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
@@ -126,15 +126,7 @@ export class ControlPlane {
           options.onTransition?.(event);
           logTransition(logger, event);
           publisher
-            .publish(orderingKeyOf(event), {
-              subject: isDisruptionEvent(event)
-                ? DISRUPTION_EVENTS_SUBJECT
-                : workerEventSubject(event.workerId),
-              payload: encodeWorkerEvent(event),
-              messageId: isDisruptionEvent(event)
-                ? disruptionEventMessageId(event.seq)
-                : workerEventMessageId(event.workerId, event.seq),
-            })
+            .publish(orderingKeyOf(event), eventMessage(event))
             .then((streamSeq) => {
               metrics.observeStored(event, Date.now());
               alerts.raise(event);
@@ -290,6 +282,18 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
     flapping: document.flapping ?? false,
     cordoned: document.cordoned ?? false,
   };
+}
+
+/** An event as it is stored: a worker's on its own subject, a disruption change on the fleet's. */
+function eventMessage(event: WorkerStreamEvent): OutgoingMessage {
+  const payload = encodeWorkerEvent(event);
+  return isDisruptionEvent(event)
+    ? { subject: DISRUPTION_EVENTS_SUBJECT, payload, messageId: disruptionEventMessageId(event.seq) }
+    : {
+        subject: workerEventSubject(event.workerId),
+        payload,
+        messageId: workerEventMessageId(event.workerId, event.seq),
+      };
 }
 
 /** Events are stored in order per worker; disruption changes in order among themselves. */

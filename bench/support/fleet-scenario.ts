@@ -3,7 +3,7 @@ import type { ControlPlane } from '../../cli/control-plane.js';
 import type { WorkerStreamEvent } from '../../streams/worker-events.js';
 import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from '../load/load-protocol.js';
-import { startBenchControlPlane } from './control-plane.js';
+import { countDisconnects, type LogCounts, startBenchControlPlane } from './control-plane.js';
 import type { BenchResources } from './resources.js';
 import { sleep } from './stats.js';
 import { waitForFleetSteady } from './warm-up.js';
@@ -35,18 +35,42 @@ export interface ScenarioObservers {
   onApplied?: (event: WorkerStreamEvent) => void;
 }
 
-export interface FleetScenario {
-  load: HeartbeatLoad;
-  controlPlane: ControlPlane;
+/** A nats-server of the benchmark's own, and N simulated workers ready to beat on it (not beating yet). */
+export interface HeartbeatFleet {
   natsUrl: string;
-  /** Ends the heartbeat load; resolves with how many heartbeats it sent. */
-  stopLoad(): Promise<number>;
+  load: HeartbeatLoad;
+}
+
+export async function startHeartbeatFleet(
+  resources: BenchResources,
+  workers: number,
+): Promise<HeartbeatFleet> {
+  const server = await resources.natsServer();
+  const load = await HeartbeatLoad.start(resources, {
+    natsUrl: server.url,
+    workerPrefix: BENCH_WORKER_PREFIX,
+    workers,
+  });
+  return { natsUrl: server.url, load };
+}
+
+export interface FleetScenario extends HeartbeatFleet {
+  controlPlane: ControlPlane;
+  /** How long the registration burst took: every worker registered, and its event stored and applied. */
+  warmup: { registeredMs: number; storedMs: number };
+  /** Warnings and errors the control plane logged. */
+  logCounts: LogCounts;
+  /** Disconnects and slow-consumer notices of the control plane's connection, since it started. */
+  disconnects: { count: number };
+  /** Ends the heartbeat load; resolves with how many heartbeats it sent, and how many it fell behind on and skipped. */
+  stopLoad(): Promise<{ sent: number; skipped: number }>;
 }
 
 /**
- * The setting of the detection benchmarks: a nats-server, the control plane in this process,
- * and N simulated workers in a child process beating every `intervalMs`, all registered,
- * stored and applied before this resolves, and every worker having beaten once more since.
+ * The setting of the load and detection benchmarks: a nats-server, the control plane in this
+ * process, and N simulated workers in a child process beating every `intervalMs`, all
+ * registered, stored and applied before this resolves, and every worker having beaten once
+ * more since. `fleet` is one started beforehand (to measure a baseline on it first).
  */
 export async function startFleetScenario(
   resources: BenchResources,
@@ -55,17 +79,15 @@ export async function startFleetScenario(
     timing: ScenarioTiming;
     observers: ScenarioObservers;
     progress: (line: string) => void;
+    fleet?: HeartbeatFleet;
+    /** How long the load must go on once warmed up (default: long enough for any detection here). */
+    measureMs?: number;
   },
 ): Promise<FleetScenario> {
   const { workers, timing, observers, progress } = options;
-  const server = await resources.natsServer();
-  const load = await HeartbeatLoad.start(resources, {
-    natsUrl: server.url,
-    workerPrefix: BENCH_WORKER_PREFIX,
-    workers,
-  });
-  const { controlPlane } = await startBenchControlPlane(resources, {
-    natsUrl: server.url,
+  const { natsUrl, load } = options.fleet ?? (await startHeartbeatFleet(resources, workers));
+  const { controlPlane, logCounts } = await startBenchControlPlane(resources, {
+    natsUrl,
     dataDir: resources.tempDir('data'),
     heartbeatTimeoutMs: timing.heartbeatTimeoutMs,
     heartbeatIntervalMs: timing.intervalMs,
@@ -76,23 +98,31 @@ export async function startFleetScenario(
       if (onApplied) void controlPlane.projector.waitForPosition(streamSeq).then(() => onApplied(event));
     },
   });
+  const disconnects = countDisconnects(controlPlane.nc.status());
   progress(
     `${workers} workers beating every ${timing.intervalMs} ms; heartbeat timeout ${timing.heartbeatTimeoutMs} ms`,
   );
   const warmupBudgetMs = timing.intervalMs + 120_000;
-  // Long enough for any benchmark here; each ends it with stopLoad() once it has its figures.
-  const paced = load.paced(timing.intervalMs, warmupBudgetMs + timing.heartbeatTimeoutMs * 4 + 60_000);
-  await waitForFleetSteady(controlPlane, workers, { timeoutMs: warmupBudgetMs, progress });
+  // Each benchmark ends the load with stopLoad() once it has its figures.
+  const measureMs = options.measureMs ?? timing.heartbeatTimeoutMs * 4 + 60_000;
+  const paced = load.paced(timing.intervalMs, warmupBudgetMs + timing.intervalMs + measureMs);
+  const warmup = await waitForFleetSteady(controlPlane, workers, { timeoutMs: warmupBudgetMs, progress });
+  progress(
+    `all ${workers} registered in ${warmup.registeredMs} ms, stored and applied in ${warmup.storedMs} ms`,
+  );
   // One more interval, so every worker has beaten since the registration burst settled.
   await sleep(timing.intervalMs);
   return {
     load,
     controlPlane,
-    natsUrl: server.url,
+    natsUrl,
+    warmup,
+    logCounts,
+    disconnects,
     stopLoad: async () => {
-      const { sent } = await load.halt();
+      const { sent, skipped } = await load.halt();
       await paced;
-      return sent;
+      return { sent, skipped };
     },
   };
 }

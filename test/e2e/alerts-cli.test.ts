@@ -1,27 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
 import { alertSchema } from '../../streams/alerts.js';
-import { renderAuthConf } from '../../streams/auth.js';
 import { connectToNats } from '../../streams/connection.js';
-import { CredentialStore, readCredentialsFile } from '../../streams/credentials.js';
+import { readCredentialsFile } from '../../streams/credentials.js';
 import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { NatsServer } from '../../streams/nats-server.js';
 import { spawnCli } from '../support/cli.js';
-import { killOnExit, makeTempDir, waitFor } from '../support/nats.js';
+import { startAuthorizedServer, waitFor } from '../support/nats.js';
 
 test('cloudai alerts follows the alerts as the cli identity, with authorization on', async () => {
-  const dataDir = makeTempDir('alerts');
-  const store = new CredentialStore(credentialsDir(dataDir.path));
-  store.ensure({ role: 'control-plane' });
-  store.ensure({ role: 'cli' });
-  const tessaFile = store.ensure({ role: 'worker', workerId: 'tessa' }).path;
-  const server = await NatsServer.start({
-    storeDir: embeddedServerDir(dataDir.path),
-    port: 0,
-    authConf: renderAuthConf(store.authUsers()),
-  });
-  killOnExit(server.process);
+  const { dataDir, server, files } = await startAuthorizedServer('alerts', ['tessa']);
   const env = {
     NATS_URL: server.url,
     CLOUDAI_DATA_DIR: dataDir.path,
@@ -34,7 +21,7 @@ test('cloudai alerts follows the alerts as the cli identity, with authorization 
   const nc = await connectToNats({
     url: server.url,
     name: 'tessa',
-    credentials: readCredentialsFile(tessaFile),
+    credentials: readCredentialsFile(files.tessa),
   });
   const tessa = new HeartbeatPublisher({
     nc,

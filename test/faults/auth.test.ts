@@ -4,14 +4,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
-import { renderAuthConf } from '../../streams/auth.js';
 import { connectToNats, type NatsCredentials } from '../../streams/connection.js';
 import { CredentialStore, readCredentialsFile } from '../../streams/credentials.js';
 import { encodeHeartbeat } from '../../streams/heartbeat.js';
-import { NatsServer } from '../../streams/nats-server.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { killOnExit, makeTempDir, waitFor } from '../support/nats.js';
+import { makeTempDir, startAuthorizedServer, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 
 const heartbeat = (workerId: string) =>
@@ -29,21 +27,8 @@ function collectPermissionErrors(nc: NatsConnection): string[] {
 }
 
 test('authorization: each identity may do its own job and nothing else; new workers are added with a reload', async () => {
-  const dataDir = makeTempDir('auth');
-  const store = new CredentialStore(credentialsDir(dataDir.path));
-  const files = {
-    control: store.ensure({ role: 'control-plane' }).path,
-    cli: store.ensure({ role: 'cli' }).path,
-    tessa: store.ensure({ role: 'worker', workerId: 'tessa' }).path,
-    kim: store.ensure({ role: 'worker', workerId: 'kim' }).path,
-  };
+  const { dataDir, store, server, files } = await startAuthorizedServer('auth', ['tessa', 'kim']);
   const credentials = (path: string): NatsCredentials => readCredentialsFile(path);
-  const server = await NatsServer.start({
-    storeDir: embeddedServerDir(dataDir.path),
-    port: 0,
-    authConf: renderAuthConf(store.authUsers()),
-  });
-  killOnExit(server.process);
   const env = {
     NATS_URL: server.url,
     CLOUDAI_DATA_DIR: dataDir.path,

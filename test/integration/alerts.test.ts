@@ -1,4 +1,3 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../cli/config.js';
@@ -46,8 +45,9 @@ function startControlPlane(
   });
 }
 
-/** Every alert published on `alerts.>`, with its subject, as it arrives. */
-function listen(nc: NatsConnection): Array<{ subject: string; alert: Alert }> {
+/** Every alert published on `alerts.>` from now on, with its subject, as it arrives. */
+async function listen(cluster: TestCluster): Promise<Array<{ subject: string; alert: Alert }>> {
+  const nc = await cluster.connect('alert-listener');
   const heard: Array<{ subject: string; alert: Alert }> = [];
   nc.subscribe(ALERTS_WILDCARD, {
     callback: (error, msg) => {
@@ -57,6 +57,7 @@ function listen(nc: NatsConnection): Array<{ subject: string; alert: Alert }> {
       heard.push({ subject: msg.subject, alert: decoded.value });
     },
   });
+  await nc.flush();
   return heard;
 }
 
@@ -66,9 +67,7 @@ alerts(
     await withTestCluster(CLUSTER, async (cluster) => {
       const controlPlane = await startControlPlane(cluster);
       try {
-        const listener = await cluster.connect('alert-listener');
-        const heard = listen(listener);
-        await listener.flush();
+        const heard = await listen(cluster);
         const nc = await cluster.connect('worker');
         const tessa = cluster.worker(nc, 'tessa');
         tessa.start();
@@ -133,9 +132,7 @@ alerts(
     await withTestCluster(CLUSTER, async (cluster) => {
       const controlPlane = await startControlPlane(cluster);
       try {
-        const listener = await cluster.connect('alert-listener');
-        const heard = listen(listener);
-        await listener.flush();
+        const heard = await listen(cluster);
         const nc = await cluster.connect('workers');
         const ids = ['a', 'b', 'c'];
         const workers = ids.map((id) => cluster.worker(nc, id));
@@ -189,9 +186,7 @@ alerts('the webhook receives each alert as JSON, the same as on NATS', async () 
     const receiver = await WebhookReceiver.start(() => 204);
     const controlPlane = await startControlPlane(cluster, receiver.url);
     try {
-      const listener = await cluster.connect('alert-listener');
-      const heard = listen(listener);
-      await listener.flush();
+      const heard = await listen(cluster);
       const nc = await cluster.connect('worker');
       const kim = cluster.worker(nc, 'kim');
       kim.start();

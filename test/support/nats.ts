@@ -2,6 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
+import { renderAuthConf } from '../../streams/auth.js';
+import { CredentialStore } from '../../streams/credentials.js';
 import { NatsServer } from '../../streams/nats-server.js';
 
 const childrenToKill = new Set<ChildProcess>();
@@ -26,6 +29,40 @@ export async function startTestNatsServer(storeDir: string, port = 0): Promise<N
   const server = await NatsServer.start({ storeDir, port });
   killOnExit(server.process);
   return server;
+}
+
+export interface AuthorizedServer<W extends string> {
+  dataDir: { path: string; remove: () => void };
+  store: CredentialStore;
+  server: NatsServer;
+  /** Credentials files of the control plane, the CLI and each worker (by its id). */
+  files: { control: string; cli: string } & Record<W, string>;
+}
+
+/**
+ * An installation with authorization on, as `cloudai up` lays it out: credentials for the
+ * control plane, the CLI and `workerIds` in a fresh data dir, and a nats-server that knows them.
+ */
+export async function startAuthorizedServer<W extends string>(
+  prefix: string,
+  workerIds: readonly W[],
+): Promise<AuthorizedServer<W>> {
+  const dataDir = makeTempDir(prefix);
+  const store = new CredentialStore(credentialsDir(dataDir.path));
+  const files = {
+    control: store.ensure({ role: 'control-plane' }).path,
+    cli: store.ensure({ role: 'cli' }).path,
+    ...(Object.fromEntries(
+      workerIds.map((workerId) => [workerId, store.ensure({ role: 'worker', workerId }).path]),
+    ) as Record<W, string>),
+  };
+  const server = await NatsServer.start({
+    storeDir: embeddedServerDir(dataDir.path),
+    port: 0,
+    authConf: renderAuthConf(store.authUsers()),
+  });
+  killOnExit(server.process);
+  return { dataDir, store, server, files };
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns how long it took. */
