@@ -105,17 +105,18 @@ export class ControlPlane {
         });
       }
       const jsm = await jetstreamManager(nc);
-      await ensureWorkerEventsStream(jsm);
-      await ensureTasksStream(jsm);
+      const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
+      const tasksLastSeq = await ensureTasksStream(jsm);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
       const taskProjector = await TaskProjector.start({ nc, readModel, logger: loggerFor('tasks') });
 
       // The fleet continues each worker's event numbering, and the scheduler decides from the
       // read model, so it must hold every event already in the streams before either starts.
+      // Nothing else writes them while this control plane starts: their ends as found above will do.
       await Promise.all([
-        jsm.streams.info(WORKER_EVENTS_STREAM).then((info) => projector.waitForPosition(info.state.last_seq)),
-        jsm.streams.info(TASKS_STREAM).then((info) => taskProjector.waitForPosition(info.state.last_seq)),
+        projector.waitForPosition(workerEventsLastSeq),
+        taskProjector.waitForPosition(tasksLastSeq),
       ]);
 
       const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });

@@ -169,9 +169,9 @@ export function decodeTaskEvent(payload: Uint8Array): DecodeResult<TaskEvent> {
   return decodeJson(payload, taskEventSchema);
 }
 
-/** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. */
-export async function ensureTasksStream(jsm: JetStreamManager): Promise<void> {
-  await ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
+/** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. Resolves with its last sequence. */
+export function ensureTasksStream(jsm: JetStreamManager): Promise<number> {
+  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
 }
 
 // --- scheduler → agent: `tasks.assign.<workerId>` (request), `tasks.stop.<workerId>` ---

@@ -14,21 +14,25 @@ export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** JetStream's error code when a stream of that name exists with another configuration. */
 const STREAM_NAME_IN_USE = 10058;
 
-/** Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. */
-export async function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<void> {
-  await ensureEventStream(jsm, WORKER_EVENTS_STREAM, [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT]);
+/**
+ * Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call
+ * at every start. Resolves with the stream's last sequence.
+ */
+export function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<number> {
+  return ensureEventStream(jsm, WORKER_EVENTS_STREAM, [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT]);
 }
 
 /**
  * Creates an event stream (file storage, kept by limits, de-duplicated by `Nats-Msg-Id`) if
  * missing. An existing one keeps its data; subjects it lacks (a stream created by an older
- * version) are added.
+ * version) are added. Resolves with the stream's last sequence (0 for a new one), which a
+ * starting control plane waits for its read model to reach.
  */
 export async function ensureEventStream(
   jsm: JetStreamManager,
   name: string,
   subjects: readonly string[],
-): Promise<void> {
+): Promise<number> {
   const config = {
     name,
     subjects: [...subjects],
@@ -42,15 +46,17 @@ export async function ensureEventStream(
     if (missing.length > 0) {
       await jsm.streams.update(name, { subjects: [...(existing.config.subjects ?? []), ...missing] });
     }
-    return;
+    return existing.state.last_seq;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;
   }
   try {
-    await jsm.streams.add(config);
+    return (await jsm.streams.add(config)).state.last_seq;
   } catch (error) {
     // Another process created it between our info and add: that is what we wanted.
-    if (error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE) return;
+    if (error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE) {
+      return (await jsm.streams.info(name)).state.last_seq;
+    }
     throw error;
   }
 }
