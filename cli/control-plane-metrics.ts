@@ -10,7 +10,11 @@ import type { ProjectorLagProbe } from './projector-lag.js';
 /** What the metrics read at each scrape; it exists once the control plane has caught up and started. */
 export interface MetricSources {
   fleet: { countByStatus(): Record<WorkerStatus, number> };
-  intake: { accepted: { count: number }; rejected: Record<HeartbeatRejectionReason, number> };
+  intake: {
+    accepted: { count: number };
+    rejected: Record<HeartbeatRejectionReason, number>;
+    totalRejected: number;
+  };
   publisher: { stats: { published: number; retried: number }; pending: number };
   scheduler: { stats: { assigned: number }; queueLength: number };
   lag: ProjectorLagProbe;
@@ -61,9 +65,7 @@ export class ControlPlaneMetrics {
       collect() {
         const intake = metrics.sources?.intake;
         if (!intake) return;
-        let rejected = 0;
-        for (const reason of HEARTBEAT_REJECTION_REASONS) rejected += intake.rejected[reason];
-        setCounter(this, intake.accepted.count + rejected);
+        setCounter(this, intake.accepted.count + intake.totalRejected);
       },
     });
     new Counter({
