@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { ID_RULE } from '../streams/subjects.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { WorkerControl } from './commands/operator.js';
@@ -135,7 +136,7 @@ withConfigOptions(
   program
     .command('worker')
     .description('run a worker agent until stopped: heartbeats, and the tasks the scheduler assigns to it')
-    .requiredOption('--id <id>', 'worker id: 1–64 characters of A–Z a–z 0–9 _ -')
+    .requiredOption('--id <id>', `worker id: ${ID_RULE}`)
     .option('--cpu <n>', 'CPU cores', '4')
     .option('--memory <gb>', 'memory in GB', '8')
     .option('--storage <gb>', 'storage in GB', '100')

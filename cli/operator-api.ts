@@ -14,6 +14,7 @@ import type { OrderedPublisher } from '../streams/ordered-publisher.js';
 import { serveJsonRequests } from '../streams/request-reply.js';
 import {
   DISRUPTION_END_SUBJECT,
+  ID_RULE,
   isValidWorkerId,
   WORKER_CORDON_SUBJECT,
   WORKER_EVENTS_STREAM,
@@ -110,10 +111,7 @@ export class OperatorApi {
     if (!decoded.ok) return decoded;
     const { workerId } = decoded.value;
     if (!isValidWorkerId(workerId)) {
-      return this.reject(
-        msg.subject,
-        `worker id ${JSON.stringify(workerId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
-      );
+      return this.reject(msg.subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`);
     }
     return this.apply(act(this.options.fleet, workerId), `worker ${workerId} ${verb}`);
   }

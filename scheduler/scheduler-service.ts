@@ -12,6 +12,7 @@ import { OrderedPublisher } from '../streams/ordered-publisher.js';
 import { requestJson, serveJsonRequests } from '../streams/request-reply.js';
 import { StreamFollower } from '../streams/stream-follower.js';
 import {
+  ID_RULE,
   isValidTaskId,
   TASK_CANCEL_SUBJECT,
   TASK_REPORTS_WILDCARD,
@@ -580,9 +581,7 @@ export class SchedulerService {
     if (!decoded.ok) return this.reject(`malformed submit request: ${decoded.detail}`);
     const { taskId, task: request } = decoded.value;
     if (!isValidTaskId(taskId)) {
-      return this.reject(
-        `task id ${JSON.stringify(taskId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
-      );
+      return this.reject(`task id ${JSON.stringify(taskId)} is invalid: use ${ID_RULE}`);
     }
     if (this.state.statusOf(taskId) !== undefined || this.pending.isPending(taskId)) {
       return this.reject(`task ${taskId} already exists: submit it again to get a new id`);

@@ -6,6 +6,9 @@
 
 export const WORKER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** `WORKER_ID_PATTERN` in words, for the messages that refuse an id. */
+export const ID_RULE = '1–64 characters of A–Z, a–z, 0–9, _ and -';
+
 export function isValidWorkerId(value: unknown): value is string {
   return typeof value === 'string' && WORKER_ID_PATTERN.test(value);
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type Identity, renderAuthConf, userName } from '../../streams/auth.js';
 import { CredentialStore } from '../../streams/credentials.js';
 import { authConfPath, pidFilePath } from '../../streams/nats-server.js';
-import { isValidWorkerId } from '../../streams/subjects.js';
+import { ID_RULE, isValidWorkerId } from '../../streams/subjects.js';
 import {
   ConfigError,
   type ConfigOverrides,
@@ -56,9 +56,7 @@ export async function credentialsCommand(
 function parseIdentity(role: string, workerId: string | undefined): Identity {
   if (role === 'worker') {
     if (!isValidWorkerId(workerId)) {
-      throw new ConfigError(
-        '`cloudai credentials worker` needs --id ID: 1–64 characters of A–Z, a–z, 0–9, _ and -',
-      );
+      throw new ConfigError(`\`cloudai credentials worker\` needs --id ID: ${ID_RULE}`);
     }
     return { role: 'worker', workerId };
   }

@@ -2,6 +2,7 @@ import type { DisruptionDocument } from '../../projections/disruption-document.j
 import { type OperatorReply, operatorReplySchema } from '../../streams/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
+  ID_RULE,
   isValidWorkerId,
   WORKER_CORDON_SUBJECT,
   WORKER_REMOVE_SUBJECT,
@@ -43,7 +44,7 @@ export async function workerControlCommand(
   const config = resolveConfig(overrides);
   if (!isValidWorkerId(workerId)) {
     throw new ConfigError(
-      `worker id ${JSON.stringify(workerId)} is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -; ` +
+      `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}; ` +
         'list the workers with `cloudai workers`',
     );
   }

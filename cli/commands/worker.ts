@@ -4,7 +4,7 @@ import { connectToNats } from '../../streams/connection.js';
 import { capacitySchema, type Usage } from '../../streams/heartbeat.js';
 import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
 import { createConsoleLogger } from '../../streams/logger.js';
-import { isValidWorkerId } from '../../streams/subjects.js';
+import { ID_RULE, isValidWorkerId } from '../../streams/subjects.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
@@ -28,9 +28,7 @@ export async function workerCommand(
 ): Promise<void> {
   const config = resolveConfig(overrides);
   if (!isValidWorkerId(options.id)) {
-    throw new ConfigError(
-      `--id ${JSON.stringify(options.id)} is not a valid worker id: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
-    );
+    throw new ConfigError(`--id ${JSON.stringify(options.id)} is not a valid worker id: use ${ID_RULE}`);
   }
   const parsed = capacitySchema.safeParse({
     cpu: Number(options.cpu),
