@@ -192,7 +192,7 @@ export class ControlPlane {
         }),
         settleTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
       });
-      void watchConnection(nc, fleet, logger);
+      connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
       const lagProbe = new ProjectorLagProbe(nc, [
         { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
         { stream: TASKS_STREAM, applied: () => taskProjector.position },
@@ -257,17 +257,13 @@ export class ControlPlane {
  * workers died: it is suspended on disconnect and resumed, with a full timeout for every
  * worker, on reconnect. Events queued meanwhile are retried by the publisher.
  */
-async function watchConnection(nc: NatsConnection, fleet: Fleet, logger: Logger): Promise<void> {
-  for await (const status of nc.status()) {
-    if (status.type === 'disconnect' && !fleet.isSuspended) {
-      fleet.suspend();
-      logger.warn('lost the NATS connection: liveness timers are paused until it is back');
-    } else if (status.type === 'reconnect' && fleet.isSuspended) {
-      fleet.resume(Date.now());
-      logger.info(
-        `NATS connection is back: ${fleet.size} workers each get a full heartbeat timeout from now`,
-      );
-    }
+function pauseWhileDisconnected(fleet: Fleet, connected: boolean, logger: Logger): void {
+  if (!connected && !fleet.isSuspended) {
+    fleet.suspend();
+    logger.warn('lost the NATS connection: liveness timers are paused until it is back');
+  } else if (connected && fleet.isSuspended) {
+    fleet.resume(Date.now());
+    logger.info(`NATS connection is back: ${fleet.size} workers each get a full heartbeat timeout from now`);
   }
 }
 
