@@ -148,14 +148,18 @@ test('a waiting task names the held-back workers that have room for it, and no o
   assert.not.match(plain?.kind === 'wait' ? plain.reason : '', /room/);
 });
 
-test('a worker reserved for a large task loses the reservation when it is cordoned', () => {
-  const memory = emptyQueueMemory();
+/** Two active 8-cpu workers with 6 cpu taken each, and a task that needs a whole one. */
+function twoBusyWorkersAndALargeTask() {
   const busy = { cpu: 6, memoryGb: 1, storageGb: 0, gpu: 0 };
-  const workers = [
-    worker('a', 'active', capacity(8, 16), busy),
-    worker('b', 'active', capacity(8, 16), busy),
-  ];
-  const large = task({ cpu: 8 });
+  return {
+    memory: emptyQueueMemory(),
+    workers: [worker('a', 'active', capacity(8, 16), busy), worker('b', 'active', capacity(8, 16), busy)],
+    large: task({ cpu: 8 }),
+  };
+}
+
+test('a worker reserved for a large task loses the reservation when it is cordoned', () => {
+  const { memory, workers, large } = twoBusyWorkersAndALargeTask();
   pass({ queue: [large, task({ cpu: 1 })], workers, memory, bypassLimit: 1 });
   pass({ queue: [large, task({ cpu: 1 })], workers, memory, bypassLimit: 1 });
   const reserved = memory.reservations.get(large.taskId);
@@ -270,13 +274,7 @@ test('RTS spreads equal tasks over equal workers by load, and falls back to roun
 });
 
 test('small tasks pass a large one that does not fit yet, until it reserves a worker', () => {
-  const memory = emptyQueueMemory();
-  const busy = { cpu: 6, memoryGb: 1, storageGb: 0, gpu: 0 };
-  const workers = [
-    worker('a', 'active', capacity(8, 16), busy),
-    worker('b', 'active', capacity(8, 16), busy),
-  ];
-  const large = task({ cpu: 8 });
+  const { memory, workers, large } = twoBusyWorkersAndALargeTask();
   const small = () => task({ cpu: 1 });
   // Backfilling: the large task waits, the small ones behind it run.
   const first = pass({ queue: [large, small(), small()], workers, memory, bypassLimit: 3 });
