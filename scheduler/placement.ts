@@ -11,7 +11,7 @@ import {
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
-import type { WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/policy.js';
 
 /** A worker as a placement pass sees it. */

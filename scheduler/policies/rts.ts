@@ -1,5 +1,5 @@
 import type { Resources } from '../../projections/resources.js';
-import type { TaskSpec } from '../../streams/task-events.js';
+import type { TaskSpec } from '../../streams/contracts/task-events.js';
 import type { CandidateWorker, PlacementPolicy } from './policy.js';
 import type { RtsParams } from './rts-params.js';
 
