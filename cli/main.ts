@@ -53,6 +53,13 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
     what: 'interface the metrics port listens on',
     otherDefault: `${DEFAULT_CONFIG.metricsHost}, all of them`,
   },
+  runtime: {
+    arg: 'name',
+    what: 'where tasks run: podman or docker (in their image, with limits), process (sh -c on this host), auto',
+    otherDefault: 'auto: podman, then docker, whichever answers, else process with a warning',
+  },
+  taskStopGraceMs: { arg: 'ms', what: 'time a stopped task has between SIGTERM and SIGKILL' },
+  taskLogsMaxBytes: { arg: 'bytes', what: 'bound of all stored task output (TASK_LOGS); oldest goes first' },
   alertWebhook: {
     arg: 'url',
     what: 'POST every liveness alert as JSON to this http(s) URL, with retries',
@@ -90,6 +97,10 @@ const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'dataDir'] as const;
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
 
+const ALLOW_HOST_TASKS_HELP =
+  'place tasks that run a command on workers of runtime process too: sh -c on their host, outside any image ' +
+  `(env ${CONFIG_ENV.allowHostTasks}; default: such tasks wait for a container worker)`;
+
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
   .showHelpAfterError()
@@ -104,7 +115,8 @@ withConfigOptions(
     .option(
       '--nats-port <port>',
       'port for the embedded nats-server (default 4222, or a free one when taken)',
-    ),
+    )
+    .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
     'dataDir',
     'heartbeatTimeoutMs',
@@ -119,7 +131,8 @@ withConfigOptions(
 withConfigOptions(
   program
     .command('serve')
-    .description('run the control plane (fleet, projectors, scheduler) against NATS_URL'),
+    .description('run the control plane (fleet, projectors, scheduler) against NATS_URL')
+    .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
     ...CLIENT_SETTINGS,
     'heartbeatTimeoutMs',
@@ -127,6 +140,7 @@ withConfigOptions(
     'policy',
     'rtsParams',
     'assignTimeoutMs',
+    'taskLogsMaxBytes',
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],
@@ -143,7 +157,7 @@ withConfigOptions(
     .option('--gpu <n>', 'GPUs', '0')
     .option('--address <host:port>', 'address the worker advertises (default: host name)')
     .option('--interval-ms <ms>', 'time between heartbeats (same as --heartbeat-interval-ms)'),
-  ['taskMs', 'heartbeatIntervalMs'],
+  ['taskMs', 'heartbeatIntervalMs', 'runtime', 'taskStopGraceMs'],
 )
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
   .addOption(configOption('natsUrl'))
@@ -281,6 +295,17 @@ withConfigOptions(
   CLIENT_SETTINGS,
 ).action(async (id: string, flags: SharedFlags) =>
   (await import('./commands/task.js')).taskCancelCommand(id, flags),
+);
+
+withConfigOptions(
+  task
+    .command('logs')
+    .description("print a task's output (the last part its workers kept); --follow prints it as it comes")
+    .argument('<id>', 'task id')
+    .option('--follow', 'keep printing new output until the task ends'),
+  CLIENT_SETTINGS,
+).action(async (id: string, flags: SharedFlags & { follow?: boolean }) =>
+  (await import('./commands/task-logs.js')).taskLogsCommand(id, flags, flags),
 );
 
 program

@@ -59,7 +59,7 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
     ...renderTable(
       ['', ''],
       [
-        ['image', `${task.image} (recorded; the agent does not run containers)`],
+        ['image', `${task.image} (a container worker runs the command in it)`],
         [
           'command',
           task.command === undefined
@@ -73,6 +73,7 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
           `${formatDuration(now - task.submittedAt)} ago (${new Date(task.submittedAt).toISOString()})`,
         ],
         ...(task.exitCode !== null ? [['exit code', String(task.exitCode)]] : []),
+        ...(task.failure ? [['failure', task.failure]] : []),
       ],
     )
       .split('\n')

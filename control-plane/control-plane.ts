@@ -25,6 +25,7 @@ import {
 import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
+import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
@@ -141,6 +142,7 @@ export class ControlPlane {
       const jsm = await jetstreamManager(nc);
       const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
       const tasksLastSeq = await ensureTasksStream(jsm);
+      await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
       const taskProjector = await TaskProjector.start({ nc, readModel, logger: loggerFor('tasks') });

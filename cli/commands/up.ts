@@ -104,6 +104,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       ? ['--metrics-port', String(config.metricsPort), '--metrics-host', config.metricsHost]
       : []),
     ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
+    ...(config.allowHostTasks ? ['--allow-host-tasks'] : []),
     ...LIVENESS_FLAGS.flatMap(([key]) => [flagOf(key), String(config[key])]),
   ];
   const start = (name: string, args: string[]) => {
