@@ -25,8 +25,8 @@ import {
 import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
-import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';

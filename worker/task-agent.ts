@@ -31,7 +31,6 @@ import { DEFAULT_TASK_STOP_GRACE_MS, type RunSpec, type TaskRuntime } from './ru
 import { type Execution, type ExecutionResult, startExecution } from './task-execution.js';
 import { TaskLogShipper } from './task-log-shipper.js';
 
-
 export interface TaskAgentOptions {
   nc: NatsConnection;
   workerId: string;

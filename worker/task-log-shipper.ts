@@ -1,6 +1,7 @@
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { taskLogSubject } from '../streams/contracts/subjects.js';
 import {
+  LOG_HEADER_ROOM_BYTES,
   LOG_HEADERS,
   type LogEnding,
   ROLLUP_SUBJECT,
@@ -123,10 +124,22 @@ export class TaskLogShipper {
     }
   }
 
-  /** The kept tail up to what was shipped, as the subject's only message from now on. */
+  /**
+   * The kept tail up to what was shipped, as the subject's only messages from now on: the first
+   * piece rolls up (purges) everything before it, the others follow it.
+   */
   private rollup(): void {
     const start = Math.max(this.produced - this.ringBytes, this.shipped - TASK_LOG_BOUNDS.tailBytes);
-    this.publish(this.kept(start, this.shipped), start, { [LOG_HEADERS.rollup]: ROLLUP_SUBJECT });
+    const piece = Math.min(
+      TASK_LOG_BOUNDS.pieceBytes,
+      this.options.nc.info
+        ? this.options.nc.info.max_payload - LOG_HEADER_ROOM_BYTES
+        : TASK_LOG_BOUNDS.pieceBytes,
+    );
+    for (let from = start; from < this.shipped; from += piece) {
+      const to = Math.min(this.shipped, from + piece);
+      this.publish(this.kept(from, to), from, from === start ? { [LOG_HEADERS.rollup]: ROLLUP_SUBJECT } : {});
+    }
     this.bytesSinceRollup = 0;
     this.messagesSinceRollup = 0;
   }
@@ -138,6 +151,11 @@ export class TaskLogShipper {
     h.set(LOG_HEADERS.attempt, String(attempt));
     h.set(LOG_HEADERS.offset, String(offset));
     for (const [key, value] of Object.entries(extra)) h.set(key, value);
-    nc.publish(this.subject, payload, { headers: h });
+    try {
+      nc.publish(this.subject, payload, { headers: h });
+    } catch {
+      // Refused by the client (a payload above the server's limit, a closing connection): this
+      // piece of output is lost, the reader sees the gap, and the task goes on.
+    }
   }
 }

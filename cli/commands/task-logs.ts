@@ -1,7 +1,11 @@
 import { type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { isTerminal, type TaskDocument } from '../../projections/task-document.js';
-import { TASK_LOGS_STREAM, taskLogsFilter, workerIdFromTaskLogSubject } from '../../streams/contracts/subjects.js';
-import { LOG_HEADERS } from '../../streams/contracts/task-logs.js';
+import {
+  TASK_LOGS_STREAM,
+  taskLogsFilter,
+  workerIdFromTaskLogSubject,
+} from '../../streams/contracts/subjects.js';
+import { LOG_HEADERS, OutputAssembler } from '../../streams/contracts/task-logs.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
@@ -102,12 +106,9 @@ async function followUntilEnded(readTask: () => Promise<TaskDocument | undefined
   }
 }
 
-/**
- * Writes each output byte once, in order per attempt: a rollup message repeats bytes already
- * written, and a jump in the offsets is output that was not kept.
- */
+/** Writes each attempt's output once and in order, saying which attempt it is and what was not kept. */
 class LogWriter {
-  private readonly writtenUpTo = new Map<string, number>();
+  private readonly assembler = new OutputAssembler();
   private readonly ended = new Set<string>();
   private current?: string;
 
@@ -129,13 +130,8 @@ class LogWriter {
       process.stderr.write(`── attempt ${attempt} on ${workerId} ──\n`);
       this.current = key;
     }
-    const written = this.writtenUpTo.get(key) ?? 0;
-    const end = offset + msg.data.byteLength;
-    if (end <= written) return;
-    if (offset > written) {
-      process.stderr.write(`[… ${offset - written} bytes of output not kept …]\n`);
-    }
-    process.stdout.write(msg.data.subarray(Math.max(0, written - offset)));
-    this.writtenUpTo.set(key, end);
+    const { skipped, fresh } = this.assembler.accept(key, offset, msg.data);
+    if (skipped > 0) process.stderr.write(`[… ${skipped} bytes of output not kept …]\n`);
+    if (fresh.byteLength > 0) process.stdout.write(fresh);
   }
 }

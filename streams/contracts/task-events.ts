@@ -168,7 +168,9 @@ export type WorkerReport = TaskReport | TaskLost;
 
 /** `Nats-Msg-Id`-like key of a report, for the agent's ordered publisher. */
 export function workerReportKey(report: WorkerReport): string {
-  return report.type === 'TaskLost' ? `${report.taskId}:${report.attempt}:TaskLost` : taskEventMessageId(report);
+  return report.type === 'TaskLost'
+    ? `${report.taskId}:${report.attempt}:TaskLost`
+    : taskEventMessageId(report);
 }
 
 /** The scheduler's answer to a report on `tasks.reports.<workerId>`: stored in TASKS, or refused for good. */

@@ -7,8 +7,8 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { TASK_LOGS_STREAM, TASK_LOGS_WILDCARD } from '../contracts/subjects.js';
-import { STREAM_NAME_IN_USE } from './event-streams.js';
 import { MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES_PER_SUBJECT } from '../contracts/task-logs.js';
+import { STREAM_NAME_IN_USE } from './event-streams.js';
 
 /**
  * Creates TASK_LOGS, or brings an existing one to `maxBytes`. Per task the workers' rollups keep

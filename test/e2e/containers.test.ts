@@ -18,12 +18,16 @@ const e2e = suite<Context>('tasks in their container image (podman), with the re
 
 /** A `cloudai worker` running its tasks with podman. */
 function startWorker(context: Context, workerId = 'box'): RunningCli {
-  return spawnCli(['worker', '--id', workerId, '--cpu', '4', '--memory', '8', '--runtime', 'podman'], context.env);
+  return spawnCli(
+    ['worker', '--id', workerId, '--cpu', '4', '--memory', '8', '--runtime', 'podman'],
+    context.env,
+  );
 }
 
 async function waitActive(context: Context, workerId: string): Promise<void> {
   await waitFor(
-    async () => (await workersJson(context.env)).some((w) => w.workerId === workerId && w.status === 'active'),
+    async () =>
+      (await workersJson(context.env)).some((w) => w.workerId === workerId && w.status === 'active'),
     20_000,
     `${workerId} active`,
   );
@@ -31,7 +35,8 @@ async function waitActive(context: Context, workerId: string): Promise<void> {
 
 e2e.before(async (context) => {
   const sandbox = await PodmanSandbox.start();
-  if (!(sandbox instanceof PodmanSandbox)) throw new Error(`podman cannot run containers here: ${sandbox.unavailable}`);
+  if (!(sandbox instanceof PodmanSandbox))
+    throw new Error(`podman cannot run containers here: ${sandbox.unavailable}`);
   context.sandbox = sandbox;
   context.cluster = await TestCluster.start({ heartbeatTimeoutMs: 5_000, heartbeatIntervalMs: 200 });
   context.env = {
@@ -83,16 +88,22 @@ e2e('the worker reports podman as its runtime, and `cloudai workers` shows it', 
   assert.match(table.stdout, /^box\s+● active\s+yes\s+\S+ ago\s+\S+\s+podman\s/m);
 });
 
-e2e('a command that prints and exits 0 completes in its image, and its logs show the lines', async (context) => {
-  const taskId = await submit(context, 'echo "hello from $(cat /etc/hostname | wc -c) bytes"; echo world; ls /bin/busybox');
-  const done = await waitForStatus(context, taskId, ['completed', 'failed']);
-  assert.is(done.status, 'completed', JSON.stringify(done.history));
-  const logs = await runCli(['task', 'logs', taskId], context.env);
-  assert.is(logs.code, 0, logs.stderr);
-  assert.match(logs.stdout, /^hello from \d+ bytes\nworld\n\/bin\/busybox\n$/);
-  assert.match(logs.stderr, new RegExp(`attempt 1 on box`));
-  assert.equal(await context.sandbox.containersOf('box'), [], 'the container is removed');
-});
+e2e(
+  'a command that prints and exits 0 completes in its image, and its logs show the lines',
+  async (context) => {
+    const taskId = await submit(
+      context,
+      'echo "hello from $(cat /etc/hostname | wc -c) bytes"; echo world; ls /bin/busybox',
+    );
+    const done = await waitForStatus(context, taskId, ['completed', 'failed']);
+    assert.is(done.status, 'completed', JSON.stringify(done.history));
+    const logs = await runCli(['task', 'logs', taskId], context.env);
+    assert.is(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^hello from \d+ bytes\nworld\n\/bin\/busybox\n$/);
+    assert.match(logs.stderr, /attempt 1 on box/);
+    assert.equal(await context.sandbox.containersOf('box'), [], 'the container is removed');
+  },
+);
 
 e2e('exit 3 fails the task with exit code 3, shown by `cloudai task show`', async (context) => {
   const taskId = await submit(context, 'echo "disk full" >&2; exit 3');
@@ -107,7 +118,10 @@ e2e('exit 3 fails the task with exit code 3, shown by `cloudai task show`', asyn
 });
 
 e2e('a task over its memory limit fails as out of memory', async (context) => {
-  const taskId = await submit(context, 'echo start; x=a; while true; do x="$x$x"; done', ['--memory', '0.03']);
+  const taskId = await submit(context, 'echo start; x=a; while true; do x="$x$x"; done', [
+    '--memory',
+    '0.03',
+  ]);
   const failed = await waitForStatus(context, taskId, ['completed', 'failed'], 30_000);
   assert.is(failed.status, 'failed');
   assert.is(failed.failure, 'out-of-memory', JSON.stringify(failed.history.at(-1)));
@@ -160,7 +174,11 @@ e2e('the runtime vanishing mid-run fails that task, and the worker goes on', asy
   const failed = await waitForStatus(context, taskId, ['failed', 'completed']);
   assert.is(failed.failure, 'runtime-error');
   assert.match(failed.history.at(-1)?.reason ?? '', /ended by SIGKILL/);
-  await waitFor(async () => !(await context.sandbox.containersOf('box')).includes(name), 20_000, `${name} removed`);
+  await waitFor(
+    async () => !(await context.sandbox.containersOf('box')).includes(name),
+    20_000,
+    `${name} removed`,
+  );
   const after = await submit(context, 'echo still here');
   assert.is((await waitForStatus(context, after, ['completed', 'failed'])).status, 'completed');
 });
@@ -173,7 +191,11 @@ e2e('a cancelled `sleep 600` container is gone within the grace', async (context
   const cancel = await runCli(['task', 'cancel', taskId], context.env);
   assert.is(cancel.code, 0, cancel.stderr);
   const cancelledAt = Date.now();
-  await waitFor(async () => !(await context.sandbox.containersOf('box')).includes(name), 15_000, `${name} gone`);
+  await waitFor(
+    async () => !(await context.sandbox.containersOf('box')).includes(name),
+    15_000,
+    `${name} gone`,
+  );
   const tookMs = Date.now() - cancelledAt;
   // sleep as PID 1 ignores SIGTERM: SIGKILL comes after the grace; a second of slack for podman itself.
   assert.ok(tookMs < STOP_GRACE_MS + 1_000, `gone after ${tookMs} ms`);
@@ -192,22 +214,36 @@ e2e('--follow shows lines as they are printed and ends when the task ends', asyn
   assert.match(follow.output(), /line1\nline2\nline3\n/);
 });
 
-e2e('a worker killed with -9 under a running container finds it at restart: removed, attempt lost', async (context) => {
-  const taskId = await submit(context, 'sleep 600');
-  await waitForStatus(context, taskId, ['running']);
-  const name = `cloudai-box-${taskId}-1`;
-  await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
-  context.worker.process.kill('SIGKILL');
-  await context.worker.exited;
-  assert.ok((await context.sandbox.containersOf('box')).includes(name), 'the container outlived its worker');
-  context.worker = startWorker(context);
-  await waitFor(async () => !(await context.sandbox.containersOf('box')).includes(name), 20_000, `${name} removed`);
-  await waitFor(() => (task(context, taskId)?.attempt ?? 1) > 1, 20_000, `attempt 1 of ${taskId} given up`);
-  const requeue = task(context, taskId)?.history.find((entry) => entry.event === 'TaskRequeued');
-  assert.match(requeue?.reason ?? '', /lost-by-worker: podman container cloudai-box-.* was left running/);
-  assert.match(context.worker.output(), /removed 1 task container\(s\) left behind/);
-  await runCli(['task', 'cancel', taskId], context.env);
-  await waitFor(async () => (await context.sandbox.containersOf('box')).length === 0, 20_000, 'no containers left');
-});
+e2e(
+  'a worker killed with -9 under a running container finds it at restart: removed, attempt lost',
+  async (context) => {
+    const taskId = await submit(context, 'sleep 600');
+    await waitForStatus(context, taskId, ['running']);
+    const name = `cloudai-box-${taskId}-1`;
+    await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+    context.worker.process.kill('SIGKILL');
+    await context.worker.exited;
+    assert.ok(
+      (await context.sandbox.containersOf('box')).includes(name),
+      'the container outlived its worker',
+    );
+    context.worker = startWorker(context);
+    await waitFor(
+      async () => !(await context.sandbox.containersOf('box')).includes(name),
+      20_000,
+      `${name} removed`,
+    );
+    await waitFor(() => (task(context, taskId)?.attempt ?? 1) > 1, 20_000, `attempt 1 of ${taskId} given up`);
+    const requeue = task(context, taskId)?.history.find((entry) => entry.event === 'TaskRequeued');
+    assert.match(requeue?.reason ?? '', /lost-by-worker: podman container cloudai-box-.* was left running/);
+    assert.match(context.worker.output(), /removed 1 task container\(s\) left behind/);
+    await runCli(['task', 'cancel', taskId], context.env);
+    await waitFor(
+      async () => (await context.sandbox.containersOf('box')).length === 0,
+      20_000,
+      'no containers left',
+    );
+  },
+);
 
 e2e.run();

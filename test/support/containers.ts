@@ -25,7 +25,8 @@ export class PodmanSandbox {
 
   /** Undefined (with why) when podman or busybox is missing or cannot run a container here. */
   static async start(): Promise<PodmanSandbox | { unavailable: string }> {
-    if (!existsSync(BUSYBOX)) return { unavailable: `${BUSYBOX} is missing (apt-get install busybox-static)` };
+    if (!existsSync(BUSYBOX))
+      return { unavailable: `${BUSYBOX} is missing (apt-get install busybox-static)` };
     const dir = makeTempDir('podman');
     const conf = join(dir.path, 'containers.conf');
     writeFileSync(

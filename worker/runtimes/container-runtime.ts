@@ -181,7 +181,11 @@ class ContainerExecution implements Execution {
     } catch (error) {
       // Arguments the OS refuses (a NUL byte in the command): nothing started.
       setImmediate(() =>
-        this.finish('command-rejected', `${this.runtime.name} refused the command: ${(error as Error).message}`, null),
+        this.finish(
+          'command-rejected',
+          `${this.runtime.name} refused the command: ${(error as Error).message}`,
+          null,
+        ),
       );
       return;
     }
@@ -237,23 +241,35 @@ class ContainerExecution implements Execution {
     }
     if (!state) {
       // Never created: the runtime refused the run itself.
-      const failure: TaskFailure = /image not known|no such image|manifest unknown|not found|pull access denied|does not exist|unable to find image|initializing source/i.test(
-        said,
-      )
-        ? 'image-missing'
-        : /invalid reference format/i.test(said)
-          ? 'invalid-image'
-          : 'runtime-error';
-      const what = failure === 'image-missing' ? `image ${this.spec.image} is not available` : `${runtime} refused the run`;
+      const failure: TaskFailure =
+        /image not known|no such image|manifest unknown|not found|pull access denied|does not exist|unable to find image|initializing source/i.test(
+          said,
+        )
+          ? 'image-missing'
+          : /invalid reference format/i.test(said)
+            ? 'invalid-image'
+            : 'runtime-error';
+      const what =
+        failure === 'image-missing'
+          ? `image ${this.spec.image} is not available`
+          : `${runtime} refused the run`;
       this.finish(failure, `${what} (exit ${code}): ${said || 'no message'}`, code);
       return;
     }
     if (state.OOMKilled) {
-      this.finish('out-of-memory', `out of memory: killed at its limit of ${this.memoryLimit()}`, state.ExitCode ?? code);
+      this.finish(
+        'out-of-memory',
+        `out of memory: killed at its limit of ${this.memoryLimit()}`,
+        state.ExitCode ?? code,
+      );
       return;
     }
     if (state.Status === 'created' || (state.StartedAt ?? '').startsWith('0001-')) {
-      this.finish('command-rejected', `${runtime} could not start the command (exit ${code}): ${said || 'no message'}`, code);
+      this.finish(
+        'command-rejected',
+        `${runtime} could not start the command (exit ${code}): ${said || 'no message'}`,
+        code,
+      );
       return;
     }
     const exitCode = state.ExitCode ?? code ?? null;
