@@ -155,6 +155,12 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
     say(`  worker ${worker.id.padEnd(7)} pid ${workers[index]?.process.pid}  ${spec}`);
   }
+  say(
+    '  tasks with --command run in their image when podman or docker answers (each worker logs its runtime), ' +
+      (config.allowHostTasks
+        ? 'else with sh -c on this host (--allow-host-tasks)'
+        : 'else they wait: --allow-host-tasks runs them with sh -c on this host'),
+  );
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
@@ -165,6 +171,9 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
   say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  say(
+    `  NATS_URL=${natsUrl} ${cli} task submit --image IMAGE --command 'echo hi'   # then: task logs ID (docs/runtimes.md: a demo image)`,
+  );
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');
