@@ -214,6 +214,38 @@ e2e('--follow shows lines as they are printed and ends when the task ends', asyn
   assert.match(follow.output(), /line1\nline2\nline3\n/);
 });
 
+e2e('a task that prints 50 MB keeps its last MiB, and its worker keeps beating', async (context) => {
+  const before = (await workersJson(context.env)).find((worker) => worker.workerId === 'box');
+  const taskId = await submit(context, 'yes 0123456789abcdef | head -c 49999992; echo THE-END');
+  const done = await waitForStatus(context, taskId, ['completed', 'failed'], 60_000);
+  assert.is(done.status, 'completed', done.history.at(-1)?.reason);
+  const logs = await runCli(['task', 'logs', taskId], context.env);
+  assert.is(logs.code, 0, logs.stderr);
+  assert.ok(logs.stdout.endsWith('0123456789abcdef\nTHE-END\n'), logs.stdout.slice(-100));
+  const mib = 1024 * 1024;
+  assert.ok(logs.stdout.length >= mib - 17 && logs.stdout.length <= 1.5 * mib, `${logs.stdout.length} bytes`);
+  assert.match(logs.stderr, /\[… \d+ bytes of output not kept …\]/);
+  const after = (await workersJson(context.env)).find((worker) => worker.workerId === 'box');
+  assert.is(after?.status, 'active');
+  assert.is(after?.statusSince, before?.statusSince, 'never suspect or inactive meanwhile');
+});
+
+e2e('a worker that leaves stops its containers', async (context) => {
+  const taskId = await submit(context, 'sleep 600');
+  await waitForStatus(context, taskId, ['running']);
+  const name = `cloudai-box-${taskId}-1`;
+  await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+  const stoppedAt = Date.now();
+  context.worker.process.kill('SIGTERM');
+  const exit = await context.worker.exited;
+  assert.is(exit.code, 0, context.worker.output());
+  assert.equal(await context.sandbox.containersOf('box'), [], 'no container outlives its worker');
+  assert.ok(Date.now() - stoppedAt < STOP_GRACE_MS + 3_000, `left after ${Date.now() - stoppedAt} ms`);
+  context.worker = startWorker(context);
+  await waitActive(context, 'box');
+  await runCli(['task', 'cancel', taskId], context.env);
+});
+
 e2e(
   'a worker killed with -9 under a running container finds it at restart: removed, attempt lost',
   async (context) => {
