@@ -80,6 +80,15 @@ async function waitForStatus(context: Context, taskId: string, statuses: string[
   return task(context, taskId) as TaskDocument;
 }
 
+/** A `sleep 600` task, once its container runs. */
+async function startSleeping(context: Context): Promise<{ taskId: string; name: string }> {
+  const taskId = await submit(context, 'sleep 600');
+  await waitForStatus(context, taskId, ['running']);
+  const name = `cloudai-box-${taskId}-1`;
+  await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+  return { taskId, name };
+}
+
 e2e('the worker reports podman as its runtime, and `cloudai workers` shows it', async (context) => {
   const [box] = (await workersJson(context.env)).filter((worker) => worker.workerId === 'box');
   assert.is(box?.capacity.runtime, 'podman');
@@ -184,10 +193,7 @@ e2e('the runtime vanishing mid-run fails that task, and the worker goes on', asy
 });
 
 e2e('a cancelled `sleep 600` container is gone within the grace', async (context) => {
-  const taskId = await submit(context, 'sleep 600');
-  await waitForStatus(context, taskId, ['running']);
-  const name = `cloudai-box-${taskId}-1`;
-  await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+  const { taskId, name } = await startSleeping(context);
   const cancel = await runCli(['task', 'cancel', taskId], context.env);
   assert.is(cancel.code, 0, cancel.stderr);
   const cancelledAt = Date.now();
@@ -231,15 +237,12 @@ e2e('a task that prints 50 MB keeps its last MiB, and its worker keeps beating',
 });
 
 e2e('a worker that leaves stops its containers', async (context) => {
-  const taskId = await submit(context, 'sleep 600');
-  await waitForStatus(context, taskId, ['running']);
-  const name = `cloudai-box-${taskId}-1`;
-  await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+  const { taskId, name } = await startSleeping(context);
   const stoppedAt = Date.now();
   context.worker.process.kill('SIGTERM');
   const exit = await context.worker.exited;
   assert.is(exit.code, 0, context.worker.output());
-  assert.equal(await context.sandbox.containersOf('box'), [], 'no container outlives its worker');
+  assert.equal(await context.sandbox.containersOf('box'), [], `${name} outlived its worker`);
   assert.ok(Date.now() - stoppedAt < STOP_GRACE_MS + 3_000, `left after ${Date.now() - stoppedAt} ms`);
   context.worker = startWorker(context);
   await waitActive(context, 'box');

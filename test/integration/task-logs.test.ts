@@ -61,18 +61,19 @@ async function read(nc: NatsConnection, taskId: string) {
   return { text: Buffer.concat(parts).toString('utf8'), skipped, storedBytes, messages: count, ended };
 }
 
+/** Ends the attempt's output and reads it back once its end marker is stored. */
+async function finishAndRead(nc: NatsConnection, shipper: TaskLogShipper, taskId: string) {
+  shipper.finish('completed');
+  await nc.flush();
+  await waitFor(async () => (await read(nc, taskId)).ended === 'completed', 5_000, 'the end marker');
+  return read(nc, taskId);
+}
+
 logs('a short output arrives whole, in order, with its end', async (context) => {
   const shipper = new TaskLogShipper({ nc: context.nc, workerId: 'kim', taskId: 't-short', attempt: 1 });
   shipper.append(Buffer.from('hello\n'));
   shipper.append(Buffer.from('world\n'));
-  shipper.finish('completed');
-  await context.nc.flush();
-  await waitFor(
-    async () => (await read(context.nc, 't-short')).ended === 'completed',
-    3_000,
-    'the end marker',
-  );
-  const stored = await read(context.nc, 't-short');
+  const stored = await finishAndRead(context.nc, shipper, 't-short');
   assert.is(stored.text, 'hello\nworld\n');
   assert.is(stored.skipped, 0);
 });
@@ -97,14 +98,7 @@ logs(
       shipper.append(Buffer.from(lines.join('')));
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    shipper.finish('completed');
-    await context.nc.flush();
-    await waitFor(
-      async () => (await read(context.nc, 't-loud')).ended === 'completed',
-      5_000,
-      'the end marker',
-    );
-    const stored = await read(context.nc, 't-loud');
+    const stored = await finishAndRead(context.nc, shipper, 't-loud');
     const { tailBytes, rollupEveryBytes } = TASK_LOG_BOUNDS;
     assert.ok(stored.storedBytes <= tailBytes + rollupEveryBytes, `${stored.storedBytes} bytes stored`);
     assert.ok(stored.text.length >= tailBytes - line(0).length, `${stored.text.length} bytes readable`);
