@@ -252,10 +252,7 @@ e2e('a worker that leaves stops its containers', async (context) => {
 e2e(
   'a worker killed with -9 under a running container finds it at restart: removed, attempt lost',
   async (context) => {
-    const taskId = await submit(context, 'sleep 600');
-    await waitForStatus(context, taskId, ['running']);
-    const name = `cloudai-box-${taskId}-1`;
-    await waitFor(async () => (await context.sandbox.containersOf('box')).includes(name), 20_000, name);
+    const { taskId, name } = await startSleeping(context);
     context.worker.process.kill('SIGKILL');
     await context.worker.exited;
     assert.ok(
