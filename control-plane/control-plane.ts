@@ -201,6 +201,7 @@ export class ControlPlane {
         retryAfterMs: config.assignRetryAfterMs,
         bypassLimit: config.queueBypassLimit,
         submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
+        allowHostTasks: config.allowHostTasks,
       });
 
       const intake = new HeartbeatIntake({

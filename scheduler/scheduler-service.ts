@@ -32,8 +32,9 @@ import {
   type SubmitReply,
   submitRequestSchema,
   type TaskEvent,
+  type TaskLost,
   taskEventMessageId,
-  taskReportSchema,
+  workerReportSchema,
 } from '../streams/contracts/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
 import { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
@@ -64,6 +65,8 @@ export interface SchedulerOptions {
   bypassLimit: number;
   /** Longest a submit request waits for the task's first placement outcome. */
   submitWaitMs: number;
+  /** Place tasks with a command on workers whose runtime is `process` (their host) too. */
+  allowHostTasks?: boolean;
   now?: () => number;
 }
 
@@ -361,6 +364,7 @@ export class SchedulerService {
       flapping: worker.flapping,
       cordoned: worker.cordoned,
       capacity: worker.capacity,
+      runtime: worker.capacity.runtime,
       allocated: addResources(
         this.state.allocatedOn(worker.workerId),
         reserved.get(worker.workerId) ?? NO_RESOURCES,
@@ -374,6 +378,7 @@ export class SchedulerService {
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
       memory: this.memory,
+      allowHostTasks: this.options.allowHostTasks,
     });
     for (const decision of decisions) {
       if (decision.kind === 'wait')
@@ -619,7 +624,7 @@ export class SchedulerService {
    * Whether it still counts (the current attempt, on its assigned worker) is the fold's call.
    */
   private async handleReport(msg: Msg): Promise<ReportReply> {
-    const decoded = decodeJson(msg.data, taskReportSchema);
+    const decoded = decodeJson(msg.data, workerReportSchema);
     if (!decoded.ok) {
       this.log.warn('malformed-report', `refused a malformed report on ${msg.subject}: ${decoded.detail}`);
       return { stored: false, reason: `malformed report: ${decoded.detail}` };
@@ -633,11 +638,21 @@ export class SchedulerService {
         reason: `a worker reports only its own attempts (this report names ${report.workerId})`,
       };
     }
+    if (report.type === 'TaskLost') return this.handleLost(report);
     await this.publisher.publish(report.taskId, {
       subject: taskEventSubject(report.taskId),
       payload: encodeTaskEvent(report),
       messageId: taskEventMessageId(report),
     });
+    return { stored: true };
+  }
+
+  /** A restarted worker found an attempt it had been running left behind, and removed it: place it again. */
+  private handleLost(report: TaskLost): ReportReply {
+    const task = this.attemptOn(report.taskId, report.attempt, report.workerId);
+    if (!task)
+      return { stored: false, reason: `attempt ${report.attempt} of ${report.taskId} no longer runs there` };
+    this.requeue(task, `${REQUEUE_REASONS.lostByWorker}: ${report.reason}`);
     return { stored: true };
   }
 

@@ -11,6 +11,7 @@ interface Context {
   cluster: TestCluster;
   env: NodeJS.ProcessEnv;
   worker: RunningCli;
+  serve: RunningCli;
 }
 
 const STOP_GRACE_MS = 2_000;
@@ -45,7 +46,7 @@ e2e.before(async (context) => {
     CLOUDAI_TASK_STOP_GRACE_MS: String(STOP_GRACE_MS),
     CLOUDAI_ASSIGN_TIMEOUT_MS: '2000',
   };
-  await context.cluster.startServe(undefined, context.env);
+  context.serve = await context.cluster.startServe(undefined, context.env);
   context.worker = startWorker(context);
   await waitActive(context, 'box');
 });
@@ -246,7 +247,13 @@ e2e('a worker that leaves stops its containers', async (context) => {
   assert.ok(Date.now() - stoppedAt < STOP_GRACE_MS + 3_000, `left after ${Date.now() - stoppedAt} ms`);
   context.worker = startWorker(context);
   await waitActive(context, 'box');
+  // Its task was placed again (perhaps on the same worker): cancelled, it leaves no container.
   await runCli(['task', 'cancel', taskId], context.env);
+  await waitFor(
+    async () => (await context.sandbox.containersOf('box')).length === 0,
+    20_000,
+    'no containers',
+  );
 });
 
 e2e(
@@ -266,9 +273,19 @@ e2e(
       `${name} removed`,
     );
     await waitFor(() => (task(context, taskId)?.attempt ?? 1) > 1, 20_000, `attempt 1 of ${taskId} given up`);
-    const requeue = task(context, taskId)?.history.find((entry) => entry.event === 'TaskRequeued');
-    assert.match(requeue?.reason ?? '', /lost-by-worker: podman container cloudai-box-.* was left running/);
-    assert.match(context.worker.output(), /removed 1 task container\(s\) left behind/);
+    const requeue = task(context, taskId)?.history.find(
+      (entry) => entry.event === 'TaskRequeued' && entry.attempt === 1,
+    );
+    assert.match(
+      requeue?.reason ?? '',
+      /lost-by-worker: podman container cloudai-box-.* was left running/,
+      `${JSON.stringify(task(context, taskId)?.history)}\n${context.worker.output()}`,
+    );
+    await waitFor(
+      () => /removed 1 task container\(s\) left behind/.test(context.worker.output()),
+      5_000,
+      'the worker to say what it removed',
+    ).catch((error: Error) => assert.unreachable(`${error.message}; it said:\n${context.worker.output()}`));
     await runCli(['task', 'cancel', taskId], context.env);
     await waitFor(
       async () => (await context.sandbox.containersOf('box')).length === 0,
@@ -277,5 +294,40 @@ e2e(
     );
   },
 );
+
+e2e('a process worker gets no command task unless serve allows host tasks', async (context) => {
+  const host = spawnCli(
+    ['worker', '--id', 'host', '--cpu', '64', '--memory', '64', '--runtime', 'process'],
+    context.env,
+  );
+  try {
+    await waitActive(context, 'host');
+    const table = await runCli(['workers'], context.env);
+    assert.match(table.stdout, /^host\s+● active\s+yes\s+\S+ ago\s+\S+\s+process\s/m);
+    // Only `host` is large enough.
+    const submitted = await runCli(
+      ['task', 'submit', '--image', TEST_IMAGE, '--command', 'echo "on $(hostname)"', '--cpu', '32'],
+      context.env,
+    );
+    assert.match(
+      submitted.stdout,
+      /queued: .*host runs tasks on the host \(runtime process\), not in their image.*--allow-host-tasks/,
+    );
+    const taskId = /task (t-[a-z0-9]+)/.exec(submitted.stdout)?.[1] ?? '';
+    context.serve.process.kill('SIGTERM');
+    await context.serve.exited;
+    context.serve = await context.cluster.startServe(undefined, {
+      ...context.env,
+      CLOUDAI_ALLOW_HOST_TASKS: '1',
+    });
+    const done = await waitForStatus(context, taskId, ['completed', 'failed']);
+    assert.is(done.status, 'completed', done.history.at(-1)?.reason);
+    assert.is(done.workerId, 'host');
+    const logs = await runCli(['task', 'logs', taskId], context.env);
+    assert.match(logs.stdout, /^on \S+\n$/);
+  } finally {
+    host.process.kill('SIGKILL');
+  }
+});
 
 e2e.run();

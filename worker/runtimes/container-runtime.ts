@@ -17,6 +17,8 @@ const RUNTIME_COMMAND_TIMEOUT_MS = 30_000;
 const ERROR_TAIL_CHARS = 600;
 const SIGKILL_EXIT = 128 + 9;
 const SIGTERM_EXIT = 128 + 15;
+/** How long a stopped run's `podman run` may take to return once its container is stopped or removed. */
+const RUN_EXIT_WAIT_MS = 2_000;
 
 /** `cloudai-<worker>-<task>-<attempt>`: ids are `[A-Za-z0-9_-]`, which container names accept. */
 export function containerName(spec: Pick<RunSpec, 'workerId' | 'taskId' | 'attempt'>): string {
@@ -213,9 +215,14 @@ class ContainerExecution implements Execution {
       if (!this.child) return;
       const stopped = await this.runtime.stopContainer(this.name, graceMs);
       // A stop that came before the container existed did nothing: the removal below kills it.
-      const exited = await Promise.race([this.closed.then(() => true), delay(1_000).then(() => false)]);
+      const exited = await within(this.closed, RUN_EXIT_WAIT_MS);
       await this.runtime.removeContainer(this.name, !stopped || !exited);
+      if (await within(this.closed, RUN_EXIT_WAIT_MS)) return;
+      // The run was still creating the container when it was stopped: end it, and remove
+      // whatever it created meanwhile.
+      this.child.kill('SIGKILL');
       await this.closed;
+      await this.runtime.removeContainer(this.name, true);
     })();
     return this.stopping;
   }
@@ -320,8 +327,13 @@ function lastErrorLine(text: string): string {
   return (errors.at(-1) ?? lines.at(-1) ?? '').replace(/^Error( response from daemon)?:\s*/, '');
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Whether `promise` settles within `ms`. */
+function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
 
 export function isContainerRuntime(name: WorkerRuntime): name is 'podman' | 'docker' {
