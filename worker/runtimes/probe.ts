@@ -10,14 +10,11 @@ const CONTAINER_RUNTIMES = ['podman', 'docker'] as const;
 const PROBE_TIMEOUT_MS = 10_000;
 
 /**
- * Whether a container runtime answers: podman's `info` reads its storage and runtime
- * configuration; docker's `version` needs its daemon. Resolves with why not, or undefined.
+ * Whether a container runtime answers: `ps` needs podman's container store, and docker's
+ * daemon, and is the cheapest command that does. Resolves with why not, or undefined.
  */
 export function probeContainerRuntime(name: 'podman' | 'docker'): Promise<string | undefined> {
-  const args =
-    name === 'podman'
-      ? ['info', '--format', '{{.Host.OCIRuntime.Name}}']
-      : ['version', '--format', '{{.Server.Version}}'];
+  const args = ['ps', '--quiet'];
   return new Promise((resolve) => {
     execFile(name, args, { timeout: PROBE_TIMEOUT_MS }, (error, _stdout, stderr) => {
       if (!error) resolve(undefined);
