@@ -261,8 +261,11 @@ withConfigOptions(
   task
     .command('submit')
     .description('hand a task to the scheduler; prints the worker it went to, or why it waits')
-    .option('--image <image>', 'container image (recorded; the worker runs --command or simulates)')
-    .option('--command <cmd>', 'shell command the worker runs with sh -c (exit code 0: completed)')
+    .option('--image <image>', 'container image the command runs in (e.g. python:3.12)')
+    .option(
+      '--command <cmd>',
+      'shell command run with sh -c in the image (exit code 0: completed); without it the work is simulated',
+    )
     .option('--cpu <n>', 'CPU cores requested (default 1)')
     .option('--memory <gb>', 'memory in GB requested (default 0.5)')
     .option('--storage <gb>', 'storage in GB requested (default 1)')
