@@ -21,20 +21,20 @@ export function forEachNewEvent<Event>(
   messages: readonly StreamMessage[],
   position: number,
   decode: (data: Uint8Array) => DecodeResult<Event>,
-  counts: BatchCounts,
+  counts: BatchCounts | undefined,
   onInvalid: ((streamSeq: number, detail: string) => void) | undefined,
   apply: (event: Event, streamSeq: number) => void,
 ): number {
   let reached = position;
   for (const msg of messages) {
     if (msg.seq <= reached) {
-      counts.duplicates++;
+      if (counts) counts.duplicates++;
       continue;
     }
     reached = msg.seq;
     const decoded = decode(msg.data);
     if (!decoded.ok) {
-      counts.invalid++;
+      if (counts) counts.invalid++;
       onInvalid?.(msg.seq, decoded.detail);
       continue;
     }
