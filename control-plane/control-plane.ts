@@ -3,9 +3,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
 import { ReadModel } from '../projections/read-model.js';
-import { TaskProjector } from '../projections/task-projector.js';
+import { startTaskProjector, type TaskProjector } from '../projections/task-projector.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
-import { WorkerProjector } from '../projections/worker-projector.js';
+import { startWorkerProjector, type WorkerProjector } from '../projections/worker-projector.js';
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
 import { SchedulerService } from '../scheduler/scheduler-service.js';
@@ -142,8 +142,8 @@ export class ControlPlane {
       const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
       const tasksLastSeq = await ensureTasksStream(jsm);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
-      const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
-      const taskProjector = await TaskProjector.start({ nc, readModel, logger: loggerFor('tasks') });
+      const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
+      const taskProjector = await startTaskProjector({ nc, readModel, logger: loggerFor('tasks') });
 
       // The fleet continues each worker's event numbering, and the scheduler decides from the
       // read model, so it must hold every event already in the streams before either starts.
@@ -209,7 +209,7 @@ export class ControlPlane {
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
           if (outcome === 'accepted') {
-            projector.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
+            projector.projection.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
             scheduler.observeHeartbeat(heartbeat, receivedAt);
           }
           return undefined;

@@ -2,7 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PositionWaiters } from '../projections/position-waiters.js';
 import { addResources, NO_RESOURCES, requestsOf } from '../projections/resources.js';
-import { forEachNewEvent } from '../projections/stream-batch.js';
+import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
@@ -209,13 +209,9 @@ export class SchedulerService {
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
     let disruptionEnded = false;
-    this.state.workerPosition = forEachNewEvent(
-      messages,
-      this.state.workerPosition,
-      decodeWorkerEvent,
-      undefined,
-      (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
-      (event, streamSeq) => {
+    this.state.workerPosition = forEachNewEvent(messages, this.state.workerPosition, decodeWorkerEvent, {
+      onInvalid: (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
+      apply: (event, streamSeq) => {
         this.state.workerPosition = streamSeq;
         if (isDisruptionEvent(event)) {
           const change = this.state.applyDisruptionEvent(event);
@@ -230,7 +226,7 @@ export class SchedulerService {
         // Back, recovered, uncordoned or resized: whatever it refused before may work now.
         if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
       },
-    );
+    });
     // Decided once the whole batch is applied, so that the workers the mode held (and that turn
     // inactive right after it ends) are seen as they are now.
     if (disruptionEnded && !this.state.disruption.active) this.judgeHeldAgain();
@@ -240,13 +236,9 @@ export class SchedulerService {
 
   private applyTaskMessages(messages: JsMsg[]): void {
     let retryQueue = false;
-    this.state.taskPosition = forEachNewEvent(
-      messages,
-      this.state.taskPosition,
-      decodeTaskEvent,
-      undefined,
-      (streamSeq, detail) => this.reportInvalid(TASKS_STREAM, streamSeq, detail),
-      (event, streamSeq) => {
+    this.state.taskPosition = forEachNewEvent(messages, this.state.taskPosition, decodeTaskEvent, {
+      onInvalid: (streamSeq, detail) => this.reportInvalid(TASKS_STREAM, streamSeq, detail),
+      apply: (event, streamSeq) => {
         this.state.taskPosition = streamSeq;
         const change = this.state.applyTaskEvent(event);
         if (!change.applied) {
@@ -269,7 +261,7 @@ export class SchedulerService {
         if (after.status === 'cancelled')
           this.requests.resolveOutcome(after.taskId, { kind: 'queued', reason: 'it was cancelled' });
       },
-    );
+    });
     if (this.decisions.settleApplied(this.state.taskPosition)) retryQueue = true;
     if (retryQueue) this.requestPass();
   }
@@ -277,7 +269,7 @@ export class SchedulerService {
   /** An undecodable event is counted and logged; it still moves the position. */
   private reportInvalid(stream: string, streamSeq: number, detail: string): void {
     this.invalidEvents++;
-    this.log.warn(`invalid-${stream}`, `skipped invalid event at ${stream} seq ${streamSeq}: ${detail}`);
+    this.log.warn(`invalid-${stream}`, invalidEventMessage(stream, streamSeq, detail));
   }
 
   /** Disruption mode ended: each held attempt still where it was is judged as at a restart. */
