@@ -324,20 +324,21 @@ export class Fleet {
 
   /** No new tasks for the worker (WorkerCordoned); its tasks stay. Refused for unknown or removed ids. */
   cordon(workerId: string): OperatorOutcome {
-    const slot = this.operable(workerId);
-    if (!slot.ok) return slot;
-    if (!slot.slot.actor.getSnapshot().context.cordoned) {
-      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'CORDON', at: this.timers.now() }));
-    }
-    return { ok: true };
+    return this.setCordoned(workerId, true);
   }
 
   /** Schedulable again, as far as the operator is concerned (WorkerUncordoned). */
   uncordon(workerId: string): OperatorOutcome {
-    const slot = this.operable(workerId);
-    if (!slot.ok) return slot;
-    if (slot.slot.actor.getSnapshot().context.cordoned) {
-      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'UNCORDON', at: this.timers.now() }));
+    return this.setCordoned(workerId, false);
+  }
+
+  private setCordoned(workerId: string, cordoned: boolean): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.actor.getSnapshot().context.cordoned !== cordoned) {
+      const type = cordoned ? 'CORDON' : 'UNCORDON';
+      this.timers.runFor(slot, () => slot.actor.send({ type, at: this.timers.now() }));
     }
     return { ok: true };
   }

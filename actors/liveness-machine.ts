@@ -304,25 +304,13 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
           stableForMs: at - context.upSince,
         });
       }),
-      cordon: enqueueActions(({ context, event, enqueue }) => {
+      /** Cordons or uncordons (WorkerCordoned, WorkerUncordoned): only new tasks are affected. */
+      setCordoned: enqueueActions(({ context, event, enqueue }, params: { cordoned: boolean }) => {
         const at = 'at' in event ? event.at : context.lastHeartbeatAt;
-        enqueue.assign({ cordoned: true, seq: context.seq + 1 });
-        enqueue.emit({
-          type: 'WorkerCordoned' as const,
-          workerId: context.workerId,
-          at,
-          seq: context.seq + 1,
-        });
-      }),
-      uncordon: enqueueActions(({ context, event, enqueue }) => {
-        const at = 'at' in event ? event.at : context.lastHeartbeatAt;
-        enqueue.assign({ cordoned: false, seq: context.seq + 1 });
-        enqueue.emit({
-          type: 'WorkerUncordoned' as const,
-          workerId: context.workerId,
-          at,
-          seq: context.seq + 1,
-        });
+        const seq = context.seq + 1;
+        enqueue.assign({ cordoned: params.cordoned, seq });
+        const type = params.cordoned ? ('WorkerCordoned' as const) : ('WorkerUncordoned' as const);
+        enqueue.emit({ type, workerId: context.workerId, at, seq });
       }),
       emitRemoved: emit(({ context, event }) => ({
         type: 'WorkerRemoved' as const,
@@ -369,8 +357,8 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
     initial: 'starting',
     // Operator controls hold in every state but `removed` (a final state takes no events).
     on: {
-      CORDON: { guard: not('isCordoned'), actions: 'cordon' },
-      UNCORDON: { guard: 'isCordoned', actions: 'uncordon' },
+      CORDON: { guard: not('isCordoned'), actions: { type: 'setCordoned', params: { cordoned: true } } },
+      UNCORDON: { guard: 'isCordoned', actions: { type: 'setCordoned', params: { cordoned: false } } },
     },
     states: {
       starting: {
