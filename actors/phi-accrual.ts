@@ -17,7 +17,7 @@ import type { SuspicionSettings } from './liveness-settings.js';
  */
 
 /** 1 − Φ(z) for the standard normal, with small relative error even far in the tail. */
-export function normalTail(z: number): number {
+function normalTail(z: number): number {
   return 0.5 * erfc(z / Math.SQRT2);
 }
 
@@ -71,7 +71,7 @@ export interface Suspicion {
 }
 
 /** Longest inter-arrival time stored (2¹⁶ − 1 ms); longer ones are stored as this. */
-export const LONGEST_SAMPLE_MS = 0xffff;
+const LONGEST_SAMPLE_MS = 0xffff;
 
 /**
  * A worker's recent heartbeat inter-arrival times: a bounded ring of whole milliseconds with

@@ -149,7 +149,6 @@ export type WorkerSuspected = z.infer<typeof workerSuspectedSchema>;
 export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
 export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
 export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
-export type WorkerEventType = WorkerEvent['type'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
 export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
 export type DisruptionEnded = z.infer<typeof disruptionEndedSchema>;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -5,6 +6,7 @@ import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../control-plane/heartbeat-intak
 import { encodeHeartbeat, type HeartbeatInput } from '../../streams/contracts/heartbeat.js';
 import type { Logger } from '../../streams/util/logger.js';
 import { TestCluster } from '../support/cluster.js';
+
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';
 import { readWorkerEvents } from '../support/stream.js';
@@ -127,7 +129,7 @@ async function publishAll(nc: NatsConnection, messages: Iterable<BadMessage>): P
     // Yield regularly: a tight publish loop would buffer everything and starve the real workers.
     if (++sent % 200 === 0) {
       await nc.flush();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
     }
   }
   await nc.flush();
