@@ -11,8 +11,8 @@ export interface LostTaskWatchOptions {
   /** Whether a decision about the task is published and not yet applied. */
   isPending: (taskId: string) => boolean;
   publishRequeue: (task: TaskDocument, reason: string) => void;
-  /** Offers an assignment the log holds to the worker's agent again. */
-  offerAssignment: (taskId: string, attempt: number, workerId: string) => void;
+  /** Sends the offer of an assignment the log holds to the worker's agent again. */
+  sendOffer: (taskId: string, attempt: number, workerId: string) => void;
   sendStop: (workerId: string, request: StopRequest) => void;
   now: () => number;
 }
@@ -91,7 +91,7 @@ export class LostTaskWatch {
       // The previous scheduler may have stopped between recording and offering it, or the
       // offer went unanswered during a disruption; agents acknowledge a repeated offer of the
       // same attempt without running it twice.
-      this.options.offerAssignment(task.taskId, task.attempt, task.workerId);
+      this.options.sendOffer(task.taskId, task.attempt, task.workerId);
     } else {
       this.watch(task.taskId);
     }

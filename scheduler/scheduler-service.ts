@@ -3,27 +3,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { PositionWaiters } from '../projections/position-waiters.js';
 import { addResources, NO_RESOURCES, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
-import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
+import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
-import {
-  TASKS_STREAM,
-  taskAssignSubject,
-  taskStopSubject,
-  WORKER_EVENTS_STREAM,
-} from '../streams/contracts/subjects.js';
-import {
-  type Assignment,
-  assignmentReplySchema,
-  decodeTaskEvent,
-  REQUEUE_REASONS,
-  type StopRequest,
-} from '../streams/contracts/task-events.js';
+import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import { decodeTaskEvent, type StopRequest } from '../streams/contracts/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
-import { requestJson } from '../streams/nats/request-reply.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
+import { AssignmentOffers } from './assignment-offers.js';
 import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { DecisionPublisher } from './decision-publisher.js';
 import { DisruptionHolds } from './disruption-holds.js';
@@ -66,13 +55,13 @@ export interface SchedulerStats {
 /**
  * The scheduler: follows WORKER_EVENTS and TASKS into its memory, places queued tasks whenever
  * something changes that could let them fit, and offers the assignments to the workers' agents.
- * Its parts: the request API (`TaskRequests`), the lost-task watch (`LostTaskWatch`), the holds
- * of disruption mode (`DisruptionHolds`) and the only writer of TASKS (`DecisionPublisher`).
+ * Its parts: the request API (`TaskRequests`), the offers to agents (`AssignmentOffers`), the
+ * lost-task watch (`LostTaskWatch`), the holds of disruption mode (`DisruptionHolds`) and the
+ * only writer of TASKS (`DecisionPublisher`).
  * A decision changes its memory only when the event comes back from the stream.
  */
 export class SchedulerService {
   private assigned = 0;
-  private notAcknowledged = 0;
   private ignoredEvents = 0;
   private invalidEvents = 0;
   private readonly state: ClusterState;
@@ -80,6 +69,7 @@ export class SchedulerService {
   private readonly requests: TaskRequests;
   private readonly holds: DisruptionHolds;
   private readonly lostTasks: LostTaskWatch;
+  private readonly offers: AssignmentOffers;
   private readonly exclusions: Exclusions;
   private readonly memory = emptyQueueMemory();
   private readonly workerPositionWaiters = new PositionWaiters();
@@ -111,16 +101,28 @@ export class SchedulerService {
       now,
     });
     this.holds = new DisruptionHolds(logger);
+    this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
+    this.offers = new AssignmentOffers({
+      nc,
+      logger,
+      state: this.state,
+      holds: this.holds,
+      exclusions: this.exclusions,
+      assignTimeoutMs: options.assignTimeoutMs,
+      resolveOutcome: (taskId, outcome) => this.requests.resolveOutcome(taskId, outcome),
+      publishRequeue: (task, reason) => this.publishRequeue(task, reason),
+      sendStop: (workerId, request) => this.sendStop(workerId, request),
+      isStopping: () => this.closed,
+    });
     this.lostTasks = new LostTaskWatch({
       state: this.state,
       holds: this.holds,
       isPending: (taskId) => this.decisions.pending.isPending(taskId),
       publishRequeue: (task, reason) => this.publishRequeue(task, reason),
-      offerAssignment: (taskId, attempt, workerId) => void this.offerAssignment(taskId, attempt, workerId),
+      sendOffer: (taskId, attempt, workerId) => void this.offers.sendOffer(taskId, attempt, workerId),
       sendStop: (workerId, request) => this.sendStop(workerId, request),
       now,
     });
-    this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
   }
 
   static async start(options: SchedulerOptions): Promise<SchedulerService> {
@@ -145,7 +147,7 @@ export class SchedulerService {
   get stats(): SchedulerStats {
     return {
       assigned: this.assigned,
-      notAcknowledged: this.notAcknowledged,
+      notAcknowledged: this.offers.notAcknowledged,
       heldInDisruption: this.holds.heldCount,
       ignoredEvents: this.ignoredEvents,
       invalidEvents: this.invalidEvents,
@@ -275,7 +277,7 @@ export class SchedulerService {
   /** Disruption mode ended: each held attempt still where it was is judged as at a restart. */
   private judgeHeldAgain(): void {
     for (const { taskId, attempt, workerId } of this.holds.release()) {
-      const task = this.attemptOn(taskId, attempt, workerId);
+      const task = this.state.attemptOn(taskId, attempt, workerId);
       if (task) this.lostTasks.reconcile(task);
     }
   }
@@ -340,56 +342,8 @@ export class SchedulerService {
       },
       'assign',
       { workerId, requests: requestsOf(task) },
-      () => void this.offerAssignment(taskId, attempt, workerId),
+      () => void this.offers.sendOffer(taskId, attempt, workerId),
     );
-  }
-
-  /**
-   * Offers an applied assignment to the worker's agent. No acknowledgement in time (or a
-   * refusal) gives the attempt up: the task is requeued and not offered to that worker again
-   * for a while, so it goes elsewhere.
-   */
-  private async offerAssignment(taskId: string, attempt: number, workerId: string): Promise<void> {
-    const task = this.state.task(taskId);
-    if (task?.status !== 'assigned' || task.attempt !== attempt || task.workerId !== workerId) return;
-    const assignment: Assignment = { taskId, attempt, task: specOf(task) };
-    const reply = await requestJson(
-      this.options.nc,
-      taskAssignSubject(workerId),
-      assignment,
-      assignmentReplySchema,
-      this.options.assignTimeoutMs,
-    );
-    if (reply.ok && reply.value.accepted) {
-      this.requests.resolveOutcome(taskId, { kind: 'assigned', workerId });
-      return;
-    }
-    const failure = reply.ok
-      ? `${REQUEUE_REASONS.refusedByWorker}: ${reply.value.reason ?? 'no reason given'}`
-      : `${REQUEUE_REASONS.notAcknowledged}: ${reply.failure === 'no-responders' ? 'no agent listens for it' : reply.detail}`;
-    if (this.closed) return;
-    const current = this.attemptOn(taskId, attempt, workerId);
-    if (!reply.ok && this.state.disruption.active) {
-      // No answer may be the very partition that caused the disruption: the agent may run it.
-      // A refusal is an answer, and is acted on even now.
-      if (current) this.holds.hold(current, failure);
-      return;
-    }
-    this.notAcknowledged++;
-    this.log.warn(
-      `dispatch-${workerId}`,
-      `worker ${workerId} did not take task ${taskId} (${failure}); placing it elsewhere`,
-    );
-    this.exclusions.add(taskId, workerId);
-    // It may have started after all (a reply lost on the way): make sure it stops.
-    this.sendStop(workerId, { taskId, attempt });
-    if (current) this.publishRequeue(current, failure);
-  }
-
-  /** The task, if `attempt` is still its attempt and still assigned to or running on `workerId`. */
-  private attemptOn(taskId: string, attempt: number, workerId: string): TaskDocument | undefined {
-    const task = this.state.task(taskId);
-    return task?.attempt === attempt && this.state.holds(workerId, taskId) ? task : undefined;
   }
 
   private publishRequeue(task: TaskDocument, reason: string): void {
