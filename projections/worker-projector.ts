@@ -84,8 +84,8 @@ export async function applyWorkerEventBatch(
   return readModel.write(() => {
     const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: [] };
     const touched = new Map<string, WorkerDocument>();
-    // Each document as stored before this batch, read once: with a sample per heartbeat, every
-    // extra read of a document cost a tenth of the projector's time.
+    // Each document as stored before this batch, read once: with a sample per heartbeat, extra
+    // reads showed in the projector's profile.
     const stored = new Map<string, WorkerDocument | undefined>();
     const storedDocument = (workerId: string) => {
       if (!stored.has(workerId)) stored.set(workerId, readModel.getWorker(workerId, { uptime: false }));
