@@ -58,7 +58,7 @@ export interface SchedulerStats {
  * Its parts: the request API (`TaskRequests`), the offers to agents (`AssignmentOffers`), the
  * lost-task watch (`LostTaskWatch`), the holds of disruption mode (`DisruptionHolds`) and the
  * only writer of TASKS (`DecisionPublisher`).
- * A decision changes its memory only when the event comes back from the stream.
+ * A decision changes its view of the cluster (`ClusterState`) only once the stream has it applied.
  */
 export class SchedulerService {
   private assigned = 0;
