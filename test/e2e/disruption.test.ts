@@ -4,7 +4,6 @@ import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
 import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
-
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents, readWorkerStream } from '../support/stream.js';
 

@@ -6,7 +6,6 @@ import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../control-plane/heartbeat-intak
 import { encodeHeartbeat, type HeartbeatInput } from '../../streams/contracts/heartbeat.js';
 import type { Logger } from '../../streams/util/logger.js';
 import { TestCluster } from '../support/cluster.js';
-
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';
 import { readWorkerEvents } from '../support/stream.js';

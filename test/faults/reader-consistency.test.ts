@@ -11,7 +11,6 @@ import { ensureWorkerEventsStream } from '../../streams/nats/event-streams.js';
 import { projectRoot } from '../../streams/util/project-root.js';
 import { runCli } from '../support/cli.js';
 import { withTestCluster } from '../support/cluster.js';
-
 import { waitFor } from '../support/nats.js';
 
 const WORKERS = 1_000;
