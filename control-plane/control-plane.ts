@@ -176,7 +176,7 @@ export class ControlPlane {
       // One snapshot at positions N: the fleet is rebuilt from it, and the scheduler follows
       // both streams from N + 1.
       const snapshot = readModel.snapshot((view) => ({
-        // Neither the fleet nor the scheduler needs uptime records: 100 000 of them are 15 MB.
+        // Neither the fleet nor the scheduler needs uptime records, and a large fleet has many.
         workers: view.listWorkers({ uptime: false }),
         tasks: view.listTasks(),
         disruption: view.disruption(),
