@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, resolveConfig } from '../../cli/config.js';
-import { containerName, runArguments } from '../../worker/runtimes/container-runtime.js';
+import { ContainerRuntime, containerName, runArguments } from '../../worker/runtimes/container-runtime.js';
 import { imageReferenceProblem } from '../../worker/runtimes/image-reference.js';
-import type { RunSpec } from '../../worker/runtimes/runtime.js';
+import type { RunOutcome, RunSpec } from '../../worker/runtimes/runtime.js';
 
 const SPEC: RunSpec = {
   taskId: 't-abc',
@@ -67,6 +67,33 @@ test('GPUs: docker takes --gpus devices, podman CDI devices; no request, no limi
     requests: { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 },
   });
   assert.not.ok(unlimited.includes('--cpus') || unlimited.includes('--memory'));
+});
+
+/** How a run of `spec` ends, with a runtime binary that is never reached. */
+function outcomeOf(spec: RunSpec): Promise<RunOutcome> {
+  return new Promise((resolve) =>
+    new ContainerRuntime('podman', '/nonexistent/podman').start(spec, {
+      onOutput: () => {},
+      onExit: resolve,
+    }),
+  );
+}
+
+test('bad input fails the attempt before the runtime is asked: an invalid image, a command with a NUL', async () => {
+  const invalid = await outcomeOf({ ...SPEC, image: '--privileged' });
+  assert.is(invalid.outcome === 'failed' && invalid.failure, 'invalid-image');
+  const rejected = await outcomeOf({ ...SPEC, command: 'echo a\u0000b' });
+  assert.is(rejected.outcome === 'failed' && rejected.failure, 'command-rejected');
+  assert.match(
+    rejected.outcome === 'failed' ? rejected.reason : '',
+    /podman refused the command: .*null bytes/,
+  );
+});
+
+test('a runtime that is not there fails the attempt as a runtime error', async () => {
+  const gone = await outcomeOf(SPEC);
+  assert.is(gone.outcome === 'failed' && gone.failure, 'runtime-error');
+  assert.match(gone.outcome === 'failed' ? gone.reason : '', /podman could not be started: .*ENOENT/);
 });
 
 test('--runtime and --allow-host-tasks are checked like every setting', () => {
