@@ -11,7 +11,6 @@ import {
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
-import type { WorkerRuntime } from '../streams/contracts/heartbeat.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/policy.js';
 
@@ -26,20 +25,6 @@ export interface PlacementWorker {
   capacity: Resources;
   /** Held by its assigned and running tasks, and by placements still being written. */
   allocated: Resources;
-  /** Where it runs tasks, as it reports it; unknown for workers that do not say. */
-  runtime?: WorkerRuntime;
-}
-
-/**
- * Whether a worker may not take the task because it would run the task's command on its own
- * host (runtime `process`) instead of in the task's image, and the operator did not allow that.
- */
-export function refusesHostTask(
-  task: TaskDocument,
-  worker: PlacementWorker,
-  allowHostTasks: boolean,
-): boolean {
-  return task.command !== undefined && worker.runtime === 'process' && !allowHostTasks;
 }
 
 /**
@@ -68,8 +53,6 @@ export interface PassInput {
   now: number;
   bypassLimit: number;
   memory: QueueMemory;
-  /** Place tasks with a command on `process` workers too (`--allow-host-tasks`). */
-  allowHostTasks?: boolean;
 }
 
 export type PassDecision =
@@ -100,13 +83,8 @@ export function planPass(input: PassInput): PassDecision[] {
     // One walk over the workers (in id order) instead of a chain of filters and copies per task.
     const usable: PlacementWorker[] = [];
     const candidates: CandidateWorker[] = [];
-    const onHost: PlacementWorker[] = [];
     for (const worker of schedulable.values()) {
       if (input.isExcluded(task.taskId, worker.workerId)) continue;
-      if (refusesHostTask(task, worker, input.allowHostTasks ?? false)) {
-        onHost.push(worker);
-        continue;
-      }
       usable.push(worker);
       if ((reservedBy.get(worker.workerId) ?? task.taskId) !== task.taskId) continue;
       const candidate = toCandidate(worker);
@@ -142,20 +120,14 @@ export function planPass(input: PassInput): PassDecision[] {
         }
       }
     }
-    const reason =
-      usable.length === 0 && onHost.length > 0
-        ? `it runs a command, and ${hostTaskNote(onHost)}: start a worker with podman or docker, or serve with --allow-host-tasks to run it there`
-        : explainWait(task, requests, {
-            workers: input.workers,
-            schedulable,
-            usable,
-            wouldFitEmpty,
-            reservedBy,
-            ownReservation: memory.reservations.get(task.taskId),
-          }) +
-          (onHost.length > 0
-            ? `; ${hostTaskNote(onHost)} (serve with --allow-host-tasks to use them too)`
-            : '');
+    const reason = explainWait(task, requests, {
+      workers: input.workers,
+      schedulable,
+      usable,
+      wouldFitEmpty,
+      reservedBy,
+      ownReservation: memory.reservations.get(task.taskId),
+    });
     decisions.push({ kind: 'wait', task, reason });
   }
   return decisions;
@@ -208,13 +180,6 @@ interface WaitContext {
   reservedBy: ReadonlyMap<string, string>;
   /** The worker reserved for this task, if any. */
   ownReservation: string | undefined;
-}
-
-/** "kim, tessa run tasks on their host (runtime process), not in their image": the workers the host-task rule kept it from. */
-function hostTaskNote(onHost: readonly PlacementWorker[]): string {
-  const names = onHost.slice(0, MAX_NAMED).map((worker) => worker.workerId);
-  const more = onHost.length > names.length ? ` and ${onHost.length - names.length} more` : '';
-  return `${names.join(', ')}${more} ${onHost.length === 1 ? 'runs' : 'run'} tasks on the host (runtime process), not in their image`;
 }
 
 /** Why a task waits, in the words `cloudai task submit` prints after "queued:". */

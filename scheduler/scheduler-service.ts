@@ -23,6 +23,7 @@ import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { DecisionPublisher } from './decision-publisher.js';
 import { DisruptionHolds } from './disruption-holds.js';
 import { Exclusions } from './exclusions.js';
+import { hostTaskRule } from './host-tasks.js';
 import { LostTaskWatch } from './lost-task-watch.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
@@ -314,25 +315,34 @@ export class SchedulerService {
       flapping: worker.flapping,
       cordoned: worker.cordoned,
       capacity: worker.capacity,
-      runtime: worker.capacity.runtime,
       allocated: addResources(
         this.state.allocatedOn(worker.workerId),
         reserved.get(worker.workerId) ?? NO_RESOURCES,
       ),
     }));
+    const hostTasks = hostTaskRule(
+      queue,
+      [...this.state.workers.values()]
+        .filter(isSchedulable)
+        .map((worker) => ({ workerId: worker.workerId, runtime: worker.capacity.runtime })),
+      this.options.allowHostTasks ?? false,
+      (taskId, workerId) => this.exclusions.has(taskId, workerId),
+    );
     const decisions = planPass({
       queue,
       workers,
-      isExcluded: (taskId, workerId) => this.exclusions.has(taskId, workerId),
+      isExcluded: hostTasks.isExcluded,
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
       memory: this.memory,
-      allowHostTasks: this.options.allowHostTasks,
     });
     for (const decision of decisions) {
       if (decision.kind === 'wait')
-        this.requests.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
+        this.requests.resolveOutcome(decision.task.taskId, {
+          kind: 'queued',
+          reason: hostTasks.explain(decision.task, decision.reason),
+        });
       else this.publishAssignment(decision.task, decision.workerId, decision.policy);
     }
   }

@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { hostTaskRule } from '../../scheduler/host-tasks.js';
 import { emptyQueueMemory, type PlacementWorker, planPass } from '../../scheduler/placement.js';
 import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js';
 import type { WorkerRuntime } from '../../streams/contracts/heartbeat.js';
@@ -7,7 +8,9 @@ import { taskFrom } from '../support/tasks.js';
 
 const NOW = 1_764_300_000_000;
 
-function worker(workerId: string, runtime?: WorkerRuntime): PlacementWorker {
+type Worker = PlacementWorker & { runtime?: WorkerRuntime };
+
+function worker(workerId: string, runtime?: WorkerRuntime): Worker {
   return {
     workerId,
     status: 'active',
@@ -15,24 +18,30 @@ function worker(workerId: string, runtime?: WorkerRuntime): PlacementWorker {
     flapping: false,
     capacity: { cpu: 4, memoryGb: 8, storageGb: 100, gpu: 0 },
     allocated: { cpu: 0, memoryGb: 0, storageGb: 0, gpu: 0 },
-    ...(runtime ? { runtime } : {}),
+    runtime,
   };
 }
 
 const withCommand = taskFrom('t-cmd', NOW - 1_000, { image: 'python:3.12', command: 'python train.py' });
 const simulated = taskFrom('t-sim', NOW - 500, { image: 'python:3.12' });
 
-function place(workers: PlacementWorker[], allowHostTasks?: boolean) {
+/** A pass as the scheduler runs it: the rule's exclusion in the pass, its words on the reasons. */
+function place(workers: Worker[], allowHostTasks = false) {
+  const queue = [withCommand, simulated];
+  const rule = hostTaskRule(queue, workers, allowHostTasks, () => false);
   return planPass({
-    queue: [withCommand, simulated],
+    queue,
     workers,
-    isExcluded: () => false,
+    isExcluded: rule.isExcluded,
     policy: createRoundRobinPolicy(),
     now: NOW,
     bypassLimit: 3,
     memory: emptyQueueMemory(),
-    allowHostTasks,
-  });
+  }).map((decision) =>
+    decision.kind === 'wait'
+      ? { ...decision, reason: rule.explain(decision.task, decision.reason) }
+      : decision,
+  );
 }
 
 test('a task with a command is not placed on a process worker, and its reason says how to allow it', () => {
