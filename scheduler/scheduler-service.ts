@@ -1,7 +1,7 @@
 import { type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { PositionWaiters } from '../projections/position-waiters.js';
-import { addResources, NO_RESOURCES, type Resources, requestsOf } from '../projections/resources.js';
+import { addResources, type Resources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import { hasLostItsTasks, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
@@ -44,7 +44,7 @@ import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.j
 import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
 import { Exclusions } from './exclusions.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';
-import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
+import { emptyQueueMemory, PlacementWorkers, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
 import { validateTaskRequest } from './task-model.js';
 
@@ -98,6 +98,8 @@ export class SchedulerService {
   private readonly pending = new PendingDecisions();
   private readonly publisher: OrderedPublisher;
   private readonly memory = emptyQueueMemory();
+  /** The workers as placement sees them, kept between passes and told only of changes. */
+  private readonly placementWorkers = new PlacementWorkers();
   private readonly exclusions: Exclusions;
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
@@ -354,22 +356,11 @@ export class SchedulerService {
   private runPass(): void {
     const queue = this.state.queued().filter((task) => !this.pending.isPending(task.taskId));
     if (queue.length === 0) return;
-    const reserved = this.pending.reservedByWorker();
-    const workers: PlacementWorker[] = [...this.state.workers.values()].map((worker) => ({
-      workerId: worker.workerId,
-      status: worker.status,
-      flapping: worker.flapping,
-      cordoned: worker.cordoned,
-      capacity: worker.capacity,
-      allocated: addResources(
-        this.state.allocatedOn(worker.workerId),
-        reserved.get(worker.workerId) ?? NO_RESOURCES,
-      ),
-    }));
+    this.updatePlacementWorkers();
     const decisions = planPass({
       queue,
-      workers,
-      isExcluded: (taskId, workerId) => this.exclusions.has(taskId, workerId),
+      workers: this.placementWorkers,
+      excludedWorkers: (taskId) => this.exclusions.workersExcludedFor(taskId),
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
@@ -379,6 +370,24 @@ export class SchedulerService {
       if (decision.kind === 'wait')
         this.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
       else this.assign(decision.task, decision.workerId, decision.policy);
+    }
+  }
+
+  /** Tells placement of the workers whose document, holdings or pending reservations changed. */
+  private updatePlacementWorkers(): void {
+    const changed = this.state.takeChangedWorkers();
+    for (const workerId of this.pending.takeChangedWorkers()) changed.add(workerId);
+    for (const workerId of changed) {
+      const worker = this.state.workers.get(workerId);
+      if (!worker) continue;
+      this.placementWorkers.upsert({
+        workerId,
+        status: worker.status,
+        flapping: worker.flapping,
+        cordoned: worker.cordoned,
+        capacity: worker.capacity,
+        allocated: addResources(this.state.allocatedOn(workerId), this.pending.reservedOn(workerId)),
+      });
     }
   }
 
