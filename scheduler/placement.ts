@@ -97,6 +97,11 @@ export class PlacementWorkers {
    */
   passAllocated = resourceColumns(FIRST_SLOTS);
   free = resourceColumns(FIRST_SLOTS);
+  /** The schedulable workers by capacity and (pass) allocation: the groups a pass may offer a task to. */
+  private readonly groups = new Map<string, WorkerGroup>();
+  /** How many workers take new tasks. */
+  schedulableCount = 0;
+  private readonly groupOfSlot: (WorkerGroup | undefined)[] = [];
   /** Every slot, in worker-id order, but for those in `unordered`. */
   private order = new Int32Array(0);
   /** Slots added since `order` was last brought up to date. */
@@ -121,10 +126,13 @@ export class PlacementWorkers {
       this.slotById.set(worker.workerId, slot);
       this.workerIds.push(worker.workerId);
       this.statuses.push(worker.status);
+      this.groupOfSlot.push(undefined);
       this.unordered.push(slot);
     }
     this.statuses[slot] = worker.status;
-    this.schedulable[slot] = isSchedulable(worker) ? 1 : 0;
+    const schedulable = isSchedulable(worker) ? 1 : 0;
+    this.schedulableCount += schedulable - (this.schedulable[slot] as number);
+    this.schedulable[slot] = schedulable;
     this.flapping[slot] = worker.flapping ? 1 : 0;
     this.cordoned[slot] = worker.cordoned ? 1 : 0;
     for (const kind of RESOURCE_KINDS) {
@@ -180,6 +188,15 @@ export class PlacementWorkers {
     return this.order;
   }
 
+  /** Schedulable workers grouped by equal capacity and allocation. */
+  schedulableGroups(): IterableIterator<WorkerGroup> {
+    return this.groups.values();
+  }
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
   /** Counts a placement of `requests` on the worker in `slot`, until `resetPassState`. */
   placeDuringPass(slot: number, requests: Resources): void {
     for (const kind of RESOURCE_KINDS) {
@@ -187,6 +204,7 @@ export class PlacementWorkers {
       this.passAllocated[kind][slot] = allocated;
       this.free[kind][slot] = Math.max(0, (this.capacity[kind][slot] as number) - allocated);
     }
+    this.regroup(slot);
   }
 
   /** Forgets what a pass placed on the worker in `slot`. */
@@ -196,6 +214,73 @@ export class PlacementWorkers {
       this.passAllocated[kind][slot] = allocated;
       this.free[kind][slot] = Math.max(0, (this.capacity[kind][slot] as number) - allocated);
     }
+    this.regroup(slot);
+  }
+
+  private regroup(slot: number): void {
+    const key = this.schedulable[slot] === 1 ? this.groupKey(slot) : undefined;
+    const old = this.groupOfSlot[slot];
+    if (old?.key === key) return;
+    if (old) {
+      old.members.splice(this.positionIn(this.membersOf(old), slot), 1);
+      if (old.members.length === 0) this.groups.delete(old.key);
+    }
+    this.groupOfSlot[slot] = undefined;
+    if (key === undefined) return;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { key, members: [], sorted: true, insertsSinceSorted: 0 };
+      this.groups.set(key, group);
+    }
+    this.groupOfSlot[slot] = group;
+    const last = group.members.at(-1);
+    if (
+      last === undefined ||
+      compareIds(this.workerIds[last] as string, this.workerIds[slot] as string) < 0
+    ) {
+      group.members.push(slot);
+    } else if (group.sorted && group.insertsSinceSorted < MAX_SHIFTING_INSERTS) {
+      group.insertsSinceSorted++;
+      group.members.splice(this.positionIn(group.members, slot), 0, slot);
+    } else {
+      // Appended, and sorted when next read: thousands of workers registering at once in no
+      // particular order must not each shift a large group.
+      group.sorted = false;
+      group.members.push(slot);
+    }
+  }
+
+  /** A group's workers in id order. */
+  membersOf(group: WorkerGroup): readonly number[] {
+    if (!group.sorted) {
+      const ids = this.workerIds;
+      group.members.sort((a, b) => compareIds(ids[a] as string, ids[b] as string));
+      group.sorted = true;
+    }
+    group.insertsSinceSorted = 0;
+    return group.members;
+  }
+
+  /** Where `slot` is in slots kept in id order. */
+  private positionIn(members: readonly number[], slot: number): number {
+    const id = this.workerIds[slot] as string;
+    let low = 0;
+    let high = members.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.workerIds[members[middle] as number] as string) < id) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** Equal for two workers exactly when every number a policy reads of them is equal. */
+  private groupKey(slot: number): string {
+    const { capacity, passAllocated } = this;
+    return (
+      `${capacity.cpu[slot]},${capacity.memoryGb[slot]},${capacity.storageGb[slot]},${capacity.gpu[slot]}/` +
+      `${passAllocated.cpu[slot]},${passAllocated.memoryGb[slot]},${passAllocated.storageGb[slot]},${passAllocated.gpu[slot]}`
+    );
   }
 
   private grow(length: number): void {
@@ -208,6 +293,19 @@ export class PlacementWorkers {
     this.free = resourceColumns(length, this.free);
   }
 }
+
+/** Schedulable workers of equal capacity and allocation (read through `PlacementWorkers.membersOf`). */
+export interface WorkerGroup {
+  readonly key: string;
+  readonly members: number[];
+  /** Whether `members` is in id order. */
+  sorted: boolean;
+  /** Members inserted in place since it was last read. */
+  insertsSinceSorted: number;
+}
+
+/** Out-of-order arrivals a group takes in place (shifting the others) before it sorts on the next read instead. */
+const MAX_SHIFTING_INSERTS = 16;
 
 /** The order of `<` on strings, which is the order of a plain `sort()` of ids. */
 function compareIds(a: string, b: string): number {
@@ -250,6 +348,8 @@ export function planPass(input: PassInput): PassDecision[] {
 interface Scratch {
   schedulable: Int32Array;
   candidates: Int32Array;
+  /** Every candidate, when `candidates` holds one per group. */
+  everyone: Int32Array;
   /** The usable workers the task would fit on empty. */
   large: Int32Array;
   /** Per slot: the number of the task it is excluded for (tasks of a pass are numbered from 1). */
@@ -270,6 +370,7 @@ function scratchFor(workers: PlacementWorkers): Scratch {
     scratch = {
       schedulable: new Int32Array(size),
       candidates: new Int32Array(size),
+      everyone: new Int32Array(size),
       large: new Int32Array(size),
       excludedFor: grownInts(scratch?.excludedFor ?? new Int32Array(0), size).fill(0),
       reserved: grownBytes(scratch?.reserved ?? new Uint8Array(0), size).fill(0),
@@ -295,7 +396,8 @@ interface Waiting {
 class PlacementPass {
   private readonly workers: PlacementWorkers;
   private readonly scratch: Scratch;
-  private readonly schedulableCount: number;
+  /** How many of `scratch.schedulable` are filled, once a task needed the list (-1 before). */
+  private schedulableListed = -1;
   /** Live workers held back from new tasks (suspect, cordoned, flapping), in id order. */
   private readonly heldBack: number[] = [];
   /** Slots whose pass state this pass changed. */
@@ -309,6 +411,14 @@ class PlacementPass {
   constructor(private readonly input: PassInput) {
     this.workers = input.workers;
     this.scratch = scratchFor(this.workers);
+  }
+
+  /**
+   * The schedulable workers in id order (and the held-back ones), listed when a task first needs
+   * them: a pass whose policy takes groups of workers places without walking the whole fleet.
+   */
+  private get schedulableCount(): number {
+    if (this.schedulableListed >= 0) return this.schedulableListed;
     let schedulable = 0;
     for (const slot of this.workers.slotsInIdOrder()) {
       if (this.workers.takesNewTasks(slot)) this.scratch.schedulable[schedulable++] = slot;
@@ -317,7 +427,8 @@ class PlacementPass {
         if (state === 'suspect' || state === 'cordoned' || state === 'flapping') this.heldBack.push(slot);
       }
     }
-    this.schedulableCount = schedulable;
+    this.schedulableListed = schedulable;
+    return schedulable;
   }
 
   run(): PassDecision[] {
@@ -378,15 +489,34 @@ class PlacementPass {
     const { memory } = input;
     const requests = requestsOf(task);
     const taskNumber = this.markExclusions(task.taskId);
-    const count = this.findCandidates(task.taskId, requests, taskNumber);
-    const candidates: Candidates = {
-      count,
-      slots: scratch.candidates,
+    const columns = {
       workerIds: workers.workerIds,
       capacity: workers.capacity,
       allocated: workers.passAllocated,
       free: workers.free,
     };
+    const everyone = (slots: Int32Array): Candidates => {
+      const all: Candidates = {
+        ...columns,
+        count: this.findCandidates(slots, task.taskId, requests, taskNumber),
+        slots,
+        everyone: () => all,
+      };
+      return all;
+    };
+    const { interchangeable } = input.policy;
+    // Groups save work only where workers are alike; with as many groups as workers, walking
+    // the workers in id order is cheaper.
+    const byGroup = interchangeable && workers.groupCount * 2 <= workers.schedulableCount;
+    const candidates: Candidates = byGroup
+      ? {
+          ...columns,
+          count: this.findGroupCandidates(interchangeable, task.taskId, requests, taskNumber),
+          slots: scratch.candidates,
+          everyone: () => everyone(scratch.everyone),
+        }
+      : everyone(scratch.candidates);
+    const { count } = candidates;
     const choice = count > 0 ? input.policy.choose(task, candidates, input.now) : undefined;
     const slot = choice && workers.slotOf(choice.workerId);
     if (choice && slot !== undefined && workers.takesNewTasks(slot)) {
@@ -435,25 +565,68 @@ class PlacementPass {
     return taskNumber;
   }
 
-  /** Fills `scratch.candidates` with the schedulable, not excluded, not reserved workers with room. */
-  private findCandidates(taskId: string, requests: Resources, taskNumber: number): number {
-    const { schedulable, candidates, excludedFor, reserved } = this.scratch;
-    const { cpu, memoryGb, storageGb, gpu } = this.workers.free;
-    const anyReserved = this.reservedBy.size > 0;
+  /** Fills `into` with the schedulable workers the task may go to (not excluded, not reserved for another) that have room. */
+  private findCandidates(into: Int32Array, taskId: string, requests: Resources, taskNumber: number): number {
+    const { schedulable } = this.scratch;
+    const scheduled = this.schedulableCount;
     let count = 0;
-    for (let index = 0; index < this.schedulableCount; index++) {
+    for (let index = 0; index < scheduled; index++) {
       const slot = schedulable[index] as number;
-      if (taskNumber !== 0 && excludedFor[slot] === taskNumber) continue;
-      if (anyReserved && reserved[slot] === 1 && this.reservedBy.get(slot) !== taskId) continue;
+      if (this.mayGoTo(slot, taskId, taskNumber) && this.hasRoom(requests, slot)) into[count++] = slot;
+    }
+    return count;
+  }
+
+  /**
+   * Fills `scratch.candidates` with the first worker the task may go to of each group with room
+   * (its equals would score the same and lose the tie on id) and every worker the policy names
+   * that may take it; in no particular order.
+   */
+  private findGroupCandidates(
+    interchangeable: NonNullable<PlacementPolicy['interchangeable']>,
+    taskId: string,
+    requests: Resources,
+    taskNumber: number,
+  ): number {
+    const { candidates } = this.scratch;
+    const { workers } = this;
+    const { named } = interchangeable;
+    let count = 0;
+    for (const group of workers.schedulableGroups()) {
+      if (!this.hasRoom(requests, group.members[0] as number)) continue;
+      for (const slot of workers.membersOf(group)) {
+        if (!this.mayGoTo(slot, taskId, taskNumber) || named.has(workers.workerIds[slot] as string)) continue;
+        candidates[count++] = slot;
+        break;
+      }
+    }
+    for (const workerId of named) {
+      const slot = workers.slotOf(workerId);
       if (
-        requests.cpu <= (cpu[slot] as number) + EPSILON &&
-        requests.memoryGb <= (memoryGb[slot] as number) + EPSILON &&
-        requests.storageGb <= (storageGb[slot] as number) + EPSILON &&
-        requests.gpu <= (gpu[slot] as number) + EPSILON
+        slot !== undefined &&
+        workers.takesNewTasks(slot) &&
+        this.mayGoTo(slot, taskId, taskNumber) &&
+        this.hasRoom(requests, slot)
       )
         candidates[count++] = slot;
     }
     return count;
+  }
+
+  /** Not excluded for the task, and not reserved for another. */
+  private mayGoTo(slot: number, taskId: string, taskNumber: number): boolean {
+    if (taskNumber !== 0 && this.scratch.excludedFor[slot] === taskNumber) return false;
+    return this.scratch.reserved[slot] === 0 || this.reservedBy.get(slot) === taskId;
+  }
+
+  private hasRoom(requests: Resources, slot: number): boolean {
+    const { cpu, memoryGb, storageGb, gpu } = this.workers.free;
+    return (
+      requests.cpu <= (cpu[slot] as number) + EPSILON &&
+      requests.memoryGb <= (memoryGb[slot] as number) + EPSILON &&
+      requests.storageGb <= (storageGb[slot] as number) + EPSILON &&
+      requests.gpu <= (gpu[slot] as number) + EPSILON
+    );
   }
 
   /** For a task that found no worker: how many it may be offered to, and which it would fit on empty. */

@@ -25,6 +25,11 @@ export interface CandidateWorker {
  * The schedulable workers on which a task fits, as columns: `slots[0..count)` are positions in
  * the columns, in worker-id order. A placement offers one task to thousands of workers, so
  * candidates are not objects: reading a few numbers per worker is what keeps that cheap.
+ *
+ * For a policy with `interchangeable`, they may instead be only the first (in id order) of each
+ * group of workers with equal capacity and allocation, plus every worker the policy names, in
+ * no particular order; `everyone()` gives all of them in id order (what a fallback that is not
+ * interchangeable needs).
  */
 export interface Candidates {
   readonly count: number;
@@ -36,6 +41,7 @@ export interface Candidates {
   readonly allocated: ResourceColumns;
   /** capacity − allocated, never below zero. */
   readonly free: ResourceColumns;
+  everyone(): Candidates;
 }
 
 export interface PlacementChoice {
@@ -50,6 +56,12 @@ export interface PlacementChoice {
  */
 export interface PlacementPolicy {
   readonly name: PolicyName;
+  /**
+   * Set when the policy chooses the same among workers of equal capacity and allocation (the
+   * first in id order), except for the workers it has `named` (per-worker parameters): a pass
+   * then offers it one worker per such group, which is what keeps a large uniform fleet cheap.
+   */
+  readonly interchangeable?: { readonly named: ReadonlySet<string> };
   choose(task: TaskSpec, candidates: Candidates, now: number): PlacementChoice | undefined;
 }
 
@@ -66,12 +78,14 @@ export function candidatesOf(workers: readonly CandidateWorker[]): Candidates {
     storageGb: Float64Array.from(workers, (worker) => pick(worker).storageGb),
     gpu: Float64Array.from(workers, (worker) => pick(worker).gpu),
   });
-  return {
+  const candidates: Candidates = {
     count: workers.length,
     slots: Int32Array.from(workers, (_, index) => index),
     workerIds: workers.map((worker) => worker.workerId),
     capacity: column((worker) => worker.capacity),
     allocated: column((worker) => worker.allocated),
     free: column((worker) => worker.free),
+    everyone: () => candidates,
   };
+  return candidates;
 }

@@ -145,35 +145,46 @@ function emptyScore(): RtsScore {
 
 /**
  * Risk-aware task scheduling: the candidate with the lowest risk; ties go to the faster
- * prediction, then to the lower id (candidates come in id order, so the first of equals
- * wins), so choices are reproducible. When no candidate gets a finite score (a τ of 0, a
+ * prediction, then to the lower id, so choices are reproducible. When no candidate gets a finite score (a τ of 0, a
  * parameter that overflows), it falls back to round-robin.
  */
 export function createRtsPolicy(params: RtsParams, fallback: PlacementPolicy): PlacementPolicy {
   const score = emptyScore();
+  // Only affinity and penalty tell two workers of equal capacity and allocation apart.
+  const named = new Set([
+    ...Object.values(params.affinity).flatMap((perType) => Object.keys(perType ?? {})),
+    ...Object.keys(params.penalty),
+  ]);
   return {
     name: 'rts',
+    interchangeable: { named },
     choose(task, candidates, now) {
       // One scan for the minimum, one score record reused: sorting every candidate's score only
       // to take the first, or an object per candidate, was most of a placement's cost.
       const terms = taskTerms(task, now, params);
       const { count, slots } = candidates;
+      const { workerIds } = candidates;
       let bestSlot = -1;
       let bestRisk = 0;
       let bestRuntime = 0;
       for (let index = 0; index < count; index++) {
         const slot = slots[index] as number;
         const { risk, runtimeS } = scoreSlot(task, terms, candidates, slot, score);
+        if (!Number.isFinite(risk)) continue;
+        // Equal risk and runtime (or runtimes that do not compare): the lower id.
         if (
-          Number.isFinite(risk) &&
-          (bestSlot < 0 || risk < bestRisk || (risk === bestRisk && runtimeS < bestRuntime))
+          bestSlot < 0 ||
+          risk < bestRisk ||
+          (risk === bestRisk &&
+            (runtimeS < bestRuntime ||
+              (!(runtimeS > bestRuntime) && (workerIds[slot] as string) < (workerIds[bestSlot] as string))))
         ) {
           bestSlot = slot;
           bestRisk = risk;
           bestRuntime = runtimeS;
         }
       }
-      if (bestSlot < 0) return fallback.choose(task, candidates, now);
+      if (bestSlot < 0) return fallback.choose(task, candidates.everyone(), now);
       return { workerId: candidates.workerIds[bestSlot] as string, policy: 'rts' };
     },
   };

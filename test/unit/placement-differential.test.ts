@@ -41,8 +41,15 @@ import { taskFrom } from '../support/tasks.js';
  */
 
 const NOW = 1_764_300_000_000;
-const STEPS = 60;
-const SEEDS = [1, 2, 3, 5, 8, 13, 21, 34];
+const STEPS = 50;
+const SEEDS = [1, 2, 3, 5, 8, 13];
+
+/**
+ * A varied fleet (five shapes, any use, tasks of many sizes: nearly every worker unlike the
+ * others), or a uniform one (two shapes, tasks of two sizes: large groups of equal workers,
+ * which a pass for RTS offers the task one worker of).
+ */
+type Fleet = 'varied' | 'uniform';
 
 /** Capacities from a few machine shapes, so that equal workers (exact ties in every score) are common. */
 const SHAPES: readonly Resources[] = [
@@ -55,12 +62,18 @@ const SHAPES: readonly Resources[] = [
 
 type Policies = { name: string; current: () => PlacementPolicy; reference: () => ReferencePolicy };
 
+const NAMED_WORKERS = ['w-005', 'w-010', 'w-011', 'w-020', 'w-030'];
+
 const TUNED_PARAMS: RtsParams = {
   ...DEFAULT_RTS_PARAMS,
   theta: [0.4, 0.05, 0.9, 0.7],
   alpha: 3,
   beta: 2.5,
-  affinity: { 'cpu-heavy': { 'w-010': 0.4, 'w-020': 0.2 }, 'gpu-training': { 'w-030': 1 } },
+  affinity: {
+    'cpu-light': { 'w-010': 0.05 },
+    'cpu-heavy': { 'w-010': 0.4, 'w-020': 0.2 },
+    'gpu-training': { 'w-030': 1 },
+  },
   penalty: { 'w-011': 0.3, 'w-005': 5 },
 };
 
@@ -98,7 +111,12 @@ class Workload {
   now = NOW;
   private nextTask = 0;
 
-  constructor(private readonly random: () => number) {
+  constructor(
+    private readonly random: () => number,
+    private readonly fleet: Fleet = 'varied',
+  ) {
+    // The workers the tuned parameters name are always there, scored apart from their equals.
+    for (const workerId of NAMED_WORKERS) this.addWorker(workerId);
     const count = 20 + Math.floor(random() * 60);
     for (let index = 0; index < count; index++) this.addWorker();
   }
@@ -108,7 +126,7 @@ class Workload {
     this.now += Math.floor(this.random() * 4_000);
     for (const worker of [...this.workers.values()]) {
       if (this.random() < 0.12) this.changeState(worker);
-      else if (this.random() < 0.03) this.set(worker, { capacity: this.pick(SHAPES) });
+      else if (this.random() < 0.03) this.set(worker, { capacity: this.shape() });
     }
     if (this.random() < 0.3) this.addWorker();
     for (const [taskId, { workerId, requests }] of [...this.running]) {
@@ -148,13 +166,15 @@ class Workload {
     return [...this.workers.values()].sort((a, b) => (a.workerId < b.workerId ? -1 : 1));
   }
 
-  private addWorker(): void {
+  private addWorker(named?: string): void {
     // Ids drawn at random, so that new workers land between existing ones in id order.
-    let workerId: string;
-    do workerId = `w-${String(Math.floor(this.random() * 1_000)).padStart(3, '0')}`;
-    while (this.workers.has(workerId));
-    const capacity = this.pick(SHAPES);
-    const used = this.random() * 0.9;
+    let workerId = named ?? '';
+    while (workerId === '' || this.workers.has(workerId))
+      workerId = `w-${String(Math.floor(this.random() * 1_000)).padStart(3, '0')}`;
+    const capacity = this.shape();
+    // Few levels of use, so that many workers are equal in everything (one group to the pass).
+    const used =
+      this.fleet === 'uniform' ? this.pick([0, 0.5]) : this.pick([0, 0, 0.25, this.random() * 0.9]);
     const allocated = {
       cpu: Math.floor(capacity.cpu * used),
       memoryGb: Math.floor(capacity.memoryGb * used * 10) / 10,
@@ -180,16 +200,21 @@ class Workload {
     const roll = this.random();
     // Mostly small; some that fit only the largest shape; some that fit nowhere.
     const scale = roll < 0.75 ? 1 : roll < 0.92 ? 6 : 40;
+    const uniform = this.fleet === 'uniform';
     const spec = {
       type,
-      cpu: this.pick([0.1, 0.2, 0.5, 1, 2, 3]) * scale,
-      memoryGb: this.pick([0.1, 0.5, 1, 2, 4]) * scale,
-      storageGb: this.pick([0, 1, 5]) * scale,
+      cpu: (uniform ? this.pick([1, 2]) : this.pick([0.1, 0.2, 0.5, 1, 2, 3])) * scale,
+      memoryGb: (uniform ? 2 : this.pick([0.1, 0.5, 1, 2, 4])) * scale,
+      storageGb: (uniform ? 1 : this.pick([0, 1, 5])) * scale,
       gpu: type.startsWith('gpu') ? this.pick([1, 2]) * (scale > 1 ? 2 : 1) : 0,
       k: this.pick([1, 1.5, 2, 3]),
     };
     const submittedAt = this.now - Math.floor(this.random() * 30_000);
     return taskFrom(`t-${String(this.nextTask++).padStart(5, '0')}`, submittedAt, spec);
+  }
+
+  private shape(): Resources {
+    return this.pick(this.fleet === 'uniform' ? SHAPES.slice(1, 3) : SHAPES);
   }
 
   private pick<T>(items: readonly T[]): T {
@@ -241,14 +266,16 @@ function memoryOf(memory: QueueMemory): string {
   return `bypassed ${sorted(memory.bypassed)}; reservations ${sorted(memory.reservations)}`;
 }
 
-for (const policies of POLICIES) {
-  test(`the same decisions and wait reasons as before, ${policies.name}`, () => {
+for (const [policies, fleet] of POLICIES.flatMap((p) =>
+  (['varied', 'uniform'] as const).map((f) => [p, f] as const),
+)) {
+  test(`the same decisions and wait reasons as before, ${policies.name}, ${fleet} fleet`, () => {
     let placed = 0;
     let waited = 0;
     let reserved = 0;
     for (const seed of SEEDS) {
       const random = seededRandom(seed);
-      const workload = new Workload(random);
+      const workload = new Workload(random, fleet);
       const table = new PlacementWorkers();
       const current = { policy: policies.current(), memory: emptyQueueMemory() };
       const reference = { policy: policies.reference(), memory: emptyQueueMemory() };
