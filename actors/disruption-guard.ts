@@ -1,4 +1,4 @@
-import type { DisruptionEvent, WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { DisruptionEvent, WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { DisruptionSettings } from './liveness-settings.js';
 
 export interface DisruptionGuardOptions {

@@ -1,7 +1,7 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
-import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
-import type { Heartbeat } from '../streams/heartbeat.js';
-import type { WorkerEvent, WorkerStatus, WorkerStreamEvent } from '../streams/worker-events.js';
+import type { Heartbeat } from '../streams/contracts/heartbeat.js';
+import type { WorkerEvent, WorkerStatus, WorkerStreamEvent } from '../streams/contracts/worker-events.js';
+import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
   type HeartbeatEvent,

@@ -1,6 +1,6 @@
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
-import type { Capacity } from '../streams/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { Capacity } from '../streams/contracts/heartbeat.js';
+import type { WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../streams/clock.js';
+import type { Clock } from '../streams/util/clock.js';
 
 interface TimerEntry<Owner> {
   dueAt: number;

@@ -1,4 +1,4 @@
-import type { WorkerStreamEvent } from '../streams/worker-events.js';
+import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
-import { HEARTBEAT_WILDCARD } from '../streams/subjects.js';
+import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
 import type { HeartbeatLoad } from './load/heartbeat-load-client.js';
 import { type LoadTarget, RAW_SUBJECT_PREFIX } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';

@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { WorkerStreamEvent } from '../streams/worker-events.js';
+import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { deliveryFigures, heartbeatsReceived } from './support/control-plane.js';

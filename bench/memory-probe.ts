@@ -1,7 +1,13 @@
 import { Fleet } from '../actors/fleet.js';
-import { DEFAULT_CONFIG, livenessSettingsOf } from '../cli/config.js';
-import { type Capacity, decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../streams/heartbeat.js';
-import { heartbeatSubject } from '../streams/subjects.js';
+import { DEFAULT_CONFIG } from '../cli/config.js';
+import { livenessSettingsOf } from '../control-plane/settings.js';
+import {
+  type Capacity,
+  decodeHeartbeat,
+  encodeHeartbeat,
+  type Heartbeat,
+} from '../streams/contracts/heartbeat.js';
+import { heartbeatSubject } from '../streams/contracts/subjects.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 
 /**

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { LivenessSettings } from '../actors/liveness-settings.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../control-plane/heartbeat-intake.js';
+import type { ControlPlaneSettings } from '../control-plane/settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
-import { DEFAULT_NATS_URL } from '../streams/connection.js';
-import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../streams/heartbeat-intake.js';
+import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
-export interface Config {
+export interface Config extends ControlPlaneSettings {
   natsUrl: string;
   dataDir: string;
   /** Silence after which a worker is declared inactive. */
@@ -241,27 +241,4 @@ export function flagOf(key: keyof Config): string {
 
 function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-}
-
-/** The fleet's view of the configuration. */
-export function livenessSettingsOf(config: Config): LivenessSettings {
-  return {
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-    suspicion: {
-      phiThreshold: config.phiThreshold,
-      suspectAfterMs: config.suspectAfterMs,
-      windowSize: config.phiWindowSize,
-      minSamples: config.phiMinSamples,
-      minStdDevMs: config.phiMinStdDevMs,
-    },
-    flapDamping: {
-      threshold: config.flapThreshold,
-      windowMs: config.flapWindowMs,
-      holdDownMs: config.flapHoldDownMs,
-    },
-    disruption: {
-      thresholdPercent: config.disruptionThresholdPercent,
-      minWorkers: config.disruptionMinWorkers,
-    },
-  };
 }

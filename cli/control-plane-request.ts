@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { connectToNats } from '../streams/connection.js';
-import { requestJson } from '../streams/request-reply.js';
+import { connectToNats } from '../streams/nats/connection.js';
+import { requestJson } from '../streams/nats/request-reply.js';
 import type { Config } from './config.js';
 import { credentialsFor } from './credentials.js';
 

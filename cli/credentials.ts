@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import type { Identity } from '../streams/auth.js';
-import type { NatsCredentials } from '../streams/connection.js';
-import { CredentialStore, readCredentialsFile } from '../streams/credentials.js';
+import type { Identity } from '../streams/contracts/authorization.js';
+import type { NatsCredentials } from '../streams/nats/connection.js';
+import { CredentialStore, readCredentialsFile } from '../streams/nats/credentials.js';
 import { type Config, credentialsDir } from './config.js';
 
 /**

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { ID_RULE } from '../streams/subjects.js';
+import { ID_RULE } from '../streams/contracts/subjects.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { WorkerControl } from './commands/operator.js';

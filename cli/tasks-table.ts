@@ -1,6 +1,6 @@
 import { describeResources, requestsOf } from '../projections/resources.js';
 import { bySubmission, type TaskDocument } from '../projections/task-document.js';
-import { TASK_STATUSES, type TaskStatus } from '../streams/task-events.js';
+import { TASK_STATUSES, type TaskStatus } from '../streams/contracts/task-events.js';
 import { type Colors, formatDuration, renderTable } from './terminal.js';
 
 const HEADER = [

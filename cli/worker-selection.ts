@@ -1,5 +1,5 @@
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
-import type { WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import { ConfigError } from './config.js';
 
 type Matcher = (worker: WorkerDocument) => boolean;

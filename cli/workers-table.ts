@@ -1,7 +1,7 @@
 import type { DisruptionDocument } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
-import type { WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import { type Colors, formatClock, formatDuration, renderTable } from './terminal.js';
 
 const HEADER = [

@@ -1,4 +1,4 @@
-import type { DisruptionEvent } from '../streams/worker-events.js';
+import type { DisruptionEvent } from '../streams/contracts/worker-events.js';
 
 /** Whether the fleet is in disruption mode, as the read model shows it (`cloudai workers`, the scheduler). */
 export interface DisruptionDocument {

@@ -1,4 +1,4 @@
-import type { Usage } from '../streams/heartbeat.js';
+import type { Usage } from '../streams/contracts/heartbeat.js';
 import type { HeartbeatSample } from './worker-document.js';
 
 /** The newest heartbeat sample of one worker. */

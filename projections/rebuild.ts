@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, type StreamState } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../streams/subjects.js';
+import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import type { ReadModel } from './read-model.js';
 import type { StreamMessage } from './stream-batch.js';
 import { applyTaskEventBatch } from './task-projector.js';

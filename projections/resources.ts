@@ -1,5 +1,5 @@
-import type { Capacity } from '../streams/heartbeat.js';
-import type { TaskSpec } from '../streams/task-events.js';
+import type { Capacity } from '../streams/contracts/heartbeat.js';
+import type { TaskSpec } from '../streams/contracts/task-events.js';
 
 /** Amounts of the four resources a worker offers and a task requests (cores, GB, GB, devices). */
 export type Resources = Capacity;

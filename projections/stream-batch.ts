@@ -1,4 +1,4 @@
-import type { DecodeResult } from '../streams/json-codec.js';
+import type { DecodeResult } from '../streams/util/json-codec.js';
 
 /** One message of a stream: its sequence and raw payload. */
 export interface StreamMessage {

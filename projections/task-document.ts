@@ -1,4 +1,4 @@
-import type { TaskEvent, TaskEventType, TaskSpec, TaskStatus } from '../streams/task-events.js';
+import type { TaskEvent, TaskEventType, TaskSpec, TaskStatus } from '../streams/contracts/task-events.js';
 import { type Resources, requestsOf } from './resources.js';
 
 /** One applied event in a task's life, as `cloudai task show` prints it. */

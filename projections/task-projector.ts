@@ -1,9 +1,9 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type Logger, RateLimitedLog } from '../streams/logger.js';
-import { StreamFollower } from '../streams/stream-follower.js';
-import { TASKS_STREAM } from '../streams/subjects.js';
-import { decodeTaskEvent } from '../streams/task-events.js';
+import { TASKS_STREAM } from '../streams/contracts/subjects.js';
+import { decodeTaskEvent } from '../streams/contracts/task-events.js';
+import { StreamFollower } from '../streams/nats/stream-follower.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type StreamMessage } from './stream-batch.js';

@@ -1,4 +1,4 @@
-import type { WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 
 /** Availability is reported over this window (and since registration). */
 export const AVAILABILITY_WINDOW_MS = 24 * 60 * 60_000;

@@ -1,5 +1,5 @@
-import type { Capacity, Usage } from '../streams/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/worker-events.js';
+import type { Capacity, Usage } from '../streams/contracts/heartbeat.js';
+import type { WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
 import { NO_RESOURCES, type Resources } from './resources.js';
 import { evolveUptime, startUptime, type UptimeRecord, uptimeOf } from './uptime.js';
 

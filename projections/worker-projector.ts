@@ -1,10 +1,10 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Usage } from '../streams/heartbeat.js';
-import { type Logger, RateLimitedLog } from '../streams/logger.js';
-import { StreamFollower } from '../streams/stream-follower.js';
-import { WORKER_EVENTS_STREAM } from '../streams/subjects.js';
-import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
+import type { Usage } from '../streams/contracts/heartbeat.js';
+import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import { StreamFollower } from '../streams/nats/stream-follower.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { evolveDisruption } from './disruption-document.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import { PositionWaiters } from './position-waiters.js';

@@ -9,8 +9,8 @@ import {
   whyIgnored,
 } from '../projections/task-document.js';
 import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
-import type { TaskEvent, TaskStatus } from '../streams/task-events.js';
-import type { DisruptionEvent, WorkerEvent } from '../streams/worker-events.js';
+import type { TaskEvent, TaskStatus } from '../streams/contracts/task-events.js';
+import type { DisruptionEvent, WorkerEvent } from '../streams/contracts/worker-events.js';
 
 /** The read model as the scheduler loads it at start: documents and the stream positions they reflect. */
 export interface ClusterSnapshot {

@@ -8,7 +8,7 @@ import {
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
-import type { WorkerStatus } from '../streams/worker-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { Candidates, PlacementPolicy, PolicyName, ResourceColumns } from './policies/policy.js';
 
 /** A worker as a placement pass sees it. */

@@ -5,12 +5,7 @@ import { addResources, type Resources, requestsOf } from '../projections/resourc
 import { forEachNewEvent } from '../projections/stream-batch.js';
 import { holdingOf, specOf, type TaskDocument } from '../projections/task-document.js';
 import { hasLostItsTasks, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
-import type { Heartbeat } from '../streams/heartbeat.js';
-import { decodeJson, encodeJson } from '../streams/json-codec.js';
-import { type Logger, RateLimitedLog } from '../streams/logger.js';
-import { OrderedPublisher } from '../streams/ordered-publisher.js';
-import { requestJson, serveJsonRequests } from '../streams/request-reply.js';
-import { StreamFollower } from '../streams/stream-follower.js';
+import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import {
   ID_RULE,
   isValidTaskId,
@@ -22,7 +17,7 @@ import {
   taskEventSubject,
   taskStopSubject,
   WORKER_EVENTS_STREAM,
-} from '../streams/subjects.js';
+} from '../streams/contracts/subjects.js';
 import {
   type Assignment,
   assignmentReplySchema,
@@ -39,8 +34,13 @@ import {
   type TaskEvent,
   taskEventMessageId,
   taskReportSchema,
-} from '../streams/task-events.js';
-import { decodeWorkerEvent, isDisruptionEvent } from '../streams/worker-events.js';
+} from '../streams/contracts/task-events.js';
+import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
+import { requestJson, serveJsonRequests } from '../streams/nats/request-reply.js';
+import { StreamFollower } from '../streams/nats/stream-follower.js';
+import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
 import { Exclusions } from './exclusions.js';
 import { type DecisionKind, PendingDecisions } from './pending-decisions.js';

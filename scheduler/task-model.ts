@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Resources } from '../projections/resources.js';
-import { RESOURCE_LIMITS } from '../streams/heartbeat.js';
+import { RESOURCE_LIMITS } from '../streams/contracts/heartbeat.js';
 import {
   MAX_COMMAND_LENGTH,
   MAX_IMAGE_LENGTH,
@@ -9,7 +9,7 @@ import {
   type TaskRequest,
   type TaskSpec,
   type TaskType,
-} from '../streams/task-events.js';
+} from '../streams/contracts/task-events.js';
 
 /** The original CloudAI's defaults for what a submission leaves out. */
 export const TASK_DEFAULTS = { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 } as const;

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { heartbeatSubject } from '../../streams/subjects.js';
+import { heartbeatSubject } from '../../streams/contracts/subjects.js';
 import {
   type LoadCommand,
   type LoadReport,

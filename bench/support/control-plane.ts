@@ -1,6 +1,6 @@
 import { resolveConfig } from '../../cli/config.js';
-import { ControlPlane, type ControlPlaneOptions } from '../../cli/control-plane.js';
-import type { Logger } from '../../streams/logger.js';
+import { ControlPlane, type ControlPlaneOptions } from '../../control-plane/control-plane.js';
+import type { Logger } from '../../streams/util/logger.js';
 import { type Figure, mustBeZero } from './report.js';
 import type { BenchResources } from './resources.js';
 
@@ -50,7 +50,7 @@ export async function startBenchControlPlane(
     {},
   );
   const controlPlane = await ControlPlane.start({
-    config,
+    settings: config,
     logger,
     onTransition: options.onTransition,
     onEventStored: options.onEventStored,

@@ -1,6 +1,6 @@
 import { DEFAULT_CONFIG } from '../../cli/config.js';
-import type { ControlPlane } from '../../cli/control-plane.js';
-import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import type { ControlPlane } from '../../control-plane/control-plane.js';
+import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from '../load/load-protocol.js';
 import { countDisconnects, type LogCounts, startBenchControlPlane } from './control-plane.js';

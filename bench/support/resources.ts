@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NatsServer } from '../../streams/nats-server.js';
+import { NatsServer } from '../../streams/nats/nats-server.js';
 
 /**
  * Everything one benchmark starts (servers, child processes, connections, temp dirs),

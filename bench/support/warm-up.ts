@@ -1,4 +1,4 @@
-import type { ControlPlane } from '../../cli/control-plane.js';
+import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { heartbeatsReceived } from './control-plane.js';
 import { pollUntil } from './stats.js';
 

@@ -1,7 +1,7 @@
-import { type Alert, type AlertKind, decodeAlert } from '../../streams/alerts.js';
-import { connectToNats } from '../../streams/connection.js';
-import { createConsoleLogger, RateLimitedLog } from '../../streams/logger.js';
-import { ALERTS_WILDCARD } from '../../streams/subjects.js';
+import { type Alert, type AlertKind, decodeAlert } from '../../streams/contracts/alerts.js';
+import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import { createConsoleLogger, RateLimitedLog } from '../../streams/util/logger.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
 import { type Colors, colors, shouldUseColor } from '../terminal.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { type Identity, renderAuthConf, userName } from '../../streams/auth.js';
-import { CredentialStore } from '../../streams/credentials.js';
-import { authConfPath, pidFilePath } from '../../streams/nats-server.js';
-import { ID_RULE, isValidWorkerId } from '../../streams/subjects.js';
+import { type Identity, renderAuthConf, userName } from '../../streams/contracts/authorization.js';
+import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
+import { CredentialStore } from '../../streams/nats/credentials.js';
+import { authConfPath, pidFilePath } from '../../streams/nats/nats-server.js';
 import {
   ConfigError,
   type ConfigOverrides,

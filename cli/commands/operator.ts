@@ -1,5 +1,5 @@
 import type { DisruptionDocument } from '../../projections/disruption-document.js';
-import { type OperatorReply, operatorReplySchema } from '../../streams/operator-requests.js';
+import { type OperatorReply, operatorReplySchema } from '../../streams/contracts/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
   ID_RULE,
@@ -7,7 +7,7 @@ import {
   WORKER_CORDON_SUBJECT,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
-} from '../../streams/subjects.js';
+} from '../../streams/contracts/subjects.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';

@@ -1,6 +1,6 @@
 import { ReadModel } from '../../projections/read-model.js';
 import { rebuildReadModel } from '../../projections/rebuild.js';
-import { connectToNats } from '../../streams/connection.js';
+import { connectToNats } from '../../streams/nats/connection.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
 

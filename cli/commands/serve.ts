@@ -1,6 +1,6 @@
-import { createConsoleLogger } from '../../streams/logger.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { createConsoleLogger } from '../../streams/util/logger.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
-import { ControlPlane } from '../control-plane.js';
 import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
@@ -9,7 +9,7 @@ export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
   const config = resolveConfig(overrides);
   const logger = createConsoleLogger('serve');
   const controlPlane = await ControlPlane.start({
-    config,
+    settings: config,
     credentials: credentialsFor(config, { role: 'control-plane' }),
     processMetrics: true,
   });

@@ -1,8 +1,12 @@
 import type { z } from 'zod';
 import { readModelPath } from '../../projections/read-model.js';
 import { newTaskId, type TaskRequestField, validateTaskRequest } from '../../scheduler/task-model.js';
-import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
-import { cancelReplySchema, submitReplySchema, type TaskRequest } from '../../streams/task-events.js';
+import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/contracts/subjects.js';
+import {
+  cancelReplySchema,
+  submitReplySchema,
+  type TaskRequest,
+} from '../../streams/contracts/task-events.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';

@@ -1,4 +1,4 @@
-import { TASK_STATUSES, type TaskStatus } from '../../streams/task-events.js';
+import { TASK_STATUSES, type TaskStatus } from '../../streams/contracts/task-events.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTasksTable } from '../tasks-table.js';

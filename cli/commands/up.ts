@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { type Identity, renderAuthConf } from '../../streams/auth.js';
-import { CredentialStore } from '../../streams/credentials.js';
-import { NatsServer, pidFilePath } from '../../streams/nats-server.js';
+import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
+import { CredentialStore } from '../../streams/nats/credentials.js';
+import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
 import {
   type ConfigOverrides,
   credentialsDir,

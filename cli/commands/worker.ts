@@ -1,10 +1,10 @@
 import { cpus, freemem, hostname, loadavg, totalmem } from 'node:os';
-import { TaskAgent } from '../../scheduler/task-agent.js';
-import { connectToNats } from '../../streams/connection.js';
-import { capacitySchema, type Usage } from '../../streams/heartbeat.js';
-import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { createConsoleLogger } from '../../streams/logger.js';
-import { ID_RULE, isValidWorkerId } from '../../streams/subjects.js';
+import { capacitySchema, type Usage } from '../../streams/contracts/heartbeat.js';
+import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import { createConsoleLogger } from '../../streams/util/logger.js';
+import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
+import { TaskAgent } from '../../worker/task-agent.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';

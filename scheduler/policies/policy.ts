@@ -1,5 +1,5 @@
 import type { Resources } from '../../projections/resources.js';
-import type { TaskSpec } from '../../streams/task-events.js';
+import type { TaskSpec } from '../../streams/contracts/task-events.js';
 
 export const POLICY_NAMES = ['rts', 'round-robin'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

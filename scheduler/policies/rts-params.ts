@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { TASK_TYPES, type TaskType } from '../../streams/task-events.js';
+import { TASK_TYPES, type TaskType } from '../../streams/contracts/task-events.js';
 
 /** Parameters of the risk-aware policy; the defaults are the original CloudAI's. */
 export interface RtsParams {

@@ -1,4 +1,4 @@
-import type { TaskSpec } from '../../streams/task-events.js';
+import type { TaskSpec } from '../../streams/contracts/task-events.js';
 import {
   type Candidates,
   type CandidateWorker,

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { alertSchema } from '../../streams/alerts.js';
-import { connectToNats } from '../../streams/connection.js';
-import { readCredentialsFile } from '../../streams/credentials.js';
-import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
+import { alertSchema } from '../../streams/contracts/alerts.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import { readCredentialsFile } from '../../streams/nats/credentials.js';
+import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { spawnCli } from '../support/cli.js';
 import { startAuthorizedServer, waitFor } from '../support/nats.js';
 

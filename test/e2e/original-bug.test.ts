@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerJson } from '../../cli/worker-stats.js';
-import type { NatsServer } from '../../streams/nats-server.js';
+import type { NatsServer } from '../../streams/nats/nats-server.js';
 import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
 

@@ -1,9 +1,9 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
-import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
-import type { Logger } from '../../streams/logger.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../control-plane/heartbeat-intake.js';
+import { encodeHeartbeat, type HeartbeatInput } from '../../streams/contracts/heartbeat.js';
+import type { Logger } from '../../streams/util/logger.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { WorkerEvent } from '../../streams/worker-events.js';
+import type { WorkerEvent } from '../../streams/contracts/worker-events.js';
 import { sleep, withTestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';

@@ -2,9 +2,13 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
-import { WORKER_EVENTS_STREAM, workerEventMessageId, workerEventSubject } from '../../streams/subjects.js';
-import { encodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
-import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
+import {
+  WORKER_EVENTS_STREAM,
+  workerEventMessageId,
+  workerEventSubject,
+} from '../../streams/contracts/subjects.js';
+import { encodeWorkerEvent, type WorkerEvent } from '../../streams/contracts/worker-events.js';
+import { ensureWorkerEventsStream } from '../../streams/nats/event-streams.js';
 import { withTestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';

@@ -2,12 +2,16 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ReadModel } from '../../projections/read-model.js';
-import { connectToNats } from '../../streams/connection.js';
-import { silentLogger } from '../../streams/logger.js';
-import { OrderedPublisher } from '../../streams/ordered-publisher.js';
-import { WORKER_EVENTS_STREAM, workerEventMessageId, workerEventSubject } from '../../streams/subjects.js';
-import { encodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
-import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
+import {
+  WORKER_EVENTS_STREAM,
+  workerEventMessageId,
+  workerEventSubject,
+} from '../../streams/contracts/subjects.js';
+import { encodeWorkerEvent, type WorkerEvent } from '../../streams/contracts/worker-events.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import { ensureWorkerEventsStream } from '../../streams/nats/event-streams.js';
+import { OrderedPublisher } from '../../streams/nats/ordered-publisher.js';
+import { silentLogger } from '../../streams/util/logger.js';
 import { runCli } from '../support/cli.js';
 import { sleep, withTestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';

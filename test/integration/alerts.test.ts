@@ -1,11 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
-import { type Alert, alertOf, decodeAlert, isAlertingEvent } from '../../streams/alerts.js';
-import { silentLogger } from '../../streams/logger.js';
-import { ALERTS_WILDCARD } from '../../streams/subjects.js';
-import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { type Alert, alertOf, decodeAlert, isAlertingEvent } from '../../streams/contracts/alerts.js';
+import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
+import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
+import { silentLogger } from '../../streams/util/logger.js';
 import { type TestCluster, withTestCluster } from '../support/cluster.js';
 import { parseExposition } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
@@ -30,7 +30,7 @@ function startControlPlane(
   stored: StoredAt[] = [],
 ): Promise<ControlPlane> {
   return ControlPlane.start({
-    config: resolveConfig(
+    settings: resolveConfig(
       {
         natsUrl: cluster.server.url,
         dataDir: cluster.dataDir.path,

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ControlPlane } from '../../cli/control-plane.js';
-import { encodeHeartbeat } from '../../streams/heartbeat.js';
+import type { ControlPlane } from '../../control-plane/control-plane.js';
+import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';

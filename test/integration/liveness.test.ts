@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ControlPlane } from '../../cli/control-plane.js';
+import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readEventsOf } from '../support/stream.js';

@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type OperatorReply, operatorReplySchema } from '../../streams/operator-requests.js';
-import { requestJson } from '../../streams/request-reply.js';
+import { type OperatorReply, operatorReplySchema } from '../../streams/contracts/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
   WORKER_CORDON_SUBJECT,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
-} from '../../streams/subjects.js';
+} from '../../streams/contracts/subjects.js';
+import { requestJson } from '../../streams/nats/request-reply.js';
 import { readWorkerEvents } from '../support/stream.js';
 import { type TaskCluster, withTaskCluster } from '../support/task-cluster.js';
 

@@ -2,10 +2,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connectToNats } from '../../streams/connection.js';
-import { silentLogger } from '../../streams/logger.js';
-import type { NatsServer } from '../../streams/nats-server.js';
-import { OrderedPublisher } from '../../streams/ordered-publisher.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import type { NatsServer } from '../../streams/nats/nats-server.js';
+import { OrderedPublisher } from '../../streams/nats/ordered-publisher.js';
+import { silentLogger } from '../../streams/util/logger.js';
 import { makeTempDir, startTestNatsServer } from '../support/nats.js';
 
 interface Context {

@@ -1,10 +1,14 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProjectorLagProbe } from '../../cli/projector-lag.js';
-import { WORKER_EVENTS_STREAM, workerEventMessageId, workerEventSubject } from '../../streams/subjects.js';
-import { encodeWorkerEvent } from '../../streams/worker-events.js';
-import { ensureWorkerEventsStream } from '../../streams/worker-events-stream.js';
+import { ProjectorLagProbe } from '../../control-plane/projector-lag.js';
+import {
+  WORKER_EVENTS_STREAM,
+  workerEventMessageId,
+  workerEventSubject,
+} from '../../streams/contracts/subjects.js';
+import { encodeWorkerEvent } from '../../streams/contracts/worker-events.js';
+import { ensureWorkerEventsStream } from '../../streams/nats/event-streams.js';
 import { withTestCluster } from '../support/cluster.js';
 
 test('the lag is the stream last sequence minus what the read model applied; a silent JetStream is a rejection in time', async () => {

@@ -9,7 +9,7 @@ import type { WorkerJson } from '../../cli/worker-stats.js';
 import { ReadModel, readModelPath } from '../../projections/read-model.js';
 import { startUptime, uptimeOf } from '../../projections/uptime.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import { projectRoot } from '../../streams/project-root.js';
+import { projectRoot } from '../../streams/util/project-root.js';
 import { makeTempDir } from '../support/nats.js';
 import { workerDocument } from '../support/workers.js';
 

@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TASKS_STREAM, taskEventSubject, WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
-import { encodeTaskEvent, type TaskEvent, taskEventMessageId } from '../../streams/task-events.js';
+import { TASKS_STREAM, taskEventSubject, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import { encodeTaskEvent, type TaskEvent, taskEventMessageId } from '../../streams/contracts/task-events.js';
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents } from '../support/stream.js';
 import { withTaskCluster } from '../support/task-cluster.js';

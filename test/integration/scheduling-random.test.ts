@@ -3,10 +3,10 @@ import * as assert from 'uvu/assert';
 import { fitsWithin, type Resources, sumResources } from '../../projections/resources.js';
 import { evolveTask, holdingOf, isTerminal, type TaskDocument } from '../../projections/task-document.js';
 import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
-import { operatorReplySchema } from '../../streams/operator-requests.js';
-import { requestJson } from '../../streams/request-reply.js';
-import { WORKER_CORDON_SUBJECT, WORKER_UNCORDON_SUBJECT } from '../../streams/subjects.js';
-import type { SubmitReply } from '../../streams/task-events.js';
+import { operatorReplySchema } from '../../streams/contracts/operator-requests.js';
+import { WORKER_CORDON_SUBJECT, WORKER_UNCORDON_SUBJECT } from '../../streams/contracts/subjects.js';
+import type { SubmitReply } from '../../streams/contracts/task-events.js';
+import { requestJson } from '../../streams/nats/request-reply.js';
 import { waitFor } from '../support/nats.js';
 import { seededRandom } from '../support/random.js';
 import {

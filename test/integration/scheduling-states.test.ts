@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import type { SubmitReply } from '../../streams/task-events.js';
+import type { SubmitReply } from '../../streams/contracts/task-events.js';
 import { InjectedDisruption, type InjectedWorker } from '../support/injected-workers.js';
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents } from '../support/stream.js';

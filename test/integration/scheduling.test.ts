@@ -2,14 +2,12 @@ import { jetstream } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { specOf } from '../../projections/task-document.js';
-import { encodeJson } from '../../streams/json-codec.js';
-import { requestJson } from '../../streams/request-reply.js';
 import {
   TASK_SUBMIT_SUBJECT,
   taskAssignSubject,
   taskEventSubject,
   taskReportSubject,
-} from '../../streams/subjects.js';
+} from '../../streams/contracts/subjects.js';
 import {
   assignmentReplySchema,
   encodeTaskEvent,
@@ -17,7 +15,9 @@ import {
   submitReplySchema,
   type TaskEvent,
   taskEventMessageId,
-} from '../../streams/task-events.js';
+} from '../../streams/contracts/task-events.js';
+import { requestJson } from '../../streams/nats/request-reply.js';
+import { encodeJson } from '../../streams/util/json-codec.js';
 import { waitFor } from '../support/nats.js';
 import { readTaskEvents, readWorkerEvents } from '../support/stream.js';
 import { withTaskCluster } from '../support/task-cluster.js';

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { silentLogger } from '../../streams/logger.js';
-import { WebhookSender, type WebhookSenderOptions } from '../../streams/webhook.js';
+import { WebhookSender, type WebhookSenderOptions } from '../../control-plane/webhook.js';
+import { silentLogger } from '../../streams/util/logger.js';
 import { waitFor } from '../support/nats.js';
 import { type Answer, WebhookReceiver } from '../support/webhook-receiver.js';
 

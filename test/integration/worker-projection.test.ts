@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { NO_DISRUPTION } from '../../projections/disruption-document.js';
 import { ReadModel } from '../../projections/read-model.js';
 import { applyWorkerEventBatch } from '../../projections/worker-projector.js';
-import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
-import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { makeTempDir } from '../support/nats.js';
 import { streamMessagesOf, workerHistory } from '../support/worker-history.js';
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { WorkerJson } from '../../cli/worker-stats.js';
-import { projectRoot } from '../../streams/project-root.js';
+import { projectRoot } from '../../streams/util/project-root.js';
 import { killOnExit, waitFor } from './nats.js';
 
 /** The compiled CLI, as installed: `npm test` builds it first. */

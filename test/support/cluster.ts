@@ -1,12 +1,12 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CONFIG_ENV, type Config, type ConfigOverrides, resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
 import { ReadModel } from '../../projections/read-model.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import { connectToNats } from '../../streams/connection.js';
-import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { type Logger, silentLogger } from '../../streams/logger.js';
-import type { NatsServer } from '../../streams/nats-server.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import type { NatsServer } from '../../streams/nats/nats-server.js';
+import { type Logger, silentLogger } from '../../streams/util/logger.js';
+import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { type RunningCli, spawnCli } from './cli.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -104,7 +104,7 @@ export class TestCluster {
    */
   startControlPlane(overrides: ConfigOverrides = {}, logger: Logger = silentLogger): Promise<ControlPlane> {
     return ControlPlane.start({
-      config: resolveConfig(
+      settings: resolveConfig(
         {
           natsUrl: this.server.url,
           dataDir: this.dataDir.path,

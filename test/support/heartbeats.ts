@@ -1,4 +1,4 @@
-import { type Heartbeat, type HeartbeatInput, heartbeatSchema } from '../../streams/heartbeat.js';
+import { type Heartbeat, type HeartbeatInput, heartbeatSchema } from '../../streams/contracts/heartbeat.js';
 
 /** The example heartbeat of the design document, every field given. */
 export const EXAMPLE_HEARTBEAT: HeartbeatInput = {

@@ -1,15 +1,19 @@
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Resources } from '../../projections/resources.js';
-import { TaskAgent } from '../../scheduler/task-agent.js';
-import { silentLogger } from '../../streams/logger.js';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
   workerEventMessageId,
   workerEventSubject,
-} from '../../streams/subjects.js';
-import { type DisruptionEvent, encodeWorkerEvent, type WorkerEvent } from '../../streams/worker-events.js';
+} from '../../streams/contracts/subjects.js';
+import {
+  type DisruptionEvent,
+  encodeWorkerEvent,
+  type WorkerEvent,
+} from '../../streams/contracts/worker-events.js';
+import { silentLogger } from '../../streams/util/logger.js';
+import { TaskAgent } from '../../worker/task-agent.js';
 
 /** The fields of an event type besides those every worker event carries. */
 type FieldsOf<Type extends WorkerEvent['type']> = Omit<

@@ -6,9 +6,10 @@ import type {
   LivenessSettings,
   SuspicionSettings,
 } from '../../actors/liveness-settings.js';
-import { DEFAULT_CONFIG, livenessSettingsOf } from '../../cli/config.js';
-import type { Heartbeat } from '../../streams/heartbeat.js';
-import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import { DEFAULT_CONFIG } from '../../cli/config.js';
+import { livenessSettingsOf } from '../../control-plane/settings.js';
+import type { Heartbeat } from '../../streams/contracts/heartbeat.js';
+import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { heartbeat } from './heartbeats.js';
 
 export interface LivenessOverrides {

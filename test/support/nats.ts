@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
-import { renderAuthConf } from '../../streams/auth.js';
-import { CredentialStore } from '../../streams/credentials.js';
-import { NatsServer } from '../../streams/nats-server.js';
+import { renderAuthConf } from '../../streams/contracts/authorization.js';
+import { CredentialStore } from '../../streams/nats/credentials.js';
+import { NatsServer } from '../../streams/nats/nats-server.js';
 
 const childrenToKill = new Set<ChildProcess>();
 process.once('exit', () => {

@@ -5,7 +5,7 @@
  * the stream position stored with them. Prints one JSON line with what it saw.
  */
 import { ReadModel } from '../../projections/read-model.js';
-import { WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
+import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
 
 const [dataDir, durationArg] = process.argv.slice(2);
 const durationMs = Number(durationArg);

@@ -20,7 +20,7 @@ import { isSchedulable } from '../../projections/worker-document.js';
 import type { PassDecision, PlacementWorker, QueueMemory } from '../../scheduler/placement.js';
 import type { PlacementChoice, PolicyName } from '../../scheduler/policies/policy.js';
 import type { RtsParams } from '../../scheduler/policies/rts-params.js';
-import type { TaskSpec } from '../../streams/task-events.js';
+import type { TaskSpec } from '../../streams/contracts/task-events.js';
 
 /** A schedulable worker on which the task fits, as a reference policy sees it. */
 export interface CandidateWorker {

@@ -1,14 +1,14 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { DecodeResult } from '../../streams/json-codec.js';
-import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/subjects.js';
-import { decodeTaskEvent, type TaskEvent } from '../../streams/task-events.js';
+import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import { decodeTaskEvent, type TaskEvent } from '../../streams/contracts/task-events.js';
 import {
   decodeWorkerEvent,
   isDisruptionEvent,
   type WorkerEvent,
   type WorkerStreamEvent,
-} from '../../streams/worker-events.js';
+} from '../../streams/contracts/worker-events.js';
+import type { DecodeResult } from '../../streams/util/json-codec.js';
 
 export interface StoredEvent {
   streamSeq: number;

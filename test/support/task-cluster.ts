@@ -1,23 +1,23 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Config, resolveConfig } from '../../cli/config.js';
-import { ControlPlane } from '../../cli/control-plane.js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
 import type { Resources } from '../../projections/resources.js';
 import type { TaskDocument } from '../../projections/task-document.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
-import { TaskAgent } from '../../scheduler/task-agent.js';
-import { connectToNats } from '../../streams/connection.js';
-import { HeartbeatPublisher } from '../../streams/heartbeat-publisher.js';
-import { type Logger, silentLogger } from '../../streams/logger.js';
-import type { NatsServer } from '../../streams/nats-server.js';
-import { requestJson } from '../../streams/request-reply.js';
-import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/subjects.js';
+import { TASK_CANCEL_SUBJECT, TASK_SUBMIT_SUBJECT } from '../../streams/contracts/subjects.js';
 import {
   type CancelReply,
   cancelReplySchema,
   type SubmitReply,
   submitReplySchema,
   type TaskRequest,
-} from '../../streams/task-events.js';
+} from '../../streams/contracts/task-events.js';
+import { connectToNats } from '../../streams/nats/connection.js';
+import type { NatsServer } from '../../streams/nats/nats-server.js';
+import { requestJson } from '../../streams/nats/request-reply.js';
+import { type Logger, silentLogger } from '../../streams/util/logger.js';
+import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
+import { TaskAgent } from '../../worker/task-agent.js';
 import { InjectedWorker } from './injected-workers.js';
 import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
 
@@ -66,7 +66,7 @@ export class TaskCluster {
   }
 
   async startControlPlane(logger: (component: string) => Logger = () => silentLogger): Promise<void> {
-    this.controlPlane = await ControlPlane.start({ config: this.config, logger });
+    this.controlPlane = await ControlPlane.start({ settings: this.config, logger });
   }
 
   /** A worker with an agent; `taskMs` is how long its tasks without a command take. */

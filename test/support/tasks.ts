@@ -1,5 +1,5 @@
 import { evolveTask, type TaskDocument } from '../../projections/task-document.js';
-import type { TaskEvent, TaskSpec } from '../../streams/task-events.js';
+import type { TaskEvent, TaskSpec } from '../../streams/contracts/task-events.js';
 
 /** A task as submitted with every default: 1 cpu, 0.5 GB memory, 1 GB storage, no GPU, k 2. */
 export const DEFAULT_SPEC: Omit<TaskSpec, 'submittedAt'> = {

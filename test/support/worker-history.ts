@@ -1,5 +1,9 @@
 import type { StreamMessage } from '../../projections/stream-batch.js';
-import { encodeWorkerEvent, type WorkerEvent, type WorkerStreamEvent } from '../../streams/worker-events.js';
+import {
+  encodeWorkerEvent,
+  type WorkerEvent,
+  type WorkerStreamEvent,
+} from '../../streams/contracts/worker-events.js';
 
 const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0 };
 

@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { renderAlert } from '../../cli/commands/alerts.js';
 import { colors } from '../../cli/terminal.js';
-import { alertOf, alertSubjectOf, decodeAlert, encodeAlert } from '../../streams/alerts.js';
-import type { WorkerStreamEvent } from '../../streams/worker-events.js';
+import { alertOf, alertSubjectOf, decodeAlert, encodeAlert } from '../../streams/contracts/alerts.js';
+import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 
 const AT = Date.UTC(2026, 10, 27, 12, 0, 0);
 const RAISED_AT = AT + 7;

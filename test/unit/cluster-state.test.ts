@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { describeDisruption } from '../../cli/commands/operator.js';
 import { type DisruptionDocument, NO_DISRUPTION } from '../../projections/disruption-document.js';
 import { ClusterState } from '../../scheduler/cluster-state.js';
-import type { DisruptionEvent } from '../../streams/worker-events.js';
+import type { DisruptionEvent } from '../../streams/contracts/worker-events.js';
 import { workerDocument } from '../support/workers.js';
 
 const started: DisruptionEvent = {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { evolveDisruption, NO_DISRUPTION } from '../../projections/disruption-document.js';
-import type { DisruptionEvent } from '../../streams/worker-events.js';
+import type { DisruptionEvent } from '../../streams/contracts/worker-events.js';
 
 const started: DisruptionEvent = {
   type: 'DisruptionStarted',

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HealthCheck } from '../../cli/health.js';
-import type { StreamLag } from '../../cli/projector-lag.js';
+import { HealthCheck } from '../../control-plane/health.js';
+import type { StreamLag } from '../../control-plane/projector-lag.js';
 
 /** The read model's lag behind WORKER_EVENTS, as a probe would measure it. */
 function lagsOf(lag: number): StreamLag[] {

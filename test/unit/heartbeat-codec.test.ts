@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeHeartbeat, encodeHeartbeat, type HeartbeatInput } from '../../streams/heartbeat.js';
-import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../control-plane/heartbeat-intake.js';
+import { decodeHeartbeat, encodeHeartbeat, type HeartbeatInput } from '../../streams/contracts/heartbeat.js';
 import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
 const MAX_BYTES = DEFAULT_MAX_HEARTBEAT_BYTES;

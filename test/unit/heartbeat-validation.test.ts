@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../control-plane/heartbeat-intake.js';
 import {
   acceptHeartbeatFast,
   decodeHeartbeat,
   encodeHeartbeat,
   type HeartbeatInput,
   heartbeatSchema,
-} from '../../streams/heartbeat.js';
-import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../../streams/heartbeat-intake.js';
+} from '../../streams/contracts/heartbeat.js';
 import { EXAMPLE_HEARTBEAT } from '../support/heartbeats.js';
 
 /*

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
-import type { WorkerEvent, WorkerStreamEvent } from '../../streams/worker-events.js';
+import type { WorkerEvent, WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { heartbeat } from '../support/heartbeats.js';
 import { hardTimeoutOnly, startFleet as startTestFleet } from '../support/liveness.js';
 

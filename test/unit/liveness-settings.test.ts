@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, livenessSettingsOf, resolveConfig } from '../../cli/config.js';
+import { ConfigError, resolveConfig } from '../../cli/config.js';
+import { livenessSettingsOf } from '../../control-plane/settings.js';
 
 test('the grace before suspicion follows the heartbeat interval unless it is set', () => {
   assert.is(resolveConfig({}, {}).suspectAfterMs, 10_000);

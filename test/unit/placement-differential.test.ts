@@ -14,8 +14,8 @@ import type { PlacementPolicy } from '../../scheduler/policies/policy.js';
 import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js';
 import { createRtsPolicy } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, type RtsParams } from '../../scheduler/policies/rts-params.js';
-import { TASK_TYPES, type TaskType } from '../../streams/task-events.js';
-import type { WorkerStatus } from '../../streams/worker-events.js';
+import { TASK_TYPES, type TaskType } from '../../streams/contracts/task-events.js';
+import type { WorkerStatus } from '../../streams/contracts/worker-events.js';
 import { seededRandom } from '../support/random.js';
 import {
   type ReferencePolicy,

@@ -13,8 +13,8 @@ import { type CandidateWorker, candidatesOf } from '../../scheduler/policies/pol
 import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js';
 import { createRtsPolicy, scoreRts } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, parseRtsParams, RtsParamsError } from '../../scheduler/policies/rts-params.js';
-import type { TaskSpec } from '../../streams/task-events.js';
-import type { WorkerStatus } from '../../streams/worker-events.js';
+import type { TaskSpec } from '../../streams/contracts/task-events.js';
+import type { WorkerStatus } from '../../streams/contracts/worker-events.js';
 import { taskFrom } from '../support/tasks.js';
 
 const NOW = 1_764_300_000_000;

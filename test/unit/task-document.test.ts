@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { evolveTask, holdingOf, type TaskDocument, whyIgnored } from '../../projections/task-document.js';
-import type { TaskEvent, TaskSpec } from '../../streams/task-events.js';
+import type { TaskEvent, TaskSpec } from '../../streams/contracts/task-events.js';
 
 const spec: TaskSpec = {
   image: 'python:3.12',

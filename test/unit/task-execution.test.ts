@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
-import { type ExecutionResult, startExecution } from '../../scheduler/task-execution.js';
+import { type ExecutionResult, startExecution } from '../../worker/task-execution.js';
 
 test('simulated work ends exactly after --task-ms, on the given clock', () => {
   const clock = new SimulatedClock();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { TimerQueue } from '../../actors/timer-queue.js';
-import type { Clock } from '../../streams/clock.js';
+import type { Clock } from '../../streams/util/clock.js';
 
 /** A SimulatedClock that counts the timers set on it, to show the queue keeps only one. */
 function countingClock() {

@@ -6,7 +6,7 @@ import {
   evolveWorker,
   type WorkerDocument,
 } from '../../projections/worker-document.js';
-import type { WorkerEvent } from '../../streams/worker-events.js';
+import type { WorkerEvent } from '../../streams/contracts/worker-events.js';
 import { workerDocument } from '../support/workers.js';
 
 const capacity = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 };

@@ -9,12 +9,6 @@ import { WorkerProjector } from '../projections/worker-projector.js';
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
 import { SchedulerService } from '../scheduler/scheduler-service.js';
-import { AlertPublisher } from '../streams/alert-publisher.js';
-import { connectToNats, type NatsCredentials } from '../streams/connection.js';
-import { NatsConnectionState } from '../streams/connection-state.js';
-import { HeartbeatIntake } from '../streams/heartbeat-intake.js';
-import { createConsoleLogger, type Logger } from '../streams/logger.js';
-import { OrderedPublisher, type OutgoingMessage } from '../streams/ordered-publisher.js';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
@@ -22,20 +16,29 @@ import {
   WORKER_EVENTS_STREAM,
   workerEventMessageId,
   workerEventSubject,
-} from '../streams/subjects.js';
-import { ensureTasksStream } from '../streams/task-events.js';
-import { WebhookSender } from '../streams/webhook.js';
-import { encodeWorkerEvent, isDisruptionEvent, type WorkerStreamEvent } from '../streams/worker-events.js';
-import { ensureWorkerEventsStream } from '../streams/worker-events-stream.js';
-import { type Config, livenessSettingsOf } from './config.js';
+} from '../streams/contracts/subjects.js';
+import {
+  encodeWorkerEvent,
+  isDisruptionEvent,
+  type WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
+import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
+import { NatsConnectionState } from '../streams/nats/connection-state.js';
+import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
+import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
+import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { HealthCheck } from './health.js';
+import { HeartbeatIntake } from './heartbeat-intake.js';
 import { MetricsServer } from './metrics-server.js';
 import { OperatorApi, settleWorkerEvents } from './operator-api.js';
 import { ProjectorLagProbe } from './projector-lag.js';
+import { type ControlPlaneSettings, livenessSettingsOf } from './settings.js';
+import { WebhookSender } from './webhook.js';
 
 export interface ControlPlaneOptions {
-  config: Config;
+  settings: ControlPlaneSettings;
   credentials?: NatsCredentials;
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
@@ -47,31 +50,62 @@ export interface ControlPlaneOptions {
   processMetrics?: boolean;
 }
 
+/** What a started control plane is made of. */
+interface ControlPlaneParts {
+  nc: NatsConnection;
+  readModel: ReadModel;
+  projector: WorkerProjector;
+  taskProjector: TaskProjector;
+  fleet: Fleet;
+  publisher: OrderedPublisher;
+  scheduler: SchedulerService;
+  intake: HeartbeatIntake;
+  operatorApi: OperatorApi;
+  logger: Logger;
+  alerts: AlertPublisher;
+  metrics: ControlPlaneMetrics;
+  metricsServer: MetricsServer | undefined;
+}
+
 /**
  * `cloudai serve`: the fleet of liveness actors fed by heartbeats, the publisher that turns
  * their transitions into WORKER_EVENTS, the projectors that fold WORKER_EVENTS and TASKS into
  * the read model, and the scheduler that follows both streams and places tasks.
  */
 export class ControlPlane {
-  private constructor(
-    readonly nc: NatsConnection,
-    readonly readModel: ReadModel,
-    readonly projector: WorkerProjector,
-    readonly taskProjector: TaskProjector,
-    readonly fleet: Fleet,
-    readonly publisher: OrderedPublisher,
-    readonly scheduler: SchedulerService,
-    readonly intake: HeartbeatIntake,
-    readonly operatorApi: OperatorApi,
-    private readonly logger: Logger,
-    readonly alerts: AlertPublisher,
-    readonly metrics: ControlPlaneMetrics,
-    /** Serves /metrics and /healthz when `metricsPort` is set. */
-    readonly metricsServer: MetricsServer | undefined,
-  ) {}
+  readonly nc: NatsConnection;
+  readonly readModel: ReadModel;
+  readonly projector: WorkerProjector;
+  readonly taskProjector: TaskProjector;
+  readonly fleet: Fleet;
+  readonly publisher: OrderedPublisher;
+  readonly scheduler: SchedulerService;
+  readonly intake: HeartbeatIntake;
+  readonly operatorApi: OperatorApi;
+  readonly alerts: AlertPublisher;
+  readonly metrics: ControlPlaneMetrics;
+  /** Serves /metrics and /healthz when `metricsPort` is set. */
+  readonly metricsServer: MetricsServer | undefined;
+  private readonly logger: Logger;
+
+  private constructor(parts: ControlPlaneParts) {
+    this.nc = parts.nc;
+    this.readModel = parts.readModel;
+    this.projector = parts.projector;
+    this.taskProjector = parts.taskProjector;
+    this.fleet = parts.fleet;
+    this.publisher = parts.publisher;
+    this.scheduler = parts.scheduler;
+    this.intake = parts.intake;
+    this.operatorApi = parts.operatorApi;
+    this.alerts = parts.alerts;
+    this.metrics = parts.metrics;
+    this.metricsServer = parts.metricsServer;
+    this.logger = parts.logger;
+  }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
-    const { config } = options;
+    const { settings: config } = options;
     const loggerFor = options.logger ?? createConsoleLogger;
     const logger = loggerFor('serve');
     // A broken parameters file is the operator's to fix before anything starts.
@@ -203,7 +237,7 @@ export class ControlPlane {
         `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
           `placement policy ${config.policy}, read model ${readModel.path}`,
       );
-      return new ControlPlane(
+      return new ControlPlane({
         nc,
         readModel,
         projector,
@@ -217,7 +251,7 @@ export class ControlPlane {
         alerts,
         metrics,
         metricsServer,
-      );
+      });
     } catch (error) {
       await metricsServer?.close();
       await alerts.close();

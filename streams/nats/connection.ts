@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { inboxPrefix } from './auth.js';
+import { inboxPrefix } from '../contracts/authorization.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { type DecodeResult, decodeJson, encodeJson } from '../util/json-codec.js';
 import { capacitySchema } from './heartbeat.js';
-import { type DecodeResult, decodeJson, encodeJson } from './json-codec.js';
 import { WORKER_ID_PATTERN } from './subjects.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { Fifo } from './fifo.js';
-import type { Logger } from './logger.js';
+import { Fifo } from '../util/fifo.js';
+import type { Logger } from '../util/logger.js';
 
 /** Sends one message and resolves with its stream sequence once it is stored; rejects to be retried. */
 export type SendUntilStored = (message: OutgoingMessage, timeoutMs: number) => Promise<number>;

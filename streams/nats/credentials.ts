@@ -11,9 +11,9 @@ import {
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { z } from 'zod';
-import { type AuthUser, type Identity, userName } from './auth.js';
+import { type AuthUser, type Identity, userName } from '../contracts/authorization.js';
+import { WORKER_ID_PATTERN } from '../contracts/subjects.js';
 import type { NatsCredentials } from './connection.js';
-import { WORKER_ID_PATTERN } from './subjects.js';
 
 const BCRYPT_COST = 10;
 

@@ -6,7 +6,13 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { DISRUPTION_EVENTS_SUBJECT, WORKER_EVENTS_STREAM, WORKER_EVENTS_WILDCARD } from './subjects.js';
+import {
+  DISRUPTION_EVENTS_SUBJECT,
+  TASK_EVENTS_WILDCARD,
+  TASKS_STREAM,
+  WORKER_EVENTS_STREAM,
+  WORKER_EVENTS_WILDCARD,
+} from '../contracts/subjects.js';
 
 /** Retries of one event arrive well within this window, so JetStream stores each `Nats-Msg-Id` once. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -20,6 +26,11 @@ const STREAM_NAME_IN_USE = 10058;
  */
 export function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<number> {
   return ensureEventStream(jsm, WORKER_EVENTS_STREAM, [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT]);
+}
+
+/** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. Resolves with its last sequence. */
+export function ensureTasksStream(jsm: JetStreamManager): Promise<number> {
+  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
 }
 
 /**

@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The folder holding package.json. Sources run from `streams/` under tsx and from
- * `dist/streams/` once compiled, so the depth differs and is found rather than assumed.
+ * The folder holding package.json. Sources run from `streams/util/` under tsx and from
+ * `dist/streams/util/` once compiled, so the depth differs and is found rather than assumed.
  */
 export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

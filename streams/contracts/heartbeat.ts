@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { encodeJson, parseJson, validateJson } from './json-codec.js';
+import { encodeJson, parseJson, validateJson } from '../util/json-codec.js';
 import { isValidWorkerId, WORKER_ID_PATTERN, workerIdFromHeartbeatSubject } from './subjects.js';
 
 /**

@@ -1,9 +1,7 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
+import { type DecodeResult, decodeJson, encodeJson } from '../util/json-codec.js';
 import { RESOURCE_LIMITS } from './heartbeat.js';
-import { type DecodeResult, decodeJson, encodeJson } from './json-codec.js';
-import { TASK_EVENTS_WILDCARD, TASK_ID_PATTERN, TASKS_STREAM, WORKER_ID_PATTERN } from './subjects.js';
-import { ensureEventStream } from './worker-events-stream.js';
+import { TASK_ID_PATTERN, WORKER_ID_PATTERN } from './subjects.js';
 
 /**
  * The task wire contract: events of stream TASKS (`tasks.events.<taskId>`), the assignment
@@ -167,11 +165,6 @@ export function encodeTaskEvent(event: TaskEvent): Uint8Array {
 
 export function decodeTaskEvent(payload: Uint8Array): DecodeResult<TaskEvent> {
   return decodeJson(payload, taskEventSchema);
-}
-
-/** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. Resolves with its last sequence. */
-export function ensureTasksStream(jsm: JetStreamManager): Promise<number> {
-  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
 }
 
 // --- scheduler → agent: `tasks.assign.<workerId>` (request), `tasks.stop.<workerId>` ---

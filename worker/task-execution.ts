@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Clock } from '../streams/clock.js';
+import type { Clock } from '../streams/util/clock.js';
 
 export type ExecutionResult =
   | { outcome: 'completed'; durationMs: number }

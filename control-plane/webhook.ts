@@ -1,5 +1,5 @@
-import { Fifo } from './fifo.js';
-import { type Logger, RateLimitedLog } from './logger.js';
+import { Fifo } from '../streams/util/fifo.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 
 export interface WebhookSenderOptions {
   /** Where each message is POSTed as JSON. */

@@ -5,9 +5,9 @@ import {
   type Heartbeat,
   type HeartbeatRejectionReason,
   truncate,
-} from './heartbeat.js';
-import { type Logger, RateLimitedLog } from './logger.js';
-import { HEARTBEAT_WILDCARD } from './subjects.js';
+} from '../streams/contracts/heartbeat.js';
+import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 
 /** Heartbeats are tiny; anything this large is garbage or an attack. */
 export const DEFAULT_MAX_HEARTBEAT_BYTES = 64 * 1024;

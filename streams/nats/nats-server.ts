@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { renderAuthConf } from './auth.js';
-import { defaultNatsConfigPath } from './project-root.js';
+import { renderAuthConf } from '../contracts/authorization.js';
+import { defaultNatsConfigPath } from '../util/project-root.js';
 
 export interface NatsServerOptions {
   /**
@@ -10,7 +10,7 @@ export interface NatsServerOptions {
    * nats.conf it runs with next to the `auth.conf` that copy includes.
    */
   storeDir: string;
-  /** Content of `auth.conf` (see streams/auth.ts); default: no users, so no authorization. */
+  /** Content of `auth.conf` (see streams/contracts/authorization.ts); default: no users, so no authorization. */
   authConf?: string;
   /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
   port?: number;

@@ -2,16 +2,12 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
-import { decodeJson } from '../streams/json-codec.js';
-import { type Logger, RateLimitedLog } from '../streams/logger.js';
 import {
   disruptionEndRequestSchema,
   MAX_OPERATOR_REQUEST_BYTES,
   type OperatorReply,
   workerRequestSchema,
-} from '../streams/operator-requests.js';
-import type { OrderedPublisher } from '../streams/ordered-publisher.js';
-import { serveJsonRequests } from '../streams/request-reply.js';
+} from '../streams/contracts/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
   ID_RULE,
@@ -20,7 +16,11 @@ import {
   WORKER_EVENTS_STREAM,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
-} from '../streams/subjects.js';
+} from '../streams/contracts/subjects.js';
+import type { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
+import { serveJsonRequests } from '../streams/nats/request-reply.js';
+import { decodeJson } from '../streams/util/json-codec.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 
 /** What an operator may ask of the fleet (`Fleet` has these). */
 export interface OperatorControls {

@@ -1,11 +1,18 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AlertPublisher } from '../streams/alert-publisher.js';
-import { ALERT_KINDS } from '../streams/alerts.js';
-import type { NatsConnectionState } from '../streams/connection-state.js';
-import { HEARTBEAT_REJECTION_REASONS, type HeartbeatRejectionReason } from '../streams/heartbeat.js';
-import type { WebhookSender } from '../streams/webhook.js';
-import { WORKER_STATUSES, type WorkerStatus, type WorkerStreamEvent } from '../streams/worker-events.js';
+import { ALERT_KINDS } from '../streams/contracts/alerts.js';
+import {
+  HEARTBEAT_REJECTION_REASONS,
+  type HeartbeatRejectionReason,
+} from '../streams/contracts/heartbeat.js';
+import {
+  WORKER_STATUSES,
+  type WorkerStatus,
+  type WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
+import type { NatsConnectionState } from '../streams/nats/connection-state.js';
+import type { AlertPublisher } from './alert-publisher.js';
 import type { ProjectorLagProbe } from './projector-lag.js';
+import type { WebhookSender } from './webhook.js';
 
 /** What the metrics read at each scrape; it exists once the control plane has caught up and started. */
 export interface MetricSources {

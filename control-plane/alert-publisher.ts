@@ -1,8 +1,14 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ALERT_KINDS, type AlertKind, alertOf, alertSubjectOf, encodeAlert } from './alerts.js';
-import { type Logger, RateLimitedLog } from './logger.js';
+import {
+  ALERT_KINDS,
+  type AlertKind,
+  alertOf,
+  alertSubjectOf,
+  encodeAlert,
+} from '../streams/contracts/alerts.js';
+import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import type { WebhookSender } from './webhook.js';
-import type { WorkerStreamEvent } from './worker-events.js';
 
 export interface AlertPublisherOptions {
   nc: NatsConnection;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../streams/logger.js';
+import type { Logger } from '../streams/util/logger.js';
 import type { HealthReport } from './health.js';
 
 export interface MetricsServerOptions {

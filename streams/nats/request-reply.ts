@@ -7,8 +7,8 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { decodeJson, encodeJson } from './json-codec.js';
-import type { Logger } from './logger.js';
+import { decodeJson, encodeJson } from '../util/json-codec.js';
+import type { Logger } from '../util/logger.js';
 
 /** `denied`: this identity may not publish on the subject (nothing was sent). */
 export type RequestFailure = 'no-responders' | 'timeout' | 'denied' | 'malformed-reply' | 'error';

@@ -1,6 +1,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { type Capacity, encodeHeartbeat, type RunningTaskReport, type Usage } from './heartbeat.js';
-import { heartbeatSubject } from './subjects.js';
+import {
+  type Capacity,
+  encodeHeartbeat,
+  type RunningTaskReport,
+  type Usage,
+} from '../streams/contracts/heartbeat.js';
+import { heartbeatSubject } from '../streams/contracts/subjects.js';
 
 export interface HeartbeatPublisherOptions {
   nc: NatsConnection;

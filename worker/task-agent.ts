@@ -7,13 +7,8 @@ import {
   subtractResources,
   sumResources,
 } from '../projections/resources.js';
-import { type Clock, SYSTEM_CLOCK } from '../streams/clock.js';
-import type { RunningTaskReport } from '../streams/heartbeat.js';
-import { decodeJson, encodeJson } from '../streams/json-codec.js';
-import { type Logger, RateLimitedLog } from '../streams/logger.js';
-import { OrderedPublisher, type OutgoingMessage } from '../streams/ordered-publisher.js';
-import { requestJson } from '../streams/request-reply.js';
-import { taskAssignSubject, taskReportSubject, taskStopSubject } from '../streams/subjects.js';
+import type { RunningTaskReport } from '../streams/contracts/heartbeat.js';
+import { taskAssignSubject, taskReportSubject, taskStopSubject } from '../streams/contracts/subjects.js';
 import {
   type Assignment,
   type AssignmentReply,
@@ -24,7 +19,12 @@ import {
   stopRequestSchema,
   type TaskReport,
   taskEventMessageId,
-} from '../streams/task-events.js';
+} from '../streams/contracts/task-events.js';
+import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { requestJson } from '../streams/nats/request-reply.js';
+import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
+import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
+import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { type Execution, type ExecutionResult, startExecution } from './task-execution.js';
 
 export interface TaskAgentOptions {

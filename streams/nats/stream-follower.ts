@@ -10,7 +10,7 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 export interface StreamFollowerOptions {
   nc: NatsConnection;

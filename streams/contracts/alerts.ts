@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type DecodeResult, decodeJson, encodeJson } from './json-codec.js';
+import { type DecodeResult, decodeJson, encodeJson } from '../util/json-codec.js';
 import { DISRUPTION_ALERT_SUBJECT, workerAlertSubject } from './subjects.js';
 import {
   type DisruptionEvent,
