@@ -27,6 +27,8 @@ export const TARGETS = {
   cliJsonMs: 1_000,
   placementP99Ms: 1,
   placementsPerSecond: 5_000,
+  scheduleSteadyRate: 100,
+  scheduleToAssignedP99Ms: 20,
 } as const;
 
 /** `met` for a figure, or undefined when this run is not at the target's scale. */

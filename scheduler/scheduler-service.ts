@@ -64,6 +64,8 @@ export interface SchedulerOptions {
   bypassLimit: number;
   /** Longest a submit request waits for the task's first placement outcome. */
   submitWaitMs: number;
+  /** Called after each scheduling event is acknowledged by JetStream (benchmarks time placements with it). */
+  onTaskEventStored?: (event: TaskEvent, streamSeq: number) => void;
   now?: () => number;
 }
 
@@ -530,6 +532,7 @@ export class SchedulerService {
         messageId,
       })
       .then((streamSeq) => {
+        this.options.onTaskEventStored?.(event, streamSeq);
         const settled = this.pending.stored(messageId, streamSeq, this.state.taskPosition);
         if (settled) {
           settled.onApplied?.();
