@@ -39,6 +39,8 @@ export class ClusterState {
   readonly workers = new Map<string, WorkerDocument>();
   private readonly tasks = new Map<string, TaskDocument>();
   private readonly finished = new Map<string, TaskStatus>();
+  /** The queued ones of `tasks`: a pass looks at these, not at every task in progress. */
+  private readonly queuedTasks = new Map<string, TaskDocument>();
   /** workerId → taskId → requests of each task assigned to or running on it. */
   private readonly holdings = new Map<string, Map<string, Resources>>();
   /** Workers whose document or holdings changed since `takeChangedWorkers`. */
@@ -146,7 +148,11 @@ export class ClusterState {
 
   /** Queued tasks, oldest first. */
   queued(): TaskDocument[] {
-    return [...this.tasks.values()].filter((task) => task.status === 'queued').sort(bySubmission);
+    return [...this.queuedTasks.values()].sort(bySubmission);
+  }
+
+  get queuedCount(): number {
+    return this.queuedTasks.size;
   }
 
   private remember(before: TaskDocument | undefined, after: TaskDocument): void {
@@ -162,6 +168,8 @@ export class ClusterState {
       onWorker.set(after.taskId, holds.requests);
       this.holdings.set(holds.workerId, onWorker);
     }
+    if (after.status === 'queued') this.queuedTasks.set(after.taskId, after);
+    else this.queuedTasks.delete(after.taskId);
     if (isTerminal(after.status)) {
       this.tasks.delete(after.taskId);
       this.finished.set(after.taskId, after.status);

@@ -161,7 +161,7 @@ export class SchedulerService {
 
   /** Tasks waiting for a worker (the metrics' queue length). */
   get queueLength(): number {
-    return this.state.queued().length;
+    return this.state.queuedCount;
   }
 
   /**
