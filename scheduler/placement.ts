@@ -62,6 +62,13 @@ function resourceColumns(length: number, from?: ResourceColumns): ResourceColumn
   };
 }
 
+function writeAmounts(columns: ResourceColumns, slot: number, amounts: Resources): void {
+  columns.cpu[slot] = amounts.cpu;
+  columns.memoryGb[slot] = amounts.memoryGb;
+  columns.storageGb[slot] = amounts.storageGb;
+  columns.gpu[slot] = amounts.gpu;
+}
+
 function grownInts(old: Int32Array, length: number): Int32Array<ArrayBuffer> {
   const grown = new Int32Array(length);
   grown.set(old);
@@ -135,10 +142,8 @@ export class PlacementWorkers {
     this.schedulable[slot] = schedulable;
     this.flapping[slot] = worker.flapping ? 1 : 0;
     this.cordoned[slot] = worker.cordoned ? 1 : 0;
-    for (const kind of RESOURCE_KINDS) {
-      this.capacity[kind][slot] = worker.capacity[kind];
-      this.allocated[kind][slot] = worker.allocated[kind];
-    }
+    writeAmounts(this.capacity, slot, worker.capacity);
+    writeAmounts(this.allocated, slot, worker.allocated);
     this.resetPassState(slot);
   }
 
@@ -199,21 +204,36 @@ export class PlacementWorkers {
 
   /** Counts a placement of `requests` on the worker in `slot`, until `resetPassState`. */
   placeDuringPass(slot: number, requests: Resources): void {
-    for (const kind of RESOURCE_KINDS) {
-      const allocated = (this.passAllocated[kind][slot] as number) + requests[kind];
-      this.passAllocated[kind][slot] = allocated;
-      this.free[kind][slot] = Math.max(0, (this.capacity[kind][slot] as number) - allocated);
-    }
-    this.regroup(slot);
+    const { cpu, memoryGb, storageGb, gpu } = this.passAllocated;
+    this.setPassAllocated(slot, {
+      cpu: (cpu[slot] as number) + requests.cpu,
+      memoryGb: (memoryGb[slot] as number) + requests.memoryGb,
+      storageGb: (storageGb[slot] as number) + requests.storageGb,
+      gpu: (gpu[slot] as number) + requests.gpu,
+    });
   }
 
   /** Forgets what a pass placed on the worker in `slot`. */
   resetPassState(slot: number): void {
-    for (const kind of RESOURCE_KINDS) {
-      const allocated = this.allocated[kind][slot] as number;
-      this.passAllocated[kind][slot] = allocated;
-      this.free[kind][slot] = Math.max(0, (this.capacity[kind][slot] as number) - allocated);
-    }
+    const { cpu, memoryGb, storageGb, gpu } = this.allocated;
+    this.setPassAllocated(slot, {
+      cpu: cpu[slot] as number,
+      memoryGb: memoryGb[slot] as number,
+      storageGb: storageGb[slot] as number,
+      gpu: gpu[slot] as number,
+    });
+  }
+
+  /** The pass's allocation of a worker, its free share (capacity − allocated, never below zero), and its group. */
+  private setPassAllocated(slot: number, allocated: Resources): void {
+    const { capacity } = this;
+    writeAmounts(this.passAllocated, slot, allocated);
+    writeAmounts(this.free, slot, {
+      cpu: Math.max(0, (capacity.cpu[slot] as number) - allocated.cpu),
+      memoryGb: Math.max(0, (capacity.memoryGb[slot] as number) - allocated.memoryGb),
+      storageGb: Math.max(0, (capacity.storageGb[slot] as number) - allocated.storageGb),
+      gpu: Math.max(0, (capacity.gpu[slot] as number) - allocated.gpu),
+    });
     this.regroup(slot);
   }
 
