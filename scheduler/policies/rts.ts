@@ -94,49 +94,71 @@ export function scoreRts(
   now: number,
   params: RtsParams,
 ): RtsScore {
-  return scoreSlot(task, taskTerms(task, now, params), candidatesOf([candidate]), 0, emptyScore());
+  const score = emptyScore();
+  lowestRisk(task, taskTerms(task, now, params), candidatesOf([candidate]), score);
+  return score;
 }
 
 /**
- * The formula for the worker in one slot of the columns, written into `into`: a placement
- * scores one task against every candidate, so this part reads a few numbers and allocates nothing.
+ * The slot of the candidate with the lowest finite risk, -1 when none has one; ties go to the
+ * faster prediction, then to the lower id. One scan with the formula written out, allocating
+ * nothing: a placement scores one task against every candidate, so this is the inner loop.
+ * `details`, when given, receives the last candidate's score in full.
  */
-function scoreSlot(
-  task: TaskSpec,
-  terms: TaskTerms,
-  candidates: Candidates,
-  slot: number,
-  into: RtsScore,
-): RtsScore {
-  const { capacity, allocated, free, workerIds } = candidates;
-  const { theta } = terms;
-  const load = workerLoad(
-    capacity.cpu[slot] as number,
-    capacity.memoryGb[slot] as number,
-    capacity.gpu[slot] as number,
-    allocated.cpu[slot] as number,
-    allocated.memoryGb[slot] as number,
-    allocated.gpu[slot] as number,
-  );
-  const runtimeS =
-    terms.tau *
-    (1 +
-      theta[0] * pressure(task.cpu, free.cpu[slot] as number) +
-      theta[1] * pressure(task.memoryGb, free.memoryGb[slot] as number) +
-      theta[2] * pressure(task.gpu, free.gpu[slot] as number) +
-      theta[3] * load);
-  const overrunS = Math.max(0, terms.startS + runtimeS - terms.deadlineS);
-  const workerId = workerIds[slot] as string;
-  into.workerId = workerId;
-  into.runtimeS = runtimeS;
-  into.overrunS = overrunS;
-  into.load = load;
-  into.risk =
-    terms.alpha * overrunS +
-    terms.beta * load -
-    perWorker(terms.affinities, workerId) +
-    perWorker(terms.penalty, workerId);
-  return into;
+function lowestRisk(task: TaskSpec, terms: TaskTerms, candidates: Candidates, details?: RtsScore): number {
+  const { count, slots, workerIds, capacity, allocated, free } = candidates;
+  const { tau, startS, deadlineS, alpha, beta, affinities, penalty } = terms;
+  const [theta1, theta2, theta3, theta4] = terms.theta;
+  const { cpu, memoryGb, gpu } = task;
+  const perWorkerTerms = affinities !== undefined || penalty !== undefined;
+  let bestSlot = -1;
+  let bestRisk = 0;
+  let bestRuntime = 0;
+  for (let index = 0; index < count; index++) {
+    const slot = slots[index] as number;
+    const load = workerLoad(
+      capacity.cpu[slot] as number,
+      capacity.memoryGb[slot] as number,
+      capacity.gpu[slot] as number,
+      allocated.cpu[slot] as number,
+      allocated.memoryGb[slot] as number,
+      allocated.gpu[slot] as number,
+    );
+    const runtimeS =
+      tau *
+      (1 +
+        theta1 * pressure(cpu, free.cpu[slot] as number) +
+        theta2 * pressure(memoryGb, free.memoryGb[slot] as number) +
+        theta3 * pressure(gpu, free.gpu[slot] as number) +
+        theta4 * load);
+    const overrunS = Math.max(0, startS + runtimeS - deadlineS);
+    let risk = alpha * overrunS + beta * load;
+    if (perWorkerTerms) {
+      const workerId = workerIds[slot] as string;
+      risk = risk - perWorker(affinities, workerId) + perWorker(penalty, workerId);
+    }
+    if (details) {
+      details.workerId = workerIds[slot] as string;
+      details.runtimeS = runtimeS;
+      details.overrunS = overrunS;
+      details.load = load;
+      details.risk = risk;
+    }
+    if (!Number.isFinite(risk)) continue;
+    // Equal risk and runtime (or runtimes that do not compare): the lower id.
+    if (
+      bestSlot < 0 ||
+      risk < bestRisk ||
+      (risk === bestRisk &&
+        (runtimeS < bestRuntime ||
+          (!(runtimeS > bestRuntime) && (workerIds[slot] as string) < (workerIds[bestSlot] as string))))
+    ) {
+      bestSlot = slot;
+      bestRisk = risk;
+      bestRuntime = runtimeS;
+    }
+  }
+  return bestSlot;
 }
 
 function emptyScore(): RtsScore {
@@ -145,11 +167,10 @@ function emptyScore(): RtsScore {
 
 /**
  * Risk-aware task scheduling: the candidate with the lowest risk; ties go to the faster
- * prediction, then to the lower id, so choices are reproducible. When no candidate gets a finite score (a τ of 0, a
- * parameter that overflows), it falls back to round-robin.
+ * prediction, then to the lower id, so choices are reproducible. When no candidate gets a
+ * finite score (a τ of 0, a parameter that overflows), it falls back to round-robin.
  */
 export function createRtsPolicy(params: RtsParams, fallback: PlacementPolicy): PlacementPolicy {
-  const score = emptyScore();
   // Only affinity and penalty tell two workers of equal capacity and allocation apart.
   const named = new Set([
     ...Object.values(params.affinity).flatMap((perType) => Object.keys(perType ?? {})),
@@ -159,31 +180,7 @@ export function createRtsPolicy(params: RtsParams, fallback: PlacementPolicy): P
     name: 'rts',
     interchangeable: { named },
     choose(task, candidates, now) {
-      // One scan for the minimum, one score record reused: sorting every candidate's score only
-      // to take the first, or an object per candidate, was most of a placement's cost.
-      const terms = taskTerms(task, now, params);
-      const { count, slots } = candidates;
-      const { workerIds } = candidates;
-      let bestSlot = -1;
-      let bestRisk = 0;
-      let bestRuntime = 0;
-      for (let index = 0; index < count; index++) {
-        const slot = slots[index] as number;
-        const { risk, runtimeS } = scoreSlot(task, terms, candidates, slot, score);
-        if (!Number.isFinite(risk)) continue;
-        // Equal risk and runtime (or runtimes that do not compare): the lower id.
-        if (
-          bestSlot < 0 ||
-          risk < bestRisk ||
-          (risk === bestRisk &&
-            (runtimeS < bestRuntime ||
-              (!(runtimeS > bestRuntime) && (workerIds[slot] as string) < (workerIds[bestSlot] as string))))
-        ) {
-          bestSlot = slot;
-          bestRisk = risk;
-          bestRuntime = runtimeS;
-        }
-      }
+      const bestSlot = lowestRisk(task, taskTerms(task, now, params), candidates);
       if (bestSlot < 0) return fallback.choose(task, candidates.everyone(), now);
       return { workerId: candidates.workerIds[bestSlot] as string, policy: 'rts' };
     },
