@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TASK_SUBMIT_SUBJECT, taskAssignSubject } from '../streams/contracts/subjects.js';
@@ -12,7 +13,7 @@ import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js'
 import { startBaselineProbes } from './support/latency-probes.js';
 import { type BenchParams, type BenchReport, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
-import { distribution, ratio, round, sleep } from './support/stats.js';
+import { distribution, ratio, round } from './support/stats.js';
 import { atTargetScale, judge, TARGETS } from './targets.js';
 
 /** The scale: 10 000 active workers from the fleet scenario. */
