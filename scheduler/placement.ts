@@ -62,6 +62,16 @@ function resourceColumns(length: number, from?: ResourceColumns): ResourceColumn
   };
 }
 
+/** `fitsWithin(requests, the amounts in one slot of the columns)`, without building them. */
+function fitsAt(requests: Resources, columns: ResourceColumns, slot: number): boolean {
+  return (
+    requests.cpu <= (columns.cpu[slot] as number) + EPSILON &&
+    requests.memoryGb <= (columns.memoryGb[slot] as number) + EPSILON &&
+    requests.storageGb <= (columns.storageGb[slot] as number) + EPSILON &&
+    requests.gpu <= (columns.gpu[slot] as number) + EPSILON
+  );
+}
+
 function writeAmounts(columns: ResourceColumns, slot: number, amounts: Resources): void {
   columns.cpu[slot] = amounts.cpu;
   columns.memoryGb[slot] = amounts.memoryGb;
@@ -640,13 +650,7 @@ class PlacementPass {
   }
 
   private hasRoom(requests: Resources, slot: number): boolean {
-    const { cpu, memoryGb, storageGb, gpu } = this.workers.free;
-    return (
-      requests.cpu <= (cpu[slot] as number) + EPSILON &&
-      requests.memoryGb <= (memoryGb[slot] as number) + EPSILON &&
-      requests.storageGb <= (storageGb[slot] as number) + EPSILON &&
-      requests.gpu <= (gpu[slot] as number) + EPSILON
-    );
+    return fitsAt(requests, this.workers.free, slot);
   }
 
   /** For a task that found no worker: how many it may be offered to, and which it would fit on empty. */
@@ -664,13 +668,7 @@ class PlacementPass {
   }
 
   private fitsEmpty(requests: Resources, slot: number): boolean {
-    const { cpu, memoryGb, storageGb, gpu } = this.workers.capacity;
-    return (
-      requests.cpu <= (cpu[slot] as number) + EPSILON &&
-      requests.memoryGb <= (memoryGb[slot] as number) + EPSILON &&
-      requests.storageGb <= (storageGb[slot] as number) + EPSILON &&
-      requests.gpu <= (gpu[slot] as number) + EPSILON
-    );
+    return fitsAt(requests, this.workers.capacity, slot);
   }
 
   /** The unreserved worker the task would fit on soonest (the first of equals, in id order). */
@@ -781,7 +779,7 @@ class PlacementPass {
     let count = 0;
     const { free } = this.workers;
     for (const slot of this.heldBack) {
-      if (!RESOURCE_KINDS.every((kind) => requests[kind] <= (free[kind][slot] as number) + EPSILON)) continue;
+      if (!fitsAt(requests, free, slot)) continue;
       count++;
       if (named.length < MAX_NAMED) named.push(`${this.idOf(slot)} (${this.workers.heldBackStateOf(slot)})`);
     }
