@@ -62,6 +62,10 @@ function resourceColumns(length: number, from?: ResourceColumns): ResourceColumn
   };
 }
 
+function requestsKey(requests: Resources): string {
+  return `${requests.cpu},${requests.memoryGb},${requests.storageGb},${requests.gpu}`;
+}
+
 /** `fitsWithin(requests, the amounts in one slot of the columns)`, without building them. */
 function fitsAt(requests: Resources, columns: ResourceColumns, slot: number): boolean {
   return (
@@ -437,6 +441,10 @@ class PlacementPass {
   /** Tasks left waiting that an empty worker could take, with the placements made before them. */
   private readonly waitingOlder: { taskId: string; placedBefore: number }[] = [];
   private placed = 0;
+  /** Placements and reservations so far: what a task's outcome depends on besides its own requests. */
+  private changes = 0;
+  /** The outcome of the last task that waited, by its requests, and `changes` when it did. */
+  private readonly waitedLike = new Map<string, { changes: number; large: number; reason: string }>();
 
   constructor(private readonly input: PassInput) {
     this.workers = input.workers;
@@ -507,11 +515,13 @@ class PlacementPass {
   private reserve(slot: number, taskId: string): void {
     this.reservedBy.set(slot, taskId);
     this.scratch.reserved[slot] = 1;
+    this.changes++;
   }
 
   private unreserve(slot: number): void {
     this.reservedBy.delete(slot);
     this.scratch.reserved[slot] = 0;
+    this.changes++;
   }
 
   private place(task: TaskDocument): PassDecision {
@@ -519,6 +529,19 @@ class PlacementPass {
     const { memory } = input;
     const requests = requestsOf(task);
     const taskNumber = this.markExclusions(task.taskId);
+    // A task like one that waited since the last placement or reservation, with no exclusion
+    // or reservation of its own, finds no worker either, for the same reason: a full cluster's
+    // queue is mostly such tasks, and each would otherwise walk every worker twice.
+    const likeKey =
+      taskNumber === 0 && !memory.reservations.has(task.taskId) ? requestsKey(requests) : undefined;
+    const like = likeKey === undefined ? undefined : this.waitedLike.get(likeKey);
+    if (
+      like?.changes === this.changes &&
+      !(like.large > 0 && (memory.bypassed.get(task.taskId) ?? 0) >= input.bypassLimit)
+    ) {
+      if (like.large > 0) this.waitingOlder.push({ taskId: task.taskId, placedBefore: this.placed });
+      return { kind: 'wait', task, reason: like.reason };
+    }
     const columns = {
       workerIds: workers.workerIds,
       capacity: workers.capacity,
@@ -551,6 +574,7 @@ class PlacementPass {
     const slot = choice && workers.slotOf(choice.workerId);
     if (choice && slot !== undefined && workers.takesNewTasks(slot)) {
       workers.placeDuringPass(slot, requests);
+      this.changes++;
       this.placedOn.push(slot);
       this.placed++;
       memory.bypassed.delete(task.taskId);
@@ -575,7 +599,10 @@ class PlacementPass {
         }
       }
     }
-    return { kind: 'wait', task, reason: this.explainWait(waiting) };
+    const reason = this.explainWait(waiting);
+    if (likeKey !== undefined && !memory.reservations.has(task.taskId))
+      this.waitedLike.set(likeKey, { changes: this.changes, large: waiting.large, reason });
+    return { kind: 'wait', task, reason };
   }
 
   /** Marks the task's excluded workers; returns the task's number, 0 when it has none. */

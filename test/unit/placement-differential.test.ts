@@ -14,7 +14,7 @@ import type { PlacementPolicy } from '../../scheduler/policies/policy.js';
 import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js';
 import { createRtsPolicy } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, type RtsParams } from '../../scheduler/policies/rts-params.js';
-import { TASK_TYPES, type TaskType } from '../../streams/contracts/task-events.js';
+import { TASK_TYPES, type TaskSpec, type TaskType } from '../../streams/contracts/task-events.js';
 import type { WorkerStatus } from '../../streams/contracts/worker-events.js';
 import { seededRandom } from '../support/random.js';
 import {
@@ -137,6 +137,12 @@ class Workload {
     }
     const arrivals = Math.floor(this.random() * 14);
     for (let index = 0; index < arrivals; index++) this.queue.push(this.task());
+    // A batch job: tasks asking for the same, one after the other in the queue.
+    if (this.random() < 0.4) {
+      const spec = this.spec();
+      const copies = 2 + Math.floor(this.random() * 8);
+      for (let index = 0; index < copies; index++) this.queue.push(this.task(spec));
+    }
     this.exclusions = new Map();
     const ids = [...this.workers.keys()];
     for (const task of this.queue) {
@@ -195,13 +201,18 @@ class Workload {
     this.changed.add(worker.workerId);
   }
 
-  private task(): TaskDocument {
+  private task(spec = this.spec()): TaskDocument {
+    const submittedAt = this.now - Math.floor(this.random() * 30_000);
+    return taskFrom(`t-${String(this.nextTask++).padStart(5, '0')}`, submittedAt, spec);
+  }
+
+  private spec(): Partial<TaskSpec> {
     const type: TaskType = this.pick(TASK_TYPES);
     const roll = this.random();
     // Mostly small; some that fit only the largest shape; some that fit nowhere.
     const scale = roll < 0.75 ? 1 : roll < 0.92 ? 6 : 40;
     const uniform = this.fleet === 'uniform';
-    const spec = {
+    return {
       type,
       cpu: (uniform ? this.pick([1, 2]) : this.pick([0.1, 0.2, 0.5, 1, 2, 3])) * scale,
       memoryGb: (uniform ? 2 : this.pick([0.1, 0.5, 1, 2, 4])) * scale,
@@ -209,8 +220,6 @@ class Workload {
       gpu: type.startsWith('gpu') ? this.pick([1, 2]) * (scale > 1 ? 2 : 1) : 0,
       k: this.pick([1, 1.5, 2, 3]),
     };
-    const submittedAt = this.now - Math.floor(this.random() * 30_000);
-    return taskFrom(`t-${String(this.nextTask++).padStart(5, '0')}`, submittedAt, spec);
   }
 
   private shape(): Resources {
@@ -342,6 +351,52 @@ test('a pass leaves the workers as they were: the same pass twice decides the sa
     'the pass placed something',
   );
   assert.equal(run(), first);
+});
+
+test('a task like one that waited is told the same, unless a reservation came between or it must reserve', () => {
+  // One 8-core worker with 2 free; three tasks of 4 cores (a, then c and d alike) around one of
+  // 5 cores (b) that has been passed often enough to reserve the worker.
+  const busy: PlacementWorker = {
+    workerId: 'w-1',
+    status: 'active',
+    flapping: false,
+    cordoned: false,
+    capacity: { cpu: 8, memoryGb: 32, storageGb: 100, gpu: 0 },
+    allocated: { cpu: 6, memoryGb: 1, storageGb: 0, gpu: 0 },
+  };
+  const [a, b, c, d] = [4, 5, 4, 4].map((cpu, index) => taskFrom(`t-${index}`, NOW + index, { cpu }));
+  const memory = () => ({ bypassed: new Map([['t-1', 3]]), reservations: new Map<string, string>() });
+  const scenarios = [
+    { queue: [a, b, c], bypassLimit: 1 },
+    { queue: [a, d], bypassLimit: 3, passed: 3 },
+  ].map(({ queue, bypassLimit, passed }) => {
+    const withPassed = () => {
+      const remembered = memory();
+      if (passed) remembered.bypassed.set('t-3', passed);
+      return remembered;
+    };
+    const common = { queue: queue as TaskDocument[], now: NOW, bypassLimit };
+    const actual = planPass({
+      ...common,
+      memory: withPassed(),
+      workers: PlacementWorkers.of([busy]),
+      excludedWorkers: () => undefined,
+      policy: createRtsPolicy(DEFAULT_RTS_PARAMS, createRoundRobinPolicy()),
+    }).map(outcome);
+    const expected = referencePlanPass({
+      ...common,
+      memory: withPassed(),
+      workers: [busy],
+      isExcluded: () => false,
+      policy: referenceRtsPolicy(DEFAULT_RTS_PARAMS, referenceRoundRobinPolicy()),
+    }).map(outcome);
+    assert.equal(actual, expected);
+    return actual;
+  });
+  const [reservedBetween, mustReserve] = scenarios;
+  assert.match(reservedBetween?.[0] ?? '', /has 4 cpu free \(most free: 2 cpu on w-1\)$/);
+  assert.match(reservedBetween?.[2] ?? '', /reserved for older tasks \(w-1 for t-1\)$/);
+  assert.match(mustReserve?.[1] ?? '', /worker w-1 is reserved for it/);
 });
 
 test('RTS: a worker named like an object property gets tasks (the reference never chose it)', () => {
