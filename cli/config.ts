@@ -3,6 +3,7 @@ import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../control-plane/heartbeat-intake.j
 import type { ControlPlaneSettings } from '../control-plane/settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
 export interface Config extends ControlPlaneSettings {
@@ -130,7 +131,7 @@ export function credentialsDir(dataDir: string): string {
   return join(dataDir, 'credentials');
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ID_RULE } from '../streams/contracts/subjects.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { WorkerControl } from './commands/operator.js';
@@ -90,8 +91,17 @@ const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'dataDir'] as const;
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
 
+/** Exit codes, as the help lists them. */
+const EXIT_CODES = { failed: 1, internal: 70 } as const;
+
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
+  .addHelpText(
+    'after',
+    `\nExit codes: 0 done; ${EXIT_CODES.failed} not done, the message says why and what to do (a wrong flag or ` +
+      `setting, no server, a refusal); ${EXIT_CODES.internal} internal error, a bug in cloudai ` +
+      '(CLOUDAI_DEBUG=1 prints its stack).',
+  )
   .showHelpAfterError()
   // Options after a subcommand's name belong to it: `workers stats ID --json` is the subcommand's --json,
   // not `workers`' (commander would otherwise give every option the parent knows to the parent).
@@ -314,8 +324,26 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Errors a user can cause carry their own advice; print it on one line, not a stack trace.
-  process.stderr.write(`cloudai: ${(error as Error).message}\n`);
-  if (process.env.CLOUDAI_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(1);
+  process.exit(reportFailure(error));
+}
+
+/**
+ * Prints a failed command's error and returns its exit code. An error the user's situation
+ * caused carries its own advice: one line, no stack. Anything else is a bug, and says so.
+ */
+function reportFailure(error: unknown): number {
+  const debug = Boolean(process.env.CLOUDAI_DEBUG);
+  const stack = error instanceof Error ? error.stack : undefined;
+  if (error instanceof UserFacingError) {
+    process.stderr.write(`cloudai: ${error.message}\n`);
+    if (debug && stack) process.stderr.write(`${stack}\n`);
+    return EXIT_CODES.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(
+    `cloudai: internal error: ${message}\nThis is a bug in cloudai, not something you did. ` +
+      (debug ? 'Please report it with this stack:\n' : 'Run again with CLOUDAI_DEBUG=1 to see its stack.\n'),
+  );
+  if (debug && stack) process.stderr.write(`${stack}\n`);
+  return EXIT_CODES.internal;
 }

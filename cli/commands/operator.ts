@@ -8,6 +8,7 @@ import {
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
 } from '../../streams/contracts/subjects.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
@@ -58,7 +59,7 @@ export async function workerControlCommand(
       maybeDone: `worker ${workerId} may have been ${done}: check with \`cloudai workers\``,
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`worker ${workerId} ${done}: ${says(workerId)}\n`);
 }
 
@@ -74,7 +75,7 @@ export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<
       maybeDone: 'disruption mode may have ended: check with `cloudai disruption status`',
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(
     'disruption mode ended: workers still silent are declared inactive now, and their tasks requeued\n',
   );

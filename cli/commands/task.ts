@@ -7,6 +7,7 @@ import {
   submitReplySchema,
   type TaskRequest,
 } from '../../streams/contracts/task-events.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
@@ -71,7 +72,7 @@ export async function taskSubmitCommand(
       maybeDone: `task ${taskId} may have been submitted: check with \`cloudai task show ${taskId}\``,
     },
   );
-  if (!reply.ok) throw new Error(`the scheduler refused the task: ${reply.error}`);
+  if (!reply.ok) throw new UserFacingError(`the scheduler refused the task: ${reply.error}`);
   const { outcome } = reply;
   process.stdout.write(
     outcome.kind === 'assigned'
@@ -87,7 +88,7 @@ export async function taskCancelCommand(taskId: string, overrides: ConfigOverrid
     nothingDone: 'nothing was cancelled',
     maybeDone: `task ${taskId} may have been cancelled: check with \`cloudai task show ${taskId}\``,
   });
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`task ${taskId} cancelled (it was ${reply.previousStatus})\n`);
 }
 

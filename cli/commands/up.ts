@@ -5,7 +5,9 @@ import { join, relative, resolve } from 'node:path';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import {
+  ConfigError,
   type ConfigOverrides,
   credentialsDir,
   embeddedServerDir,
@@ -202,7 +204,7 @@ async function choosePort(requested: string | undefined, say: (line: string) => 
   if (requested !== undefined) {
     const port = Number(requested);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new Error(
+      throw new ConfigError(
         `--nats-port ${JSON.stringify(requested)} is not a port number (0–65535; 0 picks a free one)`,
       );
     }
@@ -229,7 +231,7 @@ const SERVE_READY_TIMEOUT_MS = 30_000;
 function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
   return new Promise((resolveReady, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${child.name} did not start within ${timeoutMs} ms`)),
+      () => reject(new UserFacingError(`${child.name} did not start within ${timeoutMs} ms`)),
       timeoutMs,
     );
     child.process.on('message', (message: { type?: string }) => {
@@ -239,7 +241,7 @@ function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
     });
     void child.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${child.name} exited during start-up; its error is above`));
+      reject(new UserFacingError(`${child.name} exited during start-up; its error is above`));
     });
   });
 }

@@ -3,6 +3,7 @@ import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'n
 import { delimiter, join } from 'node:path';
 import { renderAuthConf } from '../contracts/authorization.js';
 import { defaultNatsConfigPath } from '../util/project-root.js';
+import { UserFacingError } from '../util/user-error.js';
 
 export interface NatsServerOptions {
   /**
@@ -23,7 +24,7 @@ export interface NatsServerOptions {
   onLogLine?: (line: string) => void;
 }
 
-export class NatsServerNotFoundError extends Error {
+export class NatsServerNotFoundError extends UserFacingError {
   constructor() {
     super(
       'nats-server not found on PATH: install it with `apt-get install nats-server` (or from ' +
@@ -34,7 +35,7 @@ export class NatsServerNotFoundError extends Error {
   }
 }
 
-export class NatsServerStartError extends Error {
+export class NatsServerStartError extends UserFacingError {
   constructor(
     message: string,
     readonly log: string[],

@@ -1,0 +1,47 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ReadModel } from '../../projections/read-model.js';
+import type { TaskDocument } from '../../projections/task-document.js';
+import { runCli } from '../support/cli.js';
+import { makeTempDir } from '../support/nats.js';
+
+test('an internal error says it is one, exits 70, and shows its stack only with CLOUDAI_DEBUG=1', async () => {
+  const dataDir = makeTempDir('internal-error');
+  try {
+    // A task document without its fields: rendering it fails inside cloudai, not because of a flag.
+    const readModel = ReadModel.open({ dataDir: dataDir.path });
+    await readModel.write(() => readModel.putTask({ taskId: 't-broken' } as unknown as TaskDocument));
+    await readModel.close();
+    const env = { CLOUDAI_DATA_DIR: dataDir.path, CLOUDAI_DEBUG: '' };
+    const plain = await runCli(['tasks'], env);
+    assert.is(plain.code, 70, plain.stderr);
+    assert.match(
+      plain.stderr,
+      /^cloudai: internal error: .+\nThis is a bug in cloudai, not something you did/,
+    );
+    assert.match(plain.stderr, /CLOUDAI_DEBUG=1/);
+    assert.not.match(plain.stderr, /\n\s+at /);
+    const debug = await runCli(['tasks'], { ...env, CLOUDAI_DEBUG: '1' });
+    assert.is(debug.code, 70);
+    assert.match(debug.stderr, /cloudai: internal error: /);
+    assert.match(debug.stderr, /\n\s+at .+tasks-table\.js/);
+  } finally {
+    dataDir.remove();
+  }
+});
+
+test('a usage error exits 1 with its advice on one line and no stack; the help lists the exit codes', async () => {
+  const dataDir = makeTempDir('usage-error');
+  try {
+    const result = await runCli(['tasks', '--status', 'sleeping'], { CLOUDAI_DATA_DIR: dataDir.path });
+    assert.is(result.code, 1);
+    assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.not.match(result.stderr, /internal error/);
+    const help = await runCli(['--help']);
+    assert.match(help.stdout, /Exit codes: 0 done; 1 not done, .*; 70 internal error/);
+  } finally {
+    dataDir.remove();
+  }
+});
+
+test.run();
