@@ -141,7 +141,25 @@ export class ConfigError extends UserFacingError {
 /** Settings given as flags: values, or the strings a command line holds (`resolveConfig` parses and checks both). */
 export type ConfigOverrides = { [K in keyof Config]?: Config[K] | string | undefined };
 
+/**
+ * The settings of a command that runs liveness (`serve`, `up`, `worker`): resolved, and checked
+ * against each other (the interval and the grace before suspicion must be shorter than the timeout).
+ */
 export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const config = resolveClientConfig(flags, env);
+  checkLivenessTiming(config);
+  return config;
+}
+
+/**
+ * The settings of a command that does not judge liveness (the read-only ones and the requests
+ * to the control plane): each one resolved and checked alone, so a timing that only `serve`
+ * would refuse never stops `cloudai workers`.
+ */
+export function resolveClientConfig(
+  flags: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const config: Config = { ...DEFAULT_CONFIG };
   const given = new Set<keyof Config>();
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof Config>) {
@@ -159,19 +177,6 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     throw new ConfigError(
       `${flags.policy !== undefined ? '--policy' : CONFIG_ENV.policy} ${JSON.stringify(config.policy)} is not a ` +
         `placement policy: use one of ${POLICY_NAMES.join(', ')}`,
-    );
-  }
-  if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
-    throw new ConfigError(
-      `heartbeat interval (${config.heartbeatIntervalMs} ms) must be shorter than the heartbeat timeout ` +
-        `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
-    );
-  }
-  if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
-    throw new ConfigError(
-      `the grace before suspicion (--suspect-after-ms / ${CONFIG_ENV.suspectAfterMs}, ${config.suspectAfterMs} ms) ` +
-        `must be shorter than the heartbeat timeout (${config.heartbeatTimeoutMs} ms): a worker is suspect ` +
-        'before it is declared inactive',
     );
   }
   if (config.disruptionThresholdPercent > 100) {
@@ -194,6 +199,23 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     );
   }
   return config;
+}
+
+/** The constraints between the timing settings, for the commands whose behaviour depends on them. */
+function checkLivenessTiming(config: Config): void {
+  if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `heartbeat interval (${config.heartbeatIntervalMs} ms) must be shorter than the heartbeat timeout ` +
+        `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
+    );
+  }
+  if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `the grace before suspicion (--suspect-after-ms / ${CONFIG_ENV.suspectAfterMs}, ${config.suspectAfterMs} ms) ` +
+        `must be shorter than the heartbeat timeout (${config.heartbeatTimeoutMs} ms): a worker is suspect ` +
+        'before it is declared inactive',
+    );
+  }
 }
 
 function assign(config: Config, key: keyof Config, value: unknown, source: string): void {

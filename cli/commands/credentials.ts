@@ -8,7 +8,7 @@ import {
   type ConfigOverrides,
   credentialsDir,
   embeddedServerDir,
-  resolveConfig,
+  resolveClientConfig,
 } from '../config.js';
 
 export interface CredentialsCommandOptions {
@@ -25,7 +25,7 @@ export async function credentialsCommand(
   options: CredentialsCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const identity = parseIdentity(role, options.id);
   const store = new CredentialStore(credentialsDir(config.dataDir));
   const { path, created } = store.ensure(identity);

@@ -9,7 +9,7 @@ import {
   WORKER_UNCORDON_SUBJECT,
 } from '../../streams/contracts/subjects.js';
 import { UserFacingError } from '../../streams/util/user-error.js';
-import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { formatDuration } from '../terminal.js';
@@ -42,7 +42,7 @@ export async function workerControlCommand(
   workerId: string,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   if (!isValidWorkerId(workerId)) {
     throw new ConfigError(
       `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}; ` +
@@ -65,7 +65,7 @@ export async function workerControlCommand(
 
 /** `cloudai disruption end`: the operator says the fleet's view was right; silent workers turn inactive. */
 export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const reply = await askFleet(
     config,
     DISRUPTION_END_SUBJECT,
@@ -86,7 +86,7 @@ export async function disruptionStatusCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const disruption = await readSnapshot(config.dataDir, (view) => view.disruption());
   process.stdout.write(
     options.json

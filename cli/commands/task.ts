@@ -8,7 +8,7 @@ import {
   type TaskRequest,
 } from '../../streams/contracts/task-events.js';
 import { UserFacingError } from '../../streams/util/user-error.js';
-import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTaskDetails } from '../tasks-table.js';
@@ -44,7 +44,7 @@ export async function taskSubmitCommand(
   options: TaskSubmitOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const request: TaskRequest = {
     image: options.image ?? '',
     command: options.command,
@@ -83,7 +83,7 @@ export async function taskSubmitCommand(
 
 /** `cloudai task cancel ID`. */
 export async function taskCancelCommand(taskId: string, overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const reply = await askScheduler(config, TASK_CANCEL_SUBJECT, { taskId }, cancelReplySchema, {
     nothingDone: 'nothing was cancelled',
     maybeDone: `task ${taskId} may have been cancelled: check with \`cloudai task show ${taskId}\``,
@@ -98,7 +98,7 @@ export async function taskShowCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const task = await readSnapshot(config.dataDir, (view) => view.getTask(taskId));
   if (!task) {
     throw new ConfigError(

@@ -1,5 +1,5 @@
 import { TASK_STATUSES, type TaskStatus } from '../../streams/contracts/task-events.js';
-import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTasksTable } from '../tasks-table.js';
 import { colors, shouldUseColor } from '../terminal.js';
@@ -12,7 +12,7 @@ export interface TasksCommandOptions {
 /** `cloudai tasks`: the task table (or documents) from the read model. Reads only LMDB, never NATS. */
 export async function tasksCommand(options: TasksCommandOptions, overrides: ConfigOverrides): Promise<void> {
   const status = parseTaskStatus(options.status);
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const tasks = (await readSnapshot(config.dataDir, (view) => view.listTasks())).filter(
     (task) => status === undefined || task.status === status,
   );

@@ -1,5 +1,5 @@
 import { readModelPath } from '../../projections/read-model.js';
-import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { addComputedColumns, renderWorkerStats } from '../worker-stats.js';
@@ -10,7 +10,7 @@ export async function workersStatsCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const worker = await readSnapshot(config.dataDir, (view) => view.getWorker(workerId));
   if (!worker) {
     throw new ConfigError(

@@ -1,5 +1,5 @@
 import { ReadModel } from '../../projections/read-model.js';
-import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { writeJsonArray } from '../json-output.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
@@ -22,7 +22,7 @@ export async function workersCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const filter = parseWorkerFilter(options.status);
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const all = options.all === true;
   if (options.json) {
     const now = Date.now();

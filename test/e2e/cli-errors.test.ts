@@ -44,4 +44,25 @@ test('a usage error exits 1 with its advice on one line and no stack; the help l
   }
 });
 
+test('a timeout below the default interval stops only the commands that judge liveness', async () => {
+  const dataDir = makeTempDir('timing');
+  try {
+    await ReadModel.open({ dataDir: dataDir.path }).close();
+    const env = { CLOUDAI_DATA_DIR: dataDir.path, CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000' };
+    for (const args of [['workers'], ['workers', '--json'], ['tasks'], ['disruption', 'status']]) {
+      const result = await runCli(args, env);
+      assert.is(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+      assert.is(result.stderr, '');
+    }
+    const serve = await runCli(['serve'], env);
+    assert.is(serve.code, 1);
+    assert.match(
+      serve.stderr,
+      /heartbeat interval \(5000 ms\) must be shorter than the heartbeat timeout \(1000 ms\)/,
+    );
+  } finally {
+    dataDir.remove();
+  }
+});
+
 test.run();
