@@ -18,7 +18,7 @@ const STATUS_COLUMN = HEADER.indexOf('STATUS');
 
 /** The `cloudai tasks` table: oldest first, as the queue serves them. */
 export function renderTasksTable(tasks: readonly TaskDocument[], now: number, color: Colors): string {
-  if (tasks.length === 0) return 'no tasks yet: submit one with `cloudai task submit --image IMG`';
+  if (tasks.length === 0) return 'no tasks yet: submit one with `cloudai task submit --cpu N`';
   const sorted = [...tasks].sort(bySubmission);
   const rows = sorted.map((task) => [
     task.taskId,
@@ -27,7 +27,7 @@ export function renderTasksTable(tasks: readonly TaskDocument[], now: number, co
     String(task.attempt),
     task.type,
     describeResources(requestsOf(task)),
-    task.image,
+    task.image ?? '-',
     `${formatDuration(now - task.submittedAt)} ago`,
     formatDuration(now - task.statusSince),
   ]);
@@ -59,7 +59,10 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
     ...renderTable(
       ['', ''],
       [
-        ['image', `${task.image} (recorded; the agent does not run containers)`],
+        [
+          'image',
+          task.image === undefined ? '-' : `${task.image} (recorded; the agent does not run containers)`,
+        ],
         [
           'command',
           task.command === undefined

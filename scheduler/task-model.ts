@@ -54,9 +54,11 @@ export function validateTaskRequest(
   const problem = (field: TaskRequestField, message: string) =>
     problems.push({ field, message: `${label(field)} ${message}` });
 
-  const image = request.image.trim();
-  if (image === '') problem('image', 'is required: name the container image the task runs, e.g. python:3.12');
-  else if (image.length > MAX_IMAGE_LENGTH) problem('image', `is longer than ${MAX_IMAGE_LENGTH} characters`);
+  const image = request.image?.trim();
+  if (image === '') problem('image', 'is empty: name a container image, e.g. python:3.12, or leave it out');
+  else if (image !== undefined && image.length > MAX_IMAGE_LENGTH) {
+    problem('image', `is longer than ${MAX_IMAGE_LENGTH} characters`);
+  }
   if (request.command !== undefined) {
     if (request.command.trim() === '') problem('command', 'is empty: give a shell command, or leave it out');
     else if (request.command.length > MAX_COMMAND_LENGTH) {
@@ -102,7 +104,8 @@ export function validateTaskRequest(
   }
 
   if (problems.length > 0 || type === undefined) return { ok: false, problems };
-  const task: TaskSpec = { image, ...requests, type, k, submittedAt };
+  const task: TaskSpec = { ...requests, type, k, submittedAt };
+  if (image !== undefined) task.image = image;
   if (request.command !== undefined) task.command = request.command;
   return { ok: true, task };
 }

@@ -46,7 +46,7 @@ export async function taskSubmitCommand(
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
   const request: TaskRequest = {
-    image: options.image ?? '',
+    image: options.image,
     command: options.command,
     cpu: toNumber(options.cpu),
     memoryGb: toNumber(options.memory),

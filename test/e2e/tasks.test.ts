@@ -50,6 +50,24 @@ e2e('submitted tasks spread over the active workers', async (context) => {
   assert.match(table.stdout, /^kim\s+● active.*2c 1G\s+2c 7G\s+2 \(t-/m);
 });
 
+e2e(
+  '--image is optional, as the help says: a task without one is placed and shown with "-"',
+  async (context) => {
+    const result = await runCli(['task', 'submit', '--cpu', '0.5', '--memory', '0.5'], context.env);
+    assert.is(result.code, 0, result.stderr);
+    const taskId = /^task (t-[a-z0-9]+) assigned to (kim|tessa)\n$/.exec(result.stdout)?.[1];
+    assert.ok(taskId, result.stdout);
+    const task = (await tasksJson(context)).find((candidate) => candidate.taskId === taskId);
+    assert.is(task?.image, undefined);
+    const shown = await runCli(['task', 'show', taskId ?? ''], context.env);
+    assert.match(shown.stdout, /^\s*image\s+-$/m);
+  // Its resources go back, so the requeue test below finds room on kim.
+  assert.is((await runCli(['task', 'cancel', taskId ?? ''], context.env)).code, 0);
+    const help = await runCli(['task', 'submit', '--help']);
+    assert.match(help.stdout, /--image <image>\s+container image/);
+  },
+);
+
 e2e('bad requests get a clear error and change nothing', async (context) => {
   const before = (await tasksJson(context)).length;
   const cases: Array<[string[], RegExp]> = [
@@ -66,8 +84,12 @@ e2e('bad requests get a clear error and change nothing', async (context) => {
     assert.match(result.stderr, /Nothing was submitted\n$/);
     assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
   }
-  const noImage = await runCli(['task', 'submit'], context.env);
-  assert.match(noImage.stderr, /--image is required/);
+  const emptyImage = await runCli(['task', 'submit', '--image', ' '], context.env);
+  assert.is(emptyImage.code, 1);
+  assert.match(
+    emptyImage.stderr,
+    /--image is empty: name a container image, e\.g\. python:3\.12, or leave it out/,
+  );
   assert.is((await tasksJson(context)).length, before);
   const badStatus = await runCli(['tasks', '--status', 'sleeping'], context.env);
   assert.is(badStatus.code, 1);
