@@ -4,6 +4,7 @@ import type { ControlPlaneSettings } from '../control-plane/settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
 import { UserFacingError } from '../streams/util/user-error.js';
+import { findRunningUp } from './running-up.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
 export interface Config extends ControlPlaneSettings {
@@ -145,11 +146,26 @@ export type ConfigOverrides = { [K in keyof Config]?: Config[K] | string | undef
  * The settings of a command that runs liveness (`serve`, `up`, `worker`): resolved, and checked
  * against each other (the interval and the grace before suspicion must be shorter than the timeout).
  */
-export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
-  const config = resolveClientConfig(flags, env);
+export function resolveConfig(
+  flags: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
+): Config {
+  const config = resolveClientConfig(flags, env, options);
   checkLivenessTiming(config);
   return config;
 }
+
+export interface ResolveOptions {
+  /**
+   * Whether settings given neither as a flag nor in the environment come from the `cloudai up`
+   * running on the data dir (its NATS URL and heartbeat timing); default true. `up` itself: false.
+   */
+  joinRunningUp?: boolean;
+}
+
+/** The settings a running `cloudai up` gives the commands on its data dir. */
+const FROM_RUNNING_UP = ['natsUrl', 'heartbeatIntervalMs', 'heartbeatTimeoutMs'] as const;
 
 /**
  * The settings of a command that does not judge liveness (the read-only ones and the requests
@@ -159,6 +175,7 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
 export function resolveClientConfig(
   flags: ConfigOverrides = {},
   env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
 ): Config {
   const config: Config = { ...DEFAULT_CONFIG };
   const given = new Set<keyof Config>();
@@ -171,6 +188,9 @@ export function resolveClientConfig(
     else continue;
     given.add(key);
   }
+  const running = options.joinRunningUp === false ? undefined : findRunningUp(config.dataDir);
+  for (const key of FROM_RUNNING_UP)
+    if (running && !given.has(key)) Object.assign(config, { [key]: running[key] });
   // The grace before suspicion follows the heartbeat interval unless it was set itself.
   if (!given.has('suspectAfterMs')) config.suspectAfterMs = 2 * config.heartbeatIntervalMs;
   if (!isPolicyName(config.policy)) {

@@ -16,6 +16,7 @@ import {
   resolveConfig,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
+import { removeRunningUp, writeRunningUp } from '../running-up.js';
 
 export interface UpOptions {
   natsPort?: string;
@@ -41,7 +42,8 @@ interface Child {
  * three workers, each a child process; Ctrl-C stops them all, workers first and the server last.
  */
 export async function upCommand(options: UpOptions, overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  // `up` starts the installation the other commands join: it takes nothing from an earlier one.
+  const config = resolveConfig(overrides, process.env, { joinRunningUp: false });
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -65,6 +67,13 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     onLogLine: (line) => serverLog.write(`${line}\n`),
   });
   const natsUrl = server.url;
+  // Commands run on this data dir without NATS_URL find this server and its heartbeat timing.
+  writeRunningUp(dataDir, {
+    pid: process.pid,
+    natsUrl,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  });
   const children: Child[] = [];
   let stopping = false;
 
@@ -80,6 +89,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       children.filter((child) => child.name === 'serve').map((child) => stopChild(child, 5_000)),
     );
     await server.stop();
+    removeRunningUp(dataDir, process.pid);
     say('all stopped');
   };
   const stopAll = async (exitCode: number) => {
@@ -165,13 +175,20 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
-  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  say(
+    `  ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}    # then add it: it finds this server and beats every ${config.heartbeatIntervalMs} ms`,
+  );
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/** Seconds, rounded up to a tenth: a bound must not shrink when shown. */
+function seconds(ms: number): string {
+  return `${Math.ceil(ms / 100) / 10} s`;
+}
 
 /**
  * The children of `up` exit when it dies, however it died (their stdin closes); nats-server

@@ -61,8 +61,8 @@ e2e(
     assert.is(task?.image, undefined);
     const shown = await runCli(['task', 'show', taskId ?? ''], context.env);
     assert.match(shown.stdout, /^\s*image\s+-$/m);
-  // Its resources go back, so the requeue test below finds room on kim.
-  assert.is((await runCli(['task', 'cancel', taskId ?? ''], context.env)).code, 0);
+    // Its resources go back, so the requeue test below finds room on kim.
+    assert.is((await runCli(['task', 'cancel', taskId ?? ''], context.env)).code, 0);
     const help = await runCli(['task', 'submit', '--help']);
     assert.match(help.stdout, /--image <image>\s+container image/);
   },
