@@ -2,11 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { zForPhi } from '../../actors/phi-accrual.js';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
 import { UserFacingError } from '../../streams/util/user-error.js';
 import {
+  type Config,
   ConfigError,
   type ConfigOverrides,
   credentialsDir,
@@ -169,9 +171,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
-  say(
-    `  kill ${workers[0]?.process.pid}    # stop worker tessa: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
-  );
+  say(`  kill ${workers[0]?.process.pid}    # stop worker tessa: ${whatStoppingDoes(config)}`);
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
@@ -184,6 +184,24 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/**
+ * What the hint promises for a stopped worker, as an upper bound that holds for a steady one:
+ * in its first beats the fixed grace decides, later φ, whose silence for a worker beating like
+ * clockwork is the interval plus z(threshold) times the floor of σ. Past the timeout it is inactive.
+ */
+export function whatStoppingDoes(config: Config): string {
+  const steadyPhiMs = config.heartbeatIntervalMs + zForPhi(config.phiThreshold) * config.phiMinStdDevMs;
+  const suspectWithinMs = Math.max(config.suspectAfterMs, steadyPhiMs);
+  const inactive = `inactive ${seconds(config.heartbeatTimeoutMs)} after its last heartbeat`;
+  if (suspectWithinMs >= config.heartbeatTimeoutMs) {
+    return `${inactive} (φ, with these settings, would not suspect it sooner)`;
+  }
+  return (
+    `suspect within ${seconds(suspectWithinMs)} of silence (${seconds(config.suspectAfterMs)} in its first ` +
+    `${config.phiMinSamples} beats, then when φ reaches ${config.phiThreshold}), ${inactive}`
+  );
+}
 
 /** Seconds, rounded up to a tenth: a bound must not shrink when shown. */
 function seconds(ms: number): string {

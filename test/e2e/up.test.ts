@@ -191,7 +191,37 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
       'extra active',
     );
 
+    // The stop hint's bound holds where φ decides (after its minimum of samples).
+    const bound = /stop worker tessa: suspect within ([\d.]+) s of silence/.exec(up.output());
+    assert.ok(bound, up.output());
+    const boundMs = Number(bound?.[1]) * 1000;
+    await waitFor(
+      async () => {
+        const tessa = (await workersJson(sameFolder)).find((w) => w.workerId === 'tessa');
+        return tessa !== undefined && tessa.lastHeartbeatAt - tessa.registeredAt >= 3 * intervalMs;
+      },
+      10_000,
+      'tessa has beaten a few times',
+    );
+    const killedAt = Date.now();
     process.kill(pidOf('worker tessa'), 'SIGTERM');
+    let suspectAt = 0;
+    await waitFor(
+      async () => {
+        const tessa = (await workersJson(sameFolder)).find((w) => w.workerId === 'tessa');
+        if (tessa?.status === 'suspect') suspectAt = tessa.statusSince;
+        return suspectAt > 0;
+      },
+      boundMs + 2_000,
+      'tessa suspect',
+    );
+    assert.ok(
+      suspectAt - killedAt <= boundMs,
+      `suspect ${suspectAt - killedAt} ms after the kill; bound ${boundMs}`,
+    );
+    // φ decided: the fixed grace (2 × interval) alone would have been sooner.
+    assert.ok(suspectAt - killedAt > 2 * intervalMs, `suspect after ${suspectAt - killedAt} ms`);
+
     // The docs' command for restarting a demo worker beats at the interval of `up`.
     const tessa = spawnCli(
       ['worker', '--id', 'tessa', '--cpu', '8', '--memory', '16', '--gpu', '1'],
