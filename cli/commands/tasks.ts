@@ -1,3 +1,4 @@
+import { bySubmission } from '../../projections/task-document.js';
 import { TASK_STATUSES, type TaskStatus } from '../../streams/contracts/task-events.js';
 import { ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
@@ -13,9 +14,10 @@ export interface TasksCommandOptions {
 export async function tasksCommand(options: TasksCommandOptions, overrides: ConfigOverrides): Promise<void> {
   const status = parseTaskStatus(options.status);
   const config = resolveClientConfig(overrides);
-  const tasks = (await readSnapshot(config.dataDir, (view) => view.listTasks())).filter(
-    (task) => status === undefined || task.status === status,
-  );
+  // Oldest first, as the queue serves them: the JSON in the table's order.
+  const tasks = (await readSnapshot(config.dataDir, (view) => view.listTasks()))
+    .filter((task) => status === undefined || task.status === status)
+    .sort(bySubmission);
   process.stdout.write(
     options.json
       ? `${JSON.stringify(tasks, null, 2)}\n`

@@ -117,6 +117,28 @@ e2e('a task that fits nowhere says why it waits, and can be cancelled', async (c
   assert.match(unknown.stderr, /no task t-unknown in .*: list the tasks with `cloudai tasks`/);
 });
 
+e2e('tasks --json lists oldest first, in the order of the table, with --status too', async (context) => {
+  const tasks = await tasksJson(context);
+  assert.ok(tasks.length >= 5, `${tasks.length} tasks`);
+  const table = await runCli(['tasks'], context.env);
+  const tableIds = [...table.stdout.matchAll(/^(t-[a-z0-9]+) /gm)].map((match) => match[1]);
+  assert.equal(
+    tasks.map((task) => task.taskId),
+    tableIds,
+  );
+  const submitted = tasks.map((task) => task.submittedAt);
+  assert.equal(
+    submitted,
+    [...submitted].sort((a, b) => a - b),
+  );
+  const running = await runCli(['tasks', '--json', '--status', 'running'], context.env);
+  const runningIds = (JSON.parse(running.stdout) as TaskDocument[]).map((task) => task.taskId);
+  assert.equal(
+    runningIds,
+    tableIds.filter((id) => runningIds.includes(id as string)),
+  );
+});
+
 e2e('stopping a worker that runs tasks requeues them onto the other', async (context) => {
   const onTessa = (await tasksJson(context)).filter(
     (task) => task.status === 'running' && task.workerId === 'tessa',
