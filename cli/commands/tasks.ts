@@ -15,13 +15,12 @@ export async function tasksCommand(options: TasksCommandOptions, overrides: Conf
   const status = parseTaskStatus(options.status);
   const config = resolveClientConfig(overrides);
   // Oldest first, as the queue serves them: the JSON in the table's order.
-  const tasks = (await readSnapshot(config.dataDir, (view) => view.listTasks()))
-    .filter((task) => status === undefined || task.status === status)
-    .sort(bySubmission);
+  const stored = await readSnapshot(config.dataDir, (view) => view.listTasks());
+  const tasks = stored.filter((task) => status === undefined || task.status === status).sort(bySubmission);
   process.stdout.write(
     options.json
       ? `${JSON.stringify(tasks, null, 2)}\n`
-      : `${renderTasksTable(tasks, Date.now(), colors(shouldUseColor()))}\n`,
+      : `${renderTasksTable(tasks, Date.now(), colors(shouldUseColor()), status && { status, total: stored.length })}\n`,
   );
 }
 

@@ -139,6 +139,13 @@ e2e('tasks --json lists oldest first, in the order of the table, with --status t
   );
 });
 
+e2e('a --status that matches no task says so, and how many there are in all', async (context) => {
+  const total = (await tasksJson(context)).length;
+  const result = await runCli(['tasks', '--status', 'failed'], context.env);
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout, `no task is failed (${total} tasks in all: \`cloudai tasks\` lists them)\n`);
+});
+
 e2e('stopping a worker that runs tasks requeues them onto the other', async (context) => {
   const onTessa = (await tasksJson(context)).filter(
     (task) => task.status === 'running' && task.workerId === 'tessa',

@@ -1,0 +1,37 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RunningCli, runCli, startActiveWorkers } from '../support/cli.js';
+import { TestCluster } from '../support/cluster.js';
+
+interface Context {
+  cluster: TestCluster;
+  env: NodeJS.ProcessEnv;
+  workers: Map<string, RunningCli>;
+}
+
+const e2e = suite<Context>('what the help and the docs promise, the real cloudai binary does');
+
+e2e.before(async (context) => {
+  context.cluster = await TestCluster.start({ heartbeatTimeoutMs: 2_000, heartbeatIntervalMs: 200 });
+  context.env = context.cluster.env();
+  await context.cluster.startServe(undefined, context.env);
+  context.workers = await startActiveWorkers(['amy', 'bo', 'cy', 'di'], context.env);
+});
+
+e2e.after(async (context) => {
+  for (const worker of context.workers?.values() ?? []) worker.process.kill('SIGKILL');
+  await context.cluster?.close();
+});
+
+e2e('a --status that matches no worker says so, and how many there are in all', async (context) => {
+  for (const filter of ['suspect', 'inactive', 'removed', 'unschedulable', 'flapping', 'cordoned']) {
+    const result = await runCli(['workers', '--status', filter], context.env);
+    assert.is(result.code, 0, result.stderr);
+    assert.is(
+      result.stdout,
+      `no worker matches --status ${filter}; 4 workers in all: \`cloudai workers --all\` lists them\n`,
+    );
+  }
+});
+
+e2e.run();
