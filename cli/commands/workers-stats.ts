@@ -1,4 +1,5 @@
 import { readModelPath } from '../../projections/read-model.js';
+import { uptimeOf } from '../../projections/uptime.js';
 import { ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
@@ -18,6 +19,8 @@ export async function workersStatsCommand(
     );
   }
   const now = Date.now();
+  // A worker still in the stretch it registered in has no stored record: it is rebuilt from the document.
+  worker.uptime ??= uptimeOf(worker);
   process.stdout.write(
     options.json
       ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`

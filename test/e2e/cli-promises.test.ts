@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { WorkerJson } from '../../cli/worker-stats.js';
 import { type RunningCli, runCli, startActiveWorkers } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 
@@ -33,5 +34,27 @@ e2e('a --status that matches no worker says so, and how many there are in all', 
     );
   }
 });
+
+e2e(
+  'workers stats ID --json includes the uptime record, also for a worker that never changed state',
+  async (context) => {
+    const result = await runCli(['workers', 'stats', 'amy', '--json'], context.env);
+    assert.is(result.code, 0, result.stderr);
+    const amy = JSON.parse(result.stdout) as WorkerJson;
+    assert.is(amy.status, 'active');
+    assert.equal(amy.uptime, {
+      since: amy.registeredAt,
+      activeMs: 0,
+      suspectMs: 0,
+      inactiveMs: 0,
+      outages: 0,
+      recoveries: 0,
+      recoveredDowntimeMs: 0,
+      downSince: null,
+      recentDowntimes: [],
+    });
+    assert.ok(amy.stats.activeMs > 0);
+  },
+);
 
 e2e.run();
