@@ -173,7 +173,7 @@ const workers = program
     'show every worker from the read model (removed ones with --all); stats, cordon, uncordon or remove one',
   )
   .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
-  .option('--watch', 'redraw every second until Ctrl-C')
+  .option('--watch', 'redraw every second until Ctrl-C; with --json, one JSON array per line every second')
   .option(
     '--status <status>',
     `only these workers: ${WORKER_FILTERS.join(', ')} (removed ones only with --all or --status removed)`,

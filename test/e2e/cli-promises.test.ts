@@ -1,8 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerJson } from '../../cli/worker-stats.js';
-import { type RunningCli, runCli, startActiveWorkers } from '../support/cli.js';
+import { type RunningCli, runCli, spawnCli, startActiveWorkers } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/nats.js';
 
 interface Context {
   cluster: TestCluster;
@@ -56,5 +57,25 @@ e2e(
     assert.ok(amy.stats.activeMs > 0);
   },
 );
+
+e2e('workers --watch --json streams one JSON array per line every second until Ctrl-C', async (context) => {
+  const watch = spawnCli(['workers', '--watch', '--json', '--status', 'active'], context.env);
+  let stdout = '';
+  watch.process.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const lines = () => stdout.split('\n').filter((line) => line !== '');
+  const waited = await waitFor(() => lines().length >= 3, 5_000, 'three documents');
+  assert.ok(waited >= 1_500, `three documents after ${waited} ms: one a second, not all at once`);
+  for (const line of lines()) {
+    const workers = JSON.parse(line) as WorkerJson[];
+    assert.equal(
+      workers.map((worker) => worker.workerId),
+      ['amy', 'bo', 'cy', 'di'],
+    );
+  }
+  watch.process.kill('SIGINT');
+  assert.equal(await watch.exited, { code: 0, signal: null }, watch.output());
+});
 
 e2e.run();
