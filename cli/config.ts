@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../control-plane/heartbeat-intake.js';
 import type { ControlPlaneSettings } from '../control-plane/settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
+import { ID_RULE, isValidWorkerId } from '../streams/contracts/subjects.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
 import { UserFacingError } from '../streams/util/user-error.js';
 import { findRunningUp } from './running-up.js';
@@ -130,6 +131,13 @@ export function embeddedServerDir(dataDir: string): string {
 /** Where the identities of an installation live (owner-only). */
 export function credentialsDir(dataDir: string): string {
   return join(dataDir, 'credentials');
+}
+
+/** Refuses a `--id` that is no worker id, quoting it. */
+export function checkWorkerIdFlag(workerId: string): void {
+  if (!isValidWorkerId(workerId)) {
+    throw new ConfigError(`--id ${JSON.stringify(workerId)} is not a valid worker id: use ${ID_RULE}`);
+  }
 }
 
 export class ConfigError extends UserFacingError {

@@ -55,7 +55,19 @@ export async function taskSubmitCommand(
     type: options.type,
     k: toNumber(options.k),
   };
-  const validation = validateTaskRequest(request, Date.now(), (field) => FLAG_OF[field]);
+  const typed: Partial<Record<TaskRequestField, string>> = {
+    cpu: options.cpu,
+    memoryGb: options.memory,
+    storageGb: options.storage,
+    gpu: options.gpu,
+    k: options.k,
+  };
+  const validation = validateTaskRequest(
+    request,
+    Date.now(),
+    (field) => FLAG_OF[field],
+    (field) => typed[field],
+  );
   if (!validation.ok) {
     throw new ConfigError(
       `${validation.problems.map((problem) => problem.message).join('; ')}. Nothing was submitted`,

@@ -65,4 +65,34 @@ test('a timeout below the default interval stops only the commands that judge li
   }
 });
 
+test('a bad worker flag is quoted back with what is accepted, never a validator message', async () => {
+  const dataDir = makeTempDir('bad-flags');
+  const env = { CLOUDAI_DATA_DIR: dataDir.path };
+  const says = async (args: string[], message: string) => {
+    const result = await runCli(args, env);
+    assert.equal(
+      [result.code, result.stdout, result.stderr],
+      [1, '', `cloudai: ${message}\n`],
+      args.join(' '),
+    );
+  };
+  try {
+    await says(['worker', '--id', 'w1', '--cpu', '-1'], '--cpu must be a number of cores ≥ 0, got "-1"');
+    await says(
+      ['worker', '--id', 'w1', '--memory', 'lots'],
+      '--memory must be a number of GB ≥ 0, got "lots"',
+    );
+    await says(['worker', '--id', 'w1', '--gpu', '20000'], '--gpu must be at most 10000 GPUs, got "20000"');
+    const rule = '1–64 characters of A–Z, a–z, 0–9, _ and -';
+    await says(['worker', '--id', 'bad id!'], `--id "bad id!" is not a valid worker id: use ${rule}`);
+    await says(
+      ['credentials', 'worker', '--id', 'bad id!'],
+      `--id "bad id!" is not a valid worker id: use ${rule}`,
+    );
+    await says(['credentials', 'worker'], `\`cloudai credentials worker\` needs --id ID: ${rule}`);
+  } finally {
+    dataDir.remove();
+  }
+});
+
 test.run();

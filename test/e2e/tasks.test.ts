@@ -74,7 +74,8 @@ e2e('bad requests get a clear error and change nothing', async (context) => {
     [['--cpu', '-1'], /--cpu must be a number of cores ≥ 0, got -1/],
     [['--type', 'quantum'], /--type "quantum" is not a task type: use one of cpu-light, .*mixed/],
     [['--k', '3'], /--k \(the SLA multiplier\) must be between 1\.5 and 2\.5, got 3/],
-    [['--memory', 'lots'], /--memory must be a number of GB ≥ 0, got not a number/],
+    [['--memory', 'lots'], /--memory must be a number of GB ≥ 0, got "lots"/],
+    [['--cpu', 'abc'], /--cpu must be a number of cores ≥ 0, got "abc"/],
   ];
   for (const [flags, message] of cases) {
     const result = await runCli(['task', 'submit', '--image', 'x', ...flags], context.env);
