@@ -189,6 +189,11 @@ function suspected(context: WorkerLivenessContext, at: number, suspectAfterMs: n
   };
 }
 
+function heldAtTimeout(context: WorkerLivenessContext) {
+  const event = suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null);
+  return { ...event, heldByDisruption: true as const };
+}
+
 function inactive(context: WorkerLivenessContext, at: number) {
   return {
     type: 'WorkerInactive' as const,
@@ -292,9 +297,7 @@ export const workerLivenessMachine = setup({
       suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
     ),
     /** Held at the timeout without having been suspected first (φ would have come later). */
-    emitSuspectedAtTimeout: emit(({ context }) =>
-      suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null),
-    ),
+    emitSuspectedAtTimeout: emit(({ context }) => heldAtTimeout(context)),
     emitInactive: emit(({ context }) => inactive(context, inactiveDeadlineOf(context))),
     /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
     emitInactiveNow: emit(({ context, event }) =>

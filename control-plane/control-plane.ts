@@ -349,9 +349,12 @@ function logTransition(logger: Logger, event: WorkerStreamEvent): void {
       break;
     case 'WorkerSuspected':
       logger.info(
-        `worker ${event.workerId} is suspect: no heartbeat for ${event.silentForMs} ms ` +
-          (event.phi === null ? '(fixed grace period)' : `(φ reached ${event.phi})`) +
-          '; it keeps its tasks but gets no new ones',
+        event.heldByDisruption
+          ? `worker ${event.workerId} is held suspect by disruption mode: no heartbeat for ${event.silentForMs} ms, ` +
+              'its timeout; it keeps its tasks but gets no new ones until the mode ends'
+          : `worker ${event.workerId} is suspect: no heartbeat for ${event.silentForMs} ms ` +
+              (event.phi === null ? '(fixed grace period)' : `(φ reached ${event.phi})`) +
+              '; it keeps its tasks but gets no new ones',
       );
       break;
     case 'WorkerRecovered':

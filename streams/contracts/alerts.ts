@@ -94,6 +94,12 @@ function summaryOf(event: AlertingEvent): string {
     case 'WorkerActivated':
       return `worker ${event.workerId} is active again (heartbeat at ${iso(event.lastHeartbeatAt)})`;
     case 'WorkerSuspected':
+      if (event.heldByDisruption) {
+        return (
+          `worker ${event.workerId} is held suspect by disruption mode: no heartbeat for ` +
+          `${seconds(event.silentForMs)}, its timeout; it keeps its tasks but gets no new ones until the mode ends`
+        );
+      }
       return (
         `worker ${event.workerId} is suspect: no heartbeat for ${seconds(event.silentForMs)} ` +
         (event.phi === null

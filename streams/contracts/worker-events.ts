@@ -59,6 +59,8 @@ const workerSuspectedSchema = z.object({
   suspectAfterMs: z.number().finite().min(0),
   /** φ at `at`; null when the fixed `suspectAfterMs` decided (too few inter-arrival samples). */
   phi: z.number().finite().min(0).nullable(),
+  /** Its timeout came in disruption mode: held `suspect` instead of declared inactive (`suspectAfterMs` is the timeout). */
+  heldByDisruption: z.literal(true).optional(),
 });
 
 /** A heartbeat came while the worker was suspect. */
