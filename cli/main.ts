@@ -27,7 +27,11 @@ type SharedFlags = ConfigOverrides;
 
 /** Each setting's flag: its argument, what it is, and its default when that is not `DEFAULT_CONFIG`'s value. */
 const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; otherDefault?: string }>> = {
-  natsUrl: { arg: 'url', what: 'NATS server' },
+  natsUrl: {
+    arg: 'url',
+    what: 'NATS server',
+    otherDefault: `the one \`cloudai up\` runs for this data dir (with its heartbeat timing), else ${DEFAULT_CONFIG.natsUrl}`,
+  },
   dataDir: { arg: 'dir', what: 'data dir' },
   credentials: {
     arg: 'file',
@@ -152,7 +156,10 @@ withConfigOptions(
     .option('--storage <gb>', 'storage in GB', '100')
     .option('--gpu <n>', 'GPUs', '0')
     .option('--address <host:port>', 'address the worker advertises (default: host name)')
-    .option('--interval-ms <ms>', 'time between heartbeats (same as --heartbeat-interval-ms)'),
+    .option(
+      '--interval-ms <ms>',
+      'time between heartbeats (same as --heartbeat-interval-ms; default: that of the `cloudai up` running for this data dir, else 5000)',
+    ),
   ['taskMs', 'heartbeatIntervalMs'],
 )
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
