@@ -158,7 +158,8 @@ withConfigOptions(
     .option('--address <host:port>', 'address the worker advertises (default: host name)')
     .option(
       '--interval-ms <ms>',
-      'time between heartbeats (same as --heartbeat-interval-ms; default: that of the `cloudai up` running for this data dir, else 5000)',
+      'time between heartbeats (same as --heartbeat-interval-ms; default: that of the `cloudai up` running ' +
+        `for this data dir, else ${DEFAULT_CONFIG.heartbeatIntervalMs})`,
     ),
   ['taskMs', 'heartbeatIntervalMs'],
 )
