@@ -226,7 +226,7 @@ export class TaskAgent {
         ? undefined
         : { taskId, attempt, workerId, image: task.image, command: task.command, requests, gpuDevices };
     logger.info(
-      `running task ${taskId} (attempt ${attempt}, image ${task.image}): ` +
+      `running task ${taskId} (attempt ${attempt}${task.image ? `, image ${task.image}` : ''}): ` +
         (task.command
           ? `sh -c ${JSON.stringify(task.command)} in ${this.runtime.name === 'process' ? 'this host (process runtime)' : `its image (${this.runtime.name})`}`
           : `simulated for ${this.options.simulateMs} ms`),

@@ -54,7 +54,7 @@ export function runArguments(runtime: 'podman' | 'docker', spec: RunSpec): strin
     // Podman names GPUs through CDI (nvidia-ctk generates the spec).
     else for (const device of spec.gpuDevices) args.push('--device', `nvidia.com/gpu=${device}`);
   }
-  args.push('--entrypoint', 'sh', spec.image, '-c', spec.command);
+  args.push('--entrypoint', 'sh', spec.image ?? '', '-c', spec.command);
   return args;
 }
 
@@ -168,7 +168,10 @@ class ContainerExecution implements Execution {
     private readonly handlers: RunHandlers,
   ) {
     this.name = containerName(spec);
-    const problem = imageReferenceProblem(spec.image);
+    const problem =
+      spec.image === undefined
+        ? `the task names no image, and ${runtime.name} runs commands only in one: submit it with --image`
+        : imageReferenceProblem(spec.image);
     if (problem) {
       setImmediate(() => this.finish('invalid-image', problem, null));
       return;

@@ -15,7 +15,8 @@ export interface RunSpec {
   taskId: string;
   attempt: number;
   workerId: string;
-  image: string;
+  /** The task's image; a task without one can only run on a worker's host. */
+  image?: string;
   /** Run with `sh -c` (inside the image, for a container runtime). */
   command: string;
   /** The task's requests: a container runtime applies them as limits. */
