@@ -311,7 +311,7 @@ e2e('a process worker gets no command task unless serve allows host tasks', asyn
     );
     assert.match(
       submitted.stdout,
-      /queued: .*host runs tasks on the host \(runtime process\), not in their image.*--allow-host-tasks/,
+      /queued: .*; host runs tasks on the host \(runtime process\) \(.*--allow-host-tasks/,
     );
     const taskId = /task (t-[a-z0-9]+)/.exec(submitted.stdout)?.[1] ?? '';
     context.serve.process.kill('SIGTERM');
