@@ -1,4 +1,9 @@
-import { ALERTS_WILDCARD, heartbeatSubject, WORKERS_API_WILDCARD } from './subjects.js';
+import {
+  ALERTS_WILDCARD,
+  heartbeatSubject,
+  WORKERS_API_WILDCARD,
+  workerTaskLogsWildcard,
+} from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -59,7 +64,11 @@ export function permissionsOf(identity: Identity): Permissions {
       };
     case 'worker':
       return {
-        publish: [heartbeatSubject(identity.workerId), `tasks.reports.${identity.workerId}`],
+        publish: [
+          heartbeatSubject(identity.workerId),
+          `tasks.reports.${identity.workerId}`,
+          workerTaskLogsWildcard(identity.workerId),
+        ],
         subscribe: [`tasks.assign.${identity.workerId}`, `tasks.stop.${identity.workerId}`, inbox],
         allowResponses: true,
       };
