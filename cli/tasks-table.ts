@@ -1,4 +1,5 @@
 import { describeResources, requestsOf } from '../projections/resources.js';
+import { TASK_STATUS_TONE } from '../projections/status-presentation.js';
 import { bySubmission, type TaskDocument } from '../projections/task-document.js';
 import { TASK_STATUSES, type TaskStatus } from '../streams/contracts/task-events.js';
 import { type Colors, formatDuration, renderTable } from './terminal.js';
@@ -140,13 +141,5 @@ const OUTCOME_OF: Partial<Record<TaskDocument['history'][number]['event'], strin
 };
 
 function statusPainter(color: Colors): (status: TaskStatus, text: string) => string {
-  const paints: Record<TaskStatus, (text: string) => string> = {
-    queued: color.yellow,
-    assigned: color.cyan,
-    running: color.green,
-    completed: color.dim,
-    failed: color.red,
-    cancelled: color.dim,
-  };
-  return (status, text) => paints[status](text);
+  return (status, text) => color[TASK_STATUS_TONE[status]](text);
 }

@@ -1,0 +1,61 @@
+import type { TaskStatus } from '../streams/contracts/task-events.js';
+import type { WorkerStatus } from '../streams/contracts/worker-events.js';
+import { isSchedulable, type WorkerDocument } from './worker-document.js';
+
+/**
+ * How a status looks wherever a person reads it: the terminal tables and the web dashboard
+ * take their symbols and colours from here, so the two never disagree.
+ */
+
+/** The colours a status may take, named as the terminal names them. */
+export type StatusTone = 'green' | 'yellow' | 'red' | 'cyan' | 'dim';
+
+export const WORKER_STATUS_SYMBOL: Record<WorkerStatus, string> = {
+  active: '●',
+  suspect: '◐',
+  inactive: '○',
+  removed: '✕',
+};
+
+/** "● active": the symbol, then the word (the symbol alone is not enough for colour-blind readers). */
+export const WORKER_STATUS_LABEL: Record<WorkerStatus, string> = {
+  active: `${WORKER_STATUS_SYMBOL.active} active`,
+  suspect: `${WORKER_STATUS_SYMBOL.suspect} suspect`,
+  inactive: `${WORKER_STATUS_SYMBOL.inactive} inactive`,
+  removed: `${WORKER_STATUS_SYMBOL.removed} removed`,
+};
+
+/** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
+export const WORKER_STATUS_TONE: Record<WorkerStatus, StatusTone> = {
+  active: 'green',
+  suspect: 'yellow',
+  inactive: 'red',
+  removed: 'dim',
+};
+
+export const TASK_STATUS_TONE: Record<TaskStatus, StatusTone> = {
+  queued: 'yellow',
+  assigned: 'cyan',
+  running: 'green',
+  completed: 'dim',
+  failed: 'red',
+  cancelled: 'dim',
+};
+
+/**
+ * What keeps an active worker from new tasks (`cordoned`, `flapping`); none for a schedulable
+ * worker. A worker that is not active gets none either: its status says why.
+ */
+export function unschedulableFlags(
+  worker: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>,
+): string[] {
+  if (isSchedulable(worker)) return [];
+  return [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
+}
+
+/** "yes", or "no" with what keeps the worker from new tasks (`no: cordoned, flapping`). */
+export function schedulableLabel(worker: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>): string {
+  if (isSchedulable(worker)) return 'yes';
+  const flags = unschedulableFlags(worker);
+  return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
+}
