@@ -1,13 +1,14 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeTaskEvent } from '../streams/contracts/task-events.js';
+import { decodeTaskEvent, type TaskEvent } from '../streams/contracts/task-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
+import type { WorkerDocument } from './worker-document.js';
 
 export interface TaskProjectorOptions {
   nc: NatsConnection;
@@ -22,6 +23,7 @@ export interface TaskProjectorOptions {
  */
 export class TaskProjector {
   private readonly positionWaiters = new PositionWaiters();
+  private readonly appliedListeners = new Set<(batch: TaskBatchResult) => void>();
   private readonly log: RateLimitedLog;
   readonly stats = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
 
@@ -54,6 +56,15 @@ export class TaskProjector {
     return this.positionWaiters.wait(streamSeq, this.position);
   }
 
+  /**
+   * Calls `listener` after each batch is committed, with the events it applied and the tasks and
+   * workers whose documents it changed. Returns the unsubscribe.
+   */
+  onApplied(listener: (batch: TaskBatchResult) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     await this.follower?.close();
   }
@@ -68,6 +79,7 @@ export class TaskProjector {
     this.stats.invalid += result.invalid;
     this.stats.ignored += result.ignored;
     this.positionWaiters.reached(this.position);
+    for (const listener of this.appliedListeners) listener(result);
   }
 }
 
@@ -77,6 +89,12 @@ export interface TaskBatchResult {
   invalid: number;
   /** Valid events the task's state did not accept (late reports of an older attempt, races lost). */
   ignored: number;
+  /** The events applied (ignored ones left out), in stream order. */
+  events: TaskEvent[];
+  /** The task documents the batch wrote, as written. */
+  changedTasks: TaskDocument[];
+  /** The worker documents whose allocation the batch changed, as written. */
+  changedWorkers: WorkerDocument[];
 }
 
 /**
@@ -92,7 +110,15 @@ export function applyTaskEventBatch(
   } = {},
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
-    const result: TaskBatchResult = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
+    const result: TaskBatchResult = {
+      applied: 0,
+      duplicates: 0,
+      invalid: 0,
+      ignored: 0,
+      events: [],
+      changedTasks: [],
+      changedWorkers: [],
+    };
     const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
     const position = forEachNewEvent(
@@ -110,6 +136,7 @@ export function applyTaskEventBatch(
           return;
         }
         touched.set(event.taskId, after);
+        result.events.push(event);
         result.applied++;
         const held = holdingOf(before);
         const holds = holdingOf(after);
@@ -128,8 +155,12 @@ export function applyTaskEventBatch(
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
       const worker = readModel.getWorker(workerId, { uptime: false });
-      if (worker) readModel.putWorker({ ...worker, ...readModel.allocationOf(workerId) });
+      if (!worker) continue;
+      const written = { ...worker, ...readModel.allocationOf(workerId) };
+      readModel.putWorker(written);
+      result.changedWorkers.push(written);
     }
+    result.changedTasks = [...touched.values()];
     readModel.setPosition(TASKS_STREAM, position);
     readModel.countApplied(TASKS_STREAM, result.applied);
     return result;

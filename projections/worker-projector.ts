@@ -2,7 +2,11 @@ import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Usage } from '../streams/contracts/heartbeat.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import {
+  decodeWorkerEvent,
+  isDisruptionEvent,
+  type WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { evolveDisruption } from './disruption-document.js';
@@ -32,6 +36,7 @@ export class WorkerProjector {
   private readonly sampleTimer: NodeJS.Timeout;
   private readonly invalidLog: RateLimitedLog;
   private readonly positionWaiters = new PositionWaiters();
+  private readonly appliedListeners = new Set<(batch: WorkerBatchResult) => void>();
 
   readonly stats = { applied: 0, duplicates: 0, invalid: 0 };
 
@@ -79,6 +84,16 @@ export class WorkerProjector {
     return this.positionWaiters.wait(streamSeq, this.position);
   }
 
+  /**
+   * Calls `listener` after each batch is committed, with the events it applied and the workers
+   * whose documents it changed (a reader in this process sees them from then on). Returns the
+   * unsubscribe.
+   */
+  onApplied(listener: (batch: WorkerBatchResult) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sampleTimer);
     await (await this.follower).close();
@@ -100,6 +115,7 @@ export class WorkerProjector {
     this.stats.duplicates += stats.duplicates;
     this.stats.invalid += stats.invalid;
     this.positionWaiters.reached(this.position);
+    for (const listener of this.appliedListeners) listener(stats);
   }
 }
 
@@ -109,6 +125,10 @@ export interface WorkerBatchResult {
   invalid: number;
   /** Workers whose sample could not be applied: they have no document yet. */
   unappliedSamples: string[];
+  /** The events applied, in stream order, disruption events included. */
+  events: WorkerStreamEvent[];
+  /** The documents the batch wrote (changed by an event or a heartbeat sample), as written. */
+  changedWorkers: WorkerDocument[];
 }
 
 /**
@@ -126,7 +146,14 @@ export async function applyWorkerEventBatch(
   } = {},
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
-    const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: [] };
+    const result: WorkerBatchResult = {
+      applied: 0,
+      duplicates: 0,
+      invalid: 0,
+      unappliedSamples: [],
+      events: [],
+      changedWorkers: [],
+    };
     const touched = new Map<string, WorkerDocument>();
     // Each document as stored before this batch, read once: with a sample per heartbeat, every
     // extra read of a document cost a tenth of the projector's time.
@@ -156,6 +183,7 @@ export async function applyWorkerEventBatch(
       (event) => {
         if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
         else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
+        result.events.push(event);
         result.applied++;
       },
     );
@@ -168,11 +196,12 @@ export async function applyWorkerEventBatch(
     for (const document of touched.values()) {
       // A document stored before this batch carries its allocation already. A new one takes what
       // the task projection recorded: two streams, so a worker's tasks may come before its first event.
-      readModel.putWorker(
+      const written =
         storedDocument(document.workerId) !== undefined
           ? document
-          : { ...document, ...readModel.allocationOf(document.workerId) },
-      );
+          : { ...document, ...readModel.allocationOf(document.workerId) };
+      readModel.putWorker(written);
+      result.changedWorkers.push(written);
     }
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
     readModel.countApplied(WORKER_EVENTS_STREAM, result.applied);

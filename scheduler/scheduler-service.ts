@@ -100,6 +100,8 @@ export class SchedulerService {
   private readonly memory = emptyQueueMemory();
   private readonly exclusions: Exclusions;
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
+  /** Why each queued task waits, as the last placement pass said. */
+  private readonly waitReasons = new Map<string, string>();
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
   /** taskId → the attempt whose requeue disruption mode held back; decided again when it ends. */
@@ -318,7 +320,10 @@ export class SchedulerService {
         if (after.status === 'queued') retryQueue = true;
         if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
         else this.runningWatch.delete(after.taskId);
-        if (after.status !== 'queued') this.exclusions.liftTask(after.taskId);
+        if (after.status !== 'queued') {
+          this.exclusions.liftTask(after.taskId);
+          this.waitReasons.delete(after.taskId);
+        }
         if (event.type === 'TaskCancelled' && held) {
           this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
         }
@@ -376,9 +381,10 @@ export class SchedulerService {
       memory: this.memory,
     });
     for (const decision of decisions) {
-      if (decision.kind === 'wait')
+      if (decision.kind === 'wait') {
+        this.waitReasons.set(decision.task.taskId, decision.reason);
         this.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
-      else this.assign(decision.task, decision.workerId, decision.policy);
+      } else this.assign(decision.task, decision.workerId, decision.policy);
     }
   }
 
@@ -644,7 +650,19 @@ export class SchedulerService {
   private async handleCancel(msg: Msg): Promise<CancelReply> {
     const decoded = decodeJson(msg.data, cancelRequestSchema);
     if (!decoded.ok) return this.reject(`malformed cancel request: ${decoded.detail}`);
-    const { taskId } = decoded.value;
+    return this.cancel(decoded.value.taskId);
+  }
+
+  /** Why a queued task waits, as the last placement pass said; undefined before a pass has looked at it. */
+  waitReasonOf(taskId: string): string | undefined {
+    return this.waitReasons.get(taskId);
+  }
+
+  /**
+   * Cancels a task that has not finished, as `cloudai task cancel` asks on NATS; the web
+   * dashboard's cancel comes here too. Resolves once the cancellation is stored.
+   */
+  async cancel(taskId: string): Promise<CancelReply> {
     const status = this.state.statusOf(taskId);
     if (status === undefined) return this.reject(`no task ${taskId}: list the tasks with \`cloudai tasks\``);
     if (status === 'completed' || status === 'failed' || status === 'cancelled') {
