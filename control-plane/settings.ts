@@ -34,6 +34,11 @@ export interface ControlPlaneSettings {
   metricsHost: string;
   /** Empty: no webhook. */
   alertWebhook: string;
+  /** Port of the web dashboard and its JSON API; 0: none. */
+  httpPort: number;
+  httpHost: string;
+  /** Allows the dashboard's actions to whoever sends it as a bearer token; empty: read-only. */
+  httpToken: string;
 }
 
 /** The fleet's view of the settings. */
