@@ -1,5 +1,6 @@
 import type { TaskStatus } from '../streams/contracts/task-events.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
+import type { Resources } from './resources.js';
 import { isSchedulable, type WorkerDocument } from './worker-document.js';
 
 /**
@@ -58,4 +59,11 @@ export function schedulableLabel(worker: Pick<WorkerDocument, 'status' | 'flappi
   if (isSchedulable(worker)) return 'yes';
   const flags = unschedulableFlags(worker);
   return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
+}
+
+/** "2c 4G 1g": cores, memory, GPUs, for a table cell (storage only matters when it runs out). */
+export function compactAmounts(resources: Resources): string {
+  const trim = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
+  const gpu = resources.gpu > 0 ? ` ${trim(resources.gpu)}g` : '';
+  return `${trim(resources.cpu)}c ${trim(resources.memoryGb)}G${gpu}`;
 }

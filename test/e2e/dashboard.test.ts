@@ -71,7 +71,7 @@ e2e(
     assert.is(await textOf(page, `${rowSelector('kim')} td:nth-child(3)`), 'yes');
     assert.is(
       await textOf(page, `${rowSelector('kim')} td:nth-child(9)`),
-      'nothing',
+      '0c 0G',
       'nothing allocated yet',
     );
     assert.is(

@@ -14,6 +14,7 @@ import type { FleetSummary, WorkerSortKey } from '../../control-plane/dashboard/
 import type { DisruptionDocument } from '../../projections/disruption-document.js';
 import { describeResources, RESOURCE_KINDS, subtractResources } from '../../projections/resources.js';
 import {
+  compactAmounts,
   type StatusTone,
   schedulableLabel,
   TASK_STATUS_TONE,
@@ -389,8 +390,8 @@ function WorkerTableRow({ worker }: { worker: WorkerRow }) {
     <td>${usageOf(worker, 'cpu')}</td>
     <td>${usageOf(worker, 'memory')}</td>
     <td>${usageOf(worker, 'gpu')}</td>
-    <td>${describeResources(allocated)}</td>
-    <td>${describeResources(subtractResources(worker.capacity, allocated))}</td>
+    <td>${compactAmounts(allocated)}</td>
+    <td>${compactAmounts(subtractResources(worker.capacity, allocated))}</td>
     <td>${taskIds.length === 0 ? '-' : `${taskIds.length} (${taskIds.slice(0, 2).join(', ')}${taskIds.length > 2 ? ', …' : ''})`}</td>
     <td>${formatDuration(serverNow() - worker.statusSince)}</td>
   </tr>`;
