@@ -1,4 +1,5 @@
 import { cliBenchmark } from './cli-benchmark.js';
+import { dashboardBenchmark } from './dashboard-benchmark.js';
 import { detectionBenchmark } from './detection-benchmark.js';
 import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
@@ -40,4 +41,5 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   massFailureBenchmark,
   cliBenchmark,
   scheduleBenchmark,
+  dashboardBenchmark,
 ];

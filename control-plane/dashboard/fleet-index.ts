@@ -120,6 +120,9 @@ export class FleetIndex {
     };
     if (query.sort === 'id') {
       // Already in order: count the matches and keep only the page's, no sort and no copy.
+      // Without a search the status counts give the total: the walk stops once the page is full.
+      const counted =
+        query.search === '' ? [...query.statuses].reduce((sum, status) => sum + this.counts[status], 0) : -1;
       const workers: WorkerDocument[] = [];
       let total = 0;
       const step = query.descending ? -1 : 1;
@@ -128,10 +131,11 @@ export class FleetIndex {
           if (total >= first && workers.length < query.size)
             workers.push(this.documents.get(this.ids[index] as string) as WorkerDocument);
           total++;
+          if (counted >= 0 && workers.length === query.size) break;
         }
         index += step;
       }
-      return { total, workers };
+      return { total: counted >= 0 ? counted : total, workers };
     }
     const matched: WorkerDocument[] = [];
     for (let index = 0; index < this.ids.length; index++) {

@@ -247,11 +247,13 @@ function FleetPage() {
   useTick();
   const queryRef = useRef(query);
   queryRef.current = query;
+  // Only the answer to the latest request counts: an older one may predate a change already shown.
+  const latestRequest = useRef(0);
   const reload = () => {
-    const asked = queryRef.current;
-    getJson<WorkersResponse>(fleetPath(asked))
+    const request = ++latestRequest.current;
+    getJson<WorkersResponse>(fleetPath(queryRef.current))
       .then((response) => {
-        if (queryRef.current !== asked) return;
+        if (request !== latestRequest.current) return;
         noteServerTime(response.now);
         setData(response);
         setError('');
@@ -279,9 +281,11 @@ function FleetPage() {
           reloadSoon();
         },
         tasks: (message) => {
+          if (message.workers.length === 0) return;
           setData(
             (current) => current && { ...current, workers: replaceRows(current.workers, message.workers) },
           );
+          reloadSoon();
         },
         connection: (connected) => {
           if (connected) reload();
