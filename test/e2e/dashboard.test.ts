@@ -69,11 +69,7 @@ e2e(
     assert.is(await textOf(page, `${rowSelector('kim')} td:nth-child(2)`), '● active');
     assert.is(await colourOf(page, `${rowSelector('kim')} .status`), 'rgb(21, 128, 61)', 'active is green');
     assert.is(await textOf(page, `${rowSelector('kim')} td:nth-child(3)`), 'yes');
-    assert.is(
-      await textOf(page, `${rowSelector('kim')} td:nth-child(9)`),
-      '0c 0G',
-      'nothing allocated yet',
-    );
+    assert.is(await textOf(page, `${rowSelector('kim')} td:nth-child(9)`), '0c 0G', 'nothing allocated yet');
     assert.is(
       await textOf(page, '#summary'),
       '3 workers: 3 active, 0 suspect, 0 inactive, 0 removed; 3 schedulable, 0 cordoned, 0 flapping',
