@@ -79,6 +79,9 @@ async function runDashboard(
       path: `/api/workers?size=${PAGE_SIZE}&sort=-lastSeen`,
     },
   ];
+  // The control plane has just started (a fleet of N restored, the scheduler's first pass): let it settle.
+  const settleUntil = performance.now() + (params.quick ? 500 : 3_000);
+  while (performance.now() < settleUntil) await get(agent, '/api/workers');
   const figures: Figure[] = [];
   const lmdbBaseline = { label: `LMDB read of ${PAGE_SIZE} documents, p50`, value: round(lmdbRead.p50, 3) };
   figures.push({

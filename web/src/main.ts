@@ -21,6 +21,7 @@ import {
   WORKER_STATUS_LABEL,
   WORKER_STATUS_TONE,
 } from '../../projections/status-presentation.js';
+import { uptimeFigures } from '../../projections/uptime-figures.js';
 import type { Alert } from '../../streams/contracts/alerts.js';
 import type { TaskStatus } from '../../streams/contracts/task-events.js';
 import type { WorkerStatus } from '../../streams/contracts/worker-events.js';
@@ -85,6 +86,21 @@ function useVisibleRefresh(reload: () => void): void {
 
 function errorText(error: unknown): string {
   return error instanceof ApiError ? error.message : `the control plane did not answer: ${String(error)}`;
+}
+
+/** Reads a page's data into `setData`, noting the control plane's clock, or its error into `setError`. */
+function load<T extends { now: number }>(
+  path: string,
+  setData: (data: T) => void,
+  setError: (error: string) => void,
+): void {
+  getJson<T>(path)
+    .then((response) => {
+      noteServerTime(response.now);
+      setData(response);
+      setError('');
+    })
+    .catch((failure: unknown) => setError(errorText(failure)));
 }
 
 // --- routing: #/, #/workers/ID, #/tasks, #/alerts ---
@@ -409,13 +425,7 @@ function WorkerPage({ workerId }: { workerId: string }) {
   const [notice, setNotice] = useState<{ ok: boolean; text: string } | undefined>(undefined);
   useTick();
   const reload = () =>
-    getJson<WorkerResponse>(`/api/workers/${encodeURIComponent(workerId)}`)
-      .then((response) => {
-        noteServerTime(response.now);
-        setData(response);
-        setError('');
-      })
-      .catch((failure: unknown) => setError(errorText(failure)));
+    load<WorkerResponse>(`/api/workers/${encodeURIComponent(workerId)}`, setData, setError);
   const reloadSoon = useDebounced(reload);
   useEffect(() => {
     setData(undefined);
@@ -447,11 +457,6 @@ function WorkerPage({ workerId }: { workerId: string }) {
   if (error && !data) return html`<p class="error" role="alert">${error}</p>`;
   if (!data) return html`<p>loading ${workerId}…</p>`;
   const { worker, stats } = data;
-  const observed = stats.activeMs + stats.suspectMs + stats.inactiveMs;
-  const timeIn = (ms: number) =>
-    observed > 0 ? `${formatDuration(ms)} (${((100 * ms) / observed).toFixed(1)}%)` : formatDuration(ms);
-  const availability = (share: number | null) =>
-    share === null ? '- (no time observed)' : `${(Math.floor(share * 10_000 + 1e-6) / 100).toFixed(2)}%`;
   const rows: Array<[string, string]> = [
     ['registered', `${dateTime(worker.registeredAt)} (${ago(worker.registeredAt)})`],
     ['last seen', ago(worker.lastHeartbeatAt)],
@@ -469,18 +474,7 @@ function WorkerPage({ workerId }: { workerId: string }) {
         .join(', '),
     ],
     ['schedulable', schedulableLabel(worker)],
-    ['time active', timeIn(stats.activeMs)],
-    ['time suspect', timeIn(stats.suspectMs)],
-    ['time inactive', timeIn(stats.inactiveMs)],
-    ['outages', `${stats.outages} (${stats.recoveries} recovered)`],
-    [
-      'mean time to recovery',
-      stats.meanTimeToRecoveryMs === null
-        ? '- (no recovery yet)'
-        : formatDuration(stats.meanTimeToRecoveryMs),
-    ],
-    ['availability, last 24 h', availability(stats.availabilityLast24h)],
-    ['availability, since registration', availability(stats.availabilitySinceRegistration)],
+    ...uptimeFigures(stats),
   ];
   return html`
     <p><a href="#/">‹ fleet</a></p>
@@ -624,13 +618,7 @@ function TasksPage() {
       page: String(asked),
       status: shown.length === 0 ? 'all' : shown.join(','),
     });
-    getJson<TasksResponse>(`/api/tasks?${params}`)
-      .then((response) => {
-        noteServerTime(response.now);
-        setData(response);
-        setError('');
-      })
-      .catch((failure: unknown) => setError(errorText(failure)));
+    load<TasksResponse>(`/api/tasks?${params}`, setData, setError);
   };
   const reloadSoon = useDebounced(reload);
   useEffect(reload, [statuses, page]);
