@@ -1,94 +1,40 @@
-import type { JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM } from '../streams/contracts/subjects.js';
 import { decodeTaskEvent, type TaskEvent } from '../streams/contracts/task-events.js';
-import { StreamFollower } from '../streams/nats/stream-follower.js';
-import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
-import { PositionWaiters } from './position-waiters.js';
+import {
+  type Projection,
+  type ProjectionStats,
+  type ProjectorOptions,
+  ProjectorRunner,
+} from './projector-runner.js';
 import type { ReadModel } from './read-model.js';
-import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
+import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
 import type { WorkerDocument } from './worker-document.js';
 
-export interface TaskProjectorOptions {
-  nc: NatsConnection;
-  readModel: ReadModel;
-  logger: Logger;
-}
-
 /**
- * Applies TASKS to the read model: the task documents, the index of what each worker holds,
- * and the `allocated` of the workers' documents, with `position/TASKS` in the same
- * transaction (so, like the worker projection, each event is applied exactly once).
+ * TASKS folded into the task documents, the index of what each worker holds, and the
+ * `allocated` of the workers' documents.
  */
-export class TaskProjector {
-  private readonly positionWaiters = new PositionWaiters();
-  private readonly appliedListeners = new Set<(batch: TaskBatchResult) => void>();
-  private readonly log: RateLimitedLog;
-  readonly stats = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
+const taskProjection = {
+  stream: TASKS_STREAM,
+  emptyStats: (): TaskProjectionStats => ({ applied: 0, duplicates: 0, invalid: 0, ignored: 0 }),
+  applyBatch: (readModel: ReadModel, messages: readonly StreamMessage[], onInvalid: InvalidEventHandler) =>
+    applyTaskEventBatch(readModel, messages, { onInvalid }),
+} satisfies Projection<TaskProjectionStats>;
 
-  private constructor(
-    private readonly options: TaskProjectorOptions,
-    private follower?: StreamFollower,
-  ) {
-    this.log = new RateLimitedLog(options.logger);
-  }
+export type TaskProjector = ProjectorRunner<TaskProjectionStats, typeof taskProjection>;
 
-  static async start(options: TaskProjectorOptions): Promise<TaskProjector> {
-    const projector = new TaskProjector(options);
-    projector.follower = await StreamFollower.start({
-      nc: options.nc,
-      stream: TASKS_STREAM,
-      identity: options.readModel.path,
-      startAfter: options.readModel.position(TASKS_STREAM),
-      logger: options.logger,
-      applyBatch: (messages) => projector.applyBatch(messages),
-    });
-    return projector;
-  }
-
-  get position(): number {
-    return this.options.readModel.position(TASKS_STREAM);
-  }
-
-  /** Resolves once the read model has applied TASKS up to `streamSeq`. */
-  waitForPosition(streamSeq: number): Promise<void> {
-    return this.positionWaiters.wait(streamSeq, this.position);
-  }
-
-  /**
-   * Calls `listener` after each batch is committed, with the events it applied and the tasks and
-   * workers whose documents it changed. Returns the unsubscribe.
-   */
-  onApplied(listener: (batch: TaskBatchResult) => void): () => void {
-    this.appliedListeners.add(listener);
-    return () => this.appliedListeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    await this.follower?.close();
-  }
-
-  private async applyBatch(messages: JsMsg[]): Promise<void> {
-    const result = await applyTaskEventBatch(this.options.readModel, messages, {
-      onInvalid: (streamSeq, detail) =>
-        this.log.warn('invalid', `skipped invalid event at ${TASKS_STREAM} seq ${streamSeq}: ${detail}`),
-    });
-    this.stats.applied += result.applied;
-    this.stats.duplicates += result.duplicates;
-    this.stats.invalid += result.invalid;
-    this.stats.ignored += result.ignored;
-    this.positionWaiters.reached(this.position);
-    for (const listener of this.appliedListeners) listener(result);
-  }
+export function startTaskProjector(options: ProjectorOptions): Promise<TaskProjector> {
+  return ProjectorRunner.start(options, taskProjection);
 }
 
-export interface TaskBatchResult {
-  applied: number;
-  duplicates: number;
-  invalid: number;
+export interface TaskProjectionStats extends ProjectionStats {
   /** Valid events the task's state did not accept (late reports of an older attempt, races lost). */
   ignored: number;
+}
+
+/** A batch as applied: its counts, and what changed. */
+export interface TaskBatchResult extends TaskProjectionStats {
   /** The events applied (ignored ones left out), in stream order. */
   events: TaskEvent[];
   /** The task documents the batch wrote, as written. */
@@ -106,7 +52,7 @@ export function applyTaskEventBatch(
   readModel: ReadModel,
   messages: readonly StreamMessage[],
   options: {
-    onInvalid?: (streamSeq: number, detail: string) => void;
+    onInvalid?: InvalidEventHandler;
   } = {},
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
@@ -121,13 +67,10 @@ export function applyTaskEventBatch(
     };
     const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
-    const position = forEachNewEvent(
-      messages,
-      readModel.position(TASKS_STREAM),
-      decodeTaskEvent,
-      result,
-      options.onInvalid,
-      (event) => {
+    const position = forEachNewEvent(messages, readModel.position(TASKS_STREAM), decodeTaskEvent, {
+      counts: result,
+      onInvalid: options.onInvalid,
+      apply: (event) => {
         const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
         const after = evolveTask(before, event);
         if (after === before || !after) {
@@ -150,7 +93,7 @@ export function applyTaskEventBatch(
           workersToRefresh.add(holds.workerId);
         }
       },
-    );
+    });
     for (const document of touched.values()) readModel.putTask(document);
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {

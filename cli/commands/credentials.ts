@@ -1,14 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type Identity, renderAuthConf, userName } from '../../streams/contracts/authorization.js';
-import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
+import { ID_RULE } from '../../streams/contracts/subjects.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { authConfPath, pidFilePath } from '../../streams/nats/nats-server.js';
 import {
   ConfigError,
   type ConfigOverrides,
+  checkWorkerIdFlag,
   credentialsDir,
   embeddedServerDir,
-  resolveConfig,
+  resolveClientConfig,
 } from '../config.js';
 
 export interface CredentialsCommandOptions {
@@ -25,7 +26,7 @@ export async function credentialsCommand(
   options: CredentialsCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const identity = parseIdentity(role, options.id);
   const store = new CredentialStore(credentialsDir(config.dataDir));
   const { path, created } = store.ensure(identity);
@@ -55,9 +56,10 @@ export async function credentialsCommand(
 
 function parseIdentity(role: string, workerId: string | undefined): Identity {
   if (role === 'worker') {
-    if (!isValidWorkerId(workerId)) {
+    if (workerId === undefined) {
       throw new ConfigError(`\`cloudai credentials worker\` needs --id ID: ${ID_RULE}`);
     }
+    checkWorkerIdFlag(workerId);
     return { role: 'worker', workerId };
   }
   if (role === 'cli' || role === 'control-plane') return { role };

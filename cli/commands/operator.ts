@@ -8,7 +8,8 @@ import {
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
 } from '../../streams/contracts/subjects.js';
-import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { formatDuration } from '../terminal.js';
@@ -41,7 +42,7 @@ export async function workerControlCommand(
   workerId: string,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   if (!isValidWorkerId(workerId)) {
     throw new ConfigError(
       `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}; ` +
@@ -58,13 +59,13 @@ export async function workerControlCommand(
       maybeDone: `worker ${workerId} may have been ${done}: check with \`cloudai workers\``,
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`worker ${workerId} ${done}: ${says(workerId)}\n`);
 }
 
 /** `cloudai disruption end`: the operator says the fleet's view was right; silent workers turn inactive. */
 export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const reply = await askFleet(
     config,
     DISRUPTION_END_SUBJECT,
@@ -74,7 +75,7 @@ export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<
       maybeDone: 'disruption mode may have ended: check with `cloudai disruption status`',
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(
     'disruption mode ended: workers still silent are declared inactive now, and their tasks requeued\n',
   );
@@ -85,7 +86,7 @@ export async function disruptionStatusCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const disruption = await readSnapshot(config.dataDir, (view) => view.disruption());
   process.stdout.write(
     options.json

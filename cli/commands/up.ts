@@ -2,10 +2,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { zForPhi } from '../../actors/phi-accrual.js';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
+import { stopChildProcess } from '../../streams/util/child-process.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import {
+  type Config,
+  ConfigError,
   type ConfigOverrides,
   credentialsDir,
   embeddedServerDir,
@@ -15,6 +21,7 @@ import {
   UP_DASHBOARD_PORT,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
+import { removeRunningUp, writeRunningUp } from '../running-up.js';
 
 export interface UpOptions {
   natsPort?: string;
@@ -40,7 +47,8 @@ interface Child {
  * three workers, each a child process; Ctrl-C stops them all, workers first and the server last.
  */
 export async function upCommand(options: UpOptions, overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  // `up` starts the installation the other commands join: it takes nothing from an earlier one.
+  const config = resolveConfig(overrides, process.env, { joinRunningUp: false });
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -64,6 +72,13 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     onLogLine: (line) => serverLog.write(`${line}\n`),
   });
   const natsUrl = server.url;
+  // Commands run on this data dir without NATS_URL find this server and its heartbeat timing.
+  writeRunningUp(dataDir, {
+    pid: process.pid,
+    natsUrl,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  });
   const children: Child[] = [];
   let stopping = false;
 
@@ -79,6 +94,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       children.filter((child) => child.name === 'serve').map((child) => stopChild(child, 5_000)),
     );
     await server.stop();
+    removeRunningUp(dataDir, process.pid);
     say('all stopped');
   };
   const stopAll = async (exitCode: number) => {
@@ -167,19 +183,42 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
-  say(
-    `  kill ${workers[0]?.process.pid}    # stop worker tessa: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
-  );
+  say(`  kill ${workers[0]?.process.pid}    # stop worker tessa: ${whatStoppingDoes(config)}`);
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
-  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  say(
+    `  ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}    # then add it: it finds this server and beats every ${config.heartbeatIntervalMs} ms`,
+  );
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/**
+ * What the hint promises for a stopped worker, as an upper bound that holds for a steady one:
+ * in its first beats the fixed grace decides, later φ, whose silence for a worker beating like
+ * clockwork is the interval plus z(threshold) times the floor of σ. Past the timeout it is inactive.
+ */
+export function whatStoppingDoes(config: Config): string {
+  const steadyPhiMs = config.heartbeatIntervalMs + zForPhi(config.phiThreshold) * config.phiMinStdDevMs;
+  const suspectWithinMs = Math.max(config.suspectAfterMs, steadyPhiMs);
+  const inactive = `inactive ${seconds(config.heartbeatTimeoutMs)} after its last heartbeat`;
+  if (suspectWithinMs >= config.heartbeatTimeoutMs) {
+    return `${inactive} (φ, with these settings, would not suspect it sooner)`;
+  }
+  return (
+    `suspect within ${seconds(suspectWithinMs)} of silence (${seconds(config.suspectAfterMs)} in its first ` +
+    `${config.phiMinSamples} beats, then when φ reaches ${config.phiThreshold}), ${inactive}`
+  );
+}
+
+/** Seconds, rounded up to a tenth: a bound must not shrink when shown. */
+function seconds(ms: number): string {
+  return `${Math.ceil(ms / 100) / 10} s`;
+}
 
 /**
  * The children of `up` exit when it dies, however it died (their stdin closes); nats-server
@@ -194,7 +233,7 @@ async function stopLeftoverServer(serverDir: string, say: (line: string) => void
   say(`stopping nats-server pid ${pid}, left running on this data dir by an earlier cloudai up`);
   process.kill(pid, 'SIGTERM');
   for (let waited = 0; waited < 5_000 && isNatsServer(pid); waited += 50) {
-    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    await sleep(50);
   }
   if (isNatsServer(pid)) process.kill(pid, 'SIGKILL');
 }
@@ -212,7 +251,7 @@ async function choosePort(requested: string | undefined, say: (line: string) => 
   if (requested !== undefined) {
     const port = Number(requested);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new Error(
+      throw new ConfigError(
         `--nats-port ${JSON.stringify(requested)} is not a port number (0–65535; 0 picks a free one)`,
       );
     }
@@ -253,7 +292,7 @@ const SERVE_READY_TIMEOUT_MS = 30_000;
 function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
   return new Promise((resolveReady, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${child.name} did not start within ${timeoutMs} ms`)),
+      () => reject(new UserFacingError(`${child.name} did not start within ${timeoutMs} ms`)),
       timeoutMs,
     );
     child.process.on('message', (message: { type?: string }) => {
@@ -263,7 +302,7 @@ function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
     });
     void child.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${child.name} exited during start-up; its error is above`));
+      reject(new UserFacingError(`${child.name} exited during start-up; its error is above`));
     });
   });
 }
@@ -280,17 +319,8 @@ function startChild(name: string, args: string[]): Child {
   return { name, process: child, exited };
 }
 
-async function stopChild(child: Child, graceMs: number): Promise<void> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  child.process.kill('SIGTERM');
-  const stopped = await Promise.race([
-    child.exited.then(() => true),
-    new Promise<boolean>((resolveTimeout) => setTimeout(() => resolveTimeout(false), graceMs)),
-  ]);
-  if (!stopped) {
-    child.process.kill('SIGKILL');
-    await child.exited;
-  }
+function stopChild(child: Child, graceMs: number): Promise<void> {
+  return stopChildProcess(child.process, child.exited, graceMs);
 }
 
 /** How the user can run this same CLI from the current folder. */

@@ -13,6 +13,7 @@ import bcrypt from 'bcryptjs';
 import { z } from 'zod';
 import { type AuthUser, type Identity, userName } from '../contracts/authorization.js';
 import { WORKER_ID_PATTERN } from '../contracts/subjects.js';
+import { UserFacingError } from '../util/user-error.js';
 import type { NatsCredentials } from './connection.js';
 
 const BCRYPT_COST = 10;
@@ -26,7 +27,7 @@ const credentialsFileSchema = z.object({
 });
 type CredentialsFile = z.infer<typeof credentialsFileSchema>;
 
-export class CredentialsError extends Error {
+export class CredentialsError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'CredentialsError';

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
@@ -116,7 +117,7 @@ test('authorization: each identity may do its own job and nothing else; new work
         `publishing to ${subject} denied: ${tessaErrors.join('; ')}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await sleep(1_500);
     assert.equal(
       (await readModelSays()).map((worker) => worker.workerId),
       ['tessa'],
