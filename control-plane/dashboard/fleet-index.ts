@@ -125,11 +125,11 @@ export class FleetIndex {
       const document = this.documents.get(this.ids[index] as string) as WorkerDocument;
       return query.statuses.has(document.status);
     };
+    // Without a search the status counts give the total: a walk stops once the page is full.
+    const counted =
+      query.search === '' ? [...query.statuses].reduce((sum, status) => sum + this.counts[status], 0) : -1;
     if (query.sort === 'id') {
       // Already in order: count the matches and keep only the page's, no sort and no copy.
-      // Without a search the status counts give the total: the walk stops once the page is full.
-      const counted =
-        query.search === '' ? [...query.statuses].reduce((sum, status) => sum + this.counts[status], 0) : -1;
       const workers: WorkerDocument[] = [];
       let total = 0;
       const step = query.descending ? -1 : 1;
@@ -153,8 +153,9 @@ export class FleetIndex {
       if (query.search !== '' && !workerId.toLowerCase().includes(query.search)) continue;
       if (total >= first && workers.length < query.size) workers.push(document);
       total++;
+      if (counted >= 0 && workers.length === query.size) break;
     }
-    return { total, workers };
+    return { total: counted >= 0 ? counted : total, workers };
   }
 
   /**
