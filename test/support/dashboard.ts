@@ -1,43 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
+import { launchChromium } from '../../bench/support/chromium.js';
 import { bundleDashboard } from '../../web/bundle.js';
 import { type RunningCli, spawnTestWorker, startActiveWorkers } from './cli.js';
 import { type ClusterOptions, TestCluster } from './cluster.js';
 import { freePort } from './metrics.js';
 import { waitFor } from './nats.js';
-
-/** Debian's Chromium; CHROMIUM_PATH points elsewhere. Nothing is ever downloaded. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** A headless Chromium with a profile of its own, removed on close. */
-export async function launchChromium(): Promise<{ browser: Browser; close: () => Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'cloudai-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    defaultViewport: { width: 1280, height: 800 },
-    userDataDir: profile,
-    args: [
-      // As root (containers, CI) Chromium refuses to start without it.
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  return {
-    browser,
-    close: async () => {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
 
 export interface DashboardSetupOptions {
   /** Allows actions; empty: read-only. */
