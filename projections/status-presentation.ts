@@ -19,12 +19,9 @@ export const WORKER_STATUS_SYMBOL: Record<WorkerStatus, string> = {
 };
 
 /** "● active": the symbol, then the word (the symbol alone is not enough for colour-blind readers). */
-export const WORKER_STATUS_LABEL: Record<WorkerStatus, string> = {
-  active: `${WORKER_STATUS_SYMBOL.active} active`,
-  suspect: `${WORKER_STATUS_SYMBOL.suspect} suspect`,
-  inactive: `${WORKER_STATUS_SYMBOL.inactive} inactive`,
-  removed: `${WORKER_STATUS_SYMBOL.removed} removed`,
-};
+export const WORKER_STATUS_LABEL = Object.fromEntries(
+  Object.entries(WORKER_STATUS_SYMBOL).map(([status, symbol]) => [status, `${symbol} ${status}`]),
+) as Record<WorkerStatus, string>;
 
 /** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
 export const WORKER_STATUS_TONE: Record<WorkerStatus, StatusTone> = {
