@@ -11,6 +11,7 @@ export interface BenchControlPlaneOptions {
   heartbeatIntervalMs: number;
   onTransition?: ControlPlaneOptions['onTransition'];
   onEventStored?: ControlPlaneOptions['onEventStored'];
+  onTaskEventStored?: ControlPlaneOptions['onTaskEventStored'];
   /** Further settings (e.g. the dashboard's port). */
   overrides?: ConfigOverrides;
 }
@@ -57,6 +58,7 @@ export async function startBenchControlPlane(
     logger,
     onTransition: options.onTransition,
     onEventStored: options.onEventStored,
+    onTaskEventStored: options.onTaskEventStored,
   });
   resources.defer('control plane', () => controlPlane.close());
   return { controlPlane, logCounts };
