@@ -1,21 +1,16 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReadModel } from '../projections/read-model.js';
-import { NO_RESOURCES } from '../projections/resources.js';
-import { startUptime } from '../projections/uptime.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
-import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import { projectRoot } from '../streams/util/project-root.js';
-import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { runChild } from './support/child-process.js';
+import { fillReadModel } from './support/read-model-fill.js';
 import type { BenchParams, BenchReport, Figure } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 import { ratio, round } from './support/stats.js';
 import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const RUNS = 3;
-const WRITE_BATCH = 10_000;
 
 export const cliBenchmark: Benchmark = {
   name: 'cli',
@@ -88,44 +83,5 @@ async function runCli(
       figure('helpMs', 'cloudai --help (start-up alone)', help),
     ],
     notes: [`whole process, spawn to exit, best of ${RUNS}; stdout to a file`],
-  };
-}
-
-async function fillReadModel(dataDir: string, workers: number): Promise<void> {
-  const readModel = ReadModel.open({ dataDir });
-  try {
-    const now = Date.now();
-    for (let start = 0; start < workers; start += WRITE_BATCH) {
-      await readModel.write(() => {
-        for (let index = start; index < Math.min(workers, start + WRITE_BATCH); index++) {
-          readModel.putWorker(documentOf(index, now));
-        }
-      });
-    }
-    await readModel.write(() => readModel.setPosition(WORKER_EVENTS_STREAM, workers));
-  } finally {
-    await readModel.close();
-  }
-}
-
-function documentOf(index: number, now: number): WorkerDocument {
-  // One in ten inactive, so the table shows both kinds.
-  const status = index % 10 === 0 ? 'inactive' : 'active';
-  return {
-    workerId: workerIdFor(BENCH_WORKER_PREFIX, index),
-    status,
-    address: `10.0.${(index >> 8) & 255}.${index & 255}:50052`,
-    capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: index % 4 === 0 ? 1 : 0 },
-    usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
-    lastHeartbeatAt: now - (index % 5_000),
-    statusSince: now - 60_000,
-    registeredAt: now - 3_600_000,
-    flapping: false,
-    cordoned: false,
-    lastEventSeq: index % 10 === 0 ? 2 : 1,
-    allocated: NO_RESOURCES,
-    taskIds: [],
-    // The size of a steady worker's record (ended stretches only: the current one is added when read).
-    uptime: startUptime({ status, since: now - 60_000 }),
   };
 }

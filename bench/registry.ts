@@ -1,5 +1,6 @@
 import { cliBenchmark } from './cli-benchmark.js';
 import { containerBenchmark } from './container-benchmark.js';
+import { dashboardBenchmark } from './dashboard-benchmark.js';
 import { detectionBenchmark } from './detection-benchmark.js';
 import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
@@ -44,4 +45,5 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   scheduleBenchmark,
   containerBenchmark,
   scheduleE2eBenchmark,
+  dashboardBenchmark,
 ];

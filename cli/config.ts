@@ -64,6 +64,12 @@ export interface Config extends ControlPlaneSettings {
   taskStopGraceMs: number;
   /** Where `cloudai worker` runs tasks: podman, docker, process, or auto (the first that answers). */
   runtime: string;
+  /** Port of `cloudai serve`'s web dashboard and JSON API; 0: none. */
+  httpPort: number;
+  /** Interface the dashboard listens on: this machine only unless told otherwise. */
+  httpHost: string;
+  /** Bearer token that allows the dashboard's actions; empty: the dashboard is read-only. */
+  httpToken: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -98,12 +104,18 @@ export const DEFAULT_CONFIG: Config = {
   taskLogsMaxBytes: 1024 * 1024 * 1024,
   taskStopGraceMs: DEFAULT_TASK_STOP_GRACE_MS,
   runtime: 'auto',
+  httpPort: 0,
+  httpHost: '127.0.0.1',
+  httpToken: '',
 };
+
+/** The dashboard port `cloudai up` takes when none is given and it is free (else any free one). */
+export const UP_DASHBOARD_PORT = 8080;
 
 /** Settings that may be fractions; every other number is a positive whole number. */
 const FRACTIONAL: ReadonlySet<keyof Config> = new Set(['phiThreshold', 'disruptionThresholdPercent']);
 /** Settings where 0 means "off". */
-const ZERO_MEANS_OFF: ReadonlySet<keyof Config> = new Set(['metricsPort']);
+const ZERO_MEANS_OFF: ReadonlySet<keyof Config> = new Set(['metricsPort', 'httpPort']);
 
 /** Environment variable of each setting that has one. */
 export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
@@ -134,6 +146,9 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   taskLogsMaxBytes: 'CLOUDAI_TASK_LOGS_MAX_BYTES',
   taskStopGraceMs: 'CLOUDAI_TASK_STOP_GRACE_MS',
   runtime: 'CLOUDAI_RUNTIME',
+  httpPort: 'CLOUDAI_HTTP_PORT',
+  httpHost: 'CLOUDAI_HTTP_HOST',
+  httpToken: 'CLOUDAI_HTTP_TOKEN',
 };
 
 /** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
@@ -237,6 +252,11 @@ export function resolveClientConfig(
       `metrics port must be between 1 and 65535 (0: no metrics), got ${config.metricsPort}`,
     );
   }
+  if (config.httpPort > 65_535) {
+    throw new ConfigError(
+      `dashboard port must be between 1 and 65535 (0: no dashboard), got ${config.httpPort}`,
+    );
+  }
   if (
     config.alertWebhook !== '' &&
     (!/^https?:\/\/[^\s]+$/.test(config.alertWebhook) || !URL.canParse(config.alertWebhook))
@@ -301,7 +321,7 @@ function unit(key: keyof Config): string {
   if (key === 'maxWorkers' || key === 'disruptionMinWorkers') return 'workers';
   if (key === 'flapThreshold') return 'comebacks';
   if (key === 'phiWindowSize' || key === 'phiMinSamples') return 'samples';
-  return key === 'metricsPort' ? 'port' : 'units';
+  return key === 'metricsPort' || key === 'httpPort' ? 'port' : 'units';
 }
 
 /** The settings of the liveness judgement that `serve` and `up` take as flags, with what each is. */

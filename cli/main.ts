@@ -65,6 +65,17 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
   },
   taskStopGraceMs: { arg: 'ms', what: 'time a stopped task has between SIGTERM and SIGKILL' },
   taskLogsMaxBytes: { arg: 'bytes', what: 'bound of all stored task output (TASK_LOGS); oldest goes first' },
+  httpPort: {
+    arg: 'port',
+    what: 'serve the web dashboard and its JSON API at this port',
+    otherDefault: 'none; `up`: 8080, or a free port when taken',
+  },
+  httpHost: { arg: 'host', what: 'interface the dashboard listens on' },
+  httpToken: {
+    arg: 'token',
+    what: "allow the dashboard's actions (cordon, uncordon, remove, cancel) to requests bearing this token; the env variable keeps it out of `ps`",
+    otherDefault: 'none: read-only',
+  },
   alertWebhook: {
     arg: 'url',
     what: 'POST every liveness alert as JSON to this http(s) URL, with retries',
@@ -100,7 +111,14 @@ function withConfigOptions(command: Command, keys: ReadonlyArray<keyof Config>):
 const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'dataDir'] as const;
 /** Suspicion, flap damping and disruption settings, on `serve` and `up`. */
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
-const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
+const METRICS_AND_ALERT_SETTINGS = [
+  'metricsPort',
+  'metricsHost',
+  'alertWebhook',
+  'httpPort',
+  'httpHost',
+  'httpToken',
+] as const;
 
 const ALLOW_HOST_TASKS_HELP =
   'place tasks that run a command on workers of runtime process too: sh -c on their host, outside any image ' +

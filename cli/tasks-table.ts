@@ -1,4 +1,6 @@
 import { describeResources, requestsOf } from '../projections/resources.js';
+import { TASK_STATUS_TONE } from '../projections/status-presentation.js';
+import { attemptsOf } from '../projections/task-attempts.js';
 import { bySubmission, type TaskDocument } from '../projections/task-document.js';
 import { TASK_STATUSES, type TaskStatus } from '../streams/contracts/task-events.js';
 import { type Colors, countOf, formatDuration, renderTable } from './terminal.js';
@@ -125,48 +127,6 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
   return lines.join('\n');
 }
 
-interface AttemptSummary {
-  attempt: number;
-  workerId: string;
-  outcome: string;
-}
-
-/** One line per attempt that was placed: its worker and how it ended (or where it stands). */
-export function attemptsOf(task: TaskDocument): AttemptSummary[] {
-  const attempts = new Map<number, AttemptSummary>();
-  for (const entry of task.history) {
-    if (entry.event === 'TaskAssigned' && entry.workerId) {
-      attempts.set(entry.attempt, { attempt: entry.attempt, workerId: entry.workerId, outcome: 'assigned' });
-      continue;
-    }
-    const attempt = attempts.get(entry.attempt);
-    if (!attempt) continue;
-    const outcome = OUTCOME_OF[entry.event];
-    if (outcome)
-      attempt.outcome =
-        entry.reason && entry.event !== 'TaskStarted' ? `${outcome}: ${entry.reason}` : outcome;
-  }
-  if (attempts.size === 0)
-    return [{ attempt: task.attempt, workerId: '-', outcome: `${task.status}, never placed` }];
-  return [...attempts.values()];
-}
-
-const OUTCOME_OF: Partial<Record<TaskDocument['history'][number]['event'], string>> = {
-  TaskStarted: 'running',
-  TaskCompleted: 'completed',
-  TaskFailed: 'failed',
-  TaskRequeued: 'requeued',
-  TaskCancelled: 'cancelled',
-};
-
 function statusPainter(color: Colors): (status: TaskStatus, text: string) => string {
-  const paints: Record<TaskStatus, (text: string) => string> = {
-    queued: color.yellow,
-    assigned: color.cyan,
-    running: color.green,
-    completed: color.dim,
-    failed: color.red,
-    cancelled: color.dim,
-  };
-  return (status, text) => paints[status](text);
+  return (status, text) => color[TASK_STATUS_TONE[status]](text);
 }

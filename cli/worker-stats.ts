@@ -1,4 +1,5 @@
 import { type WorkerStats, workerStats } from '../projections/uptime.js';
+import { uptimeFigures } from '../projections/uptime-figures.js';
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import { type Colors, formatDateTime, formatDuration, renderTable } from './terminal.js';
 import { STATUS_LABEL, statusPainter } from './workers-table.js';
@@ -32,9 +33,6 @@ export function listedWorker(document: WorkerDocument, now: number): WorkerJson 
 /** `cloudai workers stats ID`: the worker's status, flags and uptime figures at `now`. */
 export function renderWorkerStats(worker: WorkerDocument, now: number, color: Colors): string {
   const stats = workerStats(worker, now);
-  const observed = stats.activeMs + stats.suspectMs + stats.inactiveMs;
-  const timeIn = (ms: number) =>
-    observed > 0 ? `${formatDuration(ms)} (${((100 * ms) / observed).toFixed(1)}%)` : formatDuration(ms);
   const label = statusPainter(color)[worker.status](STATUS_LABEL[worker.status]);
   const heading =
     worker.status === 'removed'
@@ -47,18 +45,7 @@ export function renderWorkerStats(worker: WorkerDocument, now: number, color: Co
     ],
     ['last seen', `${formatDuration(now - worker.lastHeartbeatAt)} ago`],
     ['schedulable', schedulableText(worker)],
-    ['time active', timeIn(stats.activeMs)],
-    ['time suspect', timeIn(stats.suspectMs)],
-    ['time inactive', timeIn(stats.inactiveMs)],
-    ['outages', `${stats.outages} (${stats.recoveries} recovered)`],
-    [
-      'mean time to recovery',
-      stats.meanTimeToRecoveryMs === null
-        ? '- (no recovery yet)'
-        : formatDuration(stats.meanTimeToRecoveryMs),
-    ],
-    ['availability, last 24 h', availability(stats.availabilityLast24h)],
-    ['availability, since registration', availability(stats.availabilitySinceRegistration)],
+    ...uptimeFigures(stats),
   ];
   // The table's header row is empty: drop it, keep the aligned rows.
   const body = renderTable(['', ''], rows).split('\n').slice(1);
@@ -73,9 +60,4 @@ function schedulableText(worker: WorkerDocument): string {
   if (worker.flapping) why.push('flapping: until it stays up for the hold-down time');
   if (worker.cordoned) why.push(`cordoned: \`cloudai workers uncordon ${worker.workerId}\` lifts it`);
   return why.length > 0 ? `no (${why.join('; ')})` : 'no';
-}
-
-function availability(share: number | null): string {
-  // Rounded down, so that 99.999% never shows as 100% (the epsilon keeps float error from taking 0.01% off).
-  return share === null ? '- (no time observed)' : `${(Math.floor(share * 10_000 + 1e-6) / 100).toFixed(2)}%`;
 }

@@ -1,5 +1,10 @@
 import type { DisruptionDocument } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
+import {
+  schedulableLabel,
+  WORKER_STATUS_LABEL,
+  WORKER_STATUS_TONE,
+} from '../projections/status-presentation.js';
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import { type Colors, countOf, formatClock, formatDuration, renderTable } from './terminal.js';
@@ -22,27 +27,16 @@ const HEADER = [
 const STATUS_COLUMN = HEADER.indexOf('STATUS');
 const SCHEDULABLE_COLUMN = HEADER.indexOf('SCHEDULABLE');
 
-export const STATUS_LABEL: Record<WorkerStatus, string> = {
-  active: '● active',
-  suspect: '◐ suspect',
-  inactive: '○ inactive',
-  removed: '✕ removed',
-};
+export const STATUS_LABEL = WORKER_STATUS_LABEL;
 
-/** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
+/** Each status in its colour (`WORKER_STATUS_TONE`, shared with the web dashboard). */
 export function statusPainter(color: Colors): Record<WorkerStatus, (text: string) => string> {
-  return { active: color.green, suspect: color.yellow, inactive: color.red, removed: color.dim };
-}
-
-/**
- * "yes", or "no" with what keeps an active worker from new tasks (`no: cordoned, flapping`);
- * a worker that is not active gets a bare "no": its status says why. Decided by
- * `isSchedulable`, the scheduler's own rule.
- */
-function schedulableLabel(worker: WorkerDocument): string {
-  if (isSchedulable(worker)) return 'yes';
-  const flags = [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
-  return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
+  return {
+    active: color[WORKER_STATUS_TONE.active],
+    suspect: color[WORKER_STATUS_TONE.suspect],
+    inactive: color[WORKER_STATUS_TONE.inactive],
+    removed: color[WORKER_STATUS_TONE.removed],
+  };
 }
 
 /** What the table says besides its rows. */

@@ -31,6 +31,7 @@ import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { DashboardServer } from './dashboard/dashboard-server.js';
 import { HealthCheck } from './health.js';
 import { HeartbeatIntake } from './heartbeat-intake.js';
 import { MetricsServer } from './metrics-server.js';
@@ -90,6 +91,8 @@ export class ControlPlane {
   readonly metrics: ControlPlaneMetrics;
   /** Serves /metrics and /healthz when `metricsPort` is set. */
   readonly metricsServer: MetricsServer | undefined;
+  /** The web dashboard and its JSON API, when `httpPort` is set. */
+  dashboard: DashboardServer | undefined;
   private readonly logger: Logger;
 
   private constructor(parts: ControlPlaneParts) {
@@ -109,6 +112,34 @@ export class ControlPlane {
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const controlPlane = await ControlPlane.startServices(options);
+    const { settings: config } = options;
+    if (config.httpPort > 0) {
+      // Last: it indexes the read model as the projectors left it, and follows them from there.
+      try {
+        controlPlane.dashboard = await DashboardServer.start({
+          host: config.httpHost,
+          port: config.httpPort,
+          token: config.httpToken,
+          sources: {
+            nc: controlPlane.nc,
+            readModel: controlPlane.readModel,
+            workerProjector: controlPlane.projector,
+            taskProjector: controlPlane.taskProjector,
+            operator: controlPlane.operatorApi,
+            scheduler: controlPlane.scheduler,
+          },
+          logger: (options.logger ?? createConsoleLogger)('dashboard'),
+        });
+      } catch (error) {
+        await controlPlane.close();
+        throw error;
+      }
+    }
+    return controlPlane;
+  }
+
+  private static async startServices(options: ControlPlaneOptions): Promise<ControlPlane> {
     const { settings: config } = options;
     const loggerFor = options.logger ?? createConsoleLogger;
     const logger = loggerFor('serve');
@@ -244,7 +275,7 @@ export class ControlPlane {
         `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
           `placement policy ${config.policy}, read model ${readModel.path}`,
       );
-      return new ControlPlane({
+      const controlPlane = new ControlPlane({
         nc,
         readModel,
         projector,
@@ -259,6 +290,7 @@ export class ControlPlane {
         metrics,
         metricsServer,
       });
+      return controlPlane;
     } catch (error) {
       await metricsServer?.close();
       await alerts.close();
@@ -273,6 +305,7 @@ export class ControlPlane {
    * LMDB and NATS.
    */
   async close(): Promise<void> {
+    await this.dashboard?.close();
     await this.operatorApi.close();
     await this.metricsServer?.close();
     await this.intake.drain();

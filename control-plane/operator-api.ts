@@ -47,19 +47,29 @@ export interface OperatorApiOptions {
 /** One control plane answers each request, should a second one ever listen. */
 const OPERATOR_QUEUE_GROUP = 'cloudai-operator';
 
-const WORKER_ACTIONS: ReadonlyArray<{
-  subject: string;
-  verb: string;
-  act: (fleet: OperatorControls, workerId: string) => OperatorOutcome;
-}> = [
-  { subject: WORKER_CORDON_SUBJECT, verb: 'cordoned', act: (fleet, workerId) => fleet.cordon(workerId) },
-  {
+/** What an operator may do to one worker. */
+export type WorkerAction = 'cordon' | 'uncordon' | 'remove';
+
+export const WORKER_ACTIONS: Record<
+  WorkerAction,
+  { subject: string; verb: string; act: (fleet: OperatorControls, workerId: string) => OperatorOutcome }
+> = {
+  cordon: {
+    subject: WORKER_CORDON_SUBJECT,
+    verb: 'cordoned',
+    act: (fleet, workerId) => fleet.cordon(workerId),
+  },
+  uncordon: {
     subject: WORKER_UNCORDON_SUBJECT,
     verb: 'uncordoned',
     act: (fleet, workerId) => fleet.uncordon(workerId),
   },
-  { subject: WORKER_REMOVE_SUBJECT, verb: 'removed', act: (fleet, workerId) => fleet.remove(workerId) },
-];
+  remove: {
+    subject: WORKER_REMOVE_SUBJECT,
+    verb: 'removed',
+    act: (fleet, workerId) => fleet.remove(workerId),
+  },
+};
 
 /**
  * The operator's front door to the fleet (`workers.api.*`, request/reply): cordon, uncordon
@@ -79,8 +89,8 @@ export class OperatorApi {
 
   static start(options: OperatorApiOptions): OperatorApi {
     const api = new OperatorApi(options);
-    for (const { subject, verb, act } of WORKER_ACTIONS) {
-      api.serve(subject, (msg) => api.handleWorkerRequest(msg, verb, act));
+    for (const action of Object.keys(WORKER_ACTIONS) as WorkerAction[]) {
+      api.serve(WORKER_ACTIONS[action].subject, (msg) => api.handleWorkerRequest(msg, action));
     }
     api.serve(DISRUPTION_END_SUBJECT, (msg) => api.handleDisruptionEnd(msg));
     return api;
@@ -103,18 +113,24 @@ export class OperatorApi {
     );
   }
 
-  private async handleWorkerRequest(
-    msg: Msg,
-    verb: string,
-    act: (fleet: OperatorControls, workerId: string) => OperatorOutcome,
-  ): Promise<OperatorReply> {
-    const decoded = this.decode(msg, workerRequestSchema);
-    if (!decoded.ok) return decoded;
-    const { workerId } = decoded.value;
+  /**
+   * Cordons, uncordons or removes a worker, as a request on NATS would, and answers once the
+   * change is applied (or refused, with the fleet's reason). The web dashboard's actions come here.
+   */
+  act(action: WorkerAction, workerId: string): Promise<OperatorReply> {
+    const { subject, verb, act } = WORKER_ACTIONS[action];
     if (!isValidWorkerId(workerId)) {
-      return this.reject(msg.subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`);
+      return Promise.resolve(
+        this.reject(subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`),
+      );
     }
     return this.apply(act(this.options.fleet, workerId), `worker ${workerId} ${verb}`);
+  }
+
+  private async handleWorkerRequest(msg: Msg, action: WorkerAction): Promise<OperatorReply> {
+    const decoded = this.decode(msg, workerRequestSchema);
+    if (!decoded.ok) return decoded;
+    return this.act(action, decoded.value.workerId);
   }
 
   private async handleDisruptionEnd(msg: Msg): Promise<OperatorReply> {

@@ -38,6 +38,11 @@ export interface ControlPlaneSettings {
   allowHostTasks: boolean;
   /** Bound of stream TASK_LOGS in total; the oldest output goes first. */
   taskLogsMaxBytes: number;
+  /** Port of the web dashboard and its JSON API; 0: none. */
+  httpPort: number;
+  httpHost: string;
+  /** Allows the dashboard's actions to whoever sends it as a bearer token; empty: read-only. */
+  httpToken: string;
 }
 
 /** The fleet's view of the settings. */

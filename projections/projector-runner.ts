@@ -44,6 +44,7 @@ export interface ProjectorOptions {
 export class ProjectorRunner<Stats extends ProjectionStats, P extends Projection<Stats> = Projection<Stats>> {
   readonly stats: Stats;
   private readonly positionWaiters = new PositionWaiters();
+  private readonly appliedListeners = new Set<(batch: BatchOf<P>) => void>();
   private readonly invalidLog: RateLimitedLog;
   private follower?: StreamFollower;
   private flushTimer?: NodeJS.Timeout;
@@ -89,6 +90,15 @@ export class ProjectorRunner<Stats extends ProjectionStats, P extends Projection
     return this.positionWaiters.wait(streamSeq, this.position);
   }
 
+  /**
+   * Calls `listener` after each batch is committed, with what the projection says it applied
+   * (a reader in this process sees it from then on). Returns the unsubscribe.
+   */
+  onApplied(listener: (batch: BatchOf<P>) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
   /** Stops following; the batch in hand is applied and acknowledged first. */
   async close(): Promise<void> {
     clearInterval(this.flushTimer);
@@ -104,5 +114,19 @@ export class ProjectorRunner<Stats extends ProjectionStats, P extends Projection
       (this.stats[key] as number) += result[key] as number;
     }
     this.positionWaiters.reached(this.position);
+    for (const listener of this.appliedListeners) {
+      try {
+        listener(result as BatchOf<P>);
+      } catch (error) {
+        // A reader of the batches must never stop the projection.
+        this.invalidLog.warn(
+          'listener',
+          `a listener of ${stream} batches failed: ${(error as Error).message}`,
+        );
+      }
+    }
   }
 }
+
+/** What a projection's `applyBatch` resolves to: its stats, and whatever else it reports of a batch. */
+export type BatchOf<P> = P extends { applyBatch(...args: never[]): Promise<infer Batch> } ? Batch : never;

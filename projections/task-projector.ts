@@ -1,5 +1,5 @@
 import { TASKS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeTaskEvent } from '../streams/contracts/task-events.js';
+import { decodeTaskEvent, type TaskEvent } from '../streams/contracts/task-events.js';
 import {
   type Projection,
   type ProjectionStats,
@@ -9,18 +9,20 @@ import {
 import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
+import type { WorkerDocument } from './worker-document.js';
 
 /**
  * TASKS folded into the task documents, the index of what each worker holds, and the
  * `allocated` of the workers' documents.
  */
-const taskProjection: Projection<TaskProjectionStats> = {
+const taskProjection = {
   stream: TASKS_STREAM,
-  emptyStats: () => ({ applied: 0, duplicates: 0, invalid: 0, ignored: 0 }),
-  applyBatch: (readModel, messages, onInvalid) => applyTaskEventBatch(readModel, messages, { onInvalid }),
-};
+  emptyStats: (): TaskProjectionStats => ({ applied: 0, duplicates: 0, invalid: 0, ignored: 0 }),
+  applyBatch: (readModel: ReadModel, messages: readonly StreamMessage[], onInvalid: InvalidEventHandler) =>
+    applyTaskEventBatch(readModel, messages, { onInvalid }),
+} satisfies Projection<TaskProjectionStats>;
 
-export type TaskProjector = ProjectorRunner<TaskProjectionStats>;
+export type TaskProjector = ProjectorRunner<TaskProjectionStats, typeof taskProjection>;
 
 export function startTaskProjector(options: ProjectorOptions): Promise<TaskProjector> {
   return ProjectorRunner.start(options, taskProjection);
@@ -29,6 +31,16 @@ export function startTaskProjector(options: ProjectorOptions): Promise<TaskProje
 export interface TaskProjectionStats extends ProjectionStats {
   /** Valid events the task's state did not accept (late reports of an older attempt, races lost). */
   ignored: number;
+}
+
+/** A batch as applied: its counts, and what changed. */
+export interface TaskBatchResult extends TaskProjectionStats {
+  /** The events applied (ignored ones left out), in stream order. */
+  events: TaskEvent[];
+  /** The task documents the batch wrote, as written. */
+  changedTasks: TaskDocument[];
+  /** The worker documents whose allocation the batch changed, as written. */
+  changedWorkers: WorkerDocument[];
 }
 
 /**
@@ -42,9 +54,17 @@ export function applyTaskEventBatch(
   options: {
     onInvalid?: InvalidEventHandler;
   } = {},
-): Promise<TaskProjectionStats> {
+): Promise<TaskBatchResult> {
   return readModel.write(() => {
-    const result: TaskProjectionStats = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
+    const result: TaskBatchResult = {
+      applied: 0,
+      duplicates: 0,
+      invalid: 0,
+      ignored: 0,
+      events: [],
+      changedTasks: [],
+      changedWorkers: [],
+    };
     const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
     const position = forEachNewEvent(messages, readModel.position(TASKS_STREAM), decodeTaskEvent, {
@@ -59,6 +79,7 @@ export function applyTaskEventBatch(
           return;
         }
         touched.set(event.taskId, after);
+        result.events.push(event);
         result.applied++;
         const held = holdingOf(before);
         const holds = holdingOf(after);
@@ -77,8 +98,12 @@ export function applyTaskEventBatch(
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
       const worker = readModel.getWorker(workerId, { uptime: false });
-      if (worker) readModel.putWorker({ ...worker, ...readModel.allocationOf(workerId) });
+      if (!worker) continue;
+      const written = { ...worker, ...readModel.allocationOf(workerId) };
+      readModel.putWorker(written);
+      result.changedWorkers.push(written);
     }
+    result.changedTasks = [...touched.values()];
     readModel.setPosition(TASKS_STREAM, position);
     readModel.countApplied(TASKS_STREAM, result.applied);
     return result;

@@ -1,6 +1,10 @@
 import type { Usage } from '../streams/contracts/heartbeat.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import {
+  decodeWorkerEvent,
+  isDisruptionEvent,
+  type WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
 import { evolveDisruption } from './disruption-document.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import {
@@ -42,7 +46,7 @@ export class WorkerProjection implements Projection<ProjectionStats> {
     readModel: ReadModel,
     messages: readonly StreamMessage[],
     onInvalid: InvalidEventHandler,
-  ): Promise<ProjectionStats> {
+  ): Promise<WorkerBatchResult> {
     const result = await applyWorkerEventBatch(readModel, messages, {
       samples: this.samples.take(),
       onInvalid,
@@ -65,6 +69,10 @@ export interface WorkerBatchResult {
   invalid: number;
   /** Workers whose sample could not be applied: they have no document yet. */
   unappliedSamples: string[];
+  /** The events applied, in stream order, disruption events included. */
+  events: WorkerStreamEvent[];
+  /** The documents the batch wrote (changed by an event or a heartbeat sample), as written. */
+  changedWorkers: WorkerDocument[];
 }
 
 /**
@@ -82,7 +90,14 @@ export async function applyWorkerEventBatch(
   } = {},
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
-    const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: [] };
+    const result: WorkerBatchResult = {
+      applied: 0,
+      duplicates: 0,
+      invalid: 0,
+      unappliedSamples: [],
+      events: [],
+      changedWorkers: [],
+    };
     const touched = new Map<string, WorkerDocument>();
     // Each document as stored before this batch, read once: with a sample per heartbeat, extra
     // reads showed in the projector's profile.
@@ -109,6 +124,7 @@ export async function applyWorkerEventBatch(
       apply: (event) => {
         if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
         else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
+        result.events.push(event);
         result.applied++;
       },
     });
@@ -121,11 +137,12 @@ export async function applyWorkerEventBatch(
     for (const document of touched.values()) {
       // A document stored before this batch carries its allocation already. A new one takes what
       // the task projection recorded: two streams, so a worker's tasks may come before its first event.
-      readModel.putWorker(
+      const written =
         storedDocument(document.workerId) !== undefined
           ? document
-          : { ...document, ...readModel.allocationOf(document.workerId) },
-      );
+          : { ...document, ...readModel.allocationOf(document.workerId) };
+      readModel.putWorker(written);
+      result.changedWorkers.push(written);
     }
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
     readModel.countApplied(WORKER_EVENTS_STREAM, result.applied);

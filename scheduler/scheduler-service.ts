@@ -8,6 +8,7 @@ import { isSchedulable } from '../projections/worker-document.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import {
+  type CancelReply,
   decodeTaskEvent,
   REQUEUE_REASONS,
   type ReportReply,
@@ -81,6 +82,8 @@ export class SchedulerService {
   private readonly holds: DisruptionHolds;
   private readonly lostTasks: LostTaskWatch;
   private readonly offers: AssignmentOffers;
+  /** Why each queued task waits, as the last placement pass said. */
+  private readonly waitReasons = new Map<string, string>();
   private readonly exclusions: Exclusions;
   private readonly memory = emptyQueueMemory();
   /** The workers as placement sees them, kept between passes and told only of changes. */
@@ -197,6 +200,16 @@ export class SchedulerService {
     if (!this.closed) this.lostTasks.observeHeartbeat(heartbeat, receivedAt);
   }
 
+  /** Why a queued task waits, as the last placement pass said; undefined before a pass has looked at it. */
+  waitReasonOf(taskId: string): string | undefined {
+    return this.waitReasons.get(taskId);
+  }
+
+  /** Cancels a task that has not finished, as `cloudai task cancel` does (the web dashboard's cancel). */
+  cancel(taskId: string): Promise<CancelReply> {
+    return this.requests.cancel(taskId);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -274,7 +287,10 @@ export class SchedulerService {
         if (held && holdingOf(after)?.workerId !== held.workerId) retryQueue = true;
         if (after.status === 'queued') retryQueue = true;
         this.lostTasks.taskChanged(after);
-        if (after.status !== 'queued') this.exclusions.liftTask(after.taskId);
+        if (after.status !== 'queued') {
+          this.exclusions.liftTask(after.taskId);
+          this.waitReasons.delete(after.taskId);
+        }
         if (event.type === 'TaskCancelled' && held) {
           this.sendStop(held.workerId, { taskId: event.taskId, attempt: after.attempt });
         }
@@ -335,12 +351,11 @@ export class SchedulerService {
       memory: this.memory,
     });
     for (const decision of decisions) {
-      if (decision.kind === 'wait')
-        this.requests.resolveOutcome(decision.task.taskId, {
-          kind: 'queued',
-          reason: hostTasks.explain(decision.task, decision.reason),
-        });
-      else this.publishAssignment(decision.task, decision.workerId, decision.policy);
+      if (decision.kind === 'wait') {
+        const reason = hostTasks.explain(decision.task, decision.reason);
+        this.waitReasons.set(decision.task.taskId, reason);
+        this.requests.resolveOutcome(decision.task.taskId, { kind: 'queued', reason });
+      } else this.publishAssignment(decision.task, decision.workerId, decision.policy);
     }
   }
 

@@ -159,10 +159,17 @@ export class TaskRequests {
   }
 
   private async handleCancel(msg: Msg): Promise<CancelReply> {
-    const { state, decisions, now } = this.options;
     const decoded = decodeJson(msg.data, cancelRequestSchema);
     if (!decoded.ok) return this.reject(`malformed cancel request: ${decoded.detail}`);
-    const { taskId } = decoded.value;
+    return this.cancel(decoded.value.taskId);
+  }
+
+  /**
+   * Cancels a task that has not finished, as `cloudai task cancel` asks on NATS; the web
+   * dashboard's cancel comes here too. Resolves once the cancellation is stored.
+   */
+  async cancel(taskId: string): Promise<CancelReply> {
+    const { state, decisions, now } = this.options;
     const status = state.statusOf(taskId);
     if (status === undefined) return this.reject(`no task ${taskId}: list the tasks with \`cloudai tasks\``);
     if (status === 'completed' || status === 'failed' || status === 'cancelled') {

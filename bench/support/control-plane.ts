@@ -1,4 +1,4 @@
-import { resolveConfig } from '../../cli/config.js';
+import { type ConfigOverrides, resolveConfig } from '../../cli/config.js';
 import { ControlPlane, type ControlPlaneOptions } from '../../control-plane/control-plane.js';
 import type { Logger } from '../../streams/util/logger.js';
 import { type Figure, mustBeZero } from './report.js';
@@ -12,6 +12,8 @@ export interface BenchControlPlaneOptions {
   onTransition?: ControlPlaneOptions['onTransition'];
   onEventStored?: ControlPlaneOptions['onEventStored'];
   onTaskEventStored?: ControlPlaneOptions['onTaskEventStored'];
+  /** Further settings (e.g. the dashboard's port). */
+  overrides?: ConfigOverrides;
 }
 
 /** Warnings the control plane logged during a benchmark: a publish retry or a rejected heartbeat is a finding. */
@@ -46,6 +48,7 @@ export async function startBenchControlPlane(
       dataDir: options.dataDir,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      ...options.overrides,
     },
     // The benchmark's own settings, whatever the caller's environment says.
     {},

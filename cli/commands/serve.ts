@@ -13,10 +13,15 @@ export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
     credentials: credentialsFor(config, { role: 'control-plane' }),
     processMetrics: true,
   });
-  const { metricsServer, alerts } = controlPlane;
+  const { metricsServer, alerts, dashboard } = controlPlane;
   if (metricsServer) {
     logger.info(
       `metrics on ${metricsServer.host}:${metricsServer.port}: ${metricsServer.url}/metrics and ${metricsServer.url}/healthz`,
+    );
+  }
+  if (dashboard) {
+    logger.info(
+      `dashboard on ${dashboard.url}/ (${dashboard.actionsAllowed ? 'actions need the token' : 'read-only'})`,
     );
   }
   if (alerts.webhook) logger.info(`alerts are POSTed to ${alerts.webhook.origin}`);

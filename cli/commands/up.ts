@@ -18,6 +18,7 @@ import {
   flagOf,
   LIVENESS_FLAGS,
   resolveConfig,
+  UP_DASHBOARD_PORT,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 import { removeRunningUp, writeRunningUp } from '../running-up.js';
@@ -109,6 +110,9 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     void stopAll(1);
   });
 
+  const dashboardPort = await chooseDashboardPort(config.httpPort, say);
+  // The children inherit the environment: a token given as a flag reaches `serve` that way.
+  if (config.httpToken) process.env.CLOUDAI_HTTP_TOKEN = config.httpToken;
   const natsFlags = ['--nats-url', natsUrl, '--heartbeat-interval-ms', String(config.heartbeatIntervalMs)];
   const serveFlags = [
     ...natsFlags,
@@ -121,6 +125,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       : []),
     ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
     ...(config.allowHostTasks ? ['--allow-host-tasks'] : []),
+    // The token goes by the environment the children inherit, never on a command line.
+    ...['--http-port', String(dashboardPort), '--http-host', config.httpHost],
     ...LIVENESS_FLAGS.flatMap(([key]) => [flagOf(key), String(config[key])]),
   ];
   const start = (name: string, args: string[]) => {
@@ -166,6 +172,10 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   if (config.metricsPort > 0) {
     say(`                 metrics and health on port ${config.metricsPort} (/metrics, /healthz)`);
   }
+  const dashboardHost = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
+  say(
+    `  dashboard      http://${dashboardHost === '0.0.0.0' ? '127.0.0.1' : dashboardHost}:${dashboardPort}/  (${config.httpToken ? 'actions need the token' : 'read-only: CLOUDAI_HTTP_TOKEN allows actions'})`,
+  );
   if (config.alertWebhook) say(`                 alerts POSTed to ${new URL(config.alertWebhook).origin}`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
@@ -262,6 +272,20 @@ async function choosePort(requested: string | undefined, say: (line: string) => 
     `port ${DEFAULT_NATS_PORT} is taken (another NATS server?): using a free port instead; --nats-port N picks one`,
   );
   return 0;
+}
+
+/** The dashboard's port: the one given, else 8080 when free, else one the system says is free. */
+async function chooseDashboardPort(requested: number, say: (line: string) => void): Promise<number> {
+  if (requested > 0) return requested;
+  if (await isPortFree(UP_DASHBOARD_PORT)) return UP_DASHBOARD_PORT;
+  say(`port ${UP_DASHBOARD_PORT} is taken: the dashboard uses a free port instead; --http-port N picks one`);
+  return new Promise((resolvePort) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
 }
 
 function isPortFree(port: number): Promise<boolean> {

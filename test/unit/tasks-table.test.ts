@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attemptsOf, renderTaskDetails, renderTasksTable } from '../../cli/tasks-table.js';
+import { renderTaskDetails, renderTasksTable } from '../../cli/tasks-table.js';
 import { colors } from '../../cli/terminal.js';
+import { attemptsOf } from '../../projections/task-attempts.js';
 import { taskFrom } from '../support/tasks.js';
 
 const moved = taskFrom('t-moved', 10_000, {}, (taskId) => [

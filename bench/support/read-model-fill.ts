@@ -1,0 +1,48 @@
+import { ReadModel } from '../../projections/read-model.js';
+import { NO_RESOURCES } from '../../projections/resources.js';
+import { startUptime } from '../../projections/uptime.js';
+import type { WorkerDocument } from '../../projections/worker-document.js';
+import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import { BENCH_WORKER_PREFIX, workerIdFor } from '../load/load-protocol.js';
+
+const WRITE_BATCH = 10_000;
+
+/** Writes `workers` documents straight into a read model in `dataDir`: one in ten inactive. */
+export async function fillReadModel(dataDir: string, workers: number): Promise<void> {
+  const readModel = ReadModel.open({ dataDir });
+  try {
+    const now = Date.now();
+    for (let start = 0; start < workers; start += WRITE_BATCH) {
+      await readModel.write(() => {
+        for (let index = start; index < Math.min(workers, start + WRITE_BATCH); index++) {
+          readModel.putWorker(documentOf(index, now));
+        }
+      });
+    }
+    await readModel.write(() => readModel.setPosition(WORKER_EVENTS_STREAM, workers));
+  } finally {
+    await readModel.close();
+  }
+}
+
+export function documentOf(index: number, now: number): WorkerDocument {
+  // One in ten inactive, so the table shows both kinds.
+  const status = index % 10 === 0 ? 'inactive' : 'active';
+  return {
+    workerId: workerIdFor(BENCH_WORKER_PREFIX, index),
+    status,
+    address: `10.0.${(index >> 8) & 255}.${index & 255}:50052`,
+    capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: index % 4 === 0 ? 1 : 0 },
+    usage: { cpu: 0.31, memory: 0.42, storage: 0.1, gpu: 0 },
+    lastHeartbeatAt: now - (index % 5_000),
+    statusSince: now - 60_000,
+    registeredAt: now - 3_600_000,
+    flapping: false,
+    cordoned: false,
+    lastEventSeq: index % 10 === 0 ? 2 : 1,
+    allocated: NO_RESOURCES,
+    taskIds: [],
+    // The size of a steady worker's record (ended stretches only: the current one is added when read).
+    uptime: startUptime({ status, since: now - 60_000 }),
+  };
+}
