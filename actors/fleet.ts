@@ -1,6 +1,11 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
-import type { WorkerEvent, WorkerStatus, WorkerStreamEvent } from '../streams/contracts/worker-events.js';
+import type {
+  StoppedAttempt,
+  WorkerEvent,
+  WorkerStatus,
+  WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
 import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
@@ -82,7 +87,13 @@ export class Fleet {
   private readonly root: Actor<typeof fleetRootMachine>;
   private readonly detector: PhiAccrualDetector;
   private readonly guard: DisruptionGuard;
-  private readonly counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
+  private readonly counts: Record<WorkerStatus, number> = {
+    active: 0,
+    suspect: 0,
+    inactive: 0,
+    left: 0,
+    removed: 0,
+  };
   /** Workers frozen by `suspend()`, waiting for `resume()`, and their φ windows. */
   private suspendedWorkers?: KnownWorker[];
   private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
@@ -140,8 +151,9 @@ export class Fleet {
       this.removedSeqs.delete(heartbeat.workerId);
       return 'accepted';
     }
-    // The silence that ends with a comeback from inactive is an outage, not an inter-arrival time.
-    this.recordArrival(slot, receivedAt, slot.status !== 'inactive');
+    // The silence that ends with a comeback from inactive (or a restart after a leave) is not an
+    // inter-arrival time.
+    this.recordArrival(slot, receivedAt, slot.status !== 'inactive' && slot.status !== 'left');
     const snapshot = slot.actor.getSnapshot();
     if (slot.status === 'active' && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
@@ -322,6 +334,7 @@ export class Fleet {
       active: 0,
       suspect: 0,
       inactive: 0,
+      left: 0,
       removed: this.removedSeqs.size,
     };
     for (const worker of this.suspendedWorkers) counts[worker.status]++;
@@ -355,16 +368,34 @@ export class Fleet {
     return { ok: true };
   }
 
-  /** Forgets an inactive worker (WorkerRemoved); it registers again if it heartbeats again. */
+  /**
+   * The worker announced that it stops (WorkerLeft), having stopped `stoppedAttempts`: no timer
+   * runs for it any more and its tasks go elsewhere at once. Refused for unknown or removed ids;
+   * a repeated leave changes nothing.
+   */
+  leave(workerId: string, stoppedAttempts: readonly StoppedAttempt[]): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.status === 'left') return { ok: true };
+    // A heartbeat still coalesced is part of what the worker last told us.
+    this.deliverPendingHeartbeat(slot);
+    this.timers.runFor(slot, () =>
+      slot.actor.send({ type: 'LEAVE', at: this.timers.now(), stoppedAttempts }),
+    );
+    return { ok: true };
+  }
+
+  /** Forgets an inactive or left worker (WorkerRemoved); it registers again if it heartbeats again. */
   remove(workerId: string): OperatorOutcome {
     const found = this.operable(workerId);
     if (!found.ok) return found;
     const { slot } = found;
-    if (slot.status !== 'inactive') {
+    if (slot.status !== 'inactive' && slot.status !== 'left') {
       return {
         ok: false,
         error:
-          `worker ${workerId} is ${slot.status}: only an inactive worker can be removed (an active one would ` +
+          `worker ${workerId} is ${slot.status}: only an inactive or left worker can be removed (an active one would ` +
           `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it inactive, and retry`,
       };
     }
@@ -420,6 +451,7 @@ export class Fleet {
     this.counts.active = 0;
     this.counts.suspect = 0;
     this.counts.inactive = 0;
+    this.counts.left = 0;
     this.guard.forgetHeld();
   }
 }
@@ -435,6 +467,8 @@ function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
       return 'suspect';
     case 'WorkerInactive':
       return 'inactive';
+    case 'WorkerLeft':
+      return 'left';
     case 'WorkerRemoved':
       return 'removed';
     default:

@@ -1,13 +1,14 @@
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
 import type { Capacity } from '../streams/contracts/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
+import type { StoppedAttempt, WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
 
 /**
  * One worker's liveness: `active` while heartbeats keep arriving, `suspect` once they are
- * late (φ crossed its threshold), `inactive` once `heartbeatTimeout` passes without one, and
- * `removed` when an operator forgets an inactive worker. Every transition emits exactly one
+ * late (φ crossed its threshold), `inactive` once `heartbeatTimeout` passes without one, `left`
+ * when the worker announces a clean stop, and `removed` when an operator forgets an inactive or
+ * left worker. Every transition emits exactly one
  * WorkerEvent (numbered by `seq`); the fleet forwards them to JetStream. Time comes only from
  * the events (the monitor's receive time) and from the actor's clock, so the machine is pure
  * and tests drive it with a SimulatedClock.
@@ -93,6 +94,8 @@ export type WorkerLivenessEvent =
   | { type: 'CORDON'; at: number }
   | { type: 'UNCORDON'; at: number }
   | { type: 'REMOVE'; at: number }
+  /** The worker announced that it stops, having stopped these attempts. */
+  | { type: 'LEAVE'; at: number; stoppedAttempts: readonly StoppedAttempt[] }
   /** Disruption mode ended; a worker held `suspect` past its deadline is now judged. */
   | { type: 'DISRUPTION_ENDED'; at: number; endedBy: 'heartbeats' | 'operator' };
 
@@ -243,6 +246,7 @@ export const workerLivenessMachine = setup({
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
+    wasRestoredLeft: ({ context }) => context.restoredStatus === 'left',
     holdDownOver: ({ context }) => dueAt(context, Date.now()).holdDownOver,
     suspicionDue: ({ context }) => dueAt(context, Date.now()).suspicion,
     timeoutDue: ({ context }) => dueAt(context, Date.now()).timeout,
@@ -345,6 +349,14 @@ export const workerLivenessMachine = setup({
         seq: context.seq + 1,
       });
     }),
+    emitLeft: emit(({ context, event }) => ({
+      type: 'WorkerLeft' as const,
+      ...numbered(context, 'at' in event ? event.at : context.lastHeartbeatAt),
+      lastHeartbeatAt: context.lastHeartbeatAt,
+      stoppedAttempts: event.type === 'LEAVE' ? [...event.stoppedAttempts] : [],
+    })),
+    /** Back after a clean stop: a fresh start, not a comeback from an outage (no flap counted). */
+    recordReturn: assign(({ context }) => ({ upSince: context.lastHeartbeatAt })),
     emitRemoved: emit(({ context, event }) => ({
       type: 'WorkerRemoved' as const,
       workerId: context.workerId,
@@ -397,6 +409,7 @@ export const workerLivenessMachine = setup({
     starting: {
       always: [
         { guard: 'wasRestoredInactive', target: 'inactive' },
+        { guard: 'wasRestoredLeft', target: 'left' },
         // Entering `active` or `suspect` arms the timeouts, counted from `restoredAt`.
         { guard: 'wasRestoredActive', target: 'active' },
         { guard: 'wasRestoredSuspect', target: 'suspect' },
@@ -422,6 +435,7 @@ export const workerLivenessMachine = setup({
       on: {
         // Re-entering `active` cancels the pending timers and arms new ones.
         HEARTBEAT: { target: 'active', reenter: true, actions: ['recordHeartbeat', 'recordCapacityChange'] },
+        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
       },
     },
     suspect: {
@@ -445,6 +459,7 @@ export const workerLivenessMachine = setup({
           // Heartbeats came back to most workers, not to this one: a full timeout from now.
           { guard: 'deadlinePassed', target: 'suspect', reenter: true, actions: 'rearmFromEvent' },
         ],
+        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
       },
     },
     inactive: {
@@ -452,6 +467,18 @@ export const workerLivenessMachine = setup({
         HEARTBEAT: {
           target: 'active',
           actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordComeback', 'recordCapacityChange'],
+        },
+        REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
+        // Its leave came after its silence was noticed: it stopped cleanly all the same.
+        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
+      },
+    },
+    /** Stopped cleanly: no timer runs; a heartbeat means it started again. */
+    left: {
+      on: {
+        HEARTBEAT: {
+          target: 'active',
+          actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordReturn', 'recordCapacityChange'],
         },
         REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
       },

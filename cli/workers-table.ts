@@ -25,12 +25,19 @@ export const STATUS_LABEL: Record<WorkerStatus, string> = {
   active: '● active',
   suspect: '◐ suspect',
   inactive: '○ inactive',
+  left: '◌ left',
   removed: '✕ removed',
 };
 
-/** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
+/** Green, yellow, red: up, late, down; a worker that left or was removed is out of the picture. */
 export function statusPainter(color: Colors): Record<WorkerStatus, (text: string) => string> {
-  return { active: color.green, suspect: color.yellow, inactive: color.red, removed: color.dim };
+  return {
+    active: color.green,
+    suspect: color.yellow,
+    inactive: color.red,
+    left: color.dim,
+    removed: color.dim,
+  };
 }
 
 /**
@@ -98,10 +105,11 @@ export function renderWorkersTable(
 
 /**
  * "4 workers: 2 active, 1 suspect, 1 inactive; 1 schedulable, 1 cordoned, 1 flapping".
- * Removed ones are counted when shown, and said to be left out when they are.
+ * Left ones are counted when there are any; removed ones when shown, and said to be left out
+ * when they are.
  */
 function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): string {
-  const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
+  const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, left: 0, removed: 0 };
   let schedulable = 0;
   let cordoned = 0;
   let flapping = 0;
@@ -112,6 +120,7 @@ function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): s
     if (worker.flapping) flapping++;
   }
   const statuses = [`${counts.active} active`, `${counts.suspect} suspect`, `${counts.inactive} inactive`];
+  if (counts.left > 0) statuses.push(`${counts.left} left`);
   if (counts.removed > 0) statuses.push(`${counts.removed} removed`);
   const flags = [`${schedulable} schedulable`];
   if (cordoned > 0) flags.push(`${cordoned} cordoned`);

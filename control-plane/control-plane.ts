@@ -31,6 +31,7 @@ import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { HealthCheck } from './health.js';
 import { HeartbeatIntake } from './heartbeat-intake.js';
+import { LeaveIntake } from './leave-intake.js';
 import { MetricsServer } from './metrics-server.js';
 import { OperatorApi, settleWorkerEvents } from './operator-api.js';
 import { ProjectorLagProbe } from './projector-lag.js';
@@ -61,6 +62,7 @@ interface ControlPlaneParts {
   scheduler: SchedulerService;
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
+  leaves: LeaveIntake;
   logger: Logger;
   alerts: AlertPublisher;
   metrics: ControlPlaneMetrics;
@@ -82,6 +84,7 @@ export class ControlPlane {
   readonly scheduler: SchedulerService;
   readonly intake: HeartbeatIntake;
   readonly operatorApi: OperatorApi;
+  readonly leaves: LeaveIntake;
   readonly alerts: AlertPublisher;
   readonly metrics: ControlPlaneMetrics;
   /** Serves /metrics and /healthz when `metricsPort` is set. */
@@ -98,6 +101,7 @@ export class ControlPlane {
     this.scheduler = parts.scheduler;
     this.intake = parts.intake;
     this.operatorApi = parts.operatorApi;
+    this.leaves = parts.leaves;
     this.alerts = parts.alerts;
     this.metrics = parts.metrics;
     this.metricsServer = parts.metricsServer;
@@ -215,17 +219,20 @@ export class ControlPlane {
           return undefined;
         },
       });
+      const settle = settleWorkerEvents({
+        publisher,
+        jsm,
+        readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
+      });
+      const settleTimeoutMs = Math.floor(config.requestTimeoutMs / 2);
       const operatorApi = OperatorApi.start({
         nc,
         fleet,
         logger: loggerFor('operator'),
-        settle: settleWorkerEvents({
-          publisher,
-          jsm,
-          readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
-        }),
-        settleTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
+        settle,
+        settleTimeoutMs,
       });
+      const leaves = new LeaveIntake({ nc, fleet, logger: loggerFor('leave'), settle, settleTimeoutMs });
       connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
       const lagProbe = new ProjectorLagProbe(nc, [
         { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
@@ -247,6 +254,7 @@ export class ControlPlane {
         scheduler,
         intake,
         operatorApi,
+        leaves,
         logger,
         alerts,
         metrics,
@@ -267,6 +275,7 @@ export class ControlPlane {
    */
   async close(): Promise<void> {
     await this.operatorApi.close();
+    await this.leaves.close();
     await this.metricsServer?.close();
     await this.intake.drain();
     this.fleet.stop();
@@ -374,6 +383,12 @@ function logTransition(logger: Logger, event: WorkerStreamEvent): void {
       break;
     case 'WorkerRemoved':
       logger.info(`worker ${event.workerId} removed; it registers again if it heartbeats`);
+      break;
+    case 'WorkerLeft':
+      logger.info(
+        `worker ${event.workerId} left (a clean stop; it had stopped ${event.stoppedAttempts.length} task attempts); ` +
+          'its tasks are placed elsewhere',
+      );
       break;
     case 'DisruptionStarted':
       logger.warn(

@@ -44,10 +44,10 @@ export function isSchedulable(document: Pick<WorkerDocument, 'status' | 'flappin
 
 /**
  * Whether the worker has lost its tasks: the scheduler requeues what it held once it is
- * inactive or removed. A suspect worker keeps them (it may only be late).
+ * inactive, left or removed. A suspect worker keeps them (it may only be late).
  */
-export function hasLostItsTasks(document: WorkerDocument): boolean {
-  return document.status === 'inactive' || document.status === 'removed';
+export function hasLostItsTasks(document: Pick<WorkerDocument, 'status'>): boolean {
+  return document.status === 'inactive' || document.status === 'left' || document.status === 'removed';
 }
 
 /** Usage and receive time of a heartbeat: not an event, folded in batches to keep "last seen" fresh. */
@@ -118,6 +118,8 @@ function applyEvent(
       return { ...current, cordoned: true, lastEventSeq: event.seq };
     case 'WorkerUncordoned':
       return { ...current, cordoned: false, lastEventSeq: event.seq };
+    case 'WorkerLeft':
+      return heardFrom(current, event, 'left');
     case 'WorkerRemoved':
       return { ...current, status: 'removed', statusSince: event.at, lastEventSeq: event.seq };
   }

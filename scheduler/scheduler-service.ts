@@ -256,11 +256,9 @@ export class SchedulerService {
         changed = true;
         const { after } = change;
         if (hasLostItsTasks(after)) {
-          // Inactive or removed: whatever it still holds runs nowhere we know of. (Suspect,
+          // Inactive, left or removed: whatever it still holds runs nowhere we know of. (Suspect,
           // flapping and cordoned workers keep their tasks.)
-          for (const task of this.state.tasksOn(after.workerId)) {
-            this.requeueUnlessDisrupted(task, lostReasonOf(after));
-          }
+          for (const task of this.state.tasksOn(after.workerId)) this.requeueLost(task, after);
         } else if (isSchedulable(after)) {
           // Registered, back, recovered, stabilized, uncordoned or resized: whatever it refused
           // before may work now.
@@ -459,6 +457,15 @@ export class SchedulerService {
     else this.requeue(task, reason);
   }
 
+  /**
+   * A worker that left said so itself: its tasks go elsewhere at once, disruption mode or not.
+   * An inactive or removed one fell silent: that may be the control plane's own blindness.
+   */
+  private requeueLost(task: TaskDocument, worker: WorkerDocument): void {
+    if (worker.status === 'left') this.requeue(task, REQUEUE_REASONS.workerLeft);
+    else this.requeueUnlessDisrupted(task, lostReasonOf(worker));
+  }
+
   private hold(task: TaskDocument, reason: string): void {
     if (task.workerId === null) return;
     const held = this.held.get(task.taskId);
@@ -546,8 +553,10 @@ export class SchedulerService {
    */
   private reconcile(task: TaskDocument): void {
     const worker = task.workerId === null ? undefined : this.state.workers.get(task.workerId);
-    if (!worker || hasLostItsTasks(worker)) {
-      this.requeueUnlessDisrupted(task, worker ? lostReasonOf(worker) : REQUEUE_REASONS.workerInactive);
+    if (!worker) {
+      this.requeueUnlessDisrupted(task, REQUEUE_REASONS.workerInactive);
+    } else if (hasLostItsTasks(worker)) {
+      this.requeueLost(task, worker);
     } else if (task.status === 'assigned' && task.workerId !== null) {
       // The previous scheduler may have stopped between recording and offering it, or the
       // offer went unanswered during a disruption; agents acknowledge a repeated offer of the

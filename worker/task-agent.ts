@@ -20,6 +20,7 @@ import {
   type TaskReport,
   taskEventMessageId,
 } from '../streams/contracts/task-events.js';
+import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { requestJson } from '../streams/nats/request-reply.js';
 import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
@@ -100,15 +101,35 @@ export class TaskAgent {
   }
 
   /**
-   * Stops taking work and stops what runs, without reporting it: a worker that goes away is
-   * noticed by its silence, and the scheduler requeues its tasks elsewhere.
+   * Stops taking work and stops what runs; returns the attempts it stopped (those that had not
+   * ended), for the worker's leave to name. Reports of attempts that ended are still sent.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  stopAll(): StoppedAttempt[] {
+    const stopped: StoppedAttempt[] = [];
+    if (this.closed) return stopped;
     this.closed = true;
     for (const subscription of this.subscriptions) subscription.unsubscribe();
-    for (const attempt of this.running.values()) attempt.execution.stop();
+    for (const [taskId, attempt] of this.running) {
+      if (attempt.ended) continue;
+      attempt.execution.stop();
+      this.stats.stopped++;
+      stopped.push({ taskId, attempt: attempt.attempt });
+    }
     this.running.clear();
+    return stopped;
+  }
+
+  /** Reports of attempts that ended are stored, or given up after `timeoutMs`. */
+  async flushReports(timeoutMs: number): Promise<void> {
+    await this.publisher.flush(timeoutMs);
+  }
+
+  /**
+   * Stops taking work and stops what runs, without reporting it: a worker that goes away
+   * without a leave is noticed by its silence, and the scheduler requeues its tasks elsewhere.
+   */
+  async close(): Promise<void> {
+    this.stopAll();
     await this.publisher.close(500);
   }
 

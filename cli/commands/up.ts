@@ -69,8 +69,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const stopEverything = async () => {
     stopping = true;
     say('\nstopping workers, control plane and nats-server…');
-    // Workers first (they just stop beating), then the control plane, which publishes what it
-    // still holds while the server is up, then the server.
+    // Workers first (each announces its leave while the control plane still listens), then the
+    // control plane, which publishes what it still holds while the server is up, then the server.
     await Promise.all(
       children.filter((child) => child.name !== 'serve').map((child) => stopChild(child, 2_000)),
     );
@@ -157,8 +157,9 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
+  say(`  kill ${workers[0]?.process.pid}    # stop worker tessa cleanly: it leaves, shown as left at once`);
   say(
-    `  kill ${workers[0]?.process.pid}    # stop worker tessa: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
+    `  kill -9 ${workers[1]?.process.pid}    # crash worker kim: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
   );
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,

@@ -4,6 +4,7 @@ import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger } from '../../streams/util/logger.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
+import { LEAVE_REPLY_TIMEOUT_MS, leaveCleanly } from '../../worker/leave.js';
 import { TaskAgent } from '../../worker/task-agent.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
 import { credentialsFor } from '../credentials.js';
@@ -71,14 +72,14 @@ export async function workerCommand(
       `tasks without a command take ${config.taskMs} ms`,
   );
   exitGracefullyOnSignal({
-    // A stopped worker simply goes silent: the control plane's timer notices and the scheduler
-    // requeues what ran here, so the tasks stop without a report.
+    // A clean stop announces itself, so its tasks move at once; a crash is found by the timeout.
     shutdown: async () => {
-      publisher.stop();
+      await leaveCleanly({ nc, workerId: options.id, publisher, agent, logger });
       await agent.close();
       await nc.close();
     },
-    graceMs: 1_000,
+    graceMs: LEAVE_REPLY_TIMEOUT_MS + 1_000,
+    log: (message) => logger.info(message),
   });
 }
 

@@ -1,4 +1,4 @@
-import { ALERTS_WILDCARD, heartbeatSubject, WORKERS_API_WILDCARD } from './subjects.js';
+import { ALERTS_WILDCARD, heartbeatSubject, WORKERS_API_WILDCARD, workerLeaveSubject } from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -59,7 +59,11 @@ export function permissionsOf(identity: Identity): Permissions {
       };
     case 'worker':
       return {
-        publish: [heartbeatSubject(identity.workerId), `tasks.reports.${identity.workerId}`],
+        publish: [
+          heartbeatSubject(identity.workerId),
+          workerLeaveSubject(identity.workerId),
+          `tasks.reports.${identity.workerId}`,
+        ],
         subscribe: [`tasks.assign.${identity.workerId}`, `tasks.stop.${identity.workerId}`, inbox],
         allowResponses: true,
       };

@@ -66,6 +66,13 @@ export const WORKER_REMOVE_SUBJECT = 'workers.api.remove';
 export const DISRUPTION_END_SUBJECT = 'workers.api.disruption.end';
 export const WORKERS_API_WILDCARD = 'workers.api.>';
 
+/** A worker announcing that it stops (request/reply): only its own identity may publish here. */
+export function workerLeaveSubject(workerId: string): string {
+  return `workers.leave.${workerId}`;
+}
+
+export const WORKER_LEAVE_WILDCARD = 'workers.leave.*';
+
 /** Task ids are subject tokens too, under the same rule as worker ids. */
 export const TASK_ID_PATTERN = WORKER_ID_PATTERN;
 

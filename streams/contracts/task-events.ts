@@ -139,6 +139,7 @@ export type ReportReply = z.infer<typeof reportReplySchema>;
 export const REQUEUE_REASONS = {
   workerInactive: 'worker-inactive',
   workerRemoved: 'worker-removed',
+  workerLeft: 'worker-left',
   notAcknowledged: 'not-acknowledged',
   refusedByWorker: 'refused-by-worker',
   missingFromHeartbeats: 'missing-from-heartbeats',

@@ -11,10 +11,12 @@ import { WORKER_ID_PATTERN } from './subjects.js';
 
 /**
  * Liveness as the events record it. `suspect`: heartbeats are late (the worker keeps its tasks
- * but gets no new ones); `removed`: an operator forgot it (it re-registers if it beats again).
+ * but gets no new ones); `left`: it announced a clean stop (no failure: its tasks went elsewhere
+ * at once, and it activates again if it beats again); `removed`: an operator forgot it (it
+ * re-registers if it beats again).
  */
-export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'removed';
-export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
+export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'left' | 'removed';
+export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
 
 const base = {
   workerId: z.string().regex(WORKER_ID_PATTERN),
@@ -91,6 +93,25 @@ const workerCordonedSchema = z.object({ type: z.literal('WorkerCordoned'), ...ba
 const workerUncordonedSchema = z.object({ type: z.literal('WorkerUncordoned'), ...base });
 const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base });
 
+/** A task attempt a leaving worker stopped: the scheduler places it elsewhere. */
+export const stoppedAttemptSchema = z.object({
+  taskId: z.string().regex(WORKER_ID_PATTERN),
+  attempt: z.number().int().min(1),
+});
+export type StoppedAttempt = z.infer<typeof stoppedAttemptSchema>;
+
+/** Most stopped attempts one leave names; a worker runs far fewer at once. */
+export const MAX_STOPPED_ATTEMPTS = 1_000;
+
+/** The worker announced that it stops (SIGINT/SIGTERM of `cloudai worker`), on its own subject. */
+const workerLeftSchema = z.object({
+  type: z.literal('WorkerLeft'),
+  ...base,
+  lastHeartbeatAt: z.number().finite(),
+  /** What it ran and stopped on its way out. */
+  stoppedAttempts: z.array(stoppedAttemptSchema).max(MAX_STOPPED_ATTEMPTS),
+});
+
 export const workerEventSchema = z.discriminatedUnion('type', [
   workerRegisteredSchema,
   workerActivatedSchema,
@@ -103,6 +124,7 @@ export const workerEventSchema = z.discriminatedUnion('type', [
   workerCordonedSchema,
   workerUncordonedSchema,
   workerRemovedSchema,
+  workerLeftSchema,
 ]);
 
 /**
@@ -149,6 +171,7 @@ export type WorkerSuspected = z.infer<typeof workerSuspectedSchema>;
 export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
 export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
 export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
+export type WorkerLeft = z.infer<typeof workerLeftSchema>;
 export type WorkerEventType = WorkerEvent['type'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
 export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;

@@ -38,7 +38,7 @@ async function occupyDefaultPort(): Promise<Server | undefined> {
   });
 }
 
-test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves no process behind', async () => {
+test('`cloudai up` runs the demo, a stopped worker leaves, a killed one turns inactive, Ctrl-C leaves no process behind', async () => {
   const dataDir = makeTempDir('up');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
   const holder = await occupyDefaultPort();
@@ -59,11 +59,19 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     const ids = (await workers()).map((worker) => worker.workerId);
     assert.equal(ids, ['kim', 'ravi', 'tessa']);
 
+    // `kill PID`, as `up` suggests: the worker leaves, and shows so at once.
     process.kill(pidOf('worker tessa'), 'SIGTERM');
     await waitFor(
-      async () => (await workers()).find((worker) => worker.workerId === 'tessa')?.status === 'inactive',
+      async () => (await workers()).find((worker) => worker.workerId === 'tessa')?.status === 'left',
       1_000 + 2_000,
-      'tessa inactive',
+      'tessa left',
+    );
+    // `kill -9 PID`: a crash, found by the timeout.
+    process.kill(pidOf('worker kim'), 'SIGKILL');
+    await waitFor(
+      async () => (await workers()).find((worker) => worker.workerId === 'kim')?.status === 'inactive',
+      1_000 + 2_000,
+      'kim inactive',
     );
 
     up.process.kill('SIGINT');
