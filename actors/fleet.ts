@@ -6,7 +6,13 @@ import type {
   WorkerStatus,
   WorkerStreamEvent,
 } from '../streams/contracts/worker-events.js';
-import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
+import {
+  type Clock,
+  fromWallTime,
+  MONOTONIC_CLOCK,
+  toWallTime,
+  wallOffsetOf,
+} from '../streams/util/clock.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
   type HeartbeatEvent,
@@ -30,7 +36,10 @@ export interface FleetOptions {
    * flood of made-up ids cannot exhaust memory; known workers are always served.
    */
   maxWorkers: number;
-  /** Where the actors' delayed transitions are scheduled and time is read; tests pass a SimulatedClock. */
+  /**
+   * Where the actors' delayed transitions are scheduled and time is read: the monotonic clock
+   * unless a test passes a SimulatedClock. Events leave with wall-clock times.
+   */
   clock?: Clock;
 }
 
@@ -98,10 +107,12 @@ export class Fleet {
   private suspendedWorkers?: KnownWorker[];
   private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
   private stopped = false;
+  private readonly clock: Clock;
 
   constructor(private readonly options: FleetOptions) {
+    this.clock = options.clock ?? MONOTONIC_CLOCK;
     this.timers = new TimerQueue<WorkerSlot>({
-      clock: options.clock ?? SYSTEM_CLOCK,
+      clock: this.clock,
       beforeFire: (slot) => this.catchUpBeforeTimer(slot),
       // On the wall clock, a crowd of due timers must not hold up the heartbeats; a simulated
       // clock fires everything due at once, as tests expect.
@@ -112,7 +123,7 @@ export class Fleet {
       settings: options.settings.disruption,
       heartbeatTimeoutMs: options.settings.heartbeatTimeoutMs,
       counts: this.counts,
-      emit: (event) => options.onEvent(event),
+      emit: (event) => options.onEvent(this.onWallClock(event)),
       release: (workerIds, event) => {
         for (const workerId of workerIds) {
           const slot = this.workers.get(workerId);
@@ -176,8 +187,10 @@ export class Fleet {
    * Active and suspect ones get a full timeout counted from `restoredAt`: the monitor saw no
    * heartbeats while it was down, so silence during that time proves nothing. Event numbers
    * continue from each worker's last `seq`; a removed worker is remembered only by its `seq`.
+   * Their `lastHeartbeatAt` is a wall-clock time, as the events stored it; `restoredAt` is on
+   * the fleet's clock (now, unless a test says otherwise).
    */
-  restore(workers: Iterable<KnownWorker>, restoredAt: number): void {
+  restore(workers: Iterable<KnownWorker>, restoredAt: number = this.timers.now()): void {
     if (this.stopped) return;
     for (const known of workers) {
       if (this.workers.has(known.workerId)) continue;
@@ -190,7 +203,7 @@ export class Fleet {
         {
           workerId: known.workerId,
           settings: this.options.settings,
-          known,
+          known: { ...known, lastHeartbeatAt: fromWallTime(this.clock, known.lastHeartbeatAt) },
           restoredAt,
           suspicion: this.detector.suspicionOf(window),
         },
@@ -218,12 +231,24 @@ export class Fleet {
     this.counts[status]++;
     actor.on('*', (event) => {
       // Forwarded first: a disruption change the event causes (see track) comes after it.
-      this.options.onEvent(event);
+      this.options.onEvent(this.onWallClock(event));
       this.track(slot, event);
     });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
     return slot;
+  }
+
+  /**
+   * The event as it leaves the fleet: its times on the wall clock, as read now. Inside, every
+   * time is on the fleet's clock, so a step of the wall clock moves no deadline.
+   */
+  private onWallClock<Event extends WorkerStreamEvent>(event: Event): Event {
+    const offset = wallOffsetOf(this.clock);
+    if (offset === 0) return event;
+    const shifted: Event = { ...event, at: event.at + offset };
+    if ('lastHeartbeatAt' in shifted) shifted.lastHeartbeatAt += offset;
+    return shifted;
   }
 
   /** Keeps the counts by status and the disruption guard in step with each event. */
@@ -293,7 +318,8 @@ export class Fleet {
     for (const slot of this.workers.values()) {
       // A coalesced heartbeat is part of what the worker last told us.
       this.deliverPendingHeartbeat(slot);
-      frozen.push(knownWorkerOf(slot));
+      const known = knownWorkerOf(slot);
+      frozen.push({ ...known, lastHeartbeatAt: toWallTime(this.clock, known.lastHeartbeatAt) });
       // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
       if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
     }
@@ -304,8 +330,8 @@ export class Fleet {
     this.suspendedWorkers = frozen;
   }
 
-  /** Thaws the workers frozen by `suspend()`, each active or suspect one with a full timeout from `resumedAt`. */
-  resume(resumedAt: number): void {
+  /** Thaws the workers frozen by `suspend()`, each active or suspect one with a full timeout from `resumedAt` (the fleet's clock). */
+  resume(resumedAt: number = this.timers.now()): void {
     const frozen = this.suspendedWorkers;
     if (this.stopped || !frozen) return;
     this.suspendedWorkers = undefined;

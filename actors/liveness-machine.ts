@@ -1,6 +1,7 @@
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
 import type { Capacity } from '../streams/contracts/heartbeat.js';
 import type { StoppedAttempt, WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
+import { MONOTONIC_CLOCK } from '../streams/util/clock.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
 
@@ -239,17 +240,17 @@ export const workerLivenessMachine = setup({
   },
   delays: {
     /** The time left until the first of the active worker's deadlines. */
-    activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - Date.now()),
-    heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - Date.now()),
+    activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - MONOTONIC_CLOCK.now()),
+    heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - MONOTONIC_CLOCK.now()),
   },
   guards: {
     wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
     wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
     wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
     wasRestoredLeft: ({ context }) => context.restoredStatus === 'left',
-    holdDownOver: ({ context }) => dueAt(context, Date.now()).holdDownOver,
-    suspicionDue: ({ context }) => dueAt(context, Date.now()).suspicion,
-    timeoutDue: ({ context }) => dueAt(context, Date.now()).timeout,
+    holdDownOver: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).holdDownOver,
+    suspicionDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).suspicion,
+    timeoutDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).timeout,
     isCordoned: ({ context }) => context.cordoned,
     fleetDoubtsItsView: () => false,
     /** The timeout passed while the worker was held: it is due a verdict. */

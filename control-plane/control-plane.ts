@@ -26,6 +26,7 @@ import { connectToNats, type NatsCredentials } from '../streams/nats/connection.
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
@@ -187,7 +188,7 @@ export class ControlPlane {
         taskPosition: view.position(TASKS_STREAM),
       }));
       fleet.restoreDisruption(snapshot.disruption);
-      fleet.restore(snapshot.workers.map(toKnownWorker), Date.now());
+      fleet.restore(snapshot.workers.map(toKnownWorker));
       if (snapshot.workers.length > 0) {
         logger.info(
           `restored ${snapshot.workers.length} workers from the read model; active and suspect ones get a full timeout from now`,
@@ -209,11 +210,16 @@ export class ControlPlane {
         nc,
         logger: loggerFor('heartbeats'),
         maxHeartbeatBytes: config.maxHeartbeatBytes,
+        // Received on the monotonic clock, like the fleet's timers; the read model shows wall-clock times.
         onHeartbeat: (heartbeat, receivedAt) => {
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
           if (outcome === 'accepted') {
-            projector.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
+            projector.recordHeartbeat(
+              heartbeat.workerId,
+              toWallTime(MONOTONIC_CLOCK, receivedAt),
+              heartbeat.usage,
+            );
             scheduler.observeHeartbeat(heartbeat, receivedAt);
           }
           return undefined;
@@ -305,7 +311,7 @@ function pauseWhileDisconnected(fleet: Fleet, connected: boolean, logger: Logger
     fleet.suspend();
     logger.warn('lost the NATS connection: liveness timers are paused until it is back');
   } else if (connected && fleet.isSuspended) {
-    fleet.resume(Date.now());
+    fleet.resume();
     logger.info(`NATS connection is back: ${fleet.size} workers each get a full heartbeat timeout from now`);
   }
 }

@@ -39,6 +39,7 @@ import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worke
 import { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
 import { requestJson, serveJsonRequests } from '../streams/nats/request-reply.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
+import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { type ClusterSnapshot, ClusterState, type DisruptionChange } from './cluster-state.js';
@@ -64,7 +65,8 @@ export interface SchedulerOptions {
   bypassLimit: number;
   /** Longest a submit request waits for the task's first placement outcome. */
   submitWaitMs: number;
-  now?: () => number;
+  /** Wall-clock time for the `at` of its events; the monotonic clock for how long a task has run. */
+  clock?: Clock;
 }
 
 /** Heartbeats in a row that must miss a running task before it counts as lost by its worker. */
@@ -100,7 +102,7 @@ export class SchedulerService {
   private readonly memory = emptyQueueMemory();
   private readonly exclusions: Exclusions;
   private readonly outcomeWaiters = new Map<string, (outcome: PlacementOutcome) => void>();
-  /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
+  /** taskId → when this process saw it running (monotonic clock), and heartbeats of its worker that missed it since. */
   private readonly runningWatch = new Map<string, { since: number; misses: number }>();
   /** taskId → the attempt whose requeue disruption mode held back; decided again when it ends. */
   private readonly held = new Map<string, { attempt: number; workerId: string }>();
@@ -108,13 +110,13 @@ export class SchedulerService {
   private readonly followers: StreamFollower[] = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly log: RateLimitedLog;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private passScheduled = false;
   private closed = false;
 
   private constructor(private readonly options: SchedulerOptions) {
     this.state = new ClusterState(options.snapshot);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? MONOTONIC_CLOCK;
     this.log = new RateLimitedLog(options.logger);
     this.publisher = new OrderedPublisher({ js: jetstream(options.nc), logger: options.logger });
     this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
@@ -314,7 +316,8 @@ export class SchedulerService {
         const held = holdingOf(before);
         if (held && holdingOf(after)?.workerId !== held.workerId) retryQueue = true;
         if (after.status === 'queued') retryQueue = true;
-        if (after.status === 'running') this.runningWatch.set(after.taskId, { since: this.now(), misses: 0 });
+        if (after.status === 'running')
+          this.runningWatch.set(after.taskId, { since: this.clock.now(), misses: 0 });
         else this.runningWatch.delete(after.taskId);
         if (after.status !== 'queued') this.exclusions.liftTask(after.taskId);
         if (event.type === 'TaskCancelled' && held) {
@@ -563,7 +566,7 @@ export class SchedulerService {
       // same attempt without running it twice.
       void this.dispatch(task.taskId, task.attempt, task.workerId);
     } else {
-      this.runningWatch.set(task.taskId, { since: this.now(), misses: 0 });
+      this.runningWatch.set(task.taskId, { since: this.clock.now(), misses: 0 });
     }
   }
 
@@ -667,6 +670,11 @@ export class SchedulerService {
     if (!stored)
       return this.reject('the cancellation could not be stored: the scheduler is stopping; try again');
     return { ok: true, taskId, previousStatus: status };
+  }
+
+  /** Wall-clock time: for the `at` of events and the age of queued tasks, never for a timeout. */
+  private now(): number {
+    return wallNow(this.clock);
   }
 
   private reject(error: string): { ok: false; error: string } {

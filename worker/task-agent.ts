@@ -23,7 +23,7 @@ import {
 import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { requestJson } from '../streams/nats/request-reply.js';
-import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
+import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { type Execution, type ExecutionResult, startExecution } from './task-execution.js';
@@ -66,7 +66,7 @@ export class TaskAgent {
   private closed = false;
 
   constructor(private readonly options: TaskAgentOptions) {
-    this.clock = options.clock ?? SYSTEM_CLOCK;
+    this.clock = options.clock ?? MONOTONIC_CLOCK;
     this.log = new RateLimitedLog(options.logger);
     // A worker may not write TASKS: its reports go to the scheduler, which stores them, in
     // order per task, each retried until the scheduler says it is stored.
@@ -196,7 +196,7 @@ export class TaskAgent {
           ? `sh -c ${JSON.stringify(task.command)}`
           : `simulated for ${this.options.simulateMs} ms`),
     );
-    this.report({ type: 'TaskStarted', taskId, at: this.clock.now(), workerId, attempt });
+    this.report({ type: 'TaskStarted', taskId, at: wallNow(this.clock), workerId, attempt });
     const execution = startExecution({
       command: task.command,
       simulateMs: this.options.simulateMs,
@@ -209,7 +209,7 @@ export class TaskAgent {
 
   private finish(taskId: string, attempt: number, result: ExecutionResult): void {
     const { workerId, logger } = this.options;
-    const at = this.clock.now();
+    const at = wallNow(this.clock);
     const report: TaskReport =
       result.outcome === 'completed'
         ? { type: 'TaskCompleted', taskId, at, workerId, attempt, durationMs: result.durationMs }
