@@ -1,6 +1,7 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import type {
+  DrainEndedBy,
   StoppedAttempt,
   WorkerEvent,
   WorkerStatus,
@@ -20,6 +21,7 @@ import {
   type KnownWorker,
   livenessMachineFor,
   nextDecisionAfterHeartbeat,
+  type WorkerLivenessEvent,
   type WorkerLivenessInput,
   type workerLivenessMachine,
 } from './liveness-machine.js';
@@ -412,6 +414,55 @@ export class Fleet {
     return { ok: true };
   }
 
+  /**
+   * Starts a drain (WorkerDrainStarted): no new tasks for the worker. Its progress and end are
+   * the drain coordinator's to report (`drainProgress`, `endDrain`), as it sees the tasks move.
+   */
+  drain(workerId: string, deadlineMs: number, remainingTasks: number): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.actor.getSnapshot().context.draining) {
+      return {
+        ok: false,
+        error: `worker ${workerId} is draining already: \`cloudai workers drain ${workerId} --cancel\` ends that drain first`,
+      };
+    }
+    this.sendToWorker(slot, { type: 'DRAIN', at: this.timers.now(), deadlineMs, remainingTasks });
+    return { ok: true };
+  }
+
+  /** Tasks of a draining worker ended or moved (WorkerDrainProgress). */
+  drainProgress(workerId: string, remainingTasks: number): void {
+    const slot = this.workers.get(workerId);
+    if (slot) this.sendToWorker(slot, { type: 'DRAIN_PROGRESS', at: this.timers.now(), remainingTasks });
+  }
+
+  /** The drain is over (WorkerDrained); the worker stays cordoned. */
+  endDrain(workerId: string, endedBy: DrainEndedBy, remainingTasks: number): void {
+    const slot = this.workers.get(workerId);
+    if (slot) this.sendToWorker(slot, { type: 'DRAIN_END', at: this.timers.now(), endedBy, remainingTasks });
+  }
+
+  /** `--cancel`: the worker is schedulable again (unless cordoned before) (WorkerDrainCancelled). */
+  cancelDrain(workerId: string): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    if (!found.slot.actor.getSnapshot().context.draining) {
+      return { ok: false, error: `worker ${workerId} is not draining: there is nothing to cancel` };
+    }
+    this.sendToWorker(found.slot, { type: 'DRAIN_CANCEL', at: this.timers.now() });
+    return { ok: true };
+  }
+
+  isDraining(workerId: string): boolean {
+    return this.workers.get(workerId)?.actor.getSnapshot().context.draining === true;
+  }
+
+  private sendToWorker(slot: WorkerSlot, event: WorkerLivenessEvent): void {
+    this.timers.runFor(slot, () => slot.actor.send(event));
+  }
+
   /** Forgets an inactive or left worker (WorkerRemoved); it registers again if it heartbeats again. */
   remove(workerId: string): OperatorOutcome {
     const found = this.operable(workerId);
@@ -503,7 +554,17 @@ function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
 }
 
 function knownWorkerOf(slot: WorkerSlot): KnownWorker {
-  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned } =
+  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned, draining } =
     slot.actor.getSnapshot().context;
-  return { workerId, status: slot.status, seq, lastHeartbeatAt, address, capacity, flapping, cordoned };
+  return {
+    workerId,
+    status: slot.status,
+    seq,
+    lastHeartbeatAt,
+    address,
+    capacity,
+    flapping,
+    cordoned,
+    draining,
+  };
 }

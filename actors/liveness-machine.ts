@@ -1,6 +1,11 @@
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
 import type { Capacity } from '../streams/contracts/heartbeat.js';
-import type { StoppedAttempt, WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
+import type {
+  DrainEndedBy,
+  StoppedAttempt,
+  WorkerEvent,
+  WorkerStatus,
+} from '../streams/contracts/worker-events.js';
 import { MONOTONIC_CLOCK } from '../streams/util/clock.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
@@ -38,6 +43,8 @@ export interface KnownWorker {
   capacity: Capacity;
   flapping: boolean;
   cordoned: boolean;
+  /** Absent in workers recorded before drains existed. */
+  draining?: boolean;
 }
 
 export type WorkerLivenessInput =
@@ -79,6 +86,8 @@ export interface WorkerLivenessContext {
   /** Since when it has been up without going inactive: the hold-down of a flapping worker counts from here. */
   upSince: number;
   cordoned: boolean;
+  /** An operator drains it: no new tasks; the drain's progress and end come in from outside. */
+  draining: boolean;
 }
 
 export type HeartbeatEvent = {
@@ -95,6 +104,10 @@ export type WorkerLivenessEvent =
   | { type: 'CORDON'; at: number }
   | { type: 'UNCORDON'; at: number }
   | { type: 'REMOVE'; at: number }
+  | { type: 'DRAIN'; at: number; deadlineMs: number; remainingTasks: number }
+  | { type: 'DRAIN_PROGRESS'; at: number; remainingTasks: number }
+  | { type: 'DRAIN_END'; at: number; endedBy: DrainEndedBy; remainingTasks: number }
+  | { type: 'DRAIN_CANCEL'; at: number }
   /** The worker announced that it stops, having stopped these attempts. */
   | { type: 'LEAVE'; at: number; stoppedAttempts: readonly StoppedAttempt[] }
   /** Disruption mode ended; a worker held `suspect` past its deadline is now judged. */
@@ -252,6 +265,7 @@ export const workerLivenessMachine = setup({
     suspicionDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).suspicion,
     timeoutDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).timeout,
     isCordoned: ({ context }) => context.cordoned,
+    isDraining: ({ context }) => context.draining,
     fleetDoubtsItsView: () => false,
     /** The timeout passed while the worker was held: it is due a verdict. */
     deadlinePassed: ({ context, event }) => 'at' in event && event.at >= inactiveDeadlineOf(context),
@@ -358,6 +372,47 @@ export const workerLivenessMachine = setup({
     })),
     /** Back after a clean stop: a fresh start, not a comeback from an outage (no flap counted). */
     recordReturn: assign(({ context }) => ({ upSince: context.lastHeartbeatAt })),
+    /** Drain events: numbered like the others; the fleet's drain coordinator decides when. */
+    drain: enqueueActions(({ context, event, enqueue }) => {
+      const numberedNext = {
+        workerId: context.workerId,
+        at: 'at' in event ? event.at : 0,
+        seq: context.seq + 1,
+      };
+      enqueue.assign({ seq: context.seq + 1 });
+      switch (event.type) {
+        case 'DRAIN':
+          enqueue.assign({ draining: true });
+          enqueue.emit({
+            type: 'WorkerDrainStarted' as const,
+            ...numberedNext,
+            deadlineMs: event.deadlineMs,
+            remainingTasks: event.remainingTasks,
+          });
+          return;
+        case 'DRAIN_PROGRESS':
+          enqueue.emit({
+            type: 'WorkerDrainProgress' as const,
+            ...numberedNext,
+            remainingTasks: event.remainingTasks,
+          });
+          return;
+        case 'DRAIN_END':
+          // A drained worker stays out of placement until an operator uncordons it.
+          enqueue.assign({ draining: false, cordoned: true });
+          enqueue.emit({
+            type: 'WorkerDrained' as const,
+            ...numberedNext,
+            endedBy: event.endedBy,
+            remainingTasks: event.remainingTasks,
+          });
+          return;
+        case 'DRAIN_CANCEL':
+          enqueue.assign({ draining: false });
+          enqueue.emit({ type: 'WorkerDrainCancelled' as const, ...numberedNext });
+          return;
+      }
+    }),
     emitRemoved: emit(({ context, event }) => ({
       type: 'WorkerRemoved' as const,
       workerId: context.workerId,
@@ -384,6 +439,7 @@ export const workerLivenessMachine = setup({
           flapping: input.known.flapping,
           upSince: input.restoredAt,
           cordoned: input.known.cordoned,
+          draining: input.known.draining ?? false,
         }
       : {
           workerId: input.workerId,
@@ -399,12 +455,17 @@ export const workerLivenessMachine = setup({
           flapping: false,
           upSince: input.firstHeartbeat.receivedAt,
           cordoned: false,
+          draining: false,
         },
   initial: 'starting',
   // Operator controls hold in every state but `removed` (a final state takes no events).
   on: {
     CORDON: { guard: not('isCordoned'), actions: 'cordon' },
     UNCORDON: { guard: 'isCordoned', actions: 'uncordon' },
+    DRAIN: { guard: not('isDraining'), actions: 'drain' },
+    DRAIN_PROGRESS: { guard: 'isDraining', actions: 'drain' },
+    DRAIN_END: { guard: 'isDraining', actions: 'drain' },
+    DRAIN_CANCEL: { guard: 'isDraining', actions: 'drain' },
   },
   states: {
     starting: {

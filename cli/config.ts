@@ -88,6 +88,9 @@ export const DEFAULT_CONFIG: Config = {
   alertWebhook: '',
 };
 
+/** `cloudai workers drain` without --deadline: running tasks get this long to finish. */
+export const DEFAULT_DRAIN_DEADLINE = '1h';
+
 /** Settings that may be fractions; every other number is a positive whole number. */
 const FRACTIONAL: ReadonlySet<keyof Config> = new Set(['phiThreshold', 'disruptionThresholdPercent']);
 /** Settings where 0 means "off". */

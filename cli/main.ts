@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ID_RULE } from '../streams/contracts/subjects.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
-import type { WorkerControl } from './commands/operator.js';
+import type { DrainCommandOptions, WorkerControl } from './commands/operator.js';
 import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
@@ -13,6 +13,7 @@ import {
   type Config,
   type ConfigOverrides,
   DEFAULT_CONFIG,
+  DEFAULT_DRAIN_DEADLINE,
   flagOf,
   LIVENESS_FLAGS,
 } from './config.js';
@@ -160,7 +161,7 @@ withConfigOptions(
 const workers = program
   .command('workers')
   .description(
-    'show every worker from the read model (removed ones with --all); stats, cordon, uncordon or remove one',
+    'show every worker from the read model (removed ones with --all); stats, cordon, uncordon, drain or remove one',
   )
   .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
   .option('--watch', 'redraw every second until Ctrl-C')
@@ -206,6 +207,25 @@ for (const [control, description] of WORKER_CONTROLS) {
     ),
   );
 }
+
+withConfigOptions(
+  workers
+    .command('drain')
+    .description(
+      'no new tasks for a worker; those it runs may finish until the deadline, then they are stopped and requeued',
+    )
+    .argument('<id>', 'worker id, as `cloudai workers` lists it')
+    .option(
+      '--deadline <duration>',
+      'how long its tasks may run on, like 1h, 30m or 90s',
+      DEFAULT_DRAIN_DEADLINE,
+    )
+    .option('--cancel', 'end a drain under way: the worker gets new tasks again (unless cordoned)'),
+  CLIENT_SETTINGS,
+).action(async (id: string, _flags: SharedFlags, command: Command) => {
+  const flags = command.optsWithGlobals<SharedFlags & DrainCommandOptions>();
+  return (await import('./commands/operator.js')).drainCommand(id, flags, flags);
+});
 
 const disruption = program
   .command('disruption')

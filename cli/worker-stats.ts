@@ -1,7 +1,7 @@
 import { type WorkerStats, workerStats } from '../projections/uptime.js';
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import { type Colors, formatDateTime, formatDuration, renderTable } from './terminal.js';
-import { STATUS_LABEL, statusPainter } from './workers-table.js';
+import { describeDrain, STATUS_LABEL, statusPainter } from './workers-table.js';
 
 /** A worker as `--json` prints it: the stored document, then what is computed from it at `now`. */
 export type WorkerJson = WorkerDocument & { schedulable: boolean; stats: WorkerStats };
@@ -46,7 +46,7 @@ export function renderWorkerStats(worker: WorkerDocument, now: number, color: Co
       `${formatDateTime(worker.registeredAt)} (${formatDuration(now - worker.registeredAt)} ago)`,
     ],
     ['last seen', `${formatDuration(now - worker.lastHeartbeatAt)} ago`],
-    ['schedulable', schedulableText(worker)],
+    ['schedulable', schedulableText(worker, now)],
     ['time active', timeIn(stats.activeMs)],
     ['time suspect', timeIn(stats.suspectMs)],
     ['time inactive', timeIn(stats.inactiveMs)],
@@ -66,10 +66,15 @@ export function renderWorkerStats(worker: WorkerDocument, now: number, color: Co
 }
 
 /** Schedulable, or why not, and what lifts each reason. Decided by `isSchedulable`, the scheduler's rule. */
-function schedulableText(worker: WorkerDocument): string {
+function schedulableText(worker: WorkerDocument, now: number): string {
   if (isSchedulable(worker)) return 'yes';
   const why: string[] = [];
   if (worker.status !== 'active') why.push(worker.status);
+  if (worker.drain) {
+    why.push(
+      `${describeDrain(worker.drain, now)}: \`cloudai workers drain ${worker.workerId} --cancel\` ends it`,
+    );
+  }
   if (worker.flapping) why.push('flapping: until it stays up for the hold-down time');
   if (worker.cordoned) why.push(`cordoned: \`cloudai workers uncordon ${worker.workerId}\` lifts it`);
   return why.length > 0 ? `no (${why.join('; ')})` : 'no';

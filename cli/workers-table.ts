@@ -1,6 +1,6 @@
 import type { DisruptionDocument } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
-import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
+import { type DrainState, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import { type Colors, formatClock, formatDuration, renderTable } from './terminal.js';
 
@@ -45,10 +45,20 @@ export function statusPainter(color: Colors): Record<WorkerStatus, (text: string
  * a worker that is not active gets a bare "no": its status says why. Decided by
  * `isSchedulable`, the scheduler's own rule.
  */
-function schedulableLabel(worker: WorkerDocument): string {
+function schedulableLabel(worker: WorkerDocument, now: number): string {
   if (isSchedulable(worker)) return 'yes';
-  const flags = [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
+  const flags = [
+    worker.drain ? describeDrain(worker.drain, now) : '',
+    worker.cordoned ? 'cordoned' : '',
+    worker.flapping ? 'flapping' : '',
+  ].filter(Boolean);
   return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
+}
+
+/** "draining (2 tasks, deadline in 41m00s)": a drain under way, as the tables say it. */
+export function describeDrain(drain: DrainState, now: number): string {
+  const tasks = drain.remainingTasks === 1 ? '1 task' : `${drain.remainingTasks} tasks`;
+  return `draining (${tasks}, deadline in ${formatDuration(drain.deadlineAt - now)})`;
 }
 
 /** What the table says besides its rows. */
@@ -79,7 +89,7 @@ export function renderWorkersTable(
   const rows = workers.map((worker) => [
     worker.workerId,
     STATUS_LABEL[worker.status],
-    schedulableLabel(worker),
+    schedulableLabel(worker, now),
     `${formatDuration(now - worker.lastHeartbeatAt)} ago`,
     worker.address || '-',
     share(worker.usage.cpu, `${trim(worker.capacity.cpu)}`),
@@ -113,8 +123,10 @@ function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): s
   let schedulable = 0;
   let cordoned = 0;
   let flapping = 0;
+  let draining = 0;
   for (const worker of workers) {
     counts[worker.status]++;
+    if (worker.drain) draining++;
     if (isSchedulable(worker)) schedulable++;
     if (worker.cordoned) cordoned++;
     if (worker.flapping) flapping++;
@@ -123,6 +135,7 @@ function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): s
   if (counts.left > 0) statuses.push(`${counts.left} left`);
   if (counts.removed > 0) statuses.push(`${counts.removed} removed`);
   const flags = [`${schedulable} schedulable`];
+  if (draining > 0) flags.push(`${draining} draining`);
   if (cordoned > 0) flags.push(`${cordoned} cordoned`);
   if (flapping > 0) flags.push(`${flapping} flapping`);
   const hidden = hiddenRemoved > 0 ? ` (${hiddenRemoved} removed not shown: --all shows them)` : '';

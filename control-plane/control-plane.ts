@@ -30,6 +30,7 @@ import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { DrainCoordinator } from './drain-coordinator.js';
 import { HealthCheck } from './health.js';
 import { HeartbeatIntake } from './heartbeat-intake.js';
 import { LeaveIntake } from './leave-intake.js';
@@ -64,6 +65,7 @@ interface ControlPlaneParts {
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
   leaves: LeaveIntake;
+  drains: DrainCoordinator;
   logger: Logger;
   alerts: AlertPublisher;
   metrics: ControlPlaneMetrics;
@@ -86,6 +88,7 @@ export class ControlPlane {
   readonly intake: HeartbeatIntake;
   readonly operatorApi: OperatorApi;
   readonly leaves: LeaveIntake;
+  readonly drains: DrainCoordinator;
   readonly alerts: AlertPublisher;
   readonly metrics: ControlPlaneMetrics;
   /** Serves /metrics and /healthz when `metricsPort` is set. */
@@ -103,6 +106,7 @@ export class ControlPlane {
     this.intake = parts.intake;
     this.operatorApi = parts.operatorApi;
     this.leaves = parts.leaves;
+    this.drains = parts.drains;
     this.alerts = parts.alerts;
     this.metrics = parts.metrics;
     this.metricsServer = parts.metricsServer;
@@ -148,7 +152,14 @@ export class ControlPlane {
       const tasksLastSeq = await ensureTasksStream(jsm);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
-      const taskProjector = await TaskProjector.start({ nc, readModel, logger: loggerFor('tasks') });
+      // The drains follow what the task projection moves; they are set up once the fleet is.
+      let drains: DrainCoordinator | undefined;
+      const taskProjector = await TaskProjector.start({
+        nc,
+        readModel,
+        logger: loggerFor('tasks'),
+        onHoldingsChanged: (workerIds) => drains?.holdingsChanged(workerIds),
+      });
 
       // The fleet continues each worker's event numbering, and the scheduler decides from the
       // read model, so it must hold every event already in the streams before either starts.
@@ -225,6 +236,12 @@ export class ControlPlane {
           return undefined;
         },
       });
+      drains = new DrainCoordinator({
+        fleet,
+        tasksHeldBy: (workerId) => readModel.allocationOf(workerId).taskIds.length,
+        logger: loggerFor('drain'),
+      });
+      drains.restore(snapshot.workers);
       const settle = settleWorkerEvents({
         publisher,
         jsm,
@@ -234,6 +251,7 @@ export class ControlPlane {
       const operatorApi = OperatorApi.start({
         nc,
         fleet,
+        drains,
         logger: loggerFor('operator'),
         settle,
         settleTimeoutMs,
@@ -261,6 +279,7 @@ export class ControlPlane {
         intake,
         operatorApi,
         leaves,
+        drains,
         logger,
         alerts,
         metrics,
@@ -284,6 +303,7 @@ export class ControlPlane {
     await this.leaves.close();
     await this.metricsServer?.close();
     await this.intake.drain();
+    this.drains.close();
     this.fleet.stop();
     await this.scheduler.close();
     const { unpublished } = await this.publisher.close(3_000);
@@ -327,6 +347,7 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
     // Documents written before these flags existed have neither.
     flapping: document.flapping ?? false,
     cordoned: document.cordoned ?? false,
+    draining: Boolean(document.drain),
   };
 }
 
@@ -389,6 +410,24 @@ function logTransition(logger: Logger, event: WorkerStreamEvent): void {
       break;
     case 'WorkerRemoved':
       logger.info(`worker ${event.workerId} removed; it registers again if it heartbeats`);
+      break;
+    case 'WorkerDrainStarted':
+      logger.info(
+        `worker ${event.workerId} draining: no new tasks; ${event.remainingTasks} tasks may finish within ${event.deadlineMs} ms`,
+      );
+      break;
+    case 'WorkerDrainProgress':
+      logger.info(`worker ${event.workerId} draining: ${event.remainingTasks} tasks left`);
+      break;
+    case 'WorkerDrained':
+      logger.info(
+        event.endedBy === 'deadline'
+          ? `worker ${event.workerId} drained at its deadline: ${event.remainingTasks} tasks stopped and requeued; it stays cordoned`
+          : `worker ${event.workerId} drained: its tasks finished; it stays cordoned`,
+      );
+      break;
+    case 'WorkerDrainCancelled':
+      logger.info(`worker ${event.workerId}: drain cancelled`);
       break;
     case 'WorkerLeft':
       logger.info(

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
 import {
   disruptionEndRequestSchema,
+  drainRequestSchema,
   MAX_OPERATOR_REQUEST_BYTES,
   type OperatorReply,
   workerRequestSchema,
@@ -13,6 +14,8 @@ import {
   ID_RULE,
   isValidWorkerId,
   WORKER_CORDON_SUBJECT,
+  WORKER_DRAIN_CANCEL_SUBJECT,
+  WORKER_DRAIN_SUBJECT,
   WORKER_EVENTS_STREAM,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
@@ -21,6 +24,7 @@ import type { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
+import type { DrainControls } from './drain-coordinator.js';
 
 /** What an operator may ask of the fleet (`Fleet` has these). */
 export interface OperatorControls {
@@ -33,6 +37,7 @@ export interface OperatorControls {
 export interface OperatorApiOptions {
   nc: NatsConnection;
   fleet: OperatorControls;
+  drains: DrainControls;
   /**
    * Resolves once the events the fleet has emitted so far are stored and applied (by the read
    * model and the scheduler), or after `timeoutMs`: a reply then means `cloudai workers` and
@@ -82,6 +87,12 @@ export class OperatorApi {
       api.serve(subject, (msg) => api.handleWorkerRequest(msg, verb, act));
     }
     api.serve(DISRUPTION_END_SUBJECT, (msg) => api.handleDisruptionEnd(msg));
+    api.serve(WORKER_DRAIN_SUBJECT, (msg) => api.handleDrain(msg));
+    api.serve(WORKER_DRAIN_CANCEL_SUBJECT, (msg) =>
+      api.handleWorkerRequest(msg, 'no longer draining', (_fleet, workerId) =>
+        options.drains.cancel(workerId),
+      ),
+    );
     return api;
   }
 
@@ -114,6 +125,19 @@ export class OperatorApi {
       return this.reject(msg.subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`);
     }
     return this.apply(act(this.options.fleet, workerId), `worker ${workerId} ${verb}`);
+  }
+
+  private async handleDrain(msg: Msg): Promise<OperatorReply> {
+    const decoded = this.decode(msg, drainRequestSchema);
+    if (!decoded.ok) return decoded;
+    const { workerId, deadlineMs } = decoded.value;
+    if (!isValidWorkerId(workerId)) {
+      return this.reject(msg.subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`);
+    }
+    return this.apply(
+      this.options.drains.start(workerId, deadlineMs),
+      `worker ${workerId} draining, deadline in ${deadlineMs} ms`,
+    );
   }
 
   private async handleDisruptionEnd(msg: Msg): Promise<OperatorReply> {

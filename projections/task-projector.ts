@@ -13,6 +13,8 @@ export interface TaskProjectorOptions {
   nc: NatsConnection;
   readModel: ReadModel;
   logger: Logger;
+  /** Called after each batch with the workers whose held tasks it changed (the drains follow them). */
+  onHoldingsChanged?: (workerIds: ReadonlySet<string>) => void;
 }
 
 /**
@@ -68,6 +70,7 @@ export class TaskProjector {
     this.stats.invalid += result.invalid;
     this.stats.ignored += result.ignored;
     this.positionWaiters.reached(this.position);
+    if (result.workersChanged.size > 0) this.options.onHoldingsChanged?.(result.workersChanged);
   }
 }
 
@@ -77,6 +80,8 @@ export interface TaskBatchResult {
   invalid: number;
   /** Valid events the task's state did not accept (late reports of an older attempt, races lost). */
   ignored: number;
+  /** Workers whose held tasks the batch changed. */
+  workersChanged: ReadonlySet<string>;
 }
 
 /**
@@ -92,9 +97,15 @@ export function applyTaskEventBatch(
   } = {},
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
-    const result: TaskBatchResult = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
-    const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
+    const result: TaskBatchResult = {
+      applied: 0,
+      duplicates: 0,
+      invalid: 0,
+      ignored: 0,
+      workersChanged: workersToRefresh,
+    };
+    const touched = new Map<string, TaskDocument>();
     const position = forEachNewEvent(
       messages,
       readModel.position(TASKS_STREAM),

@@ -10,7 +10,7 @@ import {
   subtractResources,
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
-import { isSchedulable } from '../projections/worker-document.js';
+import { type DrainState, isSchedulable } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { CandidateWorker, PlacementPolicy, PolicyName } from './policies/policy.js';
 
@@ -22,6 +22,8 @@ export interface PlacementWorker {
   flapping: boolean;
   /** An operator said no new tasks. */
   cordoned: boolean;
+  /** An operator drains it: no new tasks. */
+  drain?: DrainState | null;
   capacity: Resources;
   /** Held by its assigned and running tasks, and by placements still being written. */
   allocated: Resources;
@@ -235,9 +237,10 @@ function explainWait(task: TaskDocument, requests: Resources, context: WaitConte
 }
 
 /** What keeps a worker from new tasks, in the order the wait reasons name them. */
-type HeldBackState = 'suspect' | 'cordoned' | 'flapping' | 'inactive' | 'left' | 'removed';
+type HeldBackState = 'suspect' | 'draining' | 'cordoned' | 'flapping' | 'inactive' | 'left' | 'removed';
 const HELD_BACK_STATES: readonly HeldBackState[] = [
   'suspect',
+  'draining',
   'cordoned',
   'flapping',
   'inactive',
@@ -248,6 +251,7 @@ const HELD_BACK_STATES: readonly HeldBackState[] = [
 /** The word for an unschedulable worker: its liveness first (a suspect cordoned worker is "suspect"). */
 function heldBackStateOf(worker: PlacementWorker): HeldBackState | undefined {
   if (worker.status !== 'active') return worker.status;
+  if (worker.drain) return 'draining';
   if (worker.cordoned) return 'cordoned';
   if (worker.flapping) return 'flapping';
   return undefined;

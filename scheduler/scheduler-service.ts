@@ -257,6 +257,13 @@ export class SchedulerService {
         if (!change) return;
         changed = true;
         const { after } = change;
+        if (event.type === 'WorkerDrained' && event.endedBy === 'deadline') {
+          // The drain's deadline came: what still runs there is stopped and placed elsewhere.
+          for (const task of this.state.tasksOn(after.workerId)) {
+            this.sendStop(after.workerId, { taskId: task.taskId, attempt: task.attempt });
+            this.requeue(task, REQUEUE_REASONS.drainDeadline);
+          }
+        }
         if (hasLostItsTasks(after)) {
           // Inactive, left or removed: whatever it still holds runs nowhere we know of. (Suspect,
           // flapping and cordoned workers keep their tasks.)
@@ -361,6 +368,7 @@ export class SchedulerService {
       status: worker.status,
       flapping: worker.flapping,
       cordoned: worker.cordoned,
+      drain: worker.drain ?? null,
       capacity: worker.capacity,
       allocated: addResources(
         this.state.allocatedOn(worker.workerId),

@@ -64,6 +64,8 @@ export const WORKER_CORDON_SUBJECT = 'workers.api.cordon';
 export const WORKER_UNCORDON_SUBJECT = 'workers.api.uncordon';
 export const WORKER_REMOVE_SUBJECT = 'workers.api.remove';
 export const DISRUPTION_END_SUBJECT = 'workers.api.disruption.end';
+export const WORKER_DRAIN_SUBJECT = 'workers.api.drain';
+export const WORKER_DRAIN_CANCEL_SUBJECT = 'workers.api.drain-cancel';
 export const WORKERS_API_WILDCARD = 'workers.api.>';
 
 /** A worker announcing that it stops (request/reply): only its own identity may publish here. */

@@ -140,6 +140,7 @@ export const REQUEUE_REASONS = {
   workerInactive: 'worker-inactive',
   workerRemoved: 'worker-removed',
   workerLeft: 'worker-left',
+  drainDeadline: 'drain-deadline',
   notAcknowledged: 'not-acknowledged',
   refusedByWorker: 'refused-by-worker',
   missingFromHeartbeats: 'missing-from-heartbeats',

@@ -93,6 +93,40 @@ const workerCordonedSchema = z.object({ type: z.literal('WorkerCordoned'), ...ba
 const workerUncordonedSchema = z.object({ type: z.literal('WorkerUncordoned'), ...base });
 const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base });
 
+/**
+ * Drain (`cloudai workers drain ID`): no new tasks, those it holds may finish until the
+ * deadline; then those still there are stopped and placed elsewhere. The deadline is `at` of
+ * WorkerDrainStarted plus `deadlineMs`.
+ */
+const workerDrainStartedSchema = z.object({
+  type: z.literal('WorkerDrainStarted'),
+  ...base,
+  deadlineMs: z.number().int().min(1),
+  /** Tasks assigned to or running on it when the drain started. */
+  remainingTasks: z.number().int().min(0),
+});
+
+/** A task of a draining worker ended or moved. */
+const workerDrainProgressSchema = z.object({
+  type: z.literal('WorkerDrainProgress'),
+  ...base,
+  remainingTasks: z.number().int().min(0),
+});
+
+/**
+ * The drain is over: its tasks finished, or the deadline came and `remainingTasks` were stopped
+ * and requeued. The worker stays cordoned (`cloudai workers uncordon` gives it tasks again).
+ */
+const workerDrainedSchema = z.object({
+  type: z.literal('WorkerDrained'),
+  ...base,
+  endedBy: z.enum(['tasks-finished', 'deadline']),
+  remainingTasks: z.number().int().min(0),
+});
+
+/** `cloudai workers drain ID --cancel`: schedulable again (unless cordoned before). */
+const workerDrainCancelledSchema = z.object({ type: z.literal('WorkerDrainCancelled'), ...base });
+
 /** A task attempt a leaving worker stopped: the scheduler places it elsewhere. */
 export const stoppedAttemptSchema = z.object({
   taskId: z.string().regex(WORKER_ID_PATTERN),
@@ -125,6 +159,10 @@ export const workerEventSchema = z.discriminatedUnion('type', [
   workerUncordonedSchema,
   workerRemovedSchema,
   workerLeftSchema,
+  workerDrainStartedSchema,
+  workerDrainProgressSchema,
+  workerDrainedSchema,
+  workerDrainCancelledSchema,
 ]);
 
 /**
@@ -172,6 +210,8 @@ export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
 export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
 export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
 export type WorkerLeft = z.infer<typeof workerLeftSchema>;
+export type WorkerDrained = z.infer<typeof workerDrainedSchema>;
+export type DrainEndedBy = WorkerDrained['endedBy'];
 export type WorkerEventType = WorkerEvent['type'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
 export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
