@@ -34,6 +34,11 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
     what: 'NATS credentials file',
     otherDefault: "this identity's file in the data dir, if any",
   },
+  tlsCa: {
+    arg: 'file',
+    what: "CA certificate that signed the NATS server's: connect over TLS and verify the server",
+    otherDefault: 'none, no TLS',
+  },
   heartbeatTimeoutMs: { arg: 'ms', what: 'silence before a worker is inactive' },
   heartbeatIntervalMs: { arg: 'ms', what: 'time between heartbeats' },
   policy: { arg: 'name', what: 'placement policy: rts or round-robin' },
@@ -86,7 +91,7 @@ function withConfigOptions(command: Command, keys: ReadonlyArray<keyof Config>):
 }
 
 /** What every command that talks to the control plane over NATS takes. */
-const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'dataDir'] as const;
+const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'tlsCa', 'dataDir'] as const;
 /** Suspicion, flap damping and disruption settings, on `serve` and `up`. */
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
@@ -105,6 +110,10 @@ withConfigOptions(
     .option(
       '--nats-port <port>',
       'port for the embedded nats-server (default 4222, or a free one when taken)',
+    )
+    .option(
+      '--tls',
+      "TLS on every NATS link, with the data dir's private CA (made by `cloudai credentials tls` if missing)",
     ),
   [
     'dataDir',
@@ -113,8 +122,8 @@ withConfigOptions(
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],
-).action(async (flags: SharedFlags & { natsPort?: string }) =>
-  (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort }, flags),
+).action(async (flags: SharedFlags & { natsPort?: string; tls?: boolean }) =>
+  (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort, tls: flags.tls === true }, flags),
 );
 
 withConfigOptions(
@@ -149,6 +158,7 @@ withConfigOptions(
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
   .addOption(configOption('natsUrl'))
   .addOption(configOption('credentials'))
+  .addOption(configOption('tlsCa'))
   .addOption(configOption('dataDir'))
   .action(async (flags: SharedFlags & WorkerCommandOptions & { intervalMs?: string }) =>
     (await import('./commands/worker.js')).workerCommand(flags, {
@@ -323,9 +333,16 @@ withConfigOptions(
 
 program
   .command('credentials')
-  .description('create NATS credentials for an identity (worker, cli, control-plane) and apply them')
-  .argument('<identity>', 'worker, cli or control-plane')
+  .description(
+    'create the NKey of an identity (worker, cli, control-plane) and apply it; `tls`: a private CA and the ' +
+      "server's certificate; `migrate`: replace password credentials with NKeys",
+  )
+  .argument('<identity>', 'worker, cli, control-plane, tls or migrate')
   .option('--id <id>', 'the worker id, for a worker')
+  .option(
+    '--host <name...>',
+    'for tls: names and addresses the server is reached at (default: this host, localhost, 127.0.0.1)',
+  )
   .addOption(configOption('dataDir'))
   .action(async (identity: string, flags: SharedFlags & CredentialsCommandOptions) =>
     (await import('./commands/credentials.js')).credentialsCommand(identity, flags, flags),

@@ -43,6 +43,8 @@ import { WebhookSender } from './webhook.js';
 export interface ControlPlaneOptions {
   settings: ControlPlaneSettings;
   credentials?: NatsCredentials;
+  /** The CA of the server's certificate: connect over TLS (see `connectToNats`). */
+  tlsCaFile?: string;
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
   /** Called for each transition as the fleet emits it, before it is published (benchmarks time detection with it). */
@@ -123,6 +125,7 @@ export class ControlPlane {
       url: config.natsUrl,
       name: 'cloudai-serve',
       credentials: options.credentials,
+      tlsCaFile: options.tlsCaFile,
     });
     let metricsServer: MetricsServer | undefined;
     const alerts = new AlertPublisher({

@@ -6,17 +6,27 @@ import { type Identity, renderAuthConf } from '../../streams/contracts/authoriza
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
 import {
+  createTlsFiles,
+  defaultServerNames,
+  hasTlsFiles,
+  type TlsFiles,
+  tlsFilesIn,
+} from '../../streams/nats/tls.js';
+import {
   type ConfigOverrides,
   credentialsDir,
   embeddedServerDir,
   flagOf,
   LIVENESS_FLAGS,
   resolveConfig,
+  tlsDir,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
 
 export interface UpOptions {
   natsPort?: string;
+  /** TLS on every NATS link, with the data dir's private CA. */
+  tls?: boolean;
 }
 
 /** The demo fleet `up` starts: distinct ids and capacities, so the table shows something to compare. */
@@ -32,6 +42,17 @@ interface Child {
   name: string;
   process: ChildProcess;
   exited: Promise<void>;
+}
+
+/** The data dir's CA and server certificate, made on the first `up --tls`. */
+function tlsFor(dataDir: string, say: (line: string) => void): TlsFiles {
+  const dir = tlsDir(dataDir);
+  if (hasTlsFiles(dir)) return tlsFilesIn(dir);
+  const files = createTlsFiles(dir, defaultServerNames());
+  say(
+    `created a private CA and the server's certificate in ${dir} (\`cloudai credentials tls\` remakes the certificate)`,
+  );
+  return files;
 }
 
 /**
@@ -54,12 +75,14 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const workerCredentials = DEMO_WORKERS.map((worker) =>
     credentialsOf({ role: 'worker', workerId: worker.id }),
   );
+  const tls = options.tls ? tlsFor(dataDir, say) : undefined;
   mkdirSync(serverDir, { recursive: true });
   const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
   const server = await NatsServer.start({
     storeDir: serverDir,
     port,
     authConf: renderAuthConf(store.authUsers()),
+    tls,
     onLogLine: (line) => serverLog.write(`${line}\n`),
   });
   const natsUrl = server.url;
@@ -93,7 +116,13 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     void stopAll(1);
   });
 
-  const natsFlags = ['--nats-url', natsUrl, '--heartbeat-interval-ms', String(config.heartbeatIntervalMs)];
+  const natsFlags = [
+    '--nats-url',
+    natsUrl,
+    '--heartbeat-interval-ms',
+    String(config.heartbeatIntervalMs),
+    ...(tls ? ['--tls-ca', tls.ca] : []),
+  ];
   const serveFlags = [
     ...natsFlags,
     '--data-dir',
@@ -164,7 +193,15 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
-  say(`  NATS_URL=${natsUrl} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`);
+  const tlsVariable = tls ? ` CLOUDAI_TLS_CA=${tls.ca}` : '';
+  say(
+    `  NATS_URL=${natsUrl}${tlsVariable} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`,
+  );
+  if (tls) {
+    say(
+      `TLS is on: clients trust the private CA ${tls.ca} (--tls-ca or CLOUDAI_TLS_CA; copy it to other machines).`,
+    );
+  }
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');

@@ -7,7 +7,7 @@ import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { LEAVE_REPLY_TIMEOUT_MS, leaveCleanly } from '../../worker/leave.js';
 import { TaskAgent } from '../../worker/task-agent.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { natsAccessFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 export interface WorkerCommandOptions {
@@ -47,7 +47,7 @@ export async function workerCommand(
   const nc = await connectToNats({
     url: config.natsUrl,
     name: `cloudai-worker-${options.id}`,
-    credentials: credentialsFor(config, { role: 'worker', workerId: options.id }),
+    ...natsAccessFor(config, { role: 'worker', workerId: options.id }),
   });
   const agent = new TaskAgent({
     nc,

@@ -3,6 +3,7 @@ import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'n
 import { delimiter, join } from 'node:path';
 import { renderAuthConf } from '../contracts/authorization.js';
 import { defaultNatsConfigPath } from '../util/project-root.js';
+import { renderTlsConf } from './tls.js';
 
 export interface NatsServerOptions {
   /**
@@ -12,6 +13,8 @@ export interface NatsServerOptions {
   storeDir: string;
   /** Content of `auth.conf` (see streams/contracts/authorization.ts); default: no users, so no authorization. */
   authConf?: string;
+  /** The server's certificate and key: clients must then use TLS (see `connectToNats`). */
+  tls?: { cert: string; key: string };
   /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
   port?: number;
   host?: string;
@@ -105,6 +108,7 @@ export class NatsServer {
     const configFile = join(options.storeDir, 'nats.conf');
     copyFileSync(options.configFile ?? defaultNatsConfigPath(), configFile);
     writeFileSync(authConfPath(options.storeDir), options.authConf ?? renderAuthConf([]), { mode: 0o600 });
+    writeFileSync(join(options.storeDir, 'tls.conf'), renderTlsConf(options.tls));
     const args = [
       '-c',
       configFile,
