@@ -22,22 +22,15 @@ interface Census {
 }
 
 /**
- * The mass-failure guard. When more than a share of the workers (55 % by default, and more
- * than 2) would turn inactive within one timeout window, the likelier story is not that they
- * all died at once but that the control plane lost sight of them (a partition near it). So the
- * fleet enters disruption mode: nobody is declared inactive, and so nothing is requeued, while
- * it lasts; timed-out workers are held `suspect`.
+ * The mass-failure guard. When more than `thresholdPercent` of the workers (and more than
+ * `minWorkers`) would turn inactive within one timeout window, the likelier story is that the
+ * control plane lost sight of them, not that they all died. Then the fleet is in disruption
+ * mode: timed-out workers are held `suspect`, so nobody is declared inactive and nothing is
+ * requeued. Counted: the suspect, those declared inactive within the last timeout, and the one
+ * timing out now, against those plus the active; long-dead workers count for neither.
  *
- * "Would turn inactive within one timeout window": the workers that are suspect now (late, and
- * bound to time out within one timeout unless they beat), plus those declared inactive within
- * the last timeout, plus the one timing out now. Considered: those plus the active ones.
- * Workers that went inactive longer ago are old news and count for neither, so a fleet with
- * many long-dead workers is judged on the ones still alive.
- *
- * The mode ends when workers are heard again and the share falls back under the threshold
- * (the workers still held then get a full timeout from that moment), or when an operator
- * ends it (`cloudai disruption end`: the view was right after all, and the held workers are
- * declared inactive at once).
+ * It ends when heartbeats return (the held get a full timeout from then) or when an operator
+ * ends it (the view was right: the held are declared inactive at once).
  */
 export class DisruptionGuard {
   private activeMode = false;

@@ -23,7 +23,7 @@ import {
   nextDecisionAfterHeartbeat,
   type WorkerLivenessEvent,
   type WorkerLivenessInput,
-  type workerLivenessMachine,
+  type WorkerLivenessMachine,
 } from './liveness-machine.js';
 import type { LivenessSettings, OperatorOutcome } from './liveness-settings.js';
 import { type InterArrivalWindow, PhiAccrualDetector } from './phi-accrual.js';
@@ -48,7 +48,7 @@ export interface FleetOptions {
 /** What became of a heartbeat handed to the fleet. */
 export type HeartbeatOutcome = 'accepted' | 'fleet-full' | 'suspended';
 
-type WorkerActor = Actor<typeof workerLivenessMachine>;
+type WorkerActor = Actor<WorkerLivenessMachine>;
 
 interface WorkerSlot {
   actor: WorkerActor;
@@ -66,35 +66,22 @@ interface WorkerSlot {
 const fleetRootMachine = createMachine({ id: 'fleet' });
 
 /**
- * Routes each valid heartbeat to its worker's liveness actor, creating the actor on the
- * first heartbeat from a new id, and forwards the events the actors emit. It knows no NATS:
- * the service that wires it feeds it heartbeats and publishes its events.
+ * Routes each valid heartbeat to its worker's liveness actor (created on a new id's first
+ * heartbeat) and forwards the events the actors emit; it knows no NATS. The actors share one
+ * actor system and one TimerQueue to keep a large fleet small; XState will not stop a non-root
+ * actor from outside, so `stop()` cancels every timer and drops the actors.
  *
- * Every worker actor is created with the fleet's root actor as `parent`, so all of them share
- * one actor system (registry, scheduler, clock) instead of allocating one each: that took a
- * worker from about 5.2 KB to 3.3 KB. Their timers all live in one TimerQueue. The price: XState
- * will not stop a non-root actor from outside, so `stop()` cancels every timer at once and
- * drops the actors, which leaves them inert.
- *
- * Heartbeats that bring no news are coalesced. In `active`, a heartbeat with the known address
- * and capacity only moves the deadlines; nothing can observe that move until one of the actor's
- * timers fires. So the fleet keeps the newest such receive time; when a timer of the actor
- * comes due it postpones the timer to the first instant the actor would decide anything given
- * that heartbeat (TimerQueue's `beforeFire`), and hands the heartbeat over only when that
- * instant has come too, or before any other heartbeat. The actor makes the same transitions
- * at the same instants and emits the same events as if it had been given every heartbeat; a
- * worker that keeps beating costs no XState transition at all. Every heartbeat still feeds the
- * worker's φ window, as it arrives.
- *
- * Beyond single workers, the fleet judges its own view: the DisruptionGuard holds timed-out
- * workers `suspect` instead of declaring them inactive when too many go silent at once.
+ * A heartbeat that brings no news only moves an active worker's deadlines, which nothing can
+ * observe until a timer fires: the fleet keeps its receive time and hands it over only when a
+ * timer comes due (see catchUpBeforeTimer), so a steady worker costs no XState transition.
+ * The DisruptionGuard holds timed-out workers `suspect` when too many go silent at once.
  */
 export class Fleet {
   private readonly workers = new Map<string, WorkerSlot>();
   /** `seq` of the last event of each removed worker: a registration continues from it. */
   private readonly removedSeqs = new Map<string, number>();
   private readonly timers: TimerQueue<WorkerSlot>;
-  private readonly machine: typeof workerLivenessMachine;
+  private readonly machine: WorkerLivenessMachine;
   private readonly root: Actor<typeof fleetRootMachine>;
   private readonly detector: PhiAccrualDetector;
   private readonly guard: DisruptionGuard;
@@ -378,20 +365,21 @@ export class Fleet {
 
   /** No new tasks for the worker (WorkerCordoned); its tasks stay. Refused for unknown or removed ids. */
   cordon(workerId: string): OperatorOutcome {
-    const slot = this.operable(workerId);
-    if (!slot.ok) return slot;
-    if (!slot.slot.actor.getSnapshot().context.cordoned) {
-      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'CORDON', at: this.timers.now() }));
-    }
-    return { ok: true };
+    return this.setCordoned(workerId, true);
   }
 
   /** Schedulable again, as far as the operator is concerned (WorkerUncordoned). */
   uncordon(workerId: string): OperatorOutcome {
-    const slot = this.operable(workerId);
-    if (!slot.ok) return slot;
-    if (slot.slot.actor.getSnapshot().context.cordoned) {
-      this.timers.runFor(slot.slot, () => slot.slot.actor.send({ type: 'UNCORDON', at: this.timers.now() }));
+    return this.setCordoned(workerId, false);
+  }
+
+  private setCordoned(workerId: string, cordoned: boolean): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.actor.getSnapshot().context.cordoned !== cordoned) {
+      const type = cordoned ? 'CORDON' : 'UNCORDON';
+      this.timers.runFor(slot, () => slot.actor.send({ type, at: this.timers.now() }));
     }
     return { ok: true };
   }

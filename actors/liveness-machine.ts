@@ -6,31 +6,18 @@ import type {
   WorkerEvent,
   WorkerStatus,
 } from '../streams/contracts/worker-events.js';
-import { MONOTONIC_CLOCK } from '../streams/util/clock.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
 
 /**
- * One worker's liveness: `active` while heartbeats keep arriving, `suspect` once they are
- * late (φ crossed its threshold), `inactive` once `heartbeatTimeout` passes without one, `left`
- * when the worker announces a clean stop, and `removed` when an operator forgets an inactive or
- * left worker. Every transition emits exactly one
- * WorkerEvent (numbered by `seq`); the fleet forwards them to JetStream. Time comes only from
- * the events (the monitor's receive time) and from the actor's clock, so the machine is pure
- * and tests drive it with a SimulatedClock.
+ * One worker's liveness: `active` while heartbeats arrive, `suspect` once they are late (φ),
+ * `inactive` once `heartbeatTimeout` passes without one, `left` when the worker announces a
+ * clean stop, `removed` when an operator forgets an inactive or left worker. Each transition emits one WorkerEvent, numbered by `seq`. Time comes from the
+ * events and from the fleet's clock (`hooks.now`), so tests drive it with a SimulatedClock.
  *
- * The countdowns run to deadlines counted from `armedAt`, the last heartbeat (or the restart):
- * suspect at `armedAt + suspicion.afterMs`, inactive at `armedAt + heartbeatTimeoutMs`. A
- * heartbeat re-enters `active`, and each delay is the time left until its deadline, not a full
- * period from now. For a heartbeat handled as it arrives the two are the same; the fleet,
- * though, hands a quiet heartbeat (no new address or capacity) to the actor only when one of
- * its timers would otherwise decide (see Fleet), possibly long after it arrived, and the
- * countdowns must still run from its arrival.
- *
- * Two decisions are the fleet's, not one worker's, and come in as named implementations
- * (`livenessMachineFor`): whether the fleet doubts its own view (disruption mode: then a
- * timed-out worker is held `suspect` instead of declared inactive), and what to do with a
- * worker so held.
+ * Countdowns run to deadlines counted from `armedAt` (the last heartbeat, or the restart), not
+ * from now: the fleet may hand over a quiet heartbeat long after it arrived (see Fleet).
+ * Disruption mode is the fleet's decision, passed in as hooks.
  */
 
 /** A worker as recorded before the monitor (re)started: its last status, flags and event number. */
@@ -144,7 +131,7 @@ function holdDownEndOf(context: WorkerLivenessContext): number {
 /**
  * When an active worker's one timer must wake it: the first of its suspicion (if it comes
  * before the timeout), its timeout, and the end of its hold-down (if flapping). One timer per
- * worker, not three: each pending XState delay costs a few hundred bytes, times 100 000 workers.
+ * worker, not three: pending XState delays are what a large fleet's memory is made of.
  */
 function activeDeadlineOf(context: WorkerLivenessContext): number {
   return firstDeadline(context, context.armedAt, context.suspicion);
@@ -215,7 +202,7 @@ function inactive(context: WorkerLivenessContext, at: number) {
   };
 }
 
-/** Hooks the fleet fills in (see `livenessMachineFor`); the defaults describe a fleet of one. */
+/** What the fleet decides for its workers: the clock, and disruption mode. */
 export interface LivenessMachineHooks {
   /** The clock the actors' timers run on. */
   now: () => number;
@@ -225,327 +212,316 @@ export interface LivenessMachineHooks {
   holdForDisruption: (workerId: string) => void;
 }
 
+export type WorkerLivenessMachine = ReturnType<typeof livenessMachineFor>;
+
 /** The liveness machine wired to a fleet: its clock and its disruption guard. */
 export function livenessMachineFor(hooks: LivenessMachineHooks) {
-  return workerLivenessMachine.provide({
+  return setup({
+    types: {
+      input: {} as WorkerLivenessInput,
+      context: {} as WorkerLivenessContext,
+      events: {} as WorkerLivenessEvent,
+      emitted: {} as WorkerEvent,
+    },
     delays: {
+      /** The time left until the first of the active worker's deadlines. */
       activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - hooks.now()),
       heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - hooks.now()),
     },
     guards: {
+      wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
+      wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
+      wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
+      wasRestoredLeft: ({ context }) => context.restoredStatus === 'left',
       holdDownOver: ({ context }) => dueAt(context, hooks.now()).holdDownOver,
       suspicionDue: ({ context }) => dueAt(context, hooks.now()).suspicion,
       timeoutDue: ({ context }) => dueAt(context, hooks.now()).timeout,
+      isCordoned: ({ context }) => context.cordoned,
+      isDraining: ({ context }) => context.draining,
       fleetDoubtsItsView: ({ context }) => hooks.fleetDoubtsItsView(context.workerId),
+      /** The timeout passed while the worker was held: it is due a verdict. */
+      deadlinePassed: ({ context, event }) => 'at' in event && event.at >= inactiveDeadlineOf(context),
+      endedByOperator: ({ event }) => event.type === 'DISRUPTION_ENDED' && event.endedBy === 'operator',
     },
     actions: {
+      recordHeartbeat: assign(({ event }) =>
+        event.type === 'HEARTBEAT'
+          ? { lastHeartbeatAt: event.receivedAt, armedAt: event.receivedAt, suspicion: event.suspicion }
+          : {},
+      ),
+      /** A fresh countdown from the end of a disruption: silence during it proves nothing. */
+      rearmFromEvent: assign(({ event }) => ('at' in event ? { armedAt: event.at } : {})),
+      nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
       holdForDisruption: ({ context }) => hooks.holdForDisruption(context.workerId),
-    },
-  });
-}
-
-export const workerLivenessMachine = setup({
-  types: {
-    input: {} as WorkerLivenessInput,
-    context: {} as WorkerLivenessContext,
-    events: {} as WorkerLivenessEvent,
-    emitted: {} as WorkerEvent,
-  },
-  delays: {
-    /** The time left until the first of the active worker's deadlines. */
-    activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - MONOTONIC_CLOCK.now()),
-    heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - MONOTONIC_CLOCK.now()),
-  },
-  guards: {
-    wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
-    wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
-    wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
-    wasRestoredLeft: ({ context }) => context.restoredStatus === 'left',
-    holdDownOver: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).holdDownOver,
-    suspicionDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).suspicion,
-    timeoutDue: ({ context }) => dueAt(context, MONOTONIC_CLOCK.now()).timeout,
-    isCordoned: ({ context }) => context.cordoned,
-    isDraining: ({ context }) => context.draining,
-    fleetDoubtsItsView: () => false,
-    /** The timeout passed while the worker was held: it is due a verdict. */
-    deadlinePassed: ({ context, event }) => 'at' in event && event.at >= inactiveDeadlineOf(context),
-    endedByOperator: ({ event }) => event.type === 'DISRUPTION_ENDED' && event.endedBy === 'operator',
-  },
-  actions: {
-    recordHeartbeat: assign(({ event }) =>
-      event.type === 'HEARTBEAT'
-        ? { lastHeartbeatAt: event.receivedAt, armedAt: event.receivedAt, suspicion: event.suspicion }
-        : {},
-    ),
-    /** A fresh countdown from the end of a disruption: silence during it proves nothing. */
-    rearmFromEvent: assign(({ event }) => ('at' in event ? { armedAt: event.at } : {})),
-    nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
-    holdForDisruption: () => {},
-    emitRegistered: emit(({ context }) => ({
-      type: 'WorkerRegistered' as const,
-      ...numbered(context, context.lastHeartbeatAt),
-      address: context.address,
-      capacity: context.capacity,
-    })),
-    emitActivated: emit(({ context }) => heardAgain('WorkerActivated', context)),
-    emitRecovered: emit(({ context }) => heardAgain('WorkerRecovered', context)),
-    /**
-     * After whatever else a heartbeat did: if it brings a new address or capacity, records them
-     * (WorkerCapacityChanged, numbered after any event the heartbeat already emitted).
-     */
-    recordCapacityChange: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'HEARTBEAT' || !heartbeatChangesWorker(context, event)) return;
-      const { address, capacity } = event;
-      const seq = context.seq + 1;
-      enqueue.assign({ address, capacity, seq });
-      enqueue.emit({
-        type: 'WorkerCapacityChanged' as const,
-        workerId: context.workerId,
-        at: context.lastHeartbeatAt,
-        seq,
-        address,
-        capacity,
-      });
-    }),
-    emitSuspected: emit(({ context }) =>
-      suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
-    ),
-    /** Held at the timeout without having been suspected first (φ would have come later). */
-    emitSuspectedAtTimeout: emit(({ context }) =>
-      suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null),
-    ),
-    emitInactive: emit(({ context }) => inactive(context, inactiveDeadlineOf(context))),
-    /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
-    emitInactiveNow: emit(({ context, event }) =>
-      inactive(context, 'at' in event ? event.at : inactiveDeadlineOf(context)),
-    ),
-    /** A comeback from inactive: counted, and the fourth within the window (by default) starts flapping. */
-    recordComeback: enqueueActions(({ context, enqueue }) => {
-      const { threshold, windowMs, holdDownMs } = context.settings.flapDamping;
-      const at = context.lastHeartbeatAt;
-      const comebacks = [...context.comebacks.filter((time) => time > at - windowMs), at];
-      enqueue.assign({ comebacks, upSince: at });
-      if (comebacks.length > threshold && !context.flapping) {
-        enqueue.assign({ flapping: true, seq: context.seq + 1 });
+      emitRegistered: emit(({ context }) => ({
+        type: 'WorkerRegistered' as const,
+        ...numbered(context, context.lastHeartbeatAt),
+        address: context.address,
+        capacity: context.capacity,
+      })),
+      emitActivated: emit(({ context }) => heardAgain('WorkerActivated', context)),
+      emitRecovered: emit(({ context }) => heardAgain('WorkerRecovered', context)),
+      /**
+       * After whatever else a heartbeat did: if it brings a new address or capacity, records them
+       * (WorkerCapacityChanged, numbered after any event the heartbeat already emitted).
+       */
+      recordCapacityChange: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'HEARTBEAT' || !heartbeatChangesWorker(context, event)) return;
+        const { address, capacity } = event;
+        const seq = context.seq + 1;
+        enqueue.assign({ address, capacity, seq });
         enqueue.emit({
-          type: 'WorkerFlapping' as const,
+          type: 'WorkerCapacityChanged' as const,
+          workerId: context.workerId,
+          at: context.lastHeartbeatAt,
+          seq,
+          address,
+          capacity,
+        });
+      }),
+      emitSuspected: emit(({ context }) =>
+        suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
+      ),
+      /** Held at the timeout without having been suspected first (φ would have come later). */
+      emitSuspectedAtTimeout: emit(({ context }) =>
+        suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null),
+      ),
+      emitInactive: emit(({ context }) => inactive(context, inactiveDeadlineOf(context))),
+      /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
+      emitInactiveNow: emit(({ context, event }) =>
+        inactive(context, 'at' in event ? event.at : inactiveDeadlineOf(context)),
+      ),
+      /** A comeback from inactive: counted; more than `threshold` within the window start flapping. */
+      recordComeback: enqueueActions(({ context, enqueue }) => {
+        const { threshold, windowMs, holdDownMs } = context.settings.flapDamping;
+        const at = context.lastHeartbeatAt;
+        const comebacks = [...context.comebacks.filter((time) => time > at - windowMs), at];
+        enqueue.assign({ comebacks, upSince: at });
+        if (comebacks.length > threshold && !context.flapping) {
+          enqueue.assign({ flapping: true, seq: context.seq + 1 });
+          enqueue.emit({
+            type: 'WorkerFlapping' as const,
+            workerId: context.workerId,
+            at,
+            seq: context.seq + 1,
+            comebacks: comebacks.length,
+            windowMs,
+            holdDownMs,
+          });
+        }
+      }),
+      stabilize: enqueueActions(({ context, enqueue }) => {
+        const at = holdDownEndOf(context);
+        enqueue.assign({ flapping: false, comebacks: NO_COMEBACKS, seq: context.seq + 1 });
+        enqueue.emit({
+          type: 'WorkerStabilized' as const,
           workerId: context.workerId,
           at,
           seq: context.seq + 1,
-          comebacks: comebacks.length,
-          windowMs,
-          holdDownMs,
+          stableForMs: at - context.upSince,
         });
-      }
-    }),
-    stabilize: enqueueActions(({ context, enqueue }) => {
-      const at = holdDownEndOf(context);
-      enqueue.assign({ flapping: false, comebacks: NO_COMEBACKS, seq: context.seq + 1 });
-      enqueue.emit({
-        type: 'WorkerStabilized' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq + 1,
-        stableForMs: at - context.upSince,
-      });
-    }),
-    cordon: enqueueActions(({ context, event, enqueue }) => {
-      const at = 'at' in event ? event.at : context.lastHeartbeatAt;
-      enqueue.assign({ cordoned: true, seq: context.seq + 1 });
-      enqueue.emit({ type: 'WorkerCordoned' as const, workerId: context.workerId, at, seq: context.seq + 1 });
-    }),
-    uncordon: enqueueActions(({ context, event, enqueue }) => {
-      const at = 'at' in event ? event.at : context.lastHeartbeatAt;
-      enqueue.assign({ cordoned: false, seq: context.seq + 1 });
-      enqueue.emit({
-        type: 'WorkerUncordoned' as const,
-        workerId: context.workerId,
-        at,
-        seq: context.seq + 1,
-      });
-    }),
-    emitLeft: emit(({ context, event }) => ({
-      type: 'WorkerLeft' as const,
-      ...numbered(context, 'at' in event ? event.at : context.lastHeartbeatAt),
-      lastHeartbeatAt: context.lastHeartbeatAt,
-      stoppedAttempts: event.type === 'LEAVE' ? [...event.stoppedAttempts] : [],
-    })),
-    /** Back after a clean stop: a fresh start, not a comeback from an outage (no flap counted). */
-    recordReturn: assign(({ context }) => ({ upSince: context.lastHeartbeatAt })),
-    /** Drain events: numbered like the others; the fleet's drain coordinator decides when. */
-    drain: enqueueActions(({ context, event, enqueue }) => {
-      const numberedNext = {
-        workerId: context.workerId,
-        at: 'at' in event ? event.at : 0,
-        seq: context.seq + 1,
-      };
-      enqueue.assign({ seq: context.seq + 1 });
-      switch (event.type) {
-        case 'DRAIN':
-          enqueue.assign({ draining: true });
-          enqueue.emit({
-            type: 'WorkerDrainStarted' as const,
-            ...numberedNext,
-            deadlineMs: event.deadlineMs,
-            remainingTasks: event.remainingTasks,
-          });
-          return;
-        case 'DRAIN_PROGRESS':
-          enqueue.emit({
-            type: 'WorkerDrainProgress' as const,
-            ...numberedNext,
-            remainingTasks: event.remainingTasks,
-          });
-          return;
-        case 'DRAIN_END':
-          // A drained worker stays out of placement until an operator uncordons it.
-          enqueue.assign({ draining: false, cordoned: true });
-          enqueue.emit({
-            type: 'WorkerDrained' as const,
-            ...numberedNext,
-            endedBy: event.endedBy,
-            remainingTasks: event.remainingTasks,
-          });
-          return;
-        case 'DRAIN_CANCEL':
-          enqueue.assign({ draining: false });
-          enqueue.emit({ type: 'WorkerDrainCancelled' as const, ...numberedNext });
-          return;
-      }
-    }),
-    emitRemoved: emit(({ context, event }) => ({
-      type: 'WorkerRemoved' as const,
-      workerId: context.workerId,
-      at: 'at' in event ? event.at : context.lastHeartbeatAt,
-      seq: context.seq,
-    })),
-  },
-}).createMachine({
-  id: 'workerLiveness',
-  context: ({ input }) =>
-    'known' in input
-      ? {
-          workerId: input.workerId,
-          settings: input.settings,
-          seq: input.known.seq,
-          lastHeartbeatAt: input.known.lastHeartbeatAt,
-          // The monitor could not see heartbeats while it was down: count from now.
-          armedAt: input.restoredAt,
-          suspicion: input.suspicion,
-          address: input.known.address,
-          capacity: input.known.capacity,
-          restoredStatus: input.known.status,
-          comebacks: NO_COMEBACKS,
-          flapping: input.known.flapping,
-          upSince: input.restoredAt,
-          cordoned: input.known.cordoned,
-          draining: input.known.draining ?? false,
+      }),
+      /** Cordons or uncordons (WorkerCordoned, WorkerUncordoned): only new tasks are affected. */
+      setCordoned: enqueueActions(({ context, event, enqueue }, params: { cordoned: boolean }) => {
+        const at = 'at' in event ? event.at : context.lastHeartbeatAt;
+        const seq = context.seq + 1;
+        enqueue.assign({ cordoned: params.cordoned, seq });
+        const type = params.cordoned ? ('WorkerCordoned' as const) : ('WorkerUncordoned' as const);
+        enqueue.emit({ type, workerId: context.workerId, at, seq });
+      }),
+      /** Drain events: numbered like the others; the fleet's drain coordinator decides when. */
+      drain: enqueueActions(({ context, event, enqueue }) => {
+        const numberedNext = {
+          workerId: context.workerId,
+          at: 'at' in event ? event.at : 0,
+          seq: context.seq + 1,
+        };
+        enqueue.assign({ seq: context.seq + 1 });
+        switch (event.type) {
+          case 'DRAIN':
+            enqueue.assign({ draining: true });
+            enqueue.emit({
+              type: 'WorkerDrainStarted' as const,
+              ...numberedNext,
+              deadlineMs: event.deadlineMs,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_PROGRESS':
+            enqueue.emit({
+              type: 'WorkerDrainProgress' as const,
+              ...numberedNext,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_END':
+            // A drained worker stays out of placement until an operator uncordons it.
+            enqueue.assign({ draining: false, cordoned: true });
+            enqueue.emit({
+              type: 'WorkerDrained' as const,
+              ...numberedNext,
+              endedBy: event.endedBy,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_CANCEL':
+            enqueue.assign({ draining: false });
+            enqueue.emit({ type: 'WorkerDrainCancelled' as const, ...numberedNext });
+            return;
         }
-      : {
-          workerId: input.workerId,
-          settings: input.settings,
-          seq: input.previousSeq,
-          lastHeartbeatAt: input.firstHeartbeat.receivedAt,
-          armedAt: input.firstHeartbeat.receivedAt,
-          suspicion: input.firstHeartbeat.suspicion,
-          address: input.firstHeartbeat.address,
-          capacity: input.firstHeartbeat.capacity,
-          restoredStatus: undefined,
-          comebacks: NO_COMEBACKS,
-          flapping: false,
-          upSince: input.firstHeartbeat.receivedAt,
-          cordoned: false,
-          draining: false,
-        },
-  initial: 'starting',
-  // Operator controls hold in every state but `removed` (a final state takes no events).
-  on: {
-    CORDON: { guard: not('isCordoned'), actions: 'cordon' },
-    UNCORDON: { guard: 'isCordoned', actions: 'uncordon' },
-    DRAIN: { guard: not('isDraining'), actions: 'drain' },
-    DRAIN_PROGRESS: { guard: 'isDraining', actions: 'drain' },
-    DRAIN_END: { guard: 'isDraining', actions: 'drain' },
-    DRAIN_CANCEL: { guard: 'isDraining', actions: 'drain' },
-  },
-  states: {
-    starting: {
-      always: [
-        { guard: 'wasRestoredInactive', target: 'inactive' },
-        { guard: 'wasRestoredLeft', target: 'left' },
-        // Entering `active` or `suspect` arms the timeouts, counted from `restoredAt`.
-        { guard: 'wasRestoredActive', target: 'active' },
-        { guard: 'wasRestoredSuspect', target: 'suspect' },
-        { target: 'active', actions: ['nextSeq', 'emitRegistered'] },
-      ],
+      }),
+      emitLeft: emit(({ context, event }) => ({
+        type: 'WorkerLeft' as const,
+        ...numbered(context, 'at' in event ? event.at : context.lastHeartbeatAt),
+        lastHeartbeatAt: context.lastHeartbeatAt,
+        stoppedAttempts: event.type === 'LEAVE' ? [...event.stoppedAttempts] : [],
+      })),
+      /** Back after a clean stop: a fresh start, not a comeback from an outage (no flap counted). */
+      recordReturn: assign(({ context }) => ({ upSince: context.lastHeartbeatAt })),
+      emitRemoved: emit(({ context, event }) => ({
+        type: 'WorkerRemoved' as const,
+        workerId: context.workerId,
+        at: 'at' in event ? event.at : context.lastHeartbeatAt,
+        seq: context.seq,
+      })),
     },
-    active: {
-      after: {
-        activeDeadline: [
-          // Flapping, and up for the hold-down time: schedulable again; the other deadlines re-armed.
-          { guard: 'holdDownOver', target: 'active', reenter: true, actions: 'stabilize' },
-          { guard: 'suspicionDue', target: 'suspect', actions: ['nextSeq', 'emitSuspected'] },
-          {
-            guard: and(['timeoutDue', 'fleetDoubtsItsView']),
-            target: 'suspect',
-            actions: ['nextSeq', 'emitSuspectedAtTimeout', 'holdForDisruption'],
+  }).createMachine({
+    id: 'workerLiveness',
+    context: ({ input }) =>
+      'known' in input
+        ? {
+            workerId: input.workerId,
+            settings: input.settings,
+            seq: input.known.seq,
+            lastHeartbeatAt: input.known.lastHeartbeatAt,
+            // The monitor could not see heartbeats while it was down: count from now.
+            armedAt: input.restoredAt,
+            suspicion: input.suspicion,
+            address: input.known.address,
+            capacity: input.known.capacity,
+            restoredStatus: input.known.status,
+            comebacks: NO_COMEBACKS,
+            flapping: input.known.flapping,
+            upSince: input.restoredAt,
+            cordoned: input.known.cordoned,
+            draining: input.known.draining ?? false,
+          }
+        : {
+            workerId: input.workerId,
+            settings: input.settings,
+            seq: input.previousSeq,
+            lastHeartbeatAt: input.firstHeartbeat.receivedAt,
+            armedAt: input.firstHeartbeat.receivedAt,
+            suspicion: input.firstHeartbeat.suspicion,
+            address: input.firstHeartbeat.address,
+            capacity: input.firstHeartbeat.capacity,
+            restoredStatus: undefined,
+            comebacks: NO_COMEBACKS,
+            flapping: false,
+            upSince: input.firstHeartbeat.receivedAt,
+            cordoned: false,
+            draining: false,
           },
-          { guard: 'timeoutDue', target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
-          // Nothing due yet (a deadline moved): wait for the next one.
-          { target: 'active', reenter: true },
-        ],
-      },
-      on: {
-        // Re-entering `active` cancels the pending timers and arms new ones.
-        HEARTBEAT: { target: 'active', reenter: true, actions: ['recordHeartbeat', 'recordCapacityChange'] },
-        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
-      },
+    initial: 'starting',
+    // Operator controls hold in every state but `removed` (a final state takes no events).
+    on: {
+      CORDON: { guard: not('isCordoned'), actions: { type: 'setCordoned', params: { cordoned: true } } },
+      UNCORDON: { guard: 'isCordoned', actions: { type: 'setCordoned', params: { cordoned: false } } },
+      DRAIN: { guard: not('isDraining'), actions: 'drain' },
+      DRAIN_PROGRESS: { guard: 'isDraining', actions: 'drain' },
+      DRAIN_END: { guard: 'isDraining', actions: 'drain' },
+      DRAIN_CANCEL: { guard: 'isDraining', actions: 'drain' },
     },
-    suspect: {
-      after: {
-        heartbeatTimeout: [
-          { guard: 'fleetDoubtsItsView', actions: 'holdForDisruption' },
-          { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+    states: {
+      starting: {
+        always: [
+          { guard: 'wasRestoredInactive', target: 'inactive' },
+          { guard: 'wasRestoredLeft', target: 'left' },
+          // Entering `active` or `suspect` arms the timeouts, counted from `restoredAt`.
+          { guard: 'wasRestoredActive', target: 'active' },
+          { guard: 'wasRestoredSuspect', target: 'suspect' },
+          { target: 'active', actions: ['nextSeq', 'emitRegistered'] },
         ],
       },
-      on: {
-        HEARTBEAT: {
-          target: 'active',
-          actions: ['recordHeartbeat', 'nextSeq', 'emitRecovered', 'recordCapacityChange'],
+      active: {
+        after: {
+          activeDeadline: [
+            // Flapping, and up for the hold-down time: schedulable again; the other deadlines re-armed.
+            { guard: 'holdDownOver', target: 'active', reenter: true, actions: 'stabilize' },
+            { guard: 'suspicionDue', target: 'suspect', actions: ['nextSeq', 'emitSuspected'] },
+            {
+              guard: and(['timeoutDue', 'fleetDoubtsItsView']),
+              target: 'suspect',
+              actions: ['nextSeq', 'emitSuspectedAtTimeout', 'holdForDisruption'],
+            },
+            { guard: 'timeoutDue', target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+            // Nothing due yet (a deadline moved): wait for the next one.
+            { target: 'active', reenter: true },
+          ],
         },
-        DISRUPTION_ENDED: [
-          {
-            guard: and(['deadlinePassed', 'endedByOperator']),
-            target: 'inactive',
-            actions: ['nextSeq', 'emitInactiveNow'],
+        on: {
+          // Re-entering `active` cancels the pending timers and arms new ones.
+          HEARTBEAT: {
+            target: 'active',
+            reenter: true,
+            actions: ['recordHeartbeat', 'recordCapacityChange'],
           },
-          // Heartbeats came back to most workers, not to this one: a full timeout from now.
-          { guard: 'deadlinePassed', target: 'suspect', reenter: true, actions: 'rearmFromEvent' },
-        ],
-        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
-      },
-    },
-    inactive: {
-      on: {
-        HEARTBEAT: {
-          target: 'active',
-          actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordComeback', 'recordCapacityChange'],
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
         },
-        REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
-        // Its leave came after its silence was noticed: it stopped cleanly all the same.
-        LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
       },
-    },
-    /** Stopped cleanly: no timer runs; a heartbeat means it started again. */
-    left: {
-      on: {
-        HEARTBEAT: {
-          target: 'active',
-          actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordReturn', 'recordCapacityChange'],
+      suspect: {
+        after: {
+          heartbeatTimeout: [
+            { guard: 'fleetDoubtsItsView', actions: 'holdForDisruption' },
+            { target: 'inactive', actions: ['nextSeq', 'emitInactive'] },
+          ],
         },
-        REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
+        on: {
+          HEARTBEAT: {
+            target: 'active',
+            actions: ['recordHeartbeat', 'nextSeq', 'emitRecovered', 'recordCapacityChange'],
+          },
+          DISRUPTION_ENDED: [
+            {
+              guard: and(['deadlinePassed', 'endedByOperator']),
+              target: 'inactive',
+              actions: ['nextSeq', 'emitInactiveNow'],
+            },
+            // Heartbeats came back to most workers, not to this one: a full timeout from now.
+            { guard: 'deadlinePassed', target: 'suspect', reenter: true, actions: 'rearmFromEvent' },
+          ],
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
+        },
       },
+      inactive: {
+        on: {
+          HEARTBEAT: {
+            target: 'active',
+            actions: [
+              'recordHeartbeat',
+              'nextSeq',
+              'emitActivated',
+              'recordComeback',
+              'recordCapacityChange',
+            ],
+          },
+          REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
+          // Its leave came after its silence was noticed: it stopped cleanly all the same.
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
+        },
+      },
+      /** Stopped cleanly: no timer runs; a heartbeat means it started again. */
+      left: {
+        on: {
+          HEARTBEAT: {
+            target: 'active',
+            actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordReturn', 'recordCapacityChange'],
+          },
+          REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
+        },
+      },
+      /** Forgotten: the fleet drops the actor and keeps only its `seq`, for a registration to continue from. */
+      removed: { type: 'final' },
     },
-    /** Forgotten: the fleet drops the actor and keeps only its `seq`, for a registration to continue from. */
-    removed: { type: 'final' },
-  },
-});
+  });
+}

@@ -17,7 +17,7 @@ import type { SuspicionSettings } from './liveness-settings.js';
  */
 
 /** 1 − Φ(z) for the standard normal, with small relative error even far in the tail. */
-export function normalTail(z: number): number {
+function normalTail(z: number): number {
   return 0.5 * erfc(z / Math.SQRT2);
 }
 
@@ -71,16 +71,15 @@ export interface Suspicion {
 }
 
 /** Longest inter-arrival time stored (2¹⁶ − 1 ms); longer ones are stored as this. */
-export const LONGEST_SAMPLE_MS = 0xffff;
+const LONGEST_SAMPLE_MS = 0xffff;
 
 /**
  * A worker's recent heartbeat inter-arrival times: a bounded ring of whole milliseconds with
  * running sums, so adding a sample and reading μ and σ cost O(1) and the memory is fixed.
  *
- * Two bytes a sample (100 000 workers × 100 samples is 20 MB, not 40): a sample longer than
- * 65.5 s is stored as 65.5 s. Only gaps shorter than the heartbeat timeout are ever samples
- * (a silence that long ends in `inactive`, and a comeback is not a sample), so this matters
- * only for timeouts above 65.5 s, where it makes φ a little quicker to suspect.
+ * Two bytes a sample, half of a 32-bit store, because the windows of a large fleet add up: a
+ * longer sample is stored as LONGEST_SAMPLE_MS. Only gaps shorter than the heartbeat timeout
+ * are samples, so this clipping matters only for longer timeouts (φ then suspects a little sooner).
  */
 export class InterArrivalWindow {
   private readonly samples: Uint16Array;

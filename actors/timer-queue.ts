@@ -25,14 +25,15 @@ export interface TimerQueueOptions<Owner> {
   continueLater?: (resume: () => void) => void;
 }
 
-/** About 5 ms of actor transitions. */
+/** Due timers fired before yielding on the wall clock: enough to pay for the yield, few enough
+ * that heartbeats get their turn soon. */
 const FIRES_PER_SLICE = 256;
 
 /**
  * Many timers on one: a min-heap of deadlines served by a single timer of the underlying
- * clock. One timer per worker meant 100 000 native timers, each a few hundred bytes and a
- * native re-arm; here a timer is a small object in an array, and `clear()` drops them all
- * at once (the fleet's actors cannot be stopped one by one, see Fleet).
+ * clock: a native timer per worker costs memory and a re-arm each, here a timer is a small
+ * object in an array, and `clear()` drops them all at once (the fleet's actors cannot be
+ * stopped one by one, see Fleet).
  *
  * Each timer remembers its owner: whoever `runFor` named while it was set. XState sets timers
  * without saying for whom; the fleet runs each actor's work under that actor's name, so that

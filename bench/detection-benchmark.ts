@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
 import { firstWorkerIds } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
@@ -5,7 +6,7 @@ import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js'
 import { startBaselineProbes } from './support/latency-probes.js';
 import { type BenchParams, type BenchReport, type Figure, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
-import { type Distribution, distribution, pollUntil, ratio, round, sleep } from './support/stats.js';
+import { type Distribution, distribution, pollUntil, ratio, round } from './support/stats.js';
 import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 const STOP_SPACING_MS = 20;

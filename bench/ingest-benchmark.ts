@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
 import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
@@ -11,7 +12,7 @@ import { loopDelayDistribution } from './support/latency-probes.js';
 import { cpuWindow, measureRate } from './support/rate.js';
 import { type BenchParams, mustBeZero } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
-import { pollUntil, ratio, round, sleep } from './support/stats.js';
+import { pollUntil, ratio, round } from './support/stats.js';
 import { atTargetScale, judge, TARGET_WORKERS, TARGETS } from './targets.js';
 
 // The flood keeps at most this many heartbeats in flight beyond what the consumer has taken,

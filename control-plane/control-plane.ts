@@ -3,9 +3,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
 import { ReadModel } from '../projections/read-model.js';
-import { TaskProjector } from '../projections/task-projector.js';
+import { startTaskProjector, type TaskProjector } from '../projections/task-projector.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
-import { WorkerProjector } from '../projections/worker-projector.js';
+import { startWorkerProjector, type WorkerProjector } from '../projections/worker-projector.js';
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
 import { SchedulerService } from '../scheduler/scheduler-service.js';
@@ -18,6 +18,7 @@ import {
   workerEventSubject,
 } from '../streams/contracts/subjects.js';
 import {
+  describeWorkerEvent,
   encodeWorkerEvent,
   isDisruptionEvent,
   type WorkerStreamEvent,
@@ -154,10 +155,10 @@ export class ControlPlane {
       const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
       const tasksLastSeq = await ensureTasksStream(jsm);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
-      const projector = await WorkerProjector.start({ nc, readModel, logger: loggerFor('projector') });
+      const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
       // The drains follow what the task projection moves; they are set up once the fleet is.
       let drains: DrainCoordinator | undefined;
-      const taskProjector = await TaskProjector.start({
+      const taskProjector = await startTaskProjector({
         nc,
         readModel,
         logger: loggerFor('tasks'),
@@ -194,7 +195,7 @@ export class ControlPlane {
       // One snapshot at positions N: the fleet is rebuilt from it, and the scheduler follows
       // both streams from N + 1.
       const snapshot = readModel.snapshot((view) => ({
-        // Neither the fleet nor the scheduler needs uptime records: 100 000 of them are 15 MB.
+        // Neither the fleet nor the scheduler needs uptime records, and a large fleet has many.
         workers: view.listWorkers({ uptime: false }),
         tasks: view.listTasks(),
         disruption: view.disruption(),
@@ -229,7 +230,7 @@ export class ControlPlane {
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
           if (outcome === 'accepted') {
-            projector.recordHeartbeat(
+            projector.projection.recordHeartbeat(
               heartbeat.workerId,
               toWallTime(MONOTONIC_CLOCK, receivedAt),
               heartbeat.usage,
@@ -373,85 +374,12 @@ function orderingKeyOf(event: WorkerStreamEvent): string {
 }
 
 function logTransition(logger: Logger, event: WorkerStreamEvent): void {
-  switch (event.type) {
-    case 'WorkerRegistered':
-      logger.info(`worker ${event.workerId} registered (${event.address || 'no address'})`);
-      break;
-    case 'WorkerActivated':
-      logger.info(`worker ${event.workerId} is active again`);
-      break;
-    case 'WorkerInactive':
-      logger.info(`worker ${event.workerId} is inactive: no heartbeat for ${event.silentForMs} ms`);
-      break;
-    case 'WorkerCapacityChanged':
-      logger.info(`worker ${event.workerId} changed capacity or address`);
-      break;
-    case 'WorkerSuspected':
-      logger.info(
-        `worker ${event.workerId} is suspect: no heartbeat for ${event.silentForMs} ms ` +
-          (event.phi === null ? '(fixed grace period)' : `(φ reached ${event.phi})`) +
-          '; it keeps its tasks but gets no new ones',
-      );
-      break;
-    case 'WorkerRecovered':
-      logger.info(`worker ${event.workerId} recovered: its heartbeats are back`);
-      break;
-    case 'WorkerFlapping':
-      logger.warn(
-        `worker ${event.workerId} is flapping: back ${event.comebacks} times within ${event.windowMs} ms; ` +
-          `no new tasks until it stays up for ${event.holdDownMs} ms`,
-      );
-      break;
-    case 'WorkerStabilized':
-      logger.info(`worker ${event.workerId} is stable again after ${event.stableForMs} ms up`);
-      break;
-    case 'WorkerCordoned':
-      logger.info(`worker ${event.workerId} cordoned: no new tasks`);
-      break;
-    case 'WorkerUncordoned':
-      logger.info(`worker ${event.workerId} uncordoned`);
-      break;
-    case 'WorkerRemoved':
-      logger.info(`worker ${event.workerId} removed; it registers again if it heartbeats`);
-      break;
-    case 'WorkerDrainStarted':
-      logger.info(
-        `worker ${event.workerId} draining: no new tasks; ${event.remainingTasks} tasks may finish within ${event.deadlineMs} ms`,
-      );
-      break;
-    case 'WorkerDrainProgress':
-      logger.info(`worker ${event.workerId} draining: ${event.remainingTasks} tasks left`);
-      break;
-    case 'WorkerDrained':
-      logger.info(
-        event.endedBy === 'deadline'
-          ? `worker ${event.workerId} drained at its deadline: ${event.remainingTasks} tasks stopped and requeued; it stays cordoned`
-          : `worker ${event.workerId} drained: its tasks finished; it stays cordoned`,
-      );
-      break;
-    case 'WorkerDrainCancelled':
-      logger.info(`worker ${event.workerId}: drain cancelled`);
-      break;
-    case 'WorkerLeft':
-      logger.info(
-        `worker ${event.workerId} left (a clean stop; it had stopped ${event.stoppedAttempts.length} task attempts); ` +
-          'its tasks are placed elsewhere',
-      );
-      break;
-    case 'DisruptionStarted':
-      logger.warn(
-        `disruption mode: ${event.unhealthyWorkers} of ${event.consideredWorkers} workers went silent within one ` +
-          `heartbeat timeout (more than ${event.thresholdPercent}%), which looks like a partition near the control ` +
-          'plane: no worker is declared inactive and no task is requeued until heartbeats return or an operator ' +
-          'runs `cloudai disruption end`',
-      );
-      break;
-    case 'DisruptionEnded':
-      logger.warn(
-        event.endedBy === 'operator'
-          ? 'disruption mode ended by an operator: workers still silent are declared inactive now'
-          : 'disruption mode ended: heartbeats are back; workers still silent get a full timeout from now',
-      );
-      break;
-  }
+  const line = describeWorkerEvent(event);
+  if (event.type === 'DisruptionStarted') {
+    logger.warn(
+      `${line}. It looks like a partition near the control plane: no task is requeued either, until ` +
+        'heartbeats return or an operator runs `cloudai disruption end`',
+    );
+  } else if (event.type === 'WorkerFlapping' || event.type === 'DisruptionEnded') logger.warn(line);
+  else logger.info(line);
 }

@@ -24,6 +24,7 @@ import type { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
+import { raceTimeout } from '../streams/util/timeout.js';
 import type { DrainControls } from './drain-coordinator.js';
 
 /** What an operator may ask of the fleet (`Fleet` has these). */
@@ -191,19 +192,11 @@ export function settleWorkerEvents(parts: {
   readers: ReadonlyArray<(streamSeq: number) => Promise<void>>;
 }): (timeoutMs: number) => Promise<void> {
   return async (timeoutMs) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
     const settled = (async () => {
       await parts.publisher.flush(timeoutMs);
       const { state } = await parts.jsm.streams.info(WORKER_EVENTS_STREAM);
       await Promise.all(parts.readers.map((applied) => applied(state.last_seq)));
     })().catch(() => {});
-    try {
-      await Promise.race([settled, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await raceTimeout(settled, timeoutMs, () => undefined);
   };
 }

@@ -1,5 +1,6 @@
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { raceTimeout } from '../streams/util/timeout.js';
 
 /** A stream the read model follows, and how far the read model has applied it. */
 export interface FollowedStream {
@@ -34,27 +35,16 @@ export class ProjectorLagProbe {
   async measure(): Promise<StreamLag[]> {
     this.manager ??= jetstreamManager(this.nc, { timeout: this.timeoutMs, checkAPI: false });
     const jsm = await this.manager;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`JetStream did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
+    const lags = Promise.all(
+      this.streams.map(async ({ stream, applied }) => {
+        const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
+        // Read after the stream: the read model may only have moved on meanwhile, never back.
+        const position = applied();
+        return { stream, lastSeq, applied: position, lag: Math.max(0, lastSeq - position) };
+      }),
+    );
+    return raceTimeout(lags, this.timeoutMs, () => {
+      throw new Error(`JetStream did not answer within ${this.timeoutMs} ms`);
     });
-    try {
-      return await Promise.race([
-        Promise.all(
-          this.streams.map(async ({ stream, applied }) => {
-            const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
-            // Read after the stream: the read model may only have moved on meanwhile, never back.
-            const position = applied();
-            return { stream, lastSeq, applied: position, lag: Math.max(0, lastSeq - position) };
-          }),
-        ),
-        deadline,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

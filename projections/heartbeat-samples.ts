@@ -13,9 +13,8 @@ interface SampleSlot extends WorkerHeartbeatSample {
 
 /**
  * The newest heartbeat sample of every worker, and which of them the next batch must write.
- * A slot per worker is kept and overwritten in place: at tens of thousands of heartbeats a
- * second, a fresh map per batch (grown entry by entry to 100 000) and an object per heartbeat
- * were a tenth of the ingest profile.
+ * A slot per worker is kept and overwritten in place: a fresh map per batch and an object per
+ * heartbeat showed in the ingest profile (bench/README.md).
  */
 export class HeartbeatSampleBuffer {
   private readonly slots = new Map<string, SampleSlot>();

@@ -114,8 +114,8 @@ export class ReadModel {
       const workers = root.openDB<WorkerDocument, string>({
         name: 'workers',
         // Documents share one stored description of their fields instead of each carrying it:
-        // 242 -> 90 bytes a document, and about twice the writes per second (the projector
-        // rewrites a document for every heartbeat sample). Documents written without it still read.
+        // smaller and faster to write, and the projector rewrites one per heartbeat sample
+        // (bench/README.md). Documents written without it still read.
         sharedStructuresKey: SHARED_STRUCTURES_KEY,
       });
       const uptime = root.openDB<UptimeRecord, string>({
@@ -157,9 +157,8 @@ export class ReadModel {
 
   /**
    * A worker's document. Its uptime record is stored apart, because the projector rewrites the
-   * document for every heartbeat sample and the record changes only with the status: reading
-   * and writing it each time cost a quarter of the projector's work. `{ uptime: false }` leaves
-   * it out, for readers that do not need it.
+   * document for every heartbeat sample and the record changes only with the status.
+   * `{ uptime: false }` leaves it out, for readers that do not need it.
    */
   getWorker(workerId: string, options: WorkerReadOptions = {}): WorkerDocument | undefined {
     const document = this.workers.get(workerId);

@@ -11,30 +11,42 @@ export interface BatchCounts {
   invalid: number;
 }
 
+/** Told of each undecodable event of a batch. */
+export type InvalidEventHandler = (streamSeq: number, detail: string) => void;
+
+/** The one wording of a skipped undecodable event, for every reader of the streams. */
+export function invalidEventMessage(stream: string, streamSeq: number, detail: string): string {
+  return `skipped invalid event at ${stream} seq ${streamSeq}: ${detail}`;
+}
+
 /**
  * Walks a batch in stream order and hands each new, decodable event to `apply`. Messages at or
- * below `position` are counted as duplicates (redelivery after a crash); undecodable ones are
- * counted and reported, but still move the position, so one corrupt record cannot stall every
- * later event. Returns the new position.
+ * below `position` are redeliveries after a crash and are skipped; undecodable ones are reported
+ * but still move the position, so one corrupt record cannot stall every later event. Returns
+ * the new position.
  */
 export function forEachNewEvent<Event>(
   messages: readonly StreamMessage[],
   position: number,
   decode: (data: Uint8Array) => DecodeResult<Event>,
-  counts: BatchCounts,
-  onInvalid: ((streamSeq: number, detail: string) => void) | undefined,
-  apply: (event: Event, streamSeq: number) => void,
+  handlers: {
+    apply: (event: Event, streamSeq: number) => void;
+    onInvalid?: InvalidEventHandler;
+    /** Counted here when given. */
+    counts?: BatchCounts;
+  },
 ): number {
+  const { apply, onInvalid, counts } = handlers;
   let reached = position;
   for (const msg of messages) {
     if (msg.seq <= reached) {
-      counts.duplicates++;
+      if (counts) counts.duplicates++;
       continue;
     }
     reached = msg.seq;
     const decoded = decode(msg.data);
     if (!decoded.ok) {
-      counts.invalid++;
+      if (counts) counts.invalid++;
       onInvalid?.(msg.seq, decoded.detail);
       continue;
     }

@@ -1,87 +1,49 @@
-import type { JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM } from '../streams/contracts/subjects.js';
 import { decodeTaskEvent } from '../streams/contracts/task-events.js';
-import { StreamFollower } from '../streams/nats/stream-follower.js';
-import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
-import { PositionWaiters } from './position-waiters.js';
+import {
+  type Projection,
+  type ProjectionStats,
+  type ProjectorOptions,
+  ProjectorRunner,
+} from './projector-runner.js';
 import type { ReadModel } from './read-model.js';
-import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
+import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
 
-export interface TaskProjectorOptions {
-  nc: NatsConnection;
-  readModel: ReadModel;
-  logger: Logger;
+/**
+ * TASKS folded into the task documents, the index of what each worker holds, and the
+ * `allocated` of the workers' documents.
+ */
+const taskProjection: Projection<TaskProjectionStats> = {
+  stream: TASKS_STREAM,
+  emptyStats: () => ({ applied: 0, duplicates: 0, invalid: 0, ignored: 0 }),
+  applyBatch: (readModel, messages, onInvalid) => applyTaskEventBatch(readModel, messages, { onInvalid }),
+};
+
+export type TaskProjector = ProjectorRunner<TaskProjectionStats>;
+
+export interface TaskProjectorOptions extends ProjectorOptions {
   /** Called after each batch with the workers whose held tasks it changed (the drains follow them). */
   onHoldingsChanged?: (workerIds: ReadonlySet<string>) => void;
 }
 
-/**
- * Applies TASKS to the read model: the task documents, the index of what each worker holds,
- * and the `allocated` of the workers' documents, with `position/TASKS` in the same
- * transaction (so, like the worker projection, each event is applied exactly once).
- */
-export class TaskProjector {
-  private readonly positionWaiters = new PositionWaiters();
-  private readonly log: RateLimitedLog;
-  readonly stats = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
-
-  private constructor(
-    private readonly options: TaskProjectorOptions,
-    private follower?: StreamFollower,
-  ) {
-    this.log = new RateLimitedLog(options.logger);
-  }
-
-  static async start(options: TaskProjectorOptions): Promise<TaskProjector> {
-    const projector = new TaskProjector(options);
-    projector.follower = await StreamFollower.start({
-      nc: options.nc,
-      stream: TASKS_STREAM,
-      identity: options.readModel.path,
-      startAfter: options.readModel.position(TASKS_STREAM),
-      logger: options.logger,
-      applyBatch: (messages) => projector.applyBatch(messages),
-    });
-    return projector;
-  }
-
-  get position(): number {
-    return this.options.readModel.position(TASKS_STREAM);
-  }
-
-  /** Resolves once the read model has applied TASKS up to `streamSeq`. */
-  waitForPosition(streamSeq: number): Promise<void> {
-    return this.positionWaiters.wait(streamSeq, this.position);
-  }
-
-  async close(): Promise<void> {
-    await this.follower?.close();
-  }
-
-  private async applyBatch(messages: JsMsg[]): Promise<void> {
-    const result = await applyTaskEventBatch(this.options.readModel, messages, {
-      onInvalid: (streamSeq, detail) =>
-        this.log.warn('invalid', `skipped invalid event at ${TASKS_STREAM} seq ${streamSeq}: ${detail}`),
-    });
-    this.stats.applied += result.applied;
-    this.stats.duplicates += result.duplicates;
-    this.stats.invalid += result.invalid;
-    this.stats.ignored += result.ignored;
-    this.positionWaiters.reached(this.position);
-    if (result.workersChanged.size > 0) this.options.onHoldingsChanged?.(result.workersChanged);
-  }
+export function startTaskProjector(options: TaskProjectorOptions): Promise<TaskProjector> {
+  const { onHoldingsChanged } = options;
+  if (!onHoldingsChanged) return ProjectorRunner.start(options, taskProjection);
+  return ProjectorRunner.start(options, {
+    ...taskProjection,
+    applyBatch: async (readModel, messages, onInvalid) => {
+      const workersChanged = new Set<string>();
+      const stats = await applyTaskEventBatch(readModel, messages, { onInvalid, workersChanged });
+      if (workersChanged.size > 0) onHoldingsChanged(workersChanged);
+      return stats;
+    },
+  });
 }
 
-export interface TaskBatchResult {
-  applied: number;
-  duplicates: number;
-  invalid: number;
+export interface TaskProjectionStats extends ProjectionStats {
   /** Valid events the task's state did not accept (late reports of an older attempt, races lost). */
   ignored: number;
-  /** Workers whose held tasks the batch changed. */
-  workersChanged: ReadonlySet<string>;
 }
 
 /**
@@ -93,26 +55,19 @@ export function applyTaskEventBatch(
   readModel: ReadModel,
   messages: readonly StreamMessage[],
   options: {
-    onInvalid?: (streamSeq: number, detail: string) => void;
+    onInvalid?: InvalidEventHandler;
+    /** Receives the workers whose held tasks the batch changed. */
+    workersChanged?: Set<string>;
   } = {},
-): Promise<TaskBatchResult> {
+): Promise<TaskProjectionStats> {
   return readModel.write(() => {
-    const workersToRefresh = new Set<string>();
-    const result: TaskBatchResult = {
-      applied: 0,
-      duplicates: 0,
-      invalid: 0,
-      ignored: 0,
-      workersChanged: workersToRefresh,
-    };
+    const result: TaskProjectionStats = { applied: 0, duplicates: 0, invalid: 0, ignored: 0 };
     const touched = new Map<string, TaskDocument>();
-    const position = forEachNewEvent(
-      messages,
-      readModel.position(TASKS_STREAM),
-      decodeTaskEvent,
-      result,
-      options.onInvalid,
-      (event) => {
+    const workersToRefresh = new Set<string>();
+    const position = forEachNewEvent(messages, readModel.position(TASKS_STREAM), decodeTaskEvent, {
+      counts: result,
+      onInvalid: options.onInvalid,
+      apply: (event) => {
         const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
         const after = evolveTask(before, event);
         if (after === before || !after) {
@@ -134,10 +89,11 @@ export function applyTaskEventBatch(
           workersToRefresh.add(holds.workerId);
         }
       },
-    );
+    });
     for (const document of touched.values()) readModel.putTask(document);
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
+      options.workersChanged?.add(workerId);
       const worker = readModel.getWorker(workerId, { uptime: false });
       if (worker) readModel.putWorker({ ...worker, ...readModel.allocationOf(workerId) });
     }

@@ -4,11 +4,9 @@ import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 export const AVAILABILITY_WINDOW_MS = 24 * 60 * 60_000;
 
 /**
- * Most ended outages a record keeps for the availability window. Beyond it the two oldest are
- * merged into one that keeps their total downtime and ends where the later one ended: a worker
- * with that many outages in a day costs at most a few KB per write of its record (on its events,
- * never its heartbeats), and its availability over the window stays close (downtime can only
- * seem later than it was).
+ * Most ended outages a record keeps for the availability window, so a flapping worker's record
+ * stays small. Beyond it the two oldest are merged into one with their total downtime, ending
+ * where the later one ended: availability stays close (downtime can only seem later than it was).
  */
 export const MAX_RECENT_DOWNTIMES = 100;
 

@@ -1,106 +1,62 @@
-import type { JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Usage } from '../streams/contracts/heartbeat.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
-import { StreamFollower } from '../streams/nats/stream-follower.js';
-import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { evolveDisruption } from './disruption-document.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
-import { PositionWaiters } from './position-waiters.js';
+import {
+  type Projection,
+  type ProjectionStats,
+  type ProjectorOptions,
+  ProjectorRunner,
+} from './projector-runner.js';
 import type { ReadModel } from './read-model.js';
-import { forEachNewEvent, type StreamMessage } from './stream-batch.js';
+import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { applyHeartbeatSample, evolveWorker, type WorkerDocument } from './worker-document.js';
-
-export interface WorkerProjectorOptions {
-  nc: NatsConnection;
-  readModel: ReadModel;
-  logger: Logger;
-}
 
 /** Longest a heartbeat's "last seen" and usage wait before they reach the read model (at most 1 s). */
 const HEARTBEAT_FLUSH_MS = 250;
 
 /**
- * Applies WORKER_EVENTS to the read model, batch by batch, storing the stream position in
- * the same transaction as the documents, so each event is applied exactly once across
- * crashes. It also folds the latest heartbeat sample per worker (not events: they only
- * refresh "last seen" and usage) into the same batches.
+ * WORKER_EVENTS folded into the worker documents, together with the latest heartbeat sample
+ * per worker: samples are not events, they only refresh "last seen" and usage, so they ride
+ * along with the next batch.
  */
-export class WorkerProjector {
+export class WorkerProjection implements Projection<ProjectionStats> {
+  readonly stream = WORKER_EVENTS_STREAM;
+  readonly waitingInput = {
+    flushEveryMs: HEARTBEAT_FLUSH_MS,
+    isWaiting: () => this.samples.waiting > 0,
+  };
   private readonly samples = new HeartbeatSampleBuffer();
-  private readonly sampleTimer: NodeJS.Timeout;
-  private readonly invalidLog: RateLimitedLog;
-  private readonly positionWaiters = new PositionWaiters();
-
-  readonly stats = { applied: 0, duplicates: 0, invalid: 0 };
-
-  private constructor(
-    private readonly options: WorkerProjectorOptions,
-    private readonly follower: Promise<StreamFollower>,
-  ) {
-    this.invalidLog = new RateLimitedLog(options.logger);
-    this.sampleTimer = setInterval(() => {
-      if (this.samples.waiting > 0) void this.follower.then((follower) => follower.requestFlush());
-    }, HEARTBEAT_FLUSH_MS);
-  }
-
-  static async start(options: WorkerProjectorOptions): Promise<WorkerProjector> {
-    let projector: WorkerProjector | undefined;
-    const follower = StreamFollower.start({
-      nc: options.nc,
-      stream: WORKER_EVENTS_STREAM,
-      identity: options.readModel.path,
-      startAfter: options.readModel.position(WORKER_EVENTS_STREAM),
-      logger: options.logger,
-      applyBatch: (messages) => (projector as WorkerProjector).applyBatch(messages),
-    });
-    projector = new WorkerProjector(options, follower);
-    try {
-      await follower;
-    } catch (error) {
-      clearInterval(projector.sampleTimer);
-      throw error;
-    }
-    return projector;
-  }
 
   /** Remembers the newest heartbeat of a worker; it is written with the next batch. */
   recordHeartbeat(workerId: string, receivedAt: number, usage: Usage): void {
     this.samples.record(workerId, receivedAt, usage);
   }
 
-  get position(): number {
-    return this.options.readModel.position(WORKER_EVENTS_STREAM);
+  emptyStats(): ProjectionStats {
+    return { applied: 0, duplicates: 0, invalid: 0 };
   }
 
-  /** Resolves once the read model has applied the stream up to `streamSeq`. */
-  waitForPosition(streamSeq: number): Promise<void> {
-    return this.positionWaiters.wait(streamSeq, this.position);
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.sampleTimer);
-    await (await this.follower).close();
-  }
-
-  private async applyBatch(messages: JsMsg[]): Promise<void> {
-    const samples = this.samples.take();
-    const stats = await applyWorkerEventBatch(this.options.readModel, messages, {
-      samples,
-      onInvalid: (streamSeq, detail) =>
-        this.invalidLog.warn(
-          'invalid',
-          `skipped invalid event at ${WORKER_EVENTS_STREAM} seq ${streamSeq}: ${detail}`,
-        ),
+  async applyBatch(
+    readModel: ReadModel,
+    messages: readonly StreamMessage[],
+    onInvalid: InvalidEventHandler,
+  ): Promise<ProjectionStats> {
+    const result = await applyWorkerEventBatch(readModel, messages, {
+      samples: this.samples.take(),
+      onInvalid,
     });
     // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
-    for (const workerId of stats.unappliedSamples) this.samples.requeue(workerId);
-    this.stats.applied += stats.applied;
-    this.stats.duplicates += stats.duplicates;
-    this.stats.invalid += stats.invalid;
-    this.positionWaiters.reached(this.position);
+    for (const workerId of result.unappliedSamples) this.samples.requeue(workerId);
+    return result;
   }
+}
+
+export type WorkerProjector = ProjectorRunner<ProjectionStats, WorkerProjection>;
+
+export function startWorkerProjector(options: ProjectorOptions): Promise<WorkerProjector> {
+  return ProjectorRunner.start(options, new WorkerProjection());
 }
 
 export interface WorkerBatchResult {
@@ -122,14 +78,14 @@ export async function applyWorkerEventBatch(
   messages: readonly StreamMessage[],
   options: {
     samples?: Iterable<WorkerHeartbeatSample>;
-    onInvalid?: (streamSeq: number, detail: string) => void;
+    onInvalid?: InvalidEventHandler;
   } = {},
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
     const result: WorkerBatchResult = { applied: 0, duplicates: 0, invalid: 0, unappliedSamples: [] };
     const touched = new Map<string, WorkerDocument>();
-    // Each document as stored before this batch, read once: with a sample per heartbeat, every
-    // extra read of a document cost a tenth of the projector's time.
+    // Each document as stored before this batch, read once: with a sample per heartbeat, extra
+    // reads showed in the projector's profile.
     const stored = new Map<string, WorkerDocument | undefined>();
     const storedDocument = (workerId: string) => {
       if (!stored.has(workerId)) stored.set(workerId, readModel.getWorker(workerId, { uptime: false }));
@@ -147,18 +103,15 @@ export async function applyWorkerEventBatch(
     };
     const storedDisruption = readModel.disruption();
     let disruption = storedDisruption;
-    const position = forEachNewEvent(
-      messages,
-      readModel.position(WORKER_EVENTS_STREAM),
-      decodeWorkerEvent,
-      result,
-      options.onInvalid,
-      (event) => {
+    const position = forEachNewEvent(messages, readModel.position(WORKER_EVENTS_STREAM), decodeWorkerEvent, {
+      counts: result,
+      onInvalid: options.onInvalid,
+      apply: (event) => {
         if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
         else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
         result.applied++;
       },
-    );
+    });
     if (disruption !== storedDisruption) readModel.putDisruption(disruption);
     for (const sample of options.samples ?? []) {
       const document = current(sample.workerId);

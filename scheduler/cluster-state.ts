@@ -123,6 +123,12 @@ export class ClusterState {
     return [...held.keys()].map((taskId) => this.tasks.get(taskId)).filter((task) => task !== undefined);
   }
 
+  /** The task, if `attempt` is still its attempt and still assigned to or running on `workerId`. */
+  attemptOn(taskId: string, attempt: number, workerId: string): TaskDocument | undefined {
+    const task = this.tasks.get(taskId);
+    return task?.attempt === attempt && this.holds(workerId, taskId) ? task : undefined;
+  }
+
   /** Tasks that are neither queued nor finished. */
   placedTasks(): TaskDocument[] {
     return [...this.tasks.values()].filter((task) => task.status === 'assigned' || task.status === 'running');

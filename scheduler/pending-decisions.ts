@@ -17,10 +17,9 @@ export interface PendingDecision {
 }
 
 /**
- * The scheduler changes its memory only by applying the stream, so its state is always the
- * fold of the log. Between publishing a decision and seeing it applied, the decision is
- * pending: its task is left alone and an assignment's resources count as taken, so the next
- * decision cannot double-book them.
+ * A decision changes the scheduler's view of the cluster only once the stream has it applied.
+ * Until then it is pending: its task is left alone and an assignment's resources count as
+ * taken, so the next decision cannot double-book them.
  */
 export class PendingDecisions {
   private readonly byMessageId = new Map<string, PendingDecision>();

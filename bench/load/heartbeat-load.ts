@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { heartbeatSubject } from '../../streams/contracts/subjects.js';
 import {
@@ -96,7 +97,7 @@ async function paced(nc: NatsConnection, intervalMs: number, durationMs: number)
       sinceFlush = 0;
       await nc.flush();
     } else {
-      await new Promise((resolve) => setTimeout(resolve, PACED_TICK_MS));
+      await sleep(PACED_TICK_MS);
     }
   }
 }
@@ -112,7 +113,7 @@ async function flood(
   while (!halted && Date.now() < endAt) {
     const allowed = Math.min(processedByConsumer + window - sent, FLUSH_EVERY_MESSAGES);
     if (allowed <= 0) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await sleep(1);
       continue;
     }
     const now = Date.now();

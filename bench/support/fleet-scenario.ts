@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_CONFIG } from '../../cli/config.js';
 import type { ControlPlane } from '../../control-plane/control-plane.js';
 import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
@@ -5,7 +6,6 @@ import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from '../load/load-protocol.js';
 import { countDisconnects, type LogCounts, startBenchControlPlane } from './control-plane.js';
 import type { BenchResources } from './resources.js';
-import { sleep } from './stats.js';
 import { waitForFleetSteady } from './warm-up.js';
 
 export interface ScenarioTiming {

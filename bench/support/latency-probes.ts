@@ -1,4 +1,5 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, millis } from '@nats-io/transport-node';
 import { open } from 'lmdb';
@@ -46,7 +47,7 @@ export async function startBaselineProbes(
       const commitStart = performance.now();
       await env.put(`probe-${index % 100}`, { index });
       commitMs.push(performance.now() - commitStart);
-      await new Promise((resolve) => setTimeout(resolve, options.everyMs));
+      await sleep(options.everyMs);
     }
   })();
   return {

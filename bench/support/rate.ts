@@ -1,4 +1,4 @@
-import { sleep } from './stats.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface CpuWindow {
   /** CPU time of this process over wall time, in % of one core. */

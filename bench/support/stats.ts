@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** Order statistics of a set of durations (or any samples), as the benchmarks report them. */
 export interface Distribution {
   count: number;
@@ -32,10 +34,6 @@ export function ratio(value: number, baseline: number): number | undefined {
 export function round(value: number, digits = 1): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

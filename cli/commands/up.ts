@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
@@ -12,6 +13,7 @@ import {
   type TlsFiles,
   tlsFilesIn,
 } from '../../streams/nats/tls.js';
+import { stopChildProcess } from '../../streams/util/child-process.js';
 import {
   type ConfigOverrides,
   credentialsDir,
@@ -222,7 +224,7 @@ async function stopLeftoverServer(serverDir: string, say: (line: string) => void
   say(`stopping nats-server pid ${pid}, left running on this data dir by an earlier cloudai up`);
   process.kill(pid, 'SIGTERM');
   for (let waited = 0; waited < 5_000 && isNatsServer(pid); waited += 50) {
-    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    await sleep(50);
   }
   if (isNatsServer(pid)) process.kill(pid, 'SIGKILL');
 }
@@ -294,17 +296,8 @@ function startChild(name: string, args: string[]): Child {
   return { name, process: child, exited };
 }
 
-async function stopChild(child: Child, graceMs: number): Promise<void> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  child.process.kill('SIGTERM');
-  const stopped = await Promise.race([
-    child.exited.then(() => true),
-    new Promise<boolean>((resolveTimeout) => setTimeout(() => resolveTimeout(false), graceMs)),
-  ]);
-  if (!stopped) {
-    child.process.kill('SIGKILL');
-    await child.exited;
-  }
+function stopChild(child: Child, graceMs: number): Promise<void> {
+  return stopChildProcess(child.process, child.exited, graceMs);
 }
 
 /** How the user can run this same CLI from the current folder. */

@@ -3,6 +3,7 @@ import { type DecodeResult, decodeJson, encodeJson } from '../util/json-codec.js
 import { DISRUPTION_ALERT_SUBJECT, workerAlertSubject } from './subjects.js';
 import {
   type DisruptionEvent,
+  describeWorkerEvent,
   type WorkerActivated,
   type WorkerInactive,
   type WorkerRecovered,
@@ -65,7 +66,7 @@ export function alertOf(event: WorkerStreamEvent, raisedAt: number): Alert | und
   return {
     alert: KIND_OF[event.type],
     ...('workerId' in event ? { workerId: event.workerId } : {}),
-    summary: summaryOf(event),
+    summary: describeWorkerEvent(event),
     raisedAt,
     event,
   };
@@ -82,41 +83,4 @@ export function encodeAlert(alert: Alert): Uint8Array {
 
 export function decodeAlert(payload: Uint8Array): DecodeResult<Alert> {
   return decodeJson(payload, alertSchema);
-}
-
-function summaryOf(event: AlertingEvent): string {
-  switch (event.type) {
-    case 'WorkerInactive':
-      return (
-        `worker ${event.workerId} is inactive: no heartbeat for ${seconds(event.silentForMs)} ` +
-        `(last at ${iso(event.lastHeartbeatAt)}); its tasks are placed elsewhere`
-      );
-    case 'WorkerActivated':
-      return `worker ${event.workerId} is active again (heartbeat at ${iso(event.lastHeartbeatAt)})`;
-    case 'WorkerSuspected':
-      return (
-        `worker ${event.workerId} is suspect: no heartbeat for ${seconds(event.silentForMs)} ` +
-        (event.phi === null
-          ? `(grace of ${seconds(event.suspectAfterMs)} passed)`
-          : `(φ ${event.phi.toFixed(1)})`) +
-        '; it keeps its tasks but gets no new ones'
-      );
-    case 'WorkerRecovered':
-      return `worker ${event.workerId} recovered: a heartbeat came while it was suspect`;
-    case 'DisruptionStarted':
-      return (
-        `disruption mode started: ${event.unhealthyWorkers} of ${event.consideredWorkers} workers went silent ` +
-        `(threshold ${event.thresholdPercent} %); no worker is declared inactive until it ends`
-      );
-    case 'DisruptionEnded':
-      return `disruption mode ended ${event.endedBy === 'operator' ? 'by an operator' : 'as workers were heard again'}`;
-  }
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function iso(at: number): string {
-  return new Date(at).toISOString();
 }

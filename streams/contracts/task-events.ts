@@ -188,7 +188,6 @@ export type StopRequest = z.infer<typeof stopRequestSchema>;
 // --- clients → scheduler: `tasks.api.submit`, `tasks.api.cancel` ---
 
 export const submitRequestSchema = z.object({ taskId: z.string(), task: taskRequestSchema });
-export type SubmitRequest = z.infer<typeof submitRequestSchema>;
 
 export const placementOutcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('assigned'), workerId: z.string() }),
@@ -203,7 +202,6 @@ export const submitReplySchema = z.discriminatedUnion('ok', [
 export type SubmitReply = z.infer<typeof submitReplySchema>;
 
 export const cancelRequestSchema = z.object({ taskId: z.string() });
-export type CancelRequest = z.infer<typeof cancelRequestSchema>;
 
 export const cancelReplySchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), taskId: z.string(), previousStatus: z.enum(TASK_STATUSES) }),

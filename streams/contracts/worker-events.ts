@@ -212,7 +212,6 @@ export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
 export type WorkerLeft = z.infer<typeof workerLeftSchema>;
 export type WorkerDrained = z.infer<typeof workerDrainedSchema>;
 export type DrainEndedBy = WorkerDrained['endedBy'];
-export type WorkerEventType = WorkerEvent['type'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
 export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
 export type DisruptionEnded = z.infer<typeof disruptionEndedSchema>;
@@ -229,4 +228,77 @@ export function encodeWorkerEvent(event: WorkerStreamEvent): Uint8Array {
 /** Parses a stored event; a corrupt one is reported, not thrown, so one bad record cannot stop a projector. */
 export function decodeWorkerEvent(payload: Uint8Array): DecodeResult<WorkerStreamEvent> {
   return decodeJson(payload, workerStreamEventSchema);
+}
+
+/** The one human wording of each event: the control plane's log line and the alert's summary. */
+export function describeWorkerEvent(event: WorkerStreamEvent): string {
+  switch (event.type) {
+    case 'WorkerRegistered':
+      return `worker ${event.workerId} registered (${event.address || 'no address'})`;
+    case 'WorkerActivated':
+      return `worker ${event.workerId} is active again (heartbeat at ${iso(event.lastHeartbeatAt)})`;
+    case 'WorkerInactive':
+      return (
+        `worker ${event.workerId} is inactive: no heartbeat for ${seconds(event.silentForMs)} ` +
+        `(last at ${iso(event.lastHeartbeatAt)}); its tasks are placed elsewhere`
+      );
+    case 'WorkerCapacityChanged':
+      return `worker ${event.workerId} changed capacity or address (${event.address || 'no address'})`;
+    case 'WorkerSuspected':
+      return (
+        `worker ${event.workerId} is suspect: no heartbeat for ${seconds(event.silentForMs)} ` +
+        (event.phi === null
+          ? `(grace of ${seconds(event.suspectAfterMs)} passed)`
+          : `(φ ${event.phi.toFixed(1)})`) +
+        '; it keeps its tasks but gets no new ones'
+      );
+    case 'WorkerRecovered':
+      return `worker ${event.workerId} recovered: a heartbeat came while it was suspect`;
+    case 'WorkerFlapping':
+      return (
+        `worker ${event.workerId} is flapping: back ${event.comebacks} times within ${seconds(event.windowMs)}; ` +
+        `no new tasks until it stays up for ${seconds(event.holdDownMs)}`
+      );
+    case 'WorkerStabilized':
+      return `worker ${event.workerId} is stable again after ${seconds(event.stableForMs)} up`;
+    case 'WorkerCordoned':
+      return `worker ${event.workerId} cordoned: no new tasks`;
+    case 'WorkerUncordoned':
+      return `worker ${event.workerId} uncordoned`;
+    case 'WorkerRemoved':
+      return `worker ${event.workerId} removed; it registers again if it heartbeats`;
+    case 'WorkerLeft':
+      return (
+        `worker ${event.workerId} left (a clean stop; it had stopped ${event.stoppedAttempts.length} task attempts); ` +
+        'its tasks are placed elsewhere'
+      );
+    case 'WorkerDrainStarted':
+      return (
+        `worker ${event.workerId} draining: no new tasks; ${event.remainingTasks} tasks may finish within ` +
+        seconds(event.deadlineMs)
+      );
+    case 'WorkerDrainProgress':
+      return `worker ${event.workerId} draining: ${event.remainingTasks} tasks left`;
+    case 'WorkerDrained':
+      return event.endedBy === 'deadline'
+        ? `worker ${event.workerId} drained at its deadline: ${event.remainingTasks} tasks stopped and requeued; it stays cordoned`
+        : `worker ${event.workerId} drained: its tasks finished; it stays cordoned`;
+    case 'WorkerDrainCancelled':
+      return `worker ${event.workerId}: drain cancelled`;
+    case 'DisruptionStarted':
+      return (
+        `disruption mode started: ${event.unhealthyWorkers} of ${event.consideredWorkers} workers went silent ` +
+        `(threshold ${event.thresholdPercent} %); no worker is declared inactive until it ends`
+      );
+    case 'DisruptionEnded':
+      return `disruption mode ended ${event.endedBy === 'operator' ? 'by an operator' : 'as workers were heard again'}`;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function iso(at: number): string {
+  return new Date(at).toISOString();
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { renderAuthConf } from '../contracts/authorization.js';
+import { hasExited, stopChildProcess } from '../util/child-process.js';
 import { defaultNatsConfigPath } from '../util/project-root.js';
 import { renderTlsConf } from './tls.js';
 
@@ -169,13 +170,7 @@ export class NatsServer {
 
   /** Asks the server to shut down (SIGTERM), and kills it if it has not exited within `timeoutMs`. */
   async stop(timeoutMs = 5_000): Promise<void> {
-    if (this.hasExited()) return;
-    this.process.kill('SIGTERM');
-    const stopped = await Promise.race([this.exited.then(() => true), delay(timeoutMs).then(() => false)]);
-    if (!stopped) {
-      this.process.kill('SIGKILL');
-      await this.exited;
-    }
+    await stopChildProcess(this.process, this.exited, timeoutMs);
   }
 
   /** Makes the server re-read its configuration (and so `auth.conf`), as SIGHUP does. */
@@ -191,7 +186,7 @@ export class NatsServer {
   }
 
   hasExited(): boolean {
-    return this.process.exitCode !== null || this.process.signalCode !== null;
+    return hasExited(this.process);
   }
 }
 
@@ -216,8 +211,4 @@ export function authConfPath(storeDir: string): string {
 /** Where a running server started by us writes its pid (for `kill -HUP`). */
 export function pidFilePath(storeDir: string): string {
   return join(storeDir, 'nats-server.pid');
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { Fifo } from '../util/fifo.js';
 import type { Logger } from '../util/logger.js';
@@ -187,8 +188,4 @@ export class OrderedPublisher {
     }
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

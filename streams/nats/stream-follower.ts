@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -139,7 +140,7 @@ export class StreamFollower {
         // Unacknowledged messages are redelivered after a restart, so on close they can be let go.
         if (!this.closed) {
           this.batch.unshift(...batch);
-          await new Promise((resolve) => setTimeout(resolve, 500));
+          await sleep(500);
         }
       }
     })();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
@@ -83,7 +84,7 @@ e2e(
     assert.match(status.stdout, /^disruption mode for \S+: 3 of 4 workers went silent at once\.\n/);
 
     // Well past another timeout: still nobody inactive and nothing requeued; the frozen are suspect.
-    await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS + 500));
+    await sleep(TIMEOUT_MS + 500);
     const types = (await readWorkerStream(nc)).map(({ event }) => event.type);
     assert.not.ok(types.includes('WorkerInactive'), types.join(', '));
     assert.equal(

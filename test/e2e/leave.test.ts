@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
@@ -109,7 +110,7 @@ e2e(
     const alerts = await runCli(['alerts', '--json'], context.env);
     assert.not.match(alerts.stdout, /tessa.*inactive|worker-inactive/, 'a leave raises no failure alert');
     // The timeout passing changes nothing: a left worker is not judged by its silence.
-    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_TIMEOUT_MS + 300));
+    await sleep(HEARTBEAT_TIMEOUT_MS + 300);
     assert.is(await statusOf(context, 'tessa'), 'left');
     assert.not.match(context.serve.output(), /worker tessa is (inactive|suspect)/);
   },
@@ -154,7 +155,7 @@ e2e(
     } finally {
       await kim.close();
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     assert.is(await statusOf(context, 'tessa'), 'active');
     assert.is(await statusOf(context, 'kim'), 'active');
   },

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -119,7 +120,7 @@ test('authorization: each identity may do its own job and nothing else; new work
         `publishing to ${subject} denied: ${tessaErrors.join('; ')}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await sleep(1_500);
     assert.equal(
       (await readModelSays()).map((worker) => worker.workerId),
       ['tessa'],

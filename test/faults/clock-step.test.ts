@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,7 +9,7 @@ import { decodeAlert } from '../../streams/contracts/alerts.js';
 import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import type { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { type RunningCli, runCli } from '../support/cli.js';
-import { sleep, TestCluster } from '../support/cluster.js';
+import { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 
 /**

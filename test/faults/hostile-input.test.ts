@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -127,7 +128,7 @@ async function publishAll(nc: NatsConnection, messages: Iterable<BadMessage>): P
     // Yield regularly: a tight publish loop would buffer everything and starve the real workers.
     if (++sent % 200 === 0) {
       await nc.flush();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
     }
   }
   await nc.flush();

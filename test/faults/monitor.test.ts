@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkerEvent } from '../../streams/contracts/worker-events.js';
-import { sleep, withTestCluster } from '../support/cluster.js';
+import { withTestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 

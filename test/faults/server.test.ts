@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +14,7 @@ import { ensureWorkerEventsStream } from '../../streams/nats/event-streams.js';
 import { OrderedPublisher } from '../../streams/nats/ordered-publisher.js';
 import { silentLogger } from '../../streams/util/logger.js';
 import { runCli } from '../support/cli.js';
-import { sleep, withTestCluster } from '../support/cluster.js';
+import { withTestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../../control-plane/control-plane.js';
@@ -50,7 +51,7 @@ badInput('malformed JSON, wrong types, spoofed ids, illegal ids and a 1 MiB payl
     nc.publish('heartbeat.mallory', new Uint8Array(1024 * 1024).fill(0x7b));
     // Let the good worker's heartbeats through between bursts, as on a real network.
     await nc.flush();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   await nc.flush();
   const { intake } = controlPlane;
@@ -65,7 +66,7 @@ badInput('malformed JSON, wrong types, spoofed ids, illegal ids and a 1 MiB payl
   });
 
   // The good worker stayed active throughout, and nobody else was registered.
-  await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_TIMEOUT_MS));
+  await sleep(HEARTBEAT_TIMEOUT_MS);
   assert.is(controlPlane.fleet.statusOf('tessa'), 'active');
   assert.is(controlPlane.fleet.statusOf('mallory'), undefined);
   assert.is(controlPlane.fleet.size, 1);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fitsWithin, type Resources, sumResources } from '../../projections/resources.js';
@@ -97,7 +98,7 @@ test(`random worker stops, starts, partitions, cordons and submissions keep ever
             operations.push('cancel');
           }
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 120)));
+        await sleep(Math.floor(random() * 120));
       }
       // Everyone back and schedulable, and the queue drains.
       for (const worker of workers) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TaskDocument } from '../../projections/task-document.js';
@@ -179,7 +180,7 @@ test('in disruption mode an unacknowledged assignment is not requeued; new tasks
     await cluster.waitForTask(gpuTaskId, (task) => task.status === 'assigned', 'assigned to mute');
     await waitFor(() => cluster.controlPlane.scheduler.stats.heldInDisruption === 1, 3_000, 'held');
     // Well past another assignment timeout: still nothing requeued, nothing given up.
-    await new Promise((resolve) => setTimeout(resolve, cluster.config.assignTimeoutMs + 300));
+    await sleep(cluster.config.assignTimeoutMs + 300);
     assert.equal(await requeuesOf(cluster), []);
     const held = cluster.task(gpuTaskId) as TaskDocument;
     assert.equal([held.status, held.workerId, held.attempt], ['assigned', 'mute', 1]);
@@ -211,7 +212,7 @@ test('in disruption mode a worker turned inactive and removed keeps its tasks un
     await kim.inactive();
     await cluster.schedulerHas(await kim.remove());
     await waitFor(() => cluster.controlPlane.scheduler.stats.heldInDisruption === 2, 3_000, 'both held');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     assert.equal(await requeuesOf(cluster), []);
     assertStillRunning(cluster, running, 'kim');
 
@@ -258,7 +259,7 @@ test('at a restart in disruption mode, tasks on an inactive worker are held unti
     await cluster.startControlPlane();
 
     await waitFor(() => cluster.controlPlane.scheduler.stats.heldInDisruption === 1, 3_000, 'held');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     assert.equal(await requeuesOf(cluster), []);
     assertStillRunning(cluster, ['t-0002'], 'gone');
     // Placement goes on.

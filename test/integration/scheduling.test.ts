@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -402,7 +403,7 @@ test('an agent acknowledges a repeated offer of an attempt that already ran, and
       2_000,
     );
     assert.equal(repeated.ok && repeated.value, { accepted: true });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     assert.is(worker.agent?.stats.completed, 1, 'ran once');
     assert.equal(worker.agent?.runningTasks(), []);
   });

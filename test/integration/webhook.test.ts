@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebhookSender, type WebhookSenderOptions } from '../../control-plane/webhook.js';
@@ -74,7 +75,7 @@ webhook('4xx is not retried, except 408 and 429', async () => {
     async (receiver, sender) => {
       sender.send({ n: 1 });
       await waitFor(() => sender.stats.failed === 1, 2_000, 'the refusal');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       assert.is(receiver.requests.length, 1);
       assert.is(sender.stats.retried, 0);
     },
@@ -100,7 +101,7 @@ webhook('a message is given up after maxAttempts failures', async () => {
     async (receiver, sender) => {
       sender.send({ n: 1 });
       await waitFor(() => sender.stats.failed === 1, 3_000, 'giving up');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
       assert.is(receiver.requests.length, 3);
       assert.equal(sender.stats, { delivered: 0, retried: 2, failed: 1, dropped: 0, abandoned: 0 });
     },
@@ -172,7 +173,7 @@ webhook('close() waits for deliveries under way only up to its grace, then aband
     assert.ok(closeMs >= 190 && closeMs < 1_000, `close took ${closeMs} ms`);
     assert.equal(sender.stats, { delivered: 0, retried: 0, failed: 0, dropped: 0, abandoned: 2 });
     sender.send({ n: 3 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     assert.is(receiver.requests.length, 1, 'nothing is sent after close');
   } finally {
     await receiver.close();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CONFIG_ENV, type Config, type ConfigOverrides, resolveConfig } from '../../cli/config.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
@@ -130,7 +131,7 @@ export class TestCluster {
   async restartServer(downForMs: number): Promise<void> {
     const { port } = this.server;
     await this.server.kill();
-    await new Promise((resolve) => setTimeout(resolve, downForMs));
+    await sleep(downForMs);
     this.server = await startTestNatsServer(this.storeDir.path, port);
   }
 
@@ -198,5 +199,3 @@ export async function withTestCluster(
     await cluster.close();
   }
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
 import { renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
@@ -74,7 +75,7 @@ export async function waitFor(
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     if (await check()) return Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

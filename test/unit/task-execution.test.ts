@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
@@ -50,8 +51,7 @@ test('stopping a command kills its whole process group, and it never reports', a
     onExit: (result) => results.push(result),
   });
   const started = Date.now();
-  while (lines.length === 0 && Date.now() - started < 5_000)
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  while (lines.length === 0 && Date.now() - started < 5_000) await sleep(10);
   const sleepPid = Number(lines[0]);
   assert.ok(Number.isInteger(sleepPid) && sleepPid > 0, `no pid printed: ${lines.join('|')}`);
   execution.stop();
@@ -63,9 +63,9 @@ test('stopping a command kills its whole process group, and it never reports', a
       return false;
     }
   };
-  while (alive() && Date.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (alive() && Date.now() - started < 5_000) await sleep(10);
   assert.not.ok(alive(), 'the grandchild `sleep` outlived the stop');
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await sleep(100);
   assert.equal(results, []);
 });
 
