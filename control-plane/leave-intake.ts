@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
 import type { OperatorReply } from '../streams/contracts/operator-requests.js';
 import { WORKER_LEAVE_WILDCARD } from '../streams/contracts/subjects.js';
@@ -6,20 +6,16 @@ import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { leaveRequestSchema, MAX_LEAVE_REQUEST_BYTES } from '../streams/contracts/worker-leave.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
-import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
+import { RateLimitedLog } from '../streams/util/logger.js';
+import type { SettledRepliesOptions } from './operator-api.js';
 
 /** What a leaving worker asks of the fleet (`Fleet` has it). */
 export interface LeaveControls {
   leave(workerId: string, stoppedAttempts: readonly StoppedAttempt[]): OperatorOutcome;
 }
 
-export interface LeaveIntakeOptions {
-  nc: NatsConnection;
+export interface LeaveIntakeOptions extends SettledRepliesOptions {
   fleet: LeaveControls;
-  /** Resolves once the fleet's events so far are stored and applied, or after `timeoutMs` (see OperatorApi). */
-  settle: (timeoutMs: number) => Promise<void>;
-  settleTimeoutMs: number;
-  logger: Logger;
 }
 
 const LEAVE_QUEUE_GROUP = 'cloudai-leave';

@@ -35,10 +35,9 @@ export interface OperatorControls {
   endDisruption(): OperatorOutcome;
 }
 
-export interface OperatorApiOptions {
+/** What a service that answers requests to change the fleet needs: it replies once the change is settled. */
+export interface SettledRepliesOptions {
   nc: NatsConnection;
-  fleet: OperatorControls;
-  drains: DrainControls;
   /**
    * Resolves once the events the fleet has emitted so far are stored and applied (by the read
    * model and the scheduler), or after `timeoutMs`: a reply then means `cloudai workers` and
@@ -47,6 +46,11 @@ export interface OperatorApiOptions {
   settle: (timeoutMs: number) => Promise<void>;
   settleTimeoutMs: number;
   logger: Logger;
+}
+
+export interface OperatorApiOptions extends SettledRepliesOptions {
+  fleet: OperatorControls;
+  drains: DrainControls;
 }
 
 /** One control plane answers each request, should a second one ever listen. */

@@ -5,7 +5,7 @@ import { Fleet } from '../../actors/fleet.js';
 import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { type Clock, fromWallTime, MONOTONIC_CLOCK, toWallTime, wallNow } from '../../streams/util/clock.js';
 import { heartbeat } from '../support/heartbeats.js';
-import { hardTimeoutOnly } from '../support/liveness.js';
+import { hardTimeoutOnly, knownWorker } from '../support/liveness.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -28,8 +28,7 @@ function steppableClock() {
   };
 }
 
-test('deadlines ignore wall-clock steps; events carry the wall clock as it reads when they leave', () => {
-  const { clock, monotonic, step } = steppableClock();
+function fleetOn(clock: Clock) {
   const events: WorkerStreamEvent[] = [];
   const fleet = new Fleet({
     settings: hardTimeoutOnly(TIMEOUT_MS),
@@ -37,6 +36,12 @@ test('deadlines ignore wall-clock steps; events carry the wall clock as it reads
     maxWorkers: 10,
     onEvent: (event) => events.push(event),
   });
+  return { fleet, events };
+}
+
+test('deadlines ignore wall-clock steps; events carry the wall clock as it reads when they leave', () => {
+  const { clock, monotonic, step } = steppableClock();
+  const { fleet, events } = fleetOn(clock);
   fleet.receiveHeartbeat(heartbeat('tessa'), clock.now());
   assert.equal(events[0]?.at, 1_000_000, 'registered at the wall-clock time');
   step(10 * 60_000);
@@ -59,26 +64,9 @@ test('deadlines ignore wall-clock steps; events carry the wall clock as it reads
 
 test('restored workers: wall-clock times from the log are taken back onto the fleet clock', () => {
   const { clock, monotonic } = steppableClock();
-  const events: WorkerStreamEvent[] = [];
-  const fleet = new Fleet({
-    settings: hardTimeoutOnly(TIMEOUT_MS),
-    clock,
-    maxWorkers: 10,
-    onEvent: (event) => events.push(event),
-  });
+  const { fleet, events } = fleetOn(clock);
   monotonic.increment(5_000);
-  fleet.restore([
-    {
-      workerId: 'kim',
-      status: 'active',
-      seq: 3,
-      lastHeartbeatAt: 1_002_000,
-      address: heartbeat('kim').address,
-      capacity: heartbeat('kim').capacity,
-      flapping: false,
-      cordoned: false,
-    },
-  ]);
+  fleet.restore([knownWorker('kim', { status: 'active', seq: 3, lastHeartbeatAt: 1_002_000 })]);
   monotonic.increment(TIMEOUT_MS);
   const inactive = events.at(-1);
   assert.ok(inactive?.type === 'WorkerInactive');

@@ -4,9 +4,9 @@ import { parseDuration } from '../../cli/terminal.js';
 import { describeDrain } from '../../cli/workers-table.js';
 import { DrainCoordinator } from '../../control-plane/drain-coordinator.js';
 import { evolveWorker, isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
-import type { WorkerEvent } from '../../streams/contracts/worker-events.js';
 import { silentLogger } from '../../streams/util/logger.js';
 import { hardTimeoutOnly, startFleet } from '../support/liveness.js';
+import { workerDocument } from '../support/workers.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -142,16 +142,7 @@ test('after a restart the drain is taken up from the log, its deadline re-armed'
 });
 
 test('the fold: draining is not schedulable, progress is kept, drained means cordoned, cancel clears it', () => {
-  const registered: WorkerEvent = {
-    type: 'WorkerRegistered',
-    workerId: 'tessa',
-    at: 1_000,
-    seq: 1,
-    address: 'a:1',
-    capacity: { cpu: 1, memoryGb: 1, storageGb: 0, gpu: 0 },
-  };
-  let document = evolveWorker(undefined, registered);
-  document = evolveWorker(document, {
+  let document = evolveWorker(workerDocument('tessa'), {
     type: 'WorkerDrainStarted',
     workerId: 'tessa',
     at: 2_000,

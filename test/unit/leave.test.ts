@@ -2,9 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { workerStats } from '../../projections/uptime.js';
 import { evolveWorker, hasLostItsTasks, isSchedulable } from '../../projections/worker-document.js';
-import type { WorkerEvent } from '../../streams/contracts/worker-events.js';
-import { heartbeat } from '../support/heartbeats.js';
-import { hardTimeoutOnly, startFleet } from '../support/liveness.js';
+import { hardTimeoutOnly, knownWorker, startFleet } from '../support/liveness.js';
+import { workerDocument } from '../support/workers.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -87,21 +86,7 @@ test('a left worker can be removed; a left one restored from the log stays left'
   fleet.stop();
 
   const restarted = startFleet(hardTimeoutOnly(TIMEOUT_MS));
-  restarted.fleet.restore(
-    [
-      {
-        workerId: 'kim',
-        status: 'left',
-        seq: 4,
-        lastHeartbeatAt: 0,
-        address: heartbeat('kim').address,
-        capacity: heartbeat('kim').capacity,
-        flapping: false,
-        cordoned: false,
-      },
-    ],
-    0,
-  );
+  restarted.fleet.restore([knownWorker('kim', { status: 'left', seq: 4, lastHeartbeatAt: 0 })], 0);
   restarted.clock.increment(10 * TIMEOUT_MS);
   assert.is(restarted.fleet.statusOf('kim'), 'left');
   assert.is(restarted.events.length, 0);
@@ -112,19 +97,14 @@ test('a left worker can be removed; a left one restored from the log stays left'
 });
 
 test('the fold: left is its own status, not schedulable, tasks lost, its time counted nowhere', () => {
-  const events: WorkerEvent[] = [
-    {
-      type: 'WorkerRegistered',
-      workerId: 'tessa',
-      at: 1_000,
-      seq: 1,
-      address: 'a:1',
-      capacity: { cpu: 1, memoryGb: 1, storageGb: 0, gpu: 0 },
-    },
-    { type: 'WorkerLeft', workerId: 'tessa', at: 5_000, seq: 2, lastHeartbeatAt: 4_000, stoppedAttempts: [] },
-  ];
-  let document = evolveWorker(undefined, events[0] as WorkerEvent);
-  document = evolveWorker(document, events[1] as WorkerEvent);
+  const document = evolveWorker(workerDocument('tessa'), {
+    type: 'WorkerLeft',
+    workerId: 'tessa',
+    at: 5_000,
+    seq: 2,
+    lastHeartbeatAt: 4_000,
+    stoppedAttempts: [],
+  });
   assert.is(document.status, 'left');
   assert.is(document.statusSince, 5_000);
   assert.is(document.lastHeartbeatAt, 4_000);
