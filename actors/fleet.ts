@@ -461,7 +461,7 @@ export class Fleet {
         ok: false,
         error:
           `worker ${workerId} is ${slot.status}: only an inactive or left worker can be removed (an active one would ` +
-          `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it inactive, and retry`,
+          `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it left or inactive, and retry`,
       };
     }
     this.timers.runFor(slot, () => slot.actor.send({ type: 'REMOVE', at: this.timers.now() }));

@@ -103,7 +103,7 @@ e2e(
       [
         ['workers', 'remove', 'kim'],
         'cloudai: worker kim is active: only an inactive or left worker can be removed (an active one would register again ' +
-          'at its next heartbeat); stop it, wait until `cloudai workers` shows it inactive, and retry\n',
+          'at its next heartbeat); stop it, wait until `cloudai workers` shows it left or inactive, and retry\n',
       ],
       [['disruption', 'end'], 'cloudai: the fleet is not in disruption mode: there is nothing to end\n'],
       [
