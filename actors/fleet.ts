@@ -497,8 +497,11 @@ export class Fleet {
     }
     const slot = this.workers.get(workerId);
     if (slot) return { ok: true, slot };
-    const why = this.removedSeqs.has(workerId) ? 'was removed' : 'is not known';
-    return { ok: false, error: `worker ${workerId} ${why}: list the workers with \`cloudai workers\`` };
+    // `cloudai workers` hides removed workers: name the flag that shows them.
+    const [why, list] = this.removedSeqs.has(workerId)
+      ? ['was removed', 'cloudai workers --all']
+      : ['is not known', 'cloudai workers'];
+    return { ok: false, error: `worker ${workerId} ${why}: list the workers with \`${list}\`` };
   }
 
   /** Cancels every pending timer and drops every actor; later heartbeats are ignored. */

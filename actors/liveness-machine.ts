@@ -193,6 +193,12 @@ function suspected(context: WorkerLivenessContext, at: number, suspectAfterMs: n
   };
 }
 
+/** Held `suspect` at its timeout by disruption mode, rather than declared inactive. */
+function heldAtTimeout(context: WorkerLivenessContext) {
+  const event = suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null);
+  return { ...event, heldByDisruption: true as const };
+}
+
 function inactive(context: WorkerLivenessContext, at: number) {
   return {
     type: 'WorkerInactive' as const,
@@ -283,9 +289,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
         suspected(context, suspicionDeadlineOf(context), context.suspicion.afterMs, context.suspicion.phi),
       ),
       /** Held at the timeout without having been suspected first (φ would have come later). */
-      emitSuspectedAtTimeout: emit(({ context }) =>
-        suspected(context, inactiveDeadlineOf(context), context.settings.heartbeatTimeoutMs, null),
-      ),
+      emitSuspectedAtTimeout: emit(({ context }) => heldAtTimeout(context)),
       emitInactive: emit(({ context }) => inactive(context, inactiveDeadlineOf(context))),
       /** An operator ended a disruption: a worker held past its deadline is inactive as of now. */
       emitInactiveNow: emit(({ context, event }) =>

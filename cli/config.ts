@@ -2,7 +2,10 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../control-plane/heartbeat-intake.js';
 import type { ControlPlaneSettings } from '../control-plane/settings.js';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
+import { ID_RULE, isValidWorkerId } from '../streams/contracts/subjects.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
+import { UserFacingError } from '../streams/util/user-error.js';
+import { findRunningUp } from './running-up.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
 export interface Config extends ControlPlaneSettings {
@@ -142,7 +145,14 @@ export function credentialsDir(dataDir: string): string {
   return join(dataDir, 'credentials');
 }
 
-export class ConfigError extends Error {
+/** Refuses a `--id` that is no worker id, quoting it. */
+export function checkWorkerIdFlag(workerId: string): void {
+  if (!isValidWorkerId(workerId)) {
+    throw new ConfigError(`--id ${JSON.stringify(workerId)} is not a valid worker id: use ${ID_RULE}`);
+  }
+}
+
+export class ConfigError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
@@ -152,7 +162,41 @@ export class ConfigError extends Error {
 /** Settings given as flags: values, or the strings a command line holds (`resolveConfig` parses and checks both). */
 export type ConfigOverrides = { [K in keyof Config]?: Config[K] | string | undefined };
 
-export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * The settings of a command that runs liveness (`serve`, `up`, `worker`): resolved, and checked
+ * against each other (the interval and the grace before suspicion must be shorter than the timeout).
+ */
+export function resolveConfig(
+  flags: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
+): Config {
+  const config = resolveClientConfig(flags, env, options);
+  checkLivenessTiming(config);
+  return config;
+}
+
+export interface ResolveOptions {
+  /**
+   * Whether settings given neither as a flag nor in the environment come from the `cloudai up`
+   * running on the data dir (its NATS URL and heartbeat timing); default true. `up` itself: false.
+   */
+  joinRunningUp?: boolean;
+}
+
+/** The settings a running `cloudai up` gives the commands on its data dir. */
+const FROM_RUNNING_UP = ['natsUrl', 'tlsCa', 'heartbeatIntervalMs', 'heartbeatTimeoutMs'] as const;
+
+/**
+ * The settings of a command that does not judge liveness (the read-only ones and the requests
+ * to the control plane): each one resolved and checked alone, so a timing that only `serve`
+ * would refuse never stops `cloudai workers`.
+ */
+export function resolveClientConfig(
+  flags: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
+): Config {
   const config: Config = { ...DEFAULT_CONFIG };
   const given = new Set<keyof Config>();
   for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof Config>) {
@@ -164,25 +208,15 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     else continue;
     given.add(key);
   }
+  const running = options.joinRunningUp === false ? undefined : findRunningUp(config.dataDir);
+  for (const key of FROM_RUNNING_UP)
+    if (running && !given.has(key)) Object.assign(config, { [key]: running[key] });
   // The grace before suspicion follows the heartbeat interval unless it was set itself.
   if (!given.has('suspectAfterMs')) config.suspectAfterMs = 2 * config.heartbeatIntervalMs;
   if (!isPolicyName(config.policy)) {
     throw new ConfigError(
       `${flags.policy !== undefined ? '--policy' : CONFIG_ENV.policy} ${JSON.stringify(config.policy)} is not a ` +
         `placement policy: use one of ${POLICY_NAMES.join(', ')}`,
-    );
-  }
-  if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
-    throw new ConfigError(
-      `heartbeat interval (${config.heartbeatIntervalMs} ms) must be shorter than the heartbeat timeout ` +
-        `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
-    );
-  }
-  if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
-    throw new ConfigError(
-      `the grace before suspicion (--suspect-after-ms / ${CONFIG_ENV.suspectAfterMs}, ${config.suspectAfterMs} ms) ` +
-        `must be shorter than the heartbeat timeout (${config.heartbeatTimeoutMs} ms): a worker is suspect ` +
-        'before it is declared inactive',
     );
   }
   if (config.disruptionThresholdPercent > 100) {
@@ -205,6 +239,23 @@ export function resolveConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEn
     );
   }
   return config;
+}
+
+/** The constraints between the timing settings, for the commands whose behaviour depends on them. */
+function checkLivenessTiming(config: Config): void {
+  if (config.heartbeatIntervalMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `heartbeat interval (${config.heartbeatIntervalMs} ms) must be shorter than the heartbeat timeout ` +
+        `(${config.heartbeatTimeoutMs} ms), or every worker would flap between active and inactive`,
+    );
+  }
+  if (config.suspectAfterMs >= config.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `the grace before suspicion (--suspect-after-ms / ${CONFIG_ENV.suspectAfterMs}, ${config.suspectAfterMs} ms) ` +
+        `must be shorter than the heartbeat timeout (${config.heartbeatTimeoutMs} ms): a worker is suspect ` +
+        'before it is declared inactive',
+    );
+  }
 }
 
 function assign(config: Config, key: keyof Config, value: unknown, source: string): void {

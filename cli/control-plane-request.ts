@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { connectToNats } from '../streams/nats/connection.js';
 import { requestJson } from '../streams/nats/request-reply.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 import type { Config } from './config.js';
 import { natsAccessFor } from './credentials.js';
 
@@ -41,21 +42,23 @@ export async function askControlPlane<Schema extends z.ZodType>(
     if (reply.ok) return reply.value;
     switch (reply.failure) {
       case 'no-responders':
-        throw new Error(
+        throw new UserFacingError(
           `no ${service} answers on NATS at ${config.natsUrl}: start the control plane with \`cloudai up\` ` +
             `or \`cloudai serve\`; ${advice.nothingDone}`,
         );
       case 'denied':
-        throw new Error(
+        throw new UserFacingError(
           `the NATS server refused this request (${reply.detail}): the credentials in use are not the CLI's, ` +
             `or the server's auth.conf predates this version (regenerate it with \`cloudai credentials cli\`); ${advice.nothingDone}`,
         );
       case 'timeout':
-        throw new Error(
+        throw new UserFacingError(
           `the ${service} did not answer within ${config.requestTimeoutMs} ms; ${advice.maybeDone}`,
         );
       default:
-        throw new Error(`the ${service}'s answer was unusable (${reply.detail}); ${advice.maybeDone}`);
+        throw new UserFacingError(
+          `the ${service}'s answer was unusable (${reply.detail}); ${advice.maybeDone}`,
+        );
     }
   } finally {
     await nc.close();

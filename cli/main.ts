@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ID_RULE } from '../streams/contracts/subjects.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
 import type { DrainCommandOptions, WorkerControl } from './commands/operator.js';
@@ -27,7 +28,11 @@ type SharedFlags = ConfigOverrides;
 
 /** Each setting's flag: its argument, what it is, and its default when that is not `DEFAULT_CONFIG`'s value. */
 const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; otherDefault?: string }>> = {
-  natsUrl: { arg: 'url', what: 'NATS server' },
+  natsUrl: {
+    arg: 'url',
+    what: 'NATS server',
+    otherDefault: `the one \`cloudai up\` runs for this data dir (with its heartbeat timing), else ${DEFAULT_CONFIG.natsUrl}`,
+  },
   dataDir: { arg: 'dir', what: 'data dir' },
   credentials: {
     arg: 'file',
@@ -96,8 +101,17 @@ const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'tlsCa', 'dataDir'] as const;
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
 
+/** Exit codes, as the help lists them. */
+const EXIT_CODES = { failed: 1, internal: 70 } as const;
+
 const program = new Command('cloudai')
   .description('CloudAI control plane: worker liveness from heartbeats, as one event-sourced truth')
+  .addHelpText(
+    'after',
+    `\nExit codes: 0 done; ${EXIT_CODES.failed} not done, the message says why and what to do (a wrong flag or ` +
+      `setting, no server, a refusal); ${EXIT_CODES.internal} internal error, a bug in cloudai ` +
+      '(CLOUDAI_DEBUG=1 prints its stack).',
+  )
   .showHelpAfterError()
   // Options after a subcommand's name belong to it: `workers stats ID --json` is the subcommand's --json,
   // not `workers`' (commander would otherwise give every option the parent knows to the parent).
@@ -152,7 +166,11 @@ withConfigOptions(
     .option('--storage <gb>', 'storage in GB', '100')
     .option('--gpu <n>', 'GPUs', '0')
     .option('--address <host:port>', 'address the worker advertises (default: host name)')
-    .option('--interval-ms <ms>', 'time between heartbeats (same as --heartbeat-interval-ms)'),
+    .option(
+      '--interval-ms <ms>',
+      'time between heartbeats (same as --heartbeat-interval-ms; default: that of the `cloudai up` running ' +
+        `for this data dir, else ${DEFAULT_CONFIG.heartbeatIntervalMs})`,
+    ),
   ['taskMs', 'heartbeatIntervalMs'],
 )
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
@@ -174,7 +192,7 @@ const workers = program
     'show every worker from the read model (removed ones with --all); stats, cordon, uncordon, drain or remove one',
   )
   .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
-  .option('--watch', 'redraw every second until Ctrl-C')
+  .option('--watch', 'redraw every second until Ctrl-C; with --json, one JSON array per line every second')
   .option(
     '--status <status>',
     `only these workers: ${WORKER_FILTERS.join(', ')} (removed ones only with --all or --status removed)`,
@@ -351,8 +369,26 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Errors a user can cause carry their own advice; print it on one line, not a stack trace.
-  process.stderr.write(`cloudai: ${(error as Error).message}\n`);
-  if (process.env.CLOUDAI_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(1);
+  process.exit(reportFailure(error));
+}
+
+/**
+ * Prints a failed command's error and returns its exit code. An error the user's situation
+ * caused carries its own advice: one line, no stack. Anything else is a bug, and says so.
+ */
+function reportFailure(error: unknown): number {
+  const debug = Boolean(process.env.CLOUDAI_DEBUG);
+  const stack = error instanceof Error ? error.stack : undefined;
+  if (error instanceof UserFacingError) {
+    process.stderr.write(`cloudai: ${error.message}\n`);
+    if (debug && stack) process.stderr.write(`${stack}\n`);
+    return EXIT_CODES.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(
+    `cloudai: internal error: ${message}\nThis is a bug in cloudai, not something you did. ` +
+      (debug ? 'Please report it with this stack:\n' : 'Run again with CLOUDAI_DEBUG=1 to see its stack.\n'),
+  );
+  if (debug && stack) process.stderr.write(`${stack}\n`);
+  return EXIT_CODES.internal;
 }

@@ -1,7 +1,7 @@
 import { describeResources, requestsOf } from '../projections/resources.js';
 import { bySubmission, type TaskDocument } from '../projections/task-document.js';
 import { TASK_STATUSES, type TaskStatus } from '../streams/contracts/task-events.js';
-import { type Colors, formatDuration, renderTable } from './terminal.js';
+import { type Colors, countOf, formatDuration, renderTable } from './terminal.js';
 
 const HEADER = [
   'ID',
@@ -16,9 +16,25 @@ const HEADER = [
 ] as const;
 const STATUS_COLUMN = HEADER.indexOf('STATUS');
 
+/** What `--status` left out: the filter, and how many tasks there are in all. */
+export interface TasksFilterContext {
+  status: TaskStatus;
+  total: number;
+}
+
 /** The `cloudai tasks` table: oldest first, as the queue serves them. */
-export function renderTasksTable(tasks: readonly TaskDocument[], now: number, color: Colors): string {
-  if (tasks.length === 0) return 'no tasks yet: submit one with `cloudai task submit --image IMG`';
+export function renderTasksTable(
+  tasks: readonly TaskDocument[],
+  now: number,
+  color: Colors,
+  filtered?: TasksFilterContext,
+): string {
+  if (tasks.length === 0) {
+    if (filtered && filtered.total > 0) {
+      return `no task is ${filtered.status} (${countOf(filtered.total, 'task')} in all: \`cloudai tasks\` lists them)`;
+    }
+    return 'no tasks yet: submit one with `cloudai task submit --cpu N`';
+  }
   const sorted = [...tasks].sort(bySubmission);
   const rows = sorted.map((task) => [
     task.taskId,
@@ -27,7 +43,7 @@ export function renderTasksTable(tasks: readonly TaskDocument[], now: number, co
     String(task.attempt),
     task.type,
     describeResources(requestsOf(task)),
-    task.image,
+    task.image ?? '-',
     `${formatDuration(now - task.submittedAt)} ago`,
     formatDuration(now - task.statusSince),
   ]);
@@ -46,7 +62,7 @@ function summarize(tasks: readonly TaskDocument[]): string {
   const parts = TASK_STATUSES.filter((status) => counts.has(status)).map(
     (status) => `${counts.get(status)} ${status}`,
   );
-  return `${tasks.length} task${tasks.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
+  return `${countOf(tasks.length, 'task')}: ${parts.join(', ')}`;
 }
 
 /** `cloudai task show`: the task, each attempt and every event applied to it. */
@@ -59,7 +75,10 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
     ...renderTable(
       ['', ''],
       [
-        ['image', `${task.image} (recorded; the agent does not run containers)`],
+        [
+          'image',
+          task.image === undefined ? '-' : `${task.image} (recorded; the agent does not run containers)`,
+        ],
         [
           'command',
           task.command === undefined

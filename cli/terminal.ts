@@ -90,3 +90,8 @@ export function formatDateTime(at: number): string {
     .join('-');
   return `${day} ${formatClock(at)}`;
 }
+
+/** "1 task", "10 tasks": a count with its noun. */
+export function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

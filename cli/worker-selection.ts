@@ -24,6 +24,9 @@ export interface WorkerSelection {
   workers: WorkerDocument[];
   /** Removed workers that matched but were left out (no `--all`, no `--status removed`). */
   hiddenRemoved: number;
+  /** The filter given, and every worker the read model holds: what an empty selection is out of. */
+  filter: WorkerFilter | undefined;
+  total: number;
 }
 
 /** Checks `--status` before anything is opened: a typo gets the list of what is accepted. */
@@ -46,7 +49,7 @@ export function selectWorkers(
 ): WorkerSelection {
   const matches = filter ? FILTERS[filter] : () => true;
   const showRemoved = all || filter === 'removed';
-  const selection: WorkerSelection = { workers: [], hiddenRemoved: 0 };
+  const selection: WorkerSelection = { workers: [], hiddenRemoved: 0, filter, total: workers.length };
   for (const worker of workers) {
     if (!matches(worker)) continue;
     if (worker.status === 'removed' && !showRemoved) selection.hiddenRemoved++;

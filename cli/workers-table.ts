@@ -2,7 +2,7 @@ import type { DisruptionDocument } from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, subtractResources } from '../projections/resources.js';
 import { type DrainState, isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
-import { type Colors, formatClock, formatDuration, renderTable } from './terminal.js';
+import { type Colors, countOf, formatClock, formatDuration, renderTable } from './terminal.js';
 
 const HEADER = [
   'ID',
@@ -65,7 +65,20 @@ export function describeDrain(drain: DrainState, now: number): string {
 export interface WorkersTableContext {
   /** Removed workers left out of the rows (shown with `--all`). */
   hiddenRemoved?: number;
+  /** The `--status` given, and how many workers the read model holds in all. */
+  filter?: string | undefined;
+  total?: number;
   disruption?: DisruptionDocument;
+}
+
+/** Why the table is empty: nothing stored yet, a filter that matches none, or only removed workers. */
+function noWorkersShown({ hiddenRemoved = 0, filter, total = hiddenRemoved }: WorkersTableContext): string {
+  const removed = hiddenRemoved > 0 ? ` (${hiddenRemoved} removed not shown: --all shows them)` : '';
+  if (total === 0) return 'no workers yet: start one with `cloudai worker --id ID --cpu N --memory GB`';
+  if (filter !== undefined) {
+    return `no worker matches --status ${filter}${removed}; ${countOf(total, 'worker')} in all: \`cloudai workers --all\` lists them`;
+  }
+  return `no workers to show${removed}`;
 }
 
 /** The `cloudai workers` table: one row per worker, in the order given (the read model's, by id). */
@@ -79,13 +92,7 @@ export function renderWorkersTable(
     ? `${color.yellow(disruptionBanner(context.disruption, now))}\n\n`
     : '';
   const hidden = context.hiddenRemoved ?? 0;
-  if (workers.length === 0) {
-    const none =
-      hidden > 0
-        ? `no workers to show (${hidden} removed not shown: --all shows them)`
-        : 'no workers yet: start one with `cloudai worker --id ID --cpu N --memory GB`';
-    return `${banner}${none}`;
-  }
+  if (workers.length === 0) return `${banner}${noWorkersShown(context)}`;
   const rows = workers.map((worker) => [
     worker.workerId,
     STATUS_LABEL[worker.status],

@@ -50,6 +50,8 @@ export class ControlPlaneMetrics {
 
   constructor(private readonly options: ControlPlaneMetricsOptions) {
     this.includeProcessMetrics = options.processMetrics ?? false;
+    // At start, not at the first scrape: the process counters count from their registration.
+    if (this.includeProcessMetrics) processRegistry();
     const registers = [this.registry];
     // `collect` runs with the metric as `this`; these read the sources through `metrics`.
     const metrics = this;
@@ -249,12 +251,23 @@ let processMetrics: Registry | undefined;
 
 /**
  * prom-client's process metrics start observers (GC, event-loop delay) that cannot be stopped,
- * so the process gets one registry of them, whatever number of control planes it runs.
+ * so the process gets one registry of them, whatever number of control planes it runs. Its CPU
+ * counters count from their registration; the CPU spent before (start-up) is added once, so
+ * they show the process's whole use, as `process.cpuUsage()` does.
  */
 function processRegistry(): Registry {
   if (!processMetrics) {
-    processMetrics = new Registry();
-    collectDefaultMetrics({ register: processMetrics });
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const { user, system } = process.cpuUsage();
+    const before: Array<[string, number]> = [
+      ['process_cpu_user_seconds_total', user],
+      ['process_cpu_system_seconds_total', system],
+      ['process_cpu_seconds_total', user + system],
+    ];
+    for (const [name, micros] of before)
+      (registry.getSingleMetric(name) as Counter | undefined)?.inc(micros / 1e6);
+    processMetrics = registry;
   }
   return processMetrics;
 }

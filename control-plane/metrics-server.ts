@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../streams/util/logger.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 import type { HealthReport } from './health.js';
 
 export interface MetricsServerOptions {
@@ -35,7 +36,7 @@ export class MetricsServer {
       server.once('error', (error: NodeJS.ErrnoException) => {
         const where = `${options.host}:${options.port}`;
         reject(
-          new Error(
+          new UserFacingError(
             error.code === 'EADDRINUSE'
               ? `metrics port ${where} is already in use: choose another with --metrics-port (or CLOUDAI_METRICS_PORT)`
               : `cannot serve metrics on ${where}: ${error.message}`,

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { UserFacingError } from '../streams/util/user-error.js';
 import { type DisruptionDocument, NO_DISRUPTION } from './disruption-document.js';
 import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
 import type { TaskDocument } from './task-document.js';
@@ -14,7 +15,7 @@ export interface ReadModelOptions {
   readOnly?: boolean;
 }
 
-export class ReadModelMissingError extends Error {
+export class ReadModelMissingError extends UserFacingError {
   constructor(
     readonly path: string,
     options?: ErrorOptions,

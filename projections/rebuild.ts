@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type StreamState } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import { UserFacingError } from '../streams/util/user-error.js';
 import type { ReadModel } from './read-model.js';
 import type { StreamMessage } from './stream-batch.js';
 import { applyTaskEventBatch } from './task-projector.js';
@@ -44,7 +45,7 @@ export async function rebuildReadModel(options: RebuildOptions): Promise<Rebuild
 async function streamState(nc: NatsConnection, stream: string): Promise<StreamState> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(stream).catch((error: Error) => {
-    throw new Error(
+    throw new UserFacingError(
       `cannot read stream ${stream} (${error.message}): it is created by \`cloudai serve\`; start it once first`,
     );
   });

@@ -132,7 +132,6 @@ export function bySubmission(a: TaskDocument, b: TaskDocument): number {
 /** The task as submitted, without its life so far: what an assignment carries to a worker. */
 export function specOf(task: TaskDocument): TaskSpec {
   const spec: TaskSpec = {
-    image: task.image,
     cpu: task.cpu,
     memoryGb: task.memoryGb,
     storageGb: task.storageGb,
@@ -141,6 +140,7 @@ export function specOf(task: TaskDocument): TaskSpec {
     k: task.k,
     submittedAt: task.submittedAt,
   };
+  if (task.image !== undefined) spec.image = task.image;
   if (task.command !== undefined) spec.command = task.command;
   return spec;
 }

@@ -49,14 +49,22 @@ export function validateTaskRequest(
   request: TaskRequest,
   submittedAt: number,
   label: (field: TaskRequestField) => string = (field) => field,
+  typed: (field: TaskRequestField) => string | undefined = () => undefined,
 ): TaskValidation {
   const problems: TaskRequestProblem[] = [];
   const problem = (field: TaskRequestField, message: string) =>
     problems.push({ field, message: `${label(field)} ${message}` });
+  // What was typed, quoted, for a value that is no number: "abc" says more than NaN.
+  const show = (field: TaskRequestField, value: number) => {
+    const text = typed(field);
+    return Number.isNaN(value) && text !== undefined ? JSON.stringify(text) : showNumber(value);
+  };
 
-  const image = request.image.trim();
-  if (image === '') problem('image', 'is required: name the container image the task runs, e.g. python:3.12');
-  else if (image.length > MAX_IMAGE_LENGTH) problem('image', `is longer than ${MAX_IMAGE_LENGTH} characters`);
+  const image = request.image?.trim();
+  if (image === '') problem('image', 'is empty: name a container image, e.g. python:3.12, or leave it out');
+  else if (image !== undefined && image.length > MAX_IMAGE_LENGTH) {
+    problem('image', `is longer than ${MAX_IMAGE_LENGTH} characters`);
+  }
   if (request.command !== undefined) {
     if (request.command.trim() === '') problem('command', 'is empty: give a shell command, or leave it out');
     else if (request.command.length > MAX_COMMAND_LENGTH) {
@@ -67,11 +75,11 @@ export function validateTaskRequest(
   const amount = (field: 'cpu' | 'memoryGb' | 'storageGb' | 'gpu', unit: string): number => {
     const value = request[field] ?? TASK_DEFAULTS[field];
     if (!Number.isFinite(value) || value < 0) {
-      problem(field, `must be a number of ${unit} ≥ 0, got ${show(value)}`);
+      problem(field, `must be a number of ${unit} ≥ 0, got ${show(field, value)}`);
     } else if (value > RESOURCE_LIMITS[field]) {
-      problem(field, `must be at most ${RESOURCE_LIMITS[field]} ${unit}, got ${show(value)}`);
+      problem(field, `must be at most ${RESOURCE_LIMITS[field]} ${unit}, got ${show(field, value)}`);
     } else if (field === 'gpu' && !Number.isInteger(value)) {
-      problem(field, `must be a whole number of GPUs, got ${show(value)}`);
+      problem(field, `must be a whole number of GPUs, got ${show(field, value)}`);
     }
     return value;
   };
@@ -97,12 +105,13 @@ export function validateTaskRequest(
   if (!Number.isFinite(k) || k < SLA_MULTIPLIER_RANGE.min || k > SLA_MULTIPLIER_RANGE.max) {
     problem(
       'k',
-      `(the SLA multiplier) must be between ${SLA_MULTIPLIER_RANGE.min} and ${SLA_MULTIPLIER_RANGE.max}, got ${show(k)}`,
+      `(the SLA multiplier) must be between ${SLA_MULTIPLIER_RANGE.min} and ${SLA_MULTIPLIER_RANGE.max}, got ${show('k', k)}`,
     );
   }
 
   if (problems.length > 0 || type === undefined) return { ok: false, problems };
-  const task: TaskSpec = { image, ...requests, type, k, submittedAt };
+  const task: TaskSpec = { ...requests, type, k, submittedAt };
+  if (image !== undefined) task.image = image;
   if (request.command !== undefined) task.command = request.command;
   return { ok: true, task };
 }
@@ -113,6 +122,6 @@ export function newTaskId(): string {
   return `t-${[...randomBytes(10)].map((byte) => alphabet[byte % alphabet.length]).join('')}`;
 }
 
-function show(value: number): string {
+function showNumber(value: number): string {
   return Number.isNaN(value) ? 'not a number' : String(value);
 }

@@ -191,7 +191,7 @@ export class TaskAgent {
   private run({ taskId, attempt, task }: Assignment): void {
     const { workerId, logger } = this.options;
     logger.info(
-      `running task ${taskId} (attempt ${attempt}, image ${task.image}): ` +
+      `running task ${taskId} (attempt ${attempt}${task.image ? `, image ${task.image}` : ''}): ` +
         (task.command
           ? `sh -c ${JSON.stringify(task.command)}`
           : `simulated for ${this.options.simulateMs} ms`),

@@ -2,7 +2,7 @@ import { type Alert, type AlertKind, decodeAlert } from '../../streams/contracts
 import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger, RateLimitedLog } from '../../streams/util/logger.js';
-import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { natsAccessFor } from '../credentials.js';
 import { type Colors, colors, shouldUseColor } from '../terminal.js';
 
@@ -19,7 +19,7 @@ export async function alertsCommand(
   options: AlertsCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const nc = await connectToNats({
     url: config.natsUrl,
     name: 'cloudai-alerts',

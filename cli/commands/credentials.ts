@@ -1,15 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type Identity, renderAuthConf, userName } from '../../streams/contracts/authorization.js';
-import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
+import { ID_RULE } from '../../streams/contracts/subjects.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { authConfPath, pidFilePath } from '../../streams/nats/nats-server.js';
 import { createTlsFiles, defaultServerNames } from '../../streams/nats/tls.js';
 import {
   ConfigError,
   type ConfigOverrides,
+  checkWorkerIdFlag,
   credentialsDir,
   embeddedServerDir,
-  resolveConfig,
+  resolveClientConfig,
   tlsDir,
 } from '../config.js';
 
@@ -30,7 +31,7 @@ export async function credentialsCommand(
   options: CredentialsCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const say = (line: string) => process.stdout.write(`${line}\n`);
   if (role === 'tls') {
     tlsCommand(config.dataDir, options.host, say);
@@ -92,9 +93,10 @@ function applyAuthConf(dataDir: string, store: CredentialStore, say: (line: stri
 
 function parseIdentity(role: string, workerId: string | undefined): Identity {
   if (role === 'worker') {
-    if (!isValidWorkerId(workerId)) {
+    if (workerId === undefined) {
       throw new ConfigError(`\`cloudai credentials worker\` needs --id ID: ${ID_RULE}`);
     }
+    checkWorkerIdFlag(workerId);
     return { role: 'worker', workerId };
   }
   if (role === 'cli' || role === 'control-plane') return { role };

@@ -14,7 +14,8 @@ import {
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
 } from '../../streams/contracts/subjects.js';
-import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { formatDuration, parseDuration } from '../terminal.js';
@@ -47,7 +48,7 @@ export async function workerControlCommand(
   workerId: string,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   checkWorkerId(workerId);
   const { subject, done, says } = CONTROLS[control];
   const reply = await askFleet(
@@ -59,7 +60,7 @@ export async function workerControlCommand(
       maybeDone: `worker ${workerId} may have been ${done}: check with \`cloudai workers\``,
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`worker ${workerId} ${done}: ${says(workerId)}\n`);
 }
 
@@ -77,7 +78,7 @@ export async function drainCommand(
   options: DrainCommandOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   checkWorkerId(workerId);
   if (options.cancel) {
     const reply = await askFleet(
@@ -89,7 +90,7 @@ export async function drainCommand(
         maybeDone: `the drain of ${workerId} may have been cancelled: check with \`cloudai workers\``,
       },
     );
-    if (!reply.ok) throw new Error(reply.error);
+    if (!reply.ok) throw new UserFacingError(reply.error);
     process.stdout.write(`worker ${workerId}: drain cancelled; it gets new tasks again unless cordoned\n`);
     return;
   }
@@ -108,7 +109,7 @@ export async function drainCommand(
       maybeDone: `worker ${workerId} may be draining: check with \`cloudai workers\``,
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(
     `worker ${workerId} draining: no new tasks; those it runs may finish within ${formatDuration(deadlineMs)}, ` +
       `then they are stopped and placed elsewhere; \`cloudai workers drain ${workerId} --cancel\` ends it\n`,
@@ -117,7 +118,7 @@ export async function drainCommand(
 
 /** `cloudai disruption end`: the operator says the fleet's view was right; silent workers turn inactive. */
 export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const reply = await askFleet(
     config,
     DISRUPTION_END_SUBJECT,
@@ -127,7 +128,7 @@ export async function disruptionEndCommand(overrides: ConfigOverrides): Promise<
       maybeDone: 'disruption mode may have ended: check with `cloudai disruption status`',
     },
   );
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(
     'disruption mode ended: workers still silent are declared inactive now, and their tasks requeued\n',
   );
@@ -138,7 +139,7 @@ export async function disruptionStatusCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const disruption = await readSnapshot(config.dataDir, (view) => view.disruption());
   process.stdout.write(
     options.json

@@ -7,7 +7,8 @@ import {
   submitReplySchema,
   type TaskRequest,
 } from '../../streams/contracts/task-events.js';
-import { type Config, ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
+import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { renderTaskDetails } from '../tasks-table.js';
@@ -43,9 +44,9 @@ export async function taskSubmitCommand(
   options: TaskSubmitOptions,
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const request: TaskRequest = {
-    image: options.image ?? '',
+    image: options.image,
     command: options.command,
     cpu: toNumber(options.cpu),
     memoryGb: toNumber(options.memory),
@@ -54,7 +55,19 @@ export async function taskSubmitCommand(
     type: options.type,
     k: toNumber(options.k),
   };
-  const validation = validateTaskRequest(request, Date.now(), (field) => FLAG_OF[field]);
+  const typed: Partial<Record<TaskRequestField, string>> = {
+    cpu: options.cpu,
+    memoryGb: options.memory,
+    storageGb: options.storage,
+    gpu: options.gpu,
+    k: options.k,
+  };
+  const validation = validateTaskRequest(
+    request,
+    Date.now(),
+    (field) => FLAG_OF[field],
+    (field) => typed[field],
+  );
   if (!validation.ok) {
     throw new ConfigError(
       `${validation.problems.map((problem) => problem.message).join('; ')}. Nothing was submitted`,
@@ -71,7 +84,7 @@ export async function taskSubmitCommand(
       maybeDone: `task ${taskId} may have been submitted: check with \`cloudai task show ${taskId}\``,
     },
   );
-  if (!reply.ok) throw new Error(`the scheduler refused the task: ${reply.error}`);
+  if (!reply.ok) throw new UserFacingError(`the scheduler refused the task: ${reply.error}`);
   const { outcome } = reply;
   process.stdout.write(
     outcome.kind === 'assigned'
@@ -82,12 +95,12 @@ export async function taskSubmitCommand(
 
 /** `cloudai task cancel ID`. */
 export async function taskCancelCommand(taskId: string, overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const reply = await askScheduler(config, TASK_CANCEL_SUBJECT, { taskId }, cancelReplySchema, {
     nothingDone: 'nothing was cancelled',
     maybeDone: `task ${taskId} may have been cancelled: check with \`cloudai task show ${taskId}\``,
   });
-  if (!reply.ok) throw new Error(reply.error);
+  if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`task ${taskId} cancelled (it was ${reply.previousStatus})\n`);
 }
 
@@ -97,7 +110,7 @@ export async function taskShowCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const task = await readSnapshot(config.dataDir, (view) => view.getTask(taskId));
   if (!task) {
     throw new ConfigError(

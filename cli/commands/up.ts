@@ -3,6 +3,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { zForPhi } from '../../actors/phi-accrual.js';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
@@ -14,7 +15,10 @@ import {
   tlsFilesIn,
 } from '../../streams/nats/tls.js';
 import { stopChildProcess } from '../../streams/util/child-process.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import {
+  type Config,
+  ConfigError,
   type ConfigOverrides,
   credentialsDir,
   embeddedServerDir,
@@ -24,6 +28,7 @@ import {
   tlsDir,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
+import { removeRunningUp, writeRunningUp } from '../running-up.js';
 
 export interface UpOptions {
   natsPort?: string;
@@ -62,7 +67,8 @@ function tlsFor(dataDir: string, say: (line: string) => void): TlsFiles {
  * three workers, each a child process; Ctrl-C stops them all, workers first and the server last.
  */
 export async function upCommand(options: UpOptions, overrides: ConfigOverrides): Promise<void> {
-  const config = resolveConfig(overrides);
+  // `up` starts the installation the other commands join: it takes nothing from an earlier one.
+  const config = resolveConfig(overrides, process.env, { joinRunningUp: false });
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -88,6 +94,14 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     onLogLine: (line) => serverLog.write(`${line}\n`),
   });
   const natsUrl = server.url;
+  // Commands run on this data dir without NATS_URL find this server and its heartbeat timing.
+  writeRunningUp(dataDir, {
+    pid: process.pid,
+    natsUrl,
+    tlsCa: tls?.ca ?? '',
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  });
   const children: Child[] = [];
   let stopping = false;
 
@@ -103,6 +117,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       children.filter((child) => child.name === 'serve').map((child) => stopChild(child, 5_000)),
     );
     await server.stop();
+    removeRunningUp(dataDir, process.pid);
     say('all stopped');
   };
   const stopAll = async (exitCode: number) => {
@@ -188,21 +203,18 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
-  say(`  kill ${workers[0]?.process.pid}    # stop worker tessa cleanly: it leaves, shown as left at once`);
   say(
-    `  kill -9 ${workers[1]?.process.pid}    # crash worker kim: suspect after about ${config.suspectAfterMs / 1000} s, inactive ${config.heartbeatTimeoutMs / 1000} s after its last heartbeat`,
+    `  kill ${workers[0]?.process.pid}    # stop worker tessa: it leaves at once, shown as left; its tasks move`,
   );
+  say(`  kill -9 ${workers[0]?.process.pid}    # crash worker tessa instead: ${whatStoppingDoes(config)}`);
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
-  const tlsVariable = tls ? ` CLOUDAI_TLS_CA=${tls.ca}` : '';
   say(
-    `  NATS_URL=${natsUrl}${tlsVariable} ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}   # then add it`,
+    `  ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}    # then add it: it finds this server and beats every ${config.heartbeatIntervalMs} ms`,
   );
   if (tls) {
-    say(
-      `TLS is on: clients trust the private CA ${tls.ca} (--tls-ca or CLOUDAI_TLS_CA; copy it to other machines).`,
-    );
+    say(`TLS is on: commands on this data dir trust the private CA ${tls.ca}; elsewhere pass --tls-ca.`);
   }
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
@@ -210,6 +222,29 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
 }
 
 const DEFAULT_DATA_DIR = './.cloudai';
+
+/**
+ * What the hint promises for a stopped worker, as an upper bound that holds for a steady one:
+ * in its first beats the fixed grace decides, later φ, whose silence for a worker beating like
+ * clockwork is the interval plus z(threshold) times the floor of σ. Past the timeout it is inactive.
+ */
+export function whatStoppingDoes(config: Config): string {
+  const steadyPhiMs = config.heartbeatIntervalMs + zForPhi(config.phiThreshold) * config.phiMinStdDevMs;
+  const suspectWithinMs = Math.max(config.suspectAfterMs, steadyPhiMs);
+  const inactive = `inactive ${seconds(config.heartbeatTimeoutMs)} after its last heartbeat`;
+  if (suspectWithinMs >= config.heartbeatTimeoutMs) {
+    return `${inactive} (φ, with these settings, would not suspect it sooner)`;
+  }
+  return (
+    `suspect within ${seconds(suspectWithinMs)} of silence (${seconds(config.suspectAfterMs)} in its first ` +
+    `${config.phiMinSamples} beats, then when φ reaches ${config.phiThreshold}), ${inactive}`
+  );
+}
+
+/** Seconds, rounded up to a tenth: a bound must not shrink when shown. */
+function seconds(ms: number): string {
+  return `${Math.ceil(ms / 100) / 10} s`;
+}
 
 /**
  * The children of `up` exit when it dies, however it died (their stdin closes); nats-server
@@ -242,7 +277,7 @@ async function choosePort(requested: string | undefined, say: (line: string) => 
   if (requested !== undefined) {
     const port = Number(requested);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new Error(
+      throw new ConfigError(
         `--nats-port ${JSON.stringify(requested)} is not a port number (0–65535; 0 picks a free one)`,
       );
     }
@@ -269,7 +304,7 @@ const SERVE_READY_TIMEOUT_MS = 30_000;
 function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
   return new Promise((resolveReady, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${child.name} did not start within ${timeoutMs} ms`)),
+      () => reject(new UserFacingError(`${child.name} did not start within ${timeoutMs} ms`)),
       timeoutMs,
     );
     child.process.on('message', (message: { type?: string }) => {
@@ -279,7 +314,7 @@ function waitUntilReady(child: Child, timeoutMs: number): Promise<void> {
     });
     void child.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${child.name} exited during start-up; its error is above`));
+      reject(new UserFacingError(`${child.name} exited during start-up; its error is above`));
     });
   });
 }

@@ -1,12 +1,11 @@
 import { cpus, freemem, hostname, loadavg, totalmem } from 'node:os';
-import { capacitySchema, type Usage } from '../../streams/contracts/heartbeat.js';
-import { ID_RULE, isValidWorkerId } from '../../streams/contracts/subjects.js';
+import { type Capacity, RESOURCE_LIMITS, type Usage } from '../../streams/contracts/heartbeat.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger } from '../../streams/util/logger.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { LEAVE_REPLY_TIMEOUT_MS, leaveCleanly } from '../../worker/leave.js';
 import { TaskAgent } from '../../worker/task-agent.js';
-import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { ConfigError, type ConfigOverrides, checkWorkerIdFlag, resolveConfig } from '../config.js';
 import { natsAccessFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
@@ -28,21 +27,13 @@ export async function workerCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveConfig(overrides);
-  if (!isValidWorkerId(options.id)) {
-    throw new ConfigError(`--id ${JSON.stringify(options.id)} is not a valid worker id: use ${ID_RULE}`);
-  }
-  const parsed = capacitySchema.safeParse({
-    cpu: Number(options.cpu),
-    memoryGb: Number(options.memory),
-    storageGb: Number(options.storage),
-    gpu: Number(options.gpu),
-  });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `invalid capacity ${issue?.path.join('.')}: ${issue?.message}; use non-negative numbers`,
-    );
-  }
+  checkWorkerIdFlag(options.id);
+  const capacity: Capacity = {
+    cpu: capacityFlag('--cpu', options.cpu, 'cores', RESOURCE_LIMITS.cpu),
+    memoryGb: capacityFlag('--memory', options.memory, 'GB', RESOURCE_LIMITS.memoryGb),
+    storageGb: capacityFlag('--storage', options.storage, 'GB', RESOURCE_LIMITS.storageGb),
+    gpu: capacityFlag('--gpu', options.gpu, 'GPUs', RESOURCE_LIMITS.gpu),
+  };
   const logger = createConsoleLogger(`worker ${options.id}`);
   const nc = await connectToNats({
     url: config.natsUrl,
@@ -52,7 +43,7 @@ export async function workerCommand(
   const agent = new TaskAgent({
     nc,
     workerId: options.id,
-    capacity: parsed.data,
+    capacity: capacity,
     simulateMs: config.taskMs,
     logger,
   });
@@ -62,7 +53,7 @@ export async function workerCommand(
     workerId: options.id,
     intervalMs: config.heartbeatIntervalMs,
     address: options.address ?? hostname(),
-    capacity: parsed.data,
+    capacity: capacity,
     usage: hostUsage,
     runningTasks: () => agent.runningTasks(),
   });
@@ -81,6 +72,17 @@ export async function workerCommand(
     graceMs: LEAVE_REPLY_TIMEOUT_MS + 1_000,
     log: (message) => logger.info(message),
   });
+}
+
+/** A capacity flag's number, or an error that quotes what was typed and says what is accepted. */
+function capacityFlag(flag: string, typed: string, unit: string, max: number): number {
+  const value = typed.trim() === '' ? Number.NaN : Number(typed);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError(`${flag} must be a number of ${unit} ≥ 0, got ${JSON.stringify(typed)}`);
+  }
+  if (value > max)
+    throw new ConfigError(`${flag} must be at most ${max} ${unit}, got ${JSON.stringify(typed)}`);
+  return value;
 }
 
 /** What this host is doing; a simulated worker reports its host's load. */

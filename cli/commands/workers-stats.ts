@@ -1,5 +1,6 @@
 import { readModelPath } from '../../projections/read-model.js';
-import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
+import { uptimeOf } from '../../projections/uptime.js';
+import { ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
 import { addComputedColumns, renderWorkerStats } from '../worker-stats.js';
@@ -10,7 +11,7 @@ export async function workersStatsCommand(
   options: { json?: boolean },
   overrides: ConfigOverrides,
 ): Promise<void> {
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const worker = await readSnapshot(config.dataDir, (view) => view.getWorker(workerId));
   if (!worker) {
     throw new ConfigError(
@@ -18,6 +19,8 @@ export async function workersStatsCommand(
     );
   }
   const now = Date.now();
+  // A worker still in the stretch it registered in has no stored record: it is rebuilt from the document.
+  worker.uptime ??= uptimeOf(worker);
   process.stdout.write(
     options.json
       ? `${JSON.stringify(addComputedColumns(worker, now), null, 2)}\n`

@@ -1,5 +1,5 @@
 import { ReadModel } from '../../projections/read-model.js';
-import { type ConfigOverrides, resolveConfig } from '../config.js';
+import { type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { writeJsonArray } from '../json-output.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 import { colors, shouldUseColor } from '../terminal.js';
@@ -22,13 +22,21 @@ export async function workersCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const filter = parseWorkerFilter(options.status);
-  const config = resolveConfig(overrides);
+  const config = resolveClientConfig(overrides);
   const all = options.all === true;
   if (options.json) {
+    const selectDocuments = (view: ReadModel) => selectWorkers(view.listWorkers(), filter, all).workers;
+    if (options.watch) {
+      // One JSON document per line each second, the same array `--json` prints: `jq` reads it line by line.
+      await watch(config.dataDir, async (readModel) => {
+        const now = Date.now();
+        const workers = readModel.snapshot(selectDocuments);
+        await writeLine(JSON.stringify(workers.map((worker) => listedWorker(worker, now))));
+      });
+      return;
+    }
     const now = Date.now();
-    const { workers } = await readSnapshot(config.dataDir, (view) =>
-      selectWorkers(view.listWorkers(), filter, all),
-    );
+    const workers = await readSnapshot(config.dataDir, selectDocuments);
     await writeJsonArray(process.stdout, workers, (worker) => listedWorker(worker, now));
     return;
   }
@@ -44,23 +52,56 @@ export async function workersCommand(
     process.stdout.write(`${render(await readSnapshot(config.dataDir, select))}\n`);
     return;
   }
-  const readModel = ReadModel.open({ dataDir: config.dataDir, readOnly: true });
-  const draw = () => {
+  await watch(config.dataDir, async (readModel) => {
     const frame = render(readModel.snapshot(select));
     // Home + clear-screen, so the table redraws in place.
-    process.stdout.write(
-      `\x1b[H\x1b[2J${color.dim(`every 1s: cloudai workers — ${new Date().toLocaleTimeString()}`)}\n\n${frame}\n`,
+    await writeLine(
+      `\x1b[H\x1b[2J${color.dim(`every 1s: cloudai workers — ${new Date().toLocaleTimeString()}`)}\n\n${frame}`,
     );
-  };
-  draw();
-  const timer = setInterval(draw, WATCH_INTERVAL_MS);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      clearInterval(timer);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
   });
-  await readModel.close();
+}
+
+/**
+ * Shows the read model every second until Ctrl-C (or until stdout is closed, e.g. by `head`):
+ * each `show` finishes before the next one starts, so a slow reader slows the loop instead of
+ * piling up output.
+ */
+async function watch(dataDir: string, show: (readModel: ReadModel) => Promise<void>): Promise<void> {
+  const readModel = ReadModel.open({ dataDir, readOnly: true });
+  let stopped = false;
+  let wake = () => {};
+  const stop = () => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  process.stdout.once('error', stop);
+  try {
+    while (!stopped) {
+      await show(readModel);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WATCH_INTERVAL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await readModel.close();
+  }
+}
+
+/** Writes a line to stdout, waiting if the reader is behind; never waits once stdout is gone. */
+async function writeLine(line: string): Promise<void> {
+  if (process.stdout.destroyed) return;
+  if (!process.stdout.write(`${line}\n`)) {
+    await new Promise<void>((resolve) => {
+      process.stdout.once('drain', resolve);
+      process.stdout.once('error', resolve);
+    });
+  }
 }

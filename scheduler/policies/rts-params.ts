@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TASK_TYPES, type TaskType } from '../../streams/contracts/task-events.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 
 /** Parameters of the risk-aware policy; the defaults are the original CloudAI's. */
 export interface RtsParams {
@@ -69,7 +70,7 @@ const rtsParamsFileSchema = z
   })
   .strict();
 
-export class RtsParamsError extends Error {
+export class RtsParamsError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'RtsParamsError';

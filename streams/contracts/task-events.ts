@@ -37,7 +37,8 @@ const amount = (max: number) => z.number().finite().min(0).max(max);
 
 /** A task as submitted, with every default applied and its type resolved. */
 export const taskSpecSchema = z.object({
-  image: z.string().min(1).max(MAX_IMAGE_LENGTH),
+  /** The container image the task names; absent: the task is its command (or a simulation). */
+  image: z.string().min(1).max(MAX_IMAGE_LENGTH).optional(),
   command: z.string().min(1).max(MAX_COMMAND_LENGTH).optional(),
   cpu: amount(MAX_CORES),
   memoryGb: amount(MAX_GB),
@@ -50,11 +51,11 @@ export const taskSpecSchema = z.object({
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
 /**
- * A submission as a client sends it: everything but `image` may be left out. Only the
+ * A submission as a client sends it: every field may be left out. Only the
  * shape is checked here; the task model applies defaults and explains what is out of range.
  */
 export const taskRequestSchema = z.object({
-  image: z.string(),
+  image: z.string().optional(),
   command: z.string().optional(),
   cpu: z.number().optional(),
   memoryGb: z.number().optional(),

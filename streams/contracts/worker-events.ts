@@ -61,6 +61,8 @@ const workerSuspectedSchema = z.object({
   suspectAfterMs: z.number().finite().min(0),
   /** φ at `at`; null when the fixed `suspectAfterMs` decided (too few inter-arrival samples). */
   phi: z.number().finite().min(0).nullable(),
+  /** Its timeout came in disruption mode: held `suspect` instead of declared inactive (`suspectAfterMs` is the timeout). */
+  heldByDisruption: z.literal(true).optional(),
 });
 
 /** A heartbeat came while the worker was suspect. */
@@ -245,6 +247,12 @@ export function describeWorkerEvent(event: WorkerStreamEvent): string {
     case 'WorkerCapacityChanged':
       return `worker ${event.workerId} changed capacity or address (${event.address || 'no address'})`;
     case 'WorkerSuspected':
+      if (event.heldByDisruption) {
+        return (
+          `worker ${event.workerId} is held suspect by disruption mode: no heartbeat for ` +
+          `${seconds(event.silentForMs)}, its timeout; it keeps its tasks but gets no new ones until the mode ends`
+        );
+      }
       return (
         `worker ${event.workerId} is suspect: no heartbeat for ${seconds(event.silentForMs)} ` +
         (event.phi === null

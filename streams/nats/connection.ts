@@ -1,5 +1,6 @@
 import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { inboxPrefix } from '../contracts/authorization.js';
+import { UserFacingError } from '../util/user-error.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -23,7 +24,7 @@ export interface ConnectOptions {
 }
 
 /** Raised when no NATS server answers at the configured URL, or it refuses our credentials. */
-export class NatsUnreachableError extends Error {
+export class NatsUnreachableError extends UserFacingError {
   constructor(
     readonly url: string,
     cause: unknown,

@@ -12,6 +12,7 @@ import { createUser, fromSeed } from '@nats-io/nkeys';
 import { z } from 'zod';
 import { type AuthUser, type Identity, userName } from '../contracts/authorization.js';
 import { WORKER_ID_PATTERN } from '../contracts/subjects.js';
+import { UserFacingError } from '../util/user-error.js';
 import type { NatsCredentials } from './connection.js';
 
 /**
@@ -33,7 +34,7 @@ const passwordFileSchema = z.object({ user: z.string(), password: z.string(), pa
 /** The command that replaces password credentials with NKeys. */
 export const MIGRATE_COMMAND = 'cloudai credentials migrate';
 
-export class CredentialsError extends Error {
+export class CredentialsError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'CredentialsError';

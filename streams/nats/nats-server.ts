@@ -4,6 +4,7 @@ import { delimiter, join } from 'node:path';
 import { renderAuthConf } from '../contracts/authorization.js';
 import { hasExited, stopChildProcess } from '../util/child-process.js';
 import { defaultNatsConfigPath } from '../util/project-root.js';
+import { UserFacingError } from '../util/user-error.js';
 import { renderTlsConf } from './tls.js';
 
 export interface NatsServerOptions {
@@ -27,7 +28,7 @@ export interface NatsServerOptions {
   onLogLine?: (line: string) => void;
 }
 
-export class NatsServerNotFoundError extends Error {
+export class NatsServerNotFoundError extends UserFacingError {
   constructor() {
     super(
       'nats-server not found on PATH: install it with `apt-get install nats-server` (or from ' +
@@ -38,7 +39,7 @@ export class NatsServerNotFoundError extends Error {
   }
 }
 
-export class NatsServerStartError extends Error {
+export class NatsServerStartError extends UserFacingError {
   constructor(
     message: string,
     readonly log: string[],

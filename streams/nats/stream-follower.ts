@@ -30,6 +30,8 @@ export interface StreamFollowerOptions {
 }
 
 const CONSUMER_NOT_FOUND = 10014;
+/** Pause between attempts to recreate a lost consumer (NATS may be down as well). */
+const RECOVERY_RETRY_MS = 500;
 
 /** A durable consumer's name for a follower identity (e.g. the read model's path). */
 export function durableName(prefix: string, identity: string): string {
@@ -45,6 +47,11 @@ export function durableName(prefix: string, identity: string): string {
  * store catch up from the right place, and avoids waiting out `ack_wait` for messages that a
  * crashed predecessor had received but not acknowledged. Batches may still repeat messages
  * the store already holds (a crash between commit and ack); callers skip those by sequence.
+ *
+ * In consume mode nats.js does not stop when the consumer is deleted (by an operator, or by the
+ * server after `inactive_threshold`): it only reports it in the consumer's status, and the
+ * follower would wait in silence. It watches that status, says so, and recreates the consumer
+ * from the last position it stored.
  */
 export class StreamFollower {
   private messages?: ConsumerMessages;
@@ -52,11 +59,16 @@ export class StreamFollower {
   private flushScheduled = false;
   private flushing?: Promise<void>;
   private closed = false;
+  /** The last stream sequence applied and stored: where a recreated consumer starts after. */
+  private applied: number;
+  /** Counts consumers: messages still arriving from a replaced one are ignored. */
+  private generation = 0;
   private readonly maxBatch: number;
   readonly consumerName: string;
 
   private constructor(private readonly options: StreamFollowerOptions) {
     this.maxBatch = options.maxBatch ?? 2_000;
+    this.applied = options.startAfter;
     this.consumerName = durableName(options.stream.toLowerCase(), options.identity);
   }
 
@@ -85,6 +97,7 @@ export class StreamFollower {
   }
 
   private async recreateConsumer(jsm: JetStreamManager): Promise<void> {
+    const startAfter = this.applied;
     try {
       await jsm.consumers.delete(this.options.stream, this.consumerName);
     } catch (error) {
@@ -93,8 +106,8 @@ export class StreamFollower {
     await jsm.consumers.add(this.options.stream, {
       durable_name: this.consumerName,
       ack_policy: AckPolicy.All,
-      ...(this.options.startAfter > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.options.startAfter + 1 }
+      ...(startAfter > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAfter + 1 }
         : { deliver_policy: DeliverPolicy.All }),
       max_ack_pending: 20_000,
       ack_wait: nanos(60_000),
@@ -105,13 +118,55 @@ export class StreamFollower {
 
   private async consume(): Promise<void> {
     const consumer = await jetstream(this.options.nc).consumers.get(this.options.stream, this.consumerName);
-    this.messages = await consumer.consume({
+    const generation = ++this.generation;
+    const messages = await consumer.consume({
       max_messages: this.maxBatch,
       callback: (msg) => {
+        if (generation !== this.generation) return;
         this.batch.push(msg);
         this.scheduleFlush();
       },
     });
+    this.messages = messages;
+    void this.watchStatus(messages, generation);
+  }
+
+  /** Recreates the consumer when its status reports it gone; everything else there is informational. */
+  private async watchStatus(messages: ConsumerMessages, generation: number): Promise<void> {
+    for await (const status of messages.status()) {
+      if (this.closed || generation !== this.generation) return;
+      if (status.type !== 'consumer_deleted' && status.type !== 'consumer_not_found') continue;
+      this.options.logger.warn(
+        `consumer ${this.consumerName} of ${this.options.stream} is gone (${status.type}): ` +
+          `recreating it from stream sequence ${this.applied + 1}`,
+      );
+      await this.recover(messages);
+      return;
+    }
+  }
+
+  /** Stops the lost consumer, lets the batch being applied finish, and follows on from what is stored. */
+  private async recover(lost: ConsumerMessages): Promise<void> {
+    this.generation++;
+    lost.stop();
+    while (!this.closed) {
+      try {
+        if (this.flushing) await this.flushing;
+        // Received from the lost consumer but not applied: the new one delivers them again.
+        this.batch.length = 0;
+        await this.recreateConsumer(await jetstreamManager(this.options.nc));
+        if (this.closed) return;
+        await this.consume();
+        this.options.logger.info(`consumer ${this.consumerName} of ${this.options.stream} recreated`);
+        return;
+      } catch (error) {
+        this.options.logger.error(
+          `recreating consumer ${this.consumerName} of ${this.options.stream} failed: ` +
+            `${(error as Error).message}; retrying`,
+        );
+        await sleep(RECOVERY_RETRY_MS);
+      }
+    }
   }
 
   private scheduleFlush(): void {
@@ -130,6 +185,7 @@ export class StreamFollower {
     this.flushing = (async () => {
       try {
         await this.options.applyBatch(batch);
+        this.applied = Math.max(this.applied, batch.at(-1)?.seq ?? 0);
         // AckPolicy.All: acknowledging the last message acknowledges the whole batch.
         batch.at(-1)?.ack();
       } catch (error) {

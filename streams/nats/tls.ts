@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { UserFacingError } from '../util/user-error.js';
 
 /** The files of a private CA and the NATS server's certificate, in one folder. */
 export interface TlsFiles {
@@ -34,7 +35,7 @@ export function defaultServerNames(): string[] {
   return [hostname(), 'localhost', '127.0.0.1', '::1'];
 }
 
-export class TlsSetupError extends Error {
+export class TlsSetupError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'TlsSetupError';

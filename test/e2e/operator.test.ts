@@ -144,7 +144,7 @@ e2e(
     );
     await assertCliSays(context, ['workers', 'remove', 'kim'], {
       code: 1,
-      stderr: 'cloudai: worker kim was removed: list the workers with `cloudai workers`\n',
+      stderr: 'cloudai: worker kim was removed: list the workers with `cloudai workers --all`\n',
     });
 
     startWorker(context, 'kim');

@@ -50,13 +50,32 @@ e2e('submitted tasks spread over the active workers', async (context) => {
   assert.match(table.stdout, /^kim\s+● active.*2c 1G\s+2c 7G\s+2 \(t-/m);
 });
 
+e2e(
+  '--image is optional, as the help says: a task without one is placed and shown with "-"',
+  async (context) => {
+    const result = await runCli(['task', 'submit', '--cpu', '0.5', '--memory', '0.5'], context.env);
+    assert.is(result.code, 0, result.stderr);
+    const taskId = /^task (t-[a-z0-9]+) assigned to (kim|tessa)\n$/.exec(result.stdout)?.[1];
+    assert.ok(taskId, result.stdout);
+    const task = (await tasksJson(context)).find((candidate) => candidate.taskId === taskId);
+    assert.is(task?.image, undefined);
+    const shown = await runCli(['task', 'show', taskId ?? ''], context.env);
+    assert.match(shown.stdout, /^\s*image\s+-$/m);
+    // Its resources go back, so the requeue test below finds room on kim.
+    assert.is((await runCli(['task', 'cancel', taskId ?? ''], context.env)).code, 0);
+    const help = await runCli(['task', 'submit', '--help']);
+    assert.match(help.stdout, /--image <image>\s+container image/);
+  },
+);
+
 e2e('bad requests get a clear error and change nothing', async (context) => {
   const before = (await tasksJson(context)).length;
   const cases: Array<[string[], RegExp]> = [
     [['--cpu', '-1'], /--cpu must be a number of cores ≥ 0, got -1/],
     [['--type', 'quantum'], /--type "quantum" is not a task type: use one of cpu-light, .*mixed/],
     [['--k', '3'], /--k \(the SLA multiplier\) must be between 1\.5 and 2\.5, got 3/],
-    [['--memory', 'lots'], /--memory must be a number of GB ≥ 0, got not a number/],
+    [['--memory', 'lots'], /--memory must be a number of GB ≥ 0, got "lots"/],
+    [['--cpu', 'abc'], /--cpu must be a number of cores ≥ 0, got "abc"/],
   ];
   for (const [flags, message] of cases) {
     const result = await runCli(['task', 'submit', '--image', 'x', ...flags], context.env);
@@ -66,8 +85,12 @@ e2e('bad requests get a clear error and change nothing', async (context) => {
     assert.match(result.stderr, /Nothing was submitted\n$/);
     assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
   }
-  const noImage = await runCli(['task', 'submit'], context.env);
-  assert.match(noImage.stderr, /--image is required/);
+  const emptyImage = await runCli(['task', 'submit', '--image', ' '], context.env);
+  assert.is(emptyImage.code, 1);
+  assert.match(
+    emptyImage.stderr,
+    /--image is empty: name a container image, e\.g\. python:3\.12, or leave it out/,
+  );
   assert.is((await tasksJson(context)).length, before);
   const badStatus = await runCli(['tasks', '--status', 'sleeping'], context.env);
   assert.is(badStatus.code, 1);
@@ -93,6 +116,35 @@ e2e('a task that fits nowhere says why it waits, and can be cancelled', async (c
   const unknown = await runCli(['task', 'show', 't-unknown'], context.env);
   assert.is(unknown.code, 1);
   assert.match(unknown.stderr, /no task t-unknown in .*: list the tasks with `cloudai tasks`/);
+});
+
+e2e('tasks --json lists oldest first, in the order of the table, with --status too', async (context) => {
+  const tasks = await tasksJson(context);
+  assert.ok(tasks.length >= 5, `${tasks.length} tasks`);
+  const table = await runCli(['tasks'], context.env);
+  const tableIds = [...table.stdout.matchAll(/^(t-[a-z0-9]+) /gm)].map((match) => match[1]);
+  assert.equal(
+    tasks.map((task) => task.taskId),
+    tableIds,
+  );
+  const submitted = tasks.map((task) => task.submittedAt);
+  assert.equal(
+    submitted,
+    [...submitted].sort((a, b) => a - b),
+  );
+  const running = await runCli(['tasks', '--json', '--status', 'running'], context.env);
+  const runningIds = (JSON.parse(running.stdout) as TaskDocument[]).map((task) => task.taskId);
+  assert.equal(
+    runningIds,
+    tableIds.filter((id) => runningIds.includes(id as string)),
+  );
+});
+
+e2e('a --status that matches no task says so, and how many there are in all', async (context) => {
+  const total = (await tasksJson(context)).length;
+  const result = await runCli(['tasks', '--status', 'failed'], context.env);
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout, `no task is failed (${total} tasks in all: \`cloudai tasks\` lists them)\n`);
 });
 
 e2e('stopping a worker that runs tasks requeues them onto the other', async (context) => {

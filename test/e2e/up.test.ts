@@ -1,6 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runningUpPath } from '../../cli/running-up.js';
 import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 
@@ -16,8 +18,9 @@ function isRunning(pid: number): boolean {
 /** Starts `cloudai up` and returns it with the pids it printed (nats-server first). */
 async function startUp(
   env: NodeJS.ProcessEnv,
+  flags = ['--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'],
 ): Promise<{ up: RunningCli; pids: number[]; pidOf: (name: string) => number }> {
-  const up = spawnCli(['up', '--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'], env);
+  const up = spawnCli(['up', ...flags], env);
   await waitFor(
     () => /Ctrl-C here stops everything/.test(up.output()) || up.process.exitCode !== null,
     30_000,
@@ -128,6 +131,120 @@ test('`cloudai up` killed outright: its children exit by themselves, and the nex
   } finally {
     for (const pid of [...first.pids, ...(second?.pids ?? [])])
       if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    dataDir.remove();
+  }
+});
+
+/** The arguments of the hint line of `up` that runs `cloudai <command>`, as printed (without the `node dist/…` part). */
+function printedCommand(output: string, command: string): string[] {
+  const line = output
+    .split('\n')
+    .find((candidate) => candidate.includes(` ${command}`) && candidate.includes('#'));
+  const printed = line?.slice(0, line.indexOf('#')).trim() ?? '';
+  const args = printed.split(/\s+/);
+  const start = args.indexOf(command.split(' ')[0] as string);
+  assert.ok(start > 0, `no hint for ${command} in: ${output}`);
+  return args.slice(start);
+}
+
+test('commands on the data dir of `up` find its server and timing: submit, the hints as printed, a restarted worker', async () => {
+  const dataDir = makeTempDir('up-join');
+  // The only setting the other commands get: the data dir (no NATS_URL, no timing).
+  const sameFolder = {
+    CLOUDAI_DATA_DIR: dataDir.path,
+    NATS_URL: undefined,
+    CLOUDAI_HEARTBEAT_INTERVAL_MS: undefined,
+  };
+  const intervalMs = 500;
+  // φ decides after two samples, so that the stop hint is checked where φ, not the fixed grace, decides.
+  const { up, pidOf } = await startUp({ ...sameFolder, CLOUDAI_PHI_MIN_SAMPLES: '2' }, [
+    '--nats-port',
+    '0',
+    '--heartbeat-interval-ms',
+    String(intervalMs),
+    '--heartbeat-timeout-ms',
+    '8000',
+  ]);
+  const started: RunningCli[] = [];
+  try {
+    const natsUrl = /nats-server\s+pid \d+\s+(nats:\/\/\S+)/.exec(up.output())?.[1] ?? '';
+    assert.not.match(natsUrl, /:4222$/);
+    assert.is(JSON.parse(readFileSync(runningUpPath(dataDir.path), 'utf8')).natsUrl, natsUrl);
+
+    await waitFor(
+      async () => (await workersJson(sameFolder)).filter((w) => w.status === 'active').length === 3,
+      15_000,
+      'three active workers',
+    );
+    const submitted = await runCli(['task', 'submit', '--cpu', '1'], sameFolder);
+    assert.is(submitted.code, 0, submitted.stderr);
+    assert.match(submitted.stdout, /^task t-[a-z0-9]+ assigned to (tessa|kim|ravi)\n$/, submitted.stdout);
+
+    // The hints, run as printed: no environment at all, the data dir is in the command.
+    const noEnv = {
+      CLOUDAI_DATA_DIR: undefined,
+      NATS_URL: undefined,
+      CLOUDAI_HEARTBEAT_INTERVAL_MS: undefined,
+    };
+    const credentials = await runCli(printedCommand(up.output(), 'credentials worker'), noEnv);
+    assert.is(credentials.code, 0, credentials.stderr);
+    const extra = spawnCli(printedCommand(up.output(), 'worker --id extra'), noEnv);
+    started.push(extra);
+    await waitFor(() => /heartbeating on/.test(extra.output()), 10_000, 'extra starts');
+    assert.match(extra.output(), new RegExp(`heartbeating on ${natsUrl} every ${intervalMs} ms`));
+    await waitFor(
+      async () =>
+        (await workersJson(sameFolder)).some((w) => w.workerId === 'extra' && w.status === 'active'),
+      10_000,
+      'extra active',
+    );
+
+    // The stop hint's bound holds where φ decides (after its minimum of samples).
+    const bound = /crash worker tessa instead: suspect within ([\d.]+) s of silence/.exec(up.output());
+    assert.ok(bound, up.output());
+    const boundMs = Number(bound?.[1]) * 1000;
+    await waitFor(
+      async () => {
+        const tessa = (await workersJson(sameFolder)).find((w) => w.workerId === 'tessa');
+        return tessa !== undefined && tessa.lastHeartbeatAt - tessa.registeredAt >= 3 * intervalMs;
+      },
+      10_000,
+      'tessa has beaten a few times',
+    );
+    const killedAt = Date.now();
+    // Killed outright: a clean stop (SIGTERM) would leave at once instead.
+    process.kill(pidOf('worker tessa'), 'SIGKILL');
+    let suspectAt = 0;
+    await waitFor(
+      async () => {
+        const tessa = (await workersJson(sameFolder)).find((w) => w.workerId === 'tessa');
+        if (tessa?.status === 'suspect') suspectAt = tessa.statusSince;
+        return suspectAt > 0;
+      },
+      boundMs + 2_000,
+      'tessa suspect',
+    );
+    assert.ok(
+      suspectAt - killedAt <= boundMs,
+      `suspect ${suspectAt - killedAt} ms after the kill; bound ${boundMs}`,
+    );
+    // φ decided: the fixed grace (2 × interval) alone would have been sooner.
+    assert.ok(suspectAt - killedAt > 2 * intervalMs, `suspect after ${suspectAt - killedAt} ms`);
+
+    // The docs' command for restarting a demo worker beats at the interval of `up`.
+    const tessa = spawnCli(
+      ['worker', '--id', 'tessa', '--cpu', '8', '--memory', '16', '--gpu', '1'],
+      sameFolder,
+    );
+    started.push(tessa);
+    await waitFor(() => /heartbeating on/.test(tessa.output()), 10_000, 'tessa restarts');
+    assert.match(tessa.output(), new RegExp(`heartbeating on ${natsUrl} every ${intervalMs} ms`));
+
+    up.process.kill('SIGINT');
+    assert.equal(await up.exited, { code: 0, signal: null }, up.output());
+    assert.not.ok(existsSync(runningUpPath(dataDir.path)), 'the file of a stopped up is removed');
+  } finally {
+    for (const child of [...started, up]) child.process.kill('SIGKILL');
     dataDir.remove();
   }
 });

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../../cli/config.js';
+import { resolveClientConfig, resolveConfig } from '../../cli/config.js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { type Alert, alertOf, decodeAlert, isAlertingEvent } from '../../streams/contracts/alerts.js';
 import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
@@ -289,5 +289,65 @@ alerts('a webhook that never answers does not slow the fleet', async () => {
     }
   });
 });
+
+alerts(
+  'a worker held at its timeout by disruption mode is logged and alerted as held, not as past a grace',
+  async () => {
+    await withTestCluster(CLUSTER, async (cluster) => {
+      const lines: string[] = [];
+      const controlPlane = await ControlPlane.start({
+        // Nobody is suspect before the timeout (the CLI refuses such a grace; the fleet takes it).
+        settings: resolveClientConfig(
+          {
+            natsUrl: cluster.server.url,
+            dataDir: cluster.dataDir.path,
+            heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+            heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+            suspectAfterMs: 10 * HEARTBEAT_TIMEOUT_MS,
+            phiMinSamples: 1_000_000,
+          },
+          {},
+        ),
+        logger: () => ({ info: (line) => lines.push(line), warn: (line) => lines.push(line), error() {} }),
+      });
+      try {
+        const heard = await listen(cluster);
+        const nc = await cluster.connect('workers');
+        const workers = ['w1', 'w2', 'w3', 'w4'].map((workerId) => cluster.worker(nc, workerId));
+        for (const worker of workers) worker.start();
+        await waitFor(
+          () => ['w1', 'w2', 'w3', 'w4'].every((workerId) => cluster.statusOf(workerId) === 'active'),
+          5_000,
+          'four active',
+        );
+        for (const worker of workers.slice(1)) worker.stop();
+        // The first two to time out are declared inactive; the third makes 3 of 4 and is held.
+        await waitFor(
+          () => heard.some(({ alert }) => alert.alert === 'worker-suspect'),
+          HEARTBEAT_TIMEOUT_MS + 2_000,
+          'one held',
+        );
+        const suspects = heard.filter(({ alert }) => alert.alert === 'worker-suspect');
+        for (const { alert } of suspects) {
+          assert.match(
+            alert.summary,
+            /^worker w[234] is held suspect by disruption mode: no heartbeat for 0\.6 s, its timeout; it keeps its tasks but gets no new ones until the mode ends$/,
+          );
+        }
+        const held = lines.filter((line) => / is held suspect by disruption mode: /.test(line));
+        assert.is(held.length, suspects.length, lines.join('\n'));
+        assert.match(held[0] ?? '', /no heartbeat for 0\.6 s, its timeout; it keeps its tasks/);
+        assert.not.ok(
+          lines.some((line) => /grace/.test(line)),
+          lines.join('\n'),
+        );
+        workers[0]?.stop();
+        await nc.close();
+      } finally {
+        await controlPlane.close();
+      }
+    });
+  },
+);
 
 alerts.run();

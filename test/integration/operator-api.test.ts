@@ -123,7 +123,7 @@ test('a removed worker that heartbeats again registers afresh, numbering its eve
     const cordonRemoved = await ask(cluster, WORKER_CORDON_SUBJECT, { workerId: 'kim' });
     assert.equal(cordonRemoved, {
       ok: false,
-      error: 'worker kim was removed: list the workers with `cloudai workers`',
+      error: 'worker kim was removed: list the workers with `cloudai workers --all`',
     });
 
     kim.start();

@@ -18,6 +18,12 @@ test('defaults are the original CloudAI ones: 1 cpu, 0.5 GB, 1 GB storage, 0 GPU
   assert.equal(TASK_DEFAULTS, { cpu: 1, memoryGb: 0.5, storageGb: 1, gpu: 0, k: 2.0 });
 });
 
+test('a task without an image is valid: the worker runs its command, or simulates it', () => {
+  const result = validateTaskRequest({ cpu: 1 }, AT);
+  assert.ok(result.ok);
+  assert.is(result.ok && 'image' in result.task, false);
+});
+
 test('the type is inferred from the requests when absent, and kept when given', () => {
   const cases: Array<[Parameters<typeof inferTaskType>[0], string]> = [
     [{ cpu: 8, memoryGb: 32, storageGb: 0, gpu: 4 }, 'gpu-training'],
@@ -40,7 +46,7 @@ test('bad requests are explained field by field, all at once', () => {
     'k (the SLA multiplier) must be between 1.5 and 2.5, got 3',
   ]);
   assert.equal(problemsOf({ image: ' ' }), [
-    'image is required: name the container image the task runs, e.g. python:3.12',
+    'image is empty: name a container image, e.g. python:3.12, or leave it out',
   ]);
   assert.equal(problemsOf({ image: 'x', gpu: 1.5 }), ['gpu must be a whole number of GPUs, got 1.5']);
   assert.equal(problemsOf({ image: 'x', memoryGb: Number.NaN }), [
