@@ -182,7 +182,10 @@ security('`cloudai up --tls`: the control plane and the workers run over TLS', a
       'up',
     );
     assert.match(up.output(), /created a private CA and the server's certificate in /);
-    assert.match(up.output(), /TLS is on: clients trust the private CA .*ca\.pem/);
+    assert.match(
+      up.output(),
+      /TLS is on: commands on this data dir trust the private CA .*ca\.pem; elsewhere pass --tls-ca/,
+    );
     const env = { CLOUDAI_DATA_DIR: dataDir.path };
     await waitFor(
       async () => (await workersJson(env)).filter((worker) => worker.status === 'active').length === 3,
@@ -191,11 +194,22 @@ security('`cloudai up --tls`: the control plane and the workers run over TLS', a
     );
     const url = /nats:\/\/127\.0\.0\.1:\d+/.exec(up.output())?.[0] ?? '';
     const ca = tlsFilesIn(tlsDir(dataDir.path)).ca;
-    const withCa = await runCli(['workers', 'cordon', 'kim'], { ...env, NATS_URL: url, CLOUDAI_TLS_CA: ca });
-    assert.is(withCa.code, 0, withCa.stderr);
-    const withoutCa = await runCli(['workers', 'uncordon', 'kim'], { ...env, NATS_URL: url });
-    assert.is(withoutCa.code, 1);
-    assert.match(withoutCa.stderr, /TLS/, withoutCa.stderr);
+    // On the data dir of the running up, a command finds its server and CA by itself.
+    const joined = await runCli(['workers', 'cordon', 'kim'], env);
+    assert.is(joined.code, 0, joined.stderr);
+    // From another data dir: with the CA it connects (the CLI identity's file given), without it it is refused.
+    const elsewhere = makeTempDir('up-tls-elsewhere');
+    try {
+      const cli = join(credentialsDir(dataDir.path), 'cloudai-cli.json');
+      const remote = { CLOUDAI_DATA_DIR: elsewhere.path, NATS_URL: url, CLOUDAI_CREDENTIALS: cli };
+      const withCa = await runCli(['workers', 'uncordon', 'kim'], { ...remote, CLOUDAI_TLS_CA: ca });
+      assert.is(withCa.code, 0, withCa.stderr);
+      const withoutCa = await runCli(['workers', 'cordon', 'kim'], remote);
+      assert.is(withoutCa.code, 1);
+      assert.match(withoutCa.stderr, /TLS/, withoutCa.stderr);
+    } finally {
+      elsewhere.remove();
+    }
   } finally {
     up.process.kill('SIGINT');
     await up.exited;
