@@ -4,6 +4,7 @@ import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
 import { memoryBenchmark } from './memory-benchmark.js';
 import { scheduleBenchmark } from './schedule-benchmark.js';
+import { scheduleE2eBenchmark } from './schedule-e2e-benchmark.js';
 import type { BenchParams, BenchReport } from './support/report.js';
 import type { BenchResources } from './support/resources.js';
 
@@ -40,4 +41,5 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   massFailureBenchmark,
   cliBenchmark,
   scheduleBenchmark,
+  scheduleE2eBenchmark,
 ];

@@ -25,7 +25,10 @@ export const TARGETS = {
   /** Beyond the heartbeat timeout, after 10% of the workers stop at once. */
   massFailureSlackMs: 2_000,
   cliJsonMs: 1_000,
-  placementP99Ms: 5,
+  placementP99Ms: 1,
+  placementsPerSecond: 5_000,
+  scheduleSteadyRate: 100,
+  scheduleToAssignedP99Ms: 20,
 } as const;
 
 /** `met` for a figure, or undefined when this run is not at the target's scale. */

@@ -8,7 +8,7 @@ import type { WorkerDocument } from '../projections/worker-document.js';
 import { startWorkerProjector, type WorkerProjector } from '../projections/worker-projector.js';
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
-import { SchedulerService } from '../scheduler/scheduler-service.js';
+import { type SchedulerOptions, SchedulerService } from '../scheduler/scheduler-service.js';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
@@ -52,6 +52,8 @@ export interface ControlPlaneOptions {
   onTransition?: (event: WorkerStreamEvent) => void;
   /** Called after each event is acknowledged by JetStream (tests and benchmarks observe with it). */
   onEventStored?: (event: WorkerStreamEvent, streamSeq: number) => void;
+  /** Called after each scheduling event (submitted, assigned, requeued…) is acknowledged by JetStream. */
+  onTaskEventStored?: SchedulerOptions['onTaskEventStored'];
   /** Node's process metrics next to the control plane's (`cloudai serve`: yes; tests: no need). */
   processMetrics?: boolean;
 }
@@ -219,6 +221,7 @@ export class ControlPlane {
         retryAfterMs: config.assignRetryAfterMs,
         bypassLimit: config.queueBypassLimit,
         submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
+        onTaskEventStored: options.onTaskEventStored,
       });
 
       const intake = new HeartbeatIntake({

@@ -39,8 +39,12 @@ export class ClusterState {
   readonly workers = new Map<string, WorkerDocument>();
   private readonly tasks = new Map<string, TaskDocument>();
   private readonly finished = new Map<string, TaskStatus>();
+  /** The queued ones of `tasks`: a pass looks at these, not at every task in progress. */
+  private readonly queuedTasks = new Map<string, TaskDocument>();
   /** workerId → taskId → requests of each task assigned to or running on it. */
   private readonly holdings = new Map<string, Map<string, Resources>>();
+  /** Workers whose document or holdings changed since `takeChangedWorkers`. */
+  private changedWorkers = new Set<string>();
   /** Disruption mode as folded from WORKER_EVENTS: while it is active the scheduler requeues nothing. */
   disruption: DisruptionDocument;
   /** Last stream sequence applied (or skipped as invalid), per stream. */
@@ -48,7 +52,10 @@ export class ClusterState {
   taskPosition: number;
 
   constructor(snapshot: ClusterSnapshot) {
-    for (const worker of snapshot.workers) this.workers.set(worker.workerId, worker);
+    for (const worker of snapshot.workers) {
+      this.workers.set(worker.workerId, worker);
+      this.changedWorkers.add(worker.workerId);
+    }
     for (const task of snapshot.tasks) this.remember(undefined, task);
     this.disruption = snapshot.disruption;
     this.workerPosition = snapshot.workerPosition;
@@ -64,6 +71,7 @@ export class ClusterState {
     const after = evolveWorker(before, event);
     if (after === before) return undefined;
     this.workers.set(event.workerId, after);
+    this.changedWorkers.add(event.workerId);
     return { before, after };
   }
 
@@ -116,6 +124,16 @@ export class ClusterState {
     return this.holdings.get(workerId)?.has(taskId) ?? false;
   }
 
+  /**
+   * The workers whose document or holdings changed since the last call (all of them the first
+   * time): what a placement pass must hear of, so that it need not copy the whole fleet.
+   */
+  takeChangedWorkers(): Set<string> {
+    const changed = this.changedWorkers;
+    this.changedWorkers = new Set();
+    return changed;
+  }
+
   /** Tasks assigned to or running on a worker. */
   tasksOn(workerId: string): TaskDocument[] {
     const held = this.holdings.get(workerId);
@@ -136,18 +154,28 @@ export class ClusterState {
 
   /** Queued tasks, oldest first. */
   queued(): TaskDocument[] {
-    return [...this.tasks.values()].filter((task) => task.status === 'queued').sort(bySubmission);
+    return [...this.queuedTasks.values()].sort(bySubmission);
+  }
+
+  get queuedCount(): number {
+    return this.queuedTasks.size;
   }
 
   private remember(before: TaskDocument | undefined, after: TaskDocument): void {
     const held = holdingOf(before);
-    if (held) this.holdings.get(held.workerId)?.delete(after.taskId);
+    if (held) {
+      this.holdings.get(held.workerId)?.delete(after.taskId);
+      this.changedWorkers.add(held.workerId);
+    }
     const holds = holdingOf(after);
     if (holds) {
+      this.changedWorkers.add(holds.workerId);
       const onWorker = this.holdings.get(holds.workerId) ?? new Map<string, Resources>();
       onWorker.set(after.taskId, holds.requests);
       this.holdings.set(holds.workerId, onWorker);
     }
+    if (after.status === 'queued') this.queuedTasks.set(after.taskId, after);
+    else this.queuedTasks.delete(after.taskId);
     if (isTerminal(after.status)) {
       this.tasks.delete(after.taskId);
       this.finished.set(after.taskId, after.status);

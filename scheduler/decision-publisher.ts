@@ -21,6 +21,8 @@ export interface DecisionPublisherOptions {
   onSettled: () => void;
   /** A failed publish while stopping is expected, not worth a warning. */
   isStopping: () => boolean;
+  /** Called after each decision is acknowledged by JetStream (benchmarks time placements with it). */
+  onStored?: (event: TaskEvent, streamSeq: number) => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export class DecisionPublisher {
         messageId,
       })
       .then((streamSeq) => {
+        this.options.onStored?.(event, streamSeq);
         const settled = this.pending.stored(messageId, streamSeq, this.options.appliedPosition());
         if (settled) {
           settled.onApplied?.();

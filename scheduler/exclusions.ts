@@ -12,8 +12,9 @@ export class Exclusions {
     private readonly onLapse: () => void,
   ) {}
 
-  has(taskId: string, workerId: string): boolean {
-    return this.timers.get(taskId)?.has(workerId) ?? false;
+  /** The workers the task is not offered to now; undefined when there are none. */
+  workersExcludedFor(taskId: string): Iterable<string> | undefined {
+    return this.timers.get(taskId)?.keys();
   }
 
   add(taskId: string, workerId: string): void {

@@ -24,10 +24,20 @@ export interface PendingDecision {
 export class PendingDecisions {
   private readonly byMessageId = new Map<string, PendingDecision>();
   private readonly perTask = new Map<string, number>();
+  /** workerId → the pending assignments that reserve resources on it, oldest first. */
+  private readonly assignsByWorker = new Map<string, Set<Reservation>>();
+  /** Workers whose reserved resources changed since `takeChangedWorkers`. */
+  private changedWorkers = new Set<string>();
 
   add(decision: PendingDecision): void {
     this.byMessageId.set(decision.messageId, decision);
     this.perTask.set(decision.taskId, (this.perTask.get(decision.taskId) ?? 0) + 1);
+    if (reserves(decision)) {
+      const onWorker = this.assignsByWorker.get(decision.workerId) ?? new Set();
+      onWorker.add(decision);
+      this.assignsByWorker.set(decision.workerId, onWorker);
+      this.changedWorkers.add(decision.workerId);
+    }
   }
 
   /** Records JetStream's sequence; returns the decision if the stream has been applied past it already. */
@@ -58,6 +68,12 @@ export class PendingDecisions {
     const left = (this.perTask.get(decision.taskId) ?? 1) - 1;
     if (left > 0) this.perTask.set(decision.taskId, left);
     else this.perTask.delete(decision.taskId);
+    if (reserves(decision)) {
+      const onWorker = this.assignsByWorker.get(decision.workerId);
+      onWorker?.delete(decision);
+      if (onWorker?.size === 0) this.assignsByWorker.delete(decision.workerId);
+      this.changedWorkers.add(decision.workerId);
+    }
     return decision;
   }
 
@@ -72,16 +88,26 @@ export class PendingDecisions {
     return false;
   }
 
-  /** Resources that pending assignments take, per worker: one scan for a whole placement pass. */
-  reservedByWorker(): Map<string, Resources> {
-    const reserved = new Map<string, Resources>();
-    for (const decision of this.byMessageId.values()) {
-      if (decision.kind !== 'assign' || !decision.workerId || !decision.requests) continue;
-      reserved.set(
-        decision.workerId,
-        addResources(reserved.get(decision.workerId) ?? NO_RESOURCES, decision.requests),
-      );
+  /** Resources that pending assignments take on a worker. */
+  reservedOn(workerId: string): Resources {
+    let reserved = NO_RESOURCES;
+    for (const decision of this.assignsByWorker.get(workerId) ?? []) {
+      reserved = addResources(reserved, decision.requests);
     }
     return reserved;
   }
+
+  /** The workers whose reserved resources changed since the last call. */
+  takeChangedWorkers(): Set<string> {
+    const changed = this.changedWorkers;
+    this.changedWorkers = new Set();
+    return changed;
+  }
+}
+
+/** An assignment's decision, which holds resources on its worker until it is applied. */
+type Reservation = PendingDecision & { workerId: string; requests: Resources };
+
+function reserves(decision: PendingDecision): decision is Reservation {
+  return decision.kind === 'assign' && !!decision.workerId && !!decision.requests;
 }

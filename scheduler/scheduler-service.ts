@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PositionWaiters } from '../projections/position-waiters.js';
-import { addResources, NO_RESOURCES, requestsOf } from '../projections/resources.js';
+import { addResources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
@@ -15,11 +15,11 @@ import { encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { AssignmentOffers } from './assignment-offers.js';
 import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
-import { DecisionPublisher } from './decision-publisher.js';
+import { DecisionPublisher, type DecisionPublisherOptions } from './decision-publisher.js';
 import { DisruptionHolds } from './disruption-holds.js';
 import { Exclusions } from './exclusions.js';
 import { LostTaskWatch } from './lost-task-watch.js';
-import { emptyQueueMemory, type PlacementWorker, planPass } from './placement.js';
+import { emptyQueueMemory, PlacementWorkers, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
 import { TaskRequests } from './task-requests.js';
 
@@ -39,6 +39,8 @@ export interface SchedulerOptions {
   bypassLimit: number;
   /** Longest a submit request waits for the task's first placement outcome. */
   submitWaitMs: number;
+  /** Called after each scheduling event is acknowledged by JetStream (benchmarks time placements with it). */
+  onTaskEventStored?: DecisionPublisherOptions['onStored'];
   /** Wall-clock time for the `at` of its events; the monotonic clock for how long a task has run. */
   clock?: Clock;
 }
@@ -74,6 +76,8 @@ export class SchedulerService {
   private readonly offers: AssignmentOffers;
   private readonly exclusions: Exclusions;
   private readonly memory = emptyQueueMemory();
+  /** The workers as placement sees them, kept between passes and told only of changes. */
+  private readonly placementWorkers = new PlacementWorkers();
   private readonly workerPositionWaiters = new PositionWaiters();
   private readonly followers: StreamFollower[] = [];
   private readonly log: RateLimitedLog;
@@ -94,6 +98,7 @@ export class SchedulerService {
       appliedPosition: () => this.state.taskPosition,
       onSettled: () => this.requestPass(),
       isStopping: () => this.closed,
+      onStored: options.onTaskEventStored,
     });
     this.requests = new TaskRequests({
       nc,
@@ -175,7 +180,7 @@ export class SchedulerService {
 
   /** Tasks waiting for a worker (the metrics' queue length). */
   get queueLength(): number {
-    return this.state.queued().length;
+    return this.state.queuedCount;
   }
 
   /** Compares what a worker's agent says it runs with what the log placed there. */
@@ -304,23 +309,11 @@ export class SchedulerService {
     const { pending } = this.decisions;
     const queue = this.state.queued().filter((task) => !pending.isPending(task.taskId));
     if (queue.length === 0) return;
-    const reserved = pending.reservedByWorker();
-    const workers: PlacementWorker[] = [...this.state.workers.values()].map((worker) => ({
-      workerId: worker.workerId,
-      status: worker.status,
-      flapping: worker.flapping,
-      cordoned: worker.cordoned,
-      drain: worker.drain ?? null,
-      capacity: worker.capacity,
-      allocated: addResources(
-        this.state.allocatedOn(worker.workerId),
-        reserved.get(worker.workerId) ?? NO_RESOURCES,
-      ),
-    }));
+    this.updatePlacementWorkers();
     const decisions = planPass({
       queue,
-      workers,
-      isExcluded: (taskId, workerId) => this.exclusions.has(taskId, workerId),
+      workers: this.placementWorkers,
+      excludedWorkers: (taskId) => this.exclusions.workersExcludedFor(taskId),
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
@@ -330,6 +323,26 @@ export class SchedulerService {
       if (decision.kind === 'wait')
         this.requests.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
       else this.publishAssignment(decision.task, decision.workerId, decision.policy);
+    }
+  }
+
+  /** Tells placement of the workers whose document, holdings or pending reservations changed. */
+  private updatePlacementWorkers(): void {
+    const { pending } = this.decisions;
+    const changed = this.state.takeChangedWorkers();
+    for (const workerId of pending.takeChangedWorkers()) changed.add(workerId);
+    for (const workerId of changed) {
+      const worker = this.state.workers.get(workerId);
+      if (!worker) continue;
+      this.placementWorkers.upsert({
+        workerId,
+        status: worker.status,
+        flapping: worker.flapping,
+        cordoned: worker.cordoned,
+        drain: worker.drain ?? null,
+        capacity: worker.capacity,
+        allocated: addResources(this.state.allocatedOn(workerId), pending.reservedOn(workerId)),
+      });
     }
   }
 

@@ -11,6 +11,7 @@ export interface BenchControlPlaneOptions {
   heartbeatIntervalMs: number;
   onTransition?: ControlPlaneOptions['onTransition'];
   onEventStored?: ControlPlaneOptions['onEventStored'];
+  onTaskEventStored?: ControlPlaneOptions['onTaskEventStored'];
 }
 
 /** Warnings the control plane logged during a benchmark: a publish retry or a rejected heartbeat is a finding. */
@@ -54,6 +55,7 @@ export async function startBenchControlPlane(
     logger,
     onTransition: options.onTransition,
     onEventStored: options.onEventStored,
+    onTaskEventStored: options.onTaskEventStored,
   });
   resources.defer('control plane', () => controlPlane.close());
   return { controlPlane, logCounts };

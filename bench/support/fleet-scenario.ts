@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_CONFIG } from '../../cli/config.js';
 import type { ControlPlane } from '../../control-plane/control-plane.js';
+import type { TaskEvent } from '../../streams/contracts/task-events.js';
 import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { HeartbeatLoad } from '../load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from '../load/load-protocol.js';
@@ -33,6 +34,8 @@ export interface ScenarioObservers {
   onStored?: (event: WorkerStreamEvent, streamSeq: number) => void;
   /** The read model has applied it (the transaction holding it is committed). */
   onApplied?: (event: WorkerStreamEvent) => void;
+  /** The scheduler's event (submitted, assigned…) was acknowledged by JetStream. */
+  onTaskEventStored?: (event: TaskEvent, streamSeq: number) => void;
 }
 
 /** A nats-server of the benchmark's own, and N simulated workers ready to beat on it (not beating yet). */
@@ -92,6 +95,7 @@ export async function startFleetScenario(
     heartbeatTimeoutMs: timing.heartbeatTimeoutMs,
     heartbeatIntervalMs: timing.intervalMs,
     onTransition: observers.onTransition,
+    onTaskEventStored: observers.onTaskEventStored,
     onEventStored: (event, streamSeq) => {
       observers.onStored?.(event, streamSeq);
       const { onApplied } = observers;

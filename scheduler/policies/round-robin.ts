@@ -1,4 +1,4 @@
-import type { CandidateWorker, PlacementPolicy } from './policy.js';
+import type { Candidates, PlacementPolicy } from './policy.js';
 
 /** Round-robin's memory: the worker it picked last. */
 export interface RoundRobinCursor {
@@ -7,15 +7,23 @@ export interface RoundRobinCursor {
 
 /**
  * The original's round-robin: worker ids sorted, start after the last one picked, take the
- * first that fits (candidates all fit), wrapping around to the start.
+ * first that fits (candidates all fit), wrapping around to the start. Candidates come in id
+ * order, so the one after the cursor is found by bisection.
  */
-function pickRoundRobin(
-  cursor: RoundRobinCursor,
-  candidates: readonly CandidateWorker[],
-): string | undefined {
-  const ids = candidates.map((candidate) => candidate.workerId).sort();
+function pickRoundRobin(cursor: RoundRobinCursor, candidates: Candidates): string | undefined {
+  const { count, slots, workerIds } = candidates;
+  if (count === 0) return undefined;
+  const idAt = (index: number) => workerIds[slots[index] as number] as string;
   const last = cursor.lastWorkerId;
-  return ids.find((id) => last === undefined || id > last) ?? ids[0];
+  if (last === undefined) return idAt(0);
+  let low = 0;
+  let high = count;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (idAt(middle) > last) high = middle;
+    else low = middle + 1;
+  }
+  return idAt(low < count ? low : 0);
 }
 
 export function createRoundRobinPolicy(

@@ -1,6 +1,11 @@
-import type { Resources } from '../../projections/resources.js';
 import type { TaskSpec } from '../../streams/contracts/task-events.js';
-import type { CandidateWorker, PlacementPolicy } from './policy.js';
+import {
+  type Candidates,
+  type CandidateWorker,
+  candidatesOf,
+  type PlacementPolicy,
+  perWorker,
+} from './policy.js';
 import type { RtsParams } from './rts-params.js';
 
 /** How RTS sees one candidate for one task. */
@@ -19,16 +24,23 @@ export interface RtsScore {
  * original weighted usage (cores, memory / 10, GPUs × 2). It comes from the allocation the
  * scheduler itself records, so every decision can be recomputed from the two streams.
  */
-function workerLoad(capacity: Resources, allocated: Resources): number {
-  const cpuWeight = capacity.cpu;
-  const memoryWeight = capacity.memoryGb / 10;
-  const gpuWeight = capacity.gpu * 2;
+function workerLoad(
+  capacityCpu: number,
+  capacityMemoryGb: number,
+  capacityGpu: number,
+  allocatedCpu: number,
+  allocatedMemoryGb: number,
+  allocatedGpu: number,
+): number {
+  const cpuWeight = capacityCpu;
+  const memoryWeight = capacityMemoryGb / 10;
+  const gpuWeight = capacityGpu * 2;
   const total = cpuWeight + memoryWeight + gpuWeight;
   if (total === 0) return 0;
   return (
-    (cpuWeight * share(allocated.cpu, capacity.cpu) +
-      memoryWeight * share(allocated.memoryGb, capacity.memoryGb) +
-      gpuWeight * share(allocated.gpu, capacity.gpu)) /
+    (cpuWeight * share(allocatedCpu, capacityCpu) +
+      memoryWeight * share(allocatedMemoryGb, capacityMemoryGb) +
+      gpuWeight * share(allocatedGpu, capacityGpu)) /
     total
   );
 }
@@ -43,6 +55,35 @@ function pressure(requested: number, free: number): number {
   return free > 0 ? requested / free : 1;
 }
 
+/** Everything in the formula that depends only on the task, worked out once per placement. */
+interface TaskTerms {
+  tau: number;
+  theta: RtsParams['theta'];
+  startS: number;
+  deadlineS: number;
+  alpha: number;
+  beta: number;
+  /** This task type's affinities, undefined when the parameters name none. */
+  affinities: Readonly<Record<string, number>> | undefined;
+  /** Undefined when the parameters penalize no worker. */
+  penalty: Readonly<Record<string, number>> | undefined;
+}
+
+function taskTerms(task: TaskSpec, now: number, params: RtsParams): TaskTerms {
+  const tau = params.tauSeconds[task.type];
+  const affinities = params.affinity[task.type];
+  return {
+    tau,
+    theta: params.theta,
+    startS: Math.max(now, task.submittedAt) / 1_000,
+    deadlineS: task.submittedAt / 1_000 + task.k * tau,
+    alpha: params.alpha,
+    beta: params.beta,
+    affinities: affinities && Object.keys(affinities).length > 0 ? affinities : undefined,
+    penalty: Object.keys(params.penalty).length > 0 ? params.penalty : undefined,
+  };
+}
+
 /**
  * E = τ·(1 + θ1·C/C_free + θ2·M/M_free + θ3·G/G_free + θ4·load), finish = max(now, submittedAt) + E,
  * deadline = submittedAt + k·τ, risk = α·max(0, finish − deadline) + β·load − affinity + penalty.
@@ -53,77 +94,95 @@ export function scoreRts(
   now: number,
   params: RtsParams,
 ): RtsScore {
-  return rtsScorer(task, now, params)(candidate, emptyScore());
+  const score = emptyScore();
+  lowestRisk(task, taskTerms(task, now, params), candidatesOf([candidate]), score);
+  return score;
 }
 
 /**
- * The formula above with everything that depends only on the task worked out once: a
- * placement scores one task against thousands of workers, so the per-worker part must be
- * small and allocate nothing (it writes into `into`).
+ * The slot of the candidate with the lowest finite risk, -1 when none has one; ties go to the
+ * faster prediction, then to the lower id. One scan with the formula written out, allocating
+ * nothing: a placement scores one task against every candidate, so this is the inner loop.
+ * `details`, when given, receives the last candidate's score in full.
  */
-function rtsScorer(
-  task: TaskSpec,
-  now: number,
-  params: RtsParams,
-): (candidate: CandidateWorker, into: RtsScore) => RtsScore {
-  const tau = params.tauSeconds[task.type];
-  const [theta1, theta2, theta3, theta4] = params.theta;
-  const startS = Math.max(now, task.submittedAt) / 1_000;
-  const deadlineS = task.submittedAt / 1_000 + task.k * tau;
-  const affinities = params.affinity[task.type];
-  const { alpha, beta, penalty } = params;
-  return (candidate, into) => {
-    const load = workerLoad(candidate.capacity, candidate.allocated);
+function lowestRisk(task: TaskSpec, terms: TaskTerms, candidates: Candidates, details?: RtsScore): number {
+  const { count, slots, workerIds, capacity, allocated, free } = candidates;
+  const { tau, startS, deadlineS, alpha, beta, affinities, penalty } = terms;
+  const [theta1, theta2, theta3, theta4] = terms.theta;
+  const { cpu, memoryGb, gpu } = task;
+  const perWorkerTerms = affinities !== undefined || penalty !== undefined;
+  let bestSlot = -1;
+  let bestRisk = 0;
+  let bestRuntime = 0;
+  for (let index = 0; index < count; index++) {
+    const slot = slots[index] as number;
+    const load = workerLoad(
+      capacity.cpu[slot] as number,
+      capacity.memoryGb[slot] as number,
+      capacity.gpu[slot] as number,
+      allocated.cpu[slot] as number,
+      allocated.memoryGb[slot] as number,
+      allocated.gpu[slot] as number,
+    );
     const runtimeS =
       tau *
       (1 +
-        theta1 * pressure(task.cpu, candidate.free.cpu) +
-        theta2 * pressure(task.memoryGb, candidate.free.memoryGb) +
-        theta3 * pressure(task.gpu, candidate.free.gpu) +
+        theta1 * pressure(cpu, free.cpu[slot] as number) +
+        theta2 * pressure(memoryGb, free.memoryGb[slot] as number) +
+        theta3 * pressure(gpu, free.gpu[slot] as number) +
         theta4 * load);
     const overrunS = Math.max(0, startS + runtimeS - deadlineS);
-    const affinity = affinities?.[candidate.workerId] ?? 0;
-    into.workerId = candidate.workerId;
-    into.runtimeS = runtimeS;
-    into.overrunS = overrunS;
-    into.load = load;
-    into.risk = alpha * overrunS + beta * load - affinity + (penalty[candidate.workerId] ?? 0);
-    return into;
-  };
+    let risk = alpha * overrunS + beta * load;
+    if (perWorkerTerms) {
+      const workerId = workerIds[slot] as string;
+      risk = risk - perWorker(affinities, workerId) + perWorker(penalty, workerId);
+    }
+    if (details) {
+      details.workerId = workerIds[slot] as string;
+      details.runtimeS = runtimeS;
+      details.overrunS = overrunS;
+      details.load = load;
+      details.risk = risk;
+    }
+    if (!Number.isFinite(risk)) continue;
+    // Equal risk and runtime (or runtimes that do not compare): the lower id.
+    if (
+      bestSlot < 0 ||
+      risk < bestRisk ||
+      (risk === bestRisk &&
+        (runtimeS < bestRuntime ||
+          (!(runtimeS > bestRuntime) && (workerIds[slot] as string) < (workerIds[bestSlot] as string))))
+    ) {
+      bestSlot = slot;
+      bestRisk = risk;
+      bestRuntime = runtimeS;
+    }
+  }
+  return bestSlot;
 }
 
 function emptyScore(): RtsScore {
   return { workerId: '', runtimeS: 0, overrunS: 0, load: 0, risk: 0 };
 }
 
-/** Lowest risk first; ties go to the faster prediction, then to the lower id, so choices are reproducible. */
-function lessRisky(a: RtsScore, b: RtsScore): number {
-  return a.risk - b.risk || a.runtimeS - b.runtimeS || (a.workerId < b.workerId ? -1 : 1);
-}
-
 /**
- * Risk-aware task scheduling: the candidate with the lowest risk. When no candidate gets a
+ * Risk-aware task scheduling: the candidate with the lowest risk; ties go to the faster
+ * prediction, then to the lower id, so choices are reproducible. When no candidate gets a
  * finite score (a τ of 0, a parameter that overflows), it falls back to round-robin.
  */
 export function createRtsPolicy(params: RtsParams, fallback: PlacementPolicy): PlacementPolicy {
+  // Only affinity and penalty tell two workers of equal capacity and allocation apart.
+  const named = new Set([
+    ...Object.values(params.affinity).flatMap((perType) => Object.keys(perType ?? {})),
+    ...Object.keys(params.penalty),
+  ]);
   return {
     name: 'rts',
+    interchangeable: { named },
     choose(task, candidates, now) {
-      // One pass for the minimum, reusing two score records: sorting every candidate's score
-      // only to take the first was most of a placement's cost with thousands of workers.
-      const score = rtsScorer(task, now, params);
-      let best = emptyScore();
-      let scratch = emptyScore();
-      let found = false;
-      for (const candidate of candidates) {
-        score(candidate, scratch);
-        if (Number.isFinite(scratch.risk) && (!found || lessRisky(scratch, best) < 0)) {
-          [best, scratch] = [scratch, best];
-          found = true;
-        }
-      }
-      if (found) return { workerId: best.workerId, policy: 'rts' };
-      return fallback.choose(task, candidates, now);
+      const bestSlot = lowestRisk(task, taskTerms(task, now, params), candidates);
+      if (bestSlot < 0) return fallback.choose(task, candidates.everyone(), now);
+      return { workerId: candidates.workerIds[bestSlot] as string, policy: 'rts' };
     },
   };
 }

@@ -4,6 +4,7 @@ import { describeDisruption } from '../../cli/commands/operator.js';
 import { type DisruptionDocument, NO_DISRUPTION } from '../../projections/disruption-document.js';
 import { ClusterState } from '../../scheduler/cluster-state.js';
 import type { DisruptionEvent } from '../../streams/contracts/worker-events.js';
+import { taskFrom } from '../support/tasks.js';
 import { workerDocument } from '../support/workers.js';
 
 const started: DisruptionEvent = {
@@ -57,6 +58,52 @@ test('`cloudai disruption status` says whether the mode is on, since when, and h
   assert.is(
     describeDisruption(state.disruption, 100_000),
     'no disruption mode: the last one ended 30s ago, when heartbeats returned',
+  );
+});
+
+test('placement hears of the workers whose document or holdings changed, and sees only queued tasks', () => {
+  const state = new ClusterState({
+    workers: [workerDocument('kim'), workerDocument('ravi')],
+    tasks: [taskFrom('t-2', 2_000), taskFrom('t-1', 1_000)],
+    disruption: NO_DISRUPTION,
+    workerPosition: 5,
+    taskPosition: 2,
+  });
+  assert.equal([...state.takeChangedWorkers()].sort(), ['kim', 'ravi'], 'every worker at first');
+  assert.equal([...state.takeChangedWorkers()], [], 'then only changes');
+  assert.equal(
+    state.queued().map((task) => task.taskId),
+    ['t-1', 't-2'],
+    'oldest first',
+  );
+  const assigned = state.applyTaskEvent({
+    type: 'TaskAssigned',
+    taskId: 't-1',
+    at: 3_000,
+    workerId: 'ravi',
+    attempt: 1,
+    basedOnWorkerSeq: 5,
+    policy: 'rts',
+  });
+  assert.ok(assigned.applied);
+  assert.equal([...state.takeChangedWorkers()], ['ravi'], 'its holdings grew');
+  assert.equal(
+    state.queued().map((task) => task.taskId),
+    ['t-2'],
+  );
+  assert.is(state.queuedCount, 1);
+  state.applyTaskEvent({
+    type: 'TaskRequeued',
+    taskId: 't-1',
+    at: 4_000,
+    workerId: 'ravi',
+    attempt: 1,
+    reason: 'x',
+  });
+  assert.equal([...state.takeChangedWorkers()], ['ravi'], 'its holdings shrank');
+  assert.equal(
+    state.queued().map((task) => task.taskId),
+    ['t-1', 't-2'],
   );
 });
 

@@ -6,9 +6,10 @@ import {
   emptyQueueMemory,
   type PassInput,
   type PlacementWorker,
+  PlacementWorkers,
   planPass,
 } from '../../scheduler/placement.js';
-import type { CandidateWorker } from '../../scheduler/policies/policy.js';
+import { type CandidateWorker, candidatesOf } from '../../scheduler/policies/policy.js';
 import { createRoundRobinPolicy } from '../../scheduler/policies/round-robin.js';
 import { createRtsPolicy, scoreRts } from '../../scheduler/policies/rts.js';
 import { DEFAULT_RTS_PARAMS, parseRtsParams, RtsParamsError } from '../../scheduler/policies/rts-params.js';
@@ -50,13 +51,16 @@ function task(overrides: Partial<TaskSpec> = {}, submittedAt = NOW - 1_000 + nex
   return taskFrom(`t-${String(nextId).padStart(3, '0')}`, submittedAt, { image: 'x', ...overrides });
 }
 
-function pass(overrides: Partial<PassInput> & Pick<PassInput, 'queue' | 'workers'>) {
+type PassOverrides = Partial<Omit<PassInput, 'workers'>> & Pick<PassInput, 'queue'>;
+
+function pass({ workers, ...overrides }: PassOverrides & { workers: readonly PlacementWorker[] }) {
   return planPass({
-    isExcluded: () => false,
+    excludedWorkers: () => undefined,
     policy: createRoundRobinPolicy(),
     now: NOW,
     bypassLimit: 3,
     memory: emptyQueueMemory(),
+    workers: PlacementWorkers.of(workers),
     ...overrides,
   });
 }
@@ -247,8 +251,8 @@ test('RTS prefers the lower-risk worker where round-robin would not', () => {
   assert.ok(Math.abs((a?.risk ?? 0) - 0.875) < 1e-9, `risk on a is ${a?.risk}`);
   assert.ok((b?.risk ?? 1) < (a?.risk ?? 0));
   const rts = rtsPolicy();
-  assert.equal(rts.choose(training, candidates, NOW), { workerId: 'b', policy: 'rts' });
-  assert.equal(createRoundRobinPolicy().choose(training, candidates, NOW), {
+  assert.equal(rts.choose(training, candidatesOf(candidates), NOW), { workerId: 'b', policy: 'rts' });
+  assert.equal(createRoundRobinPolicy().choose(training, candidatesOf(candidates), NOW), {
     workerId: 'a',
     policy: 'round-robin',
   });
@@ -265,11 +269,7 @@ test('RTS spreads equal tasks over equal workers by load, and falls back to roun
   assert.equal(placements(pass({ queue: [task(), task(), task()], workers, policy: rts })), ['a', 'b', 'c']);
   const broken = createRtsPolicy({ ...DEFAULT_RTS_PARAMS, alpha: Number.NaN }, createRoundRobinPolicy());
   const lateTask = task({}, NOW - 60_000);
-  const choice = broken.choose(
-    lateTask,
-    workers.map((w) => ({ ...w, free: w.capacity })),
-    NOW,
-  );
+  const choice = broken.choose(lateTask, candidatesOf(workers.map((w) => ({ ...w, free: w.capacity }))), NOW);
   assert.equal(choice, { workerId: 'a', policy: 'round-robin' });
 });
 
@@ -310,9 +310,9 @@ test('a task too large for every worker reserves nothing and blocks nobody', () 
 test('a worker that did not acknowledge a task is not offered it again while excluded', () => {
   const workers = [worker('a', 'active', capacity(8, 16)), worker('b', 'active', capacity(8, 16))];
   const t = task();
-  const decisions = pass({ queue: [t], workers, isExcluded: (_task, workerId) => workerId === 'a' });
+  const decisions = pass({ queue: [t], workers, excludedWorkers: () => ['a'] });
   assert.equal(placements(decisions), ['b']);
-  const [stuck] = pass({ queue: [t], workers: workers.slice(0, 1), isExcluded: () => true });
+  const [stuck] = pass({ queue: [t], workers: workers.slice(0, 1), excludedWorkers: () => ['a'] });
   assert.match(stuck?.kind === 'wait' ? stuck.reason : '', /^no schedulable worker acknowledged it \(a\)/);
 });
 
