@@ -104,7 +104,13 @@ export type WorkerLivenessEvent =
 const NO_COMEBACKS: readonly number[] = Object.freeze([]);
 
 function sameCapacity(a: Capacity, b: Capacity): boolean {
-  return a.cpu === b.cpu && a.memoryGb === b.memoryGb && a.storageGb === b.storageGb && a.gpu === b.gpu;
+  return (
+    a.cpu === b.cpu &&
+    a.memoryGb === b.memoryGb &&
+    a.storageGb === b.storageGb &&
+    a.gpu === b.gpu &&
+    a.runtime === b.runtime
+  );
 }
 
 /** Whether a heartbeat brings news besides its time: a new address or capacity. */

@@ -1,4 +1,5 @@
 import { cliBenchmark } from './cli-benchmark.js';
+import { containerBenchmark } from './container-benchmark.js';
 import { detectionBenchmark } from './detection-benchmark.js';
 import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
@@ -41,5 +42,6 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   massFailureBenchmark,
   cliBenchmark,
   scheduleBenchmark,
+  containerBenchmark,
   scheduleE2eBenchmark,
 ];

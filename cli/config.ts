@@ -5,6 +5,7 @@ import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/polici
 import { ID_RULE, isValidWorkerId } from '../streams/contracts/subjects.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
 import { UserFacingError } from '../streams/util/user-error.js';
+import { DEFAULT_TASK_STOP_GRACE_MS } from '../worker/runtimes/runtime.js';
 import { findRunningUp } from './running-up.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
@@ -61,6 +62,10 @@ export interface Config extends ControlPlaneSettings {
   metricsHost: string;
   /** URL that liveness alerts are POSTed to as JSON; empty: none. */
   alertWebhook: string;
+  /** SIGTERM, then SIGKILL after this long, when `cloudai worker` stops a task. */
+  taskStopGraceMs: number;
+  /** Where `cloudai worker` runs tasks: podman, docker, process, or auto (the first that answers). */
+  runtime: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -92,6 +97,10 @@ export const DEFAULT_CONFIG: Config = {
   metricsPort: 0,
   metricsHost: '0.0.0.0',
   alertWebhook: '',
+  allowHostTasks: false,
+  taskLogsMaxBytes: 1024 * 1024 * 1024,
+  taskStopGraceMs: DEFAULT_TASK_STOP_GRACE_MS,
+  runtime: 'auto',
 };
 
 /** `cloudai workers drain` without --deadline: running tasks get this long to finish. */
@@ -128,6 +137,10 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   metricsPort: 'CLOUDAI_METRICS_PORT',
   metricsHost: 'CLOUDAI_METRICS_HOST',
   alertWebhook: 'CLOUDAI_ALERT_WEBHOOK',
+  allowHostTasks: 'CLOUDAI_ALLOW_HOST_TASKS',
+  taskLogsMaxBytes: 'CLOUDAI_TASK_LOGS_MAX_BYTES',
+  taskStopGraceMs: 'CLOUDAI_TASK_STOP_GRACE_MS',
+  runtime: 'CLOUDAI_RUNTIME',
 };
 
 /** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
@@ -219,6 +232,12 @@ export function resolveClientConfig(
         `placement policy: use one of ${POLICY_NAMES.join(', ')}`,
     );
   }
+  if (!RUNTIME_CHOICES.includes(config.runtime)) {
+    throw new ConfigError(
+      `${flags.runtime !== undefined ? '--runtime' : CONFIG_ENV.runtime} ${JSON.stringify(config.runtime)} is not a ` +
+        `runtime: use one of ${RUNTIME_CHOICES.join(', ')} (auto: podman, then docker, else process)`,
+    );
+  }
   if (config.disruptionThresholdPercent > 100) {
     throw new ConfigError(
       `the disruption threshold (--disruption-threshold-percent / ${CONFIG_ENV.disruptionThresholdPercent}) ` +
@@ -259,7 +278,13 @@ function checkLivenessTiming(config: Config): void {
 }
 
 function assign(config: Config, key: keyof Config, value: unknown, source: string): void {
-  if (typeof DEFAULT_CONFIG[key] === 'number') {
+  if (typeof DEFAULT_CONFIG[key] === 'boolean') {
+    const text = String(value).trim().toLowerCase();
+    if (value !== true && value !== false && !BOOLEAN_WORDS.has(text)) {
+      throw new ConfigError(`${source} must be true or false (or 1 or 0), got ${JSON.stringify(value)}`);
+    }
+    (config as unknown as Record<string, boolean>)[key] = value === true || text === 'true' || text === '1';
+  } else if (typeof DEFAULT_CONFIG[key] === 'number') {
     const number = typeof value === 'number' ? value : Number(value);
     const fractional = FRACTIONAL.has(key);
     const minimumOk = ZERO_MEANS_OFF.has(key) ? number >= 0 : number > 0;
@@ -275,6 +300,11 @@ function assign(config: Config, key: keyof Config, value: unknown, source: strin
     (config as unknown as Record<string, string>)[key] = String(value);
   }
 }
+
+/** What `--runtime` accepts. */
+export const RUNTIME_CHOICES: readonly string[] = ['auto', 'podman', 'docker', 'process'];
+
+const BOOLEAN_WORDS: ReadonlySet<string> = new Set(['true', 'false', '1', '0']);
 
 function unit(key: keyof Config): string {
   if (key.endsWith('Ms')) return 'milliseconds';

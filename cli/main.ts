@@ -64,6 +64,13 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
     what: 'interface the metrics port listens on',
     otherDefault: `${DEFAULT_CONFIG.metricsHost}, all of them`,
   },
+  runtime: {
+    arg: 'name',
+    what: 'where tasks run: podman or docker (in their image, with limits), process (sh -c on this host), auto',
+    otherDefault: 'auto: podman, then docker, whichever answers, else process with a warning',
+  },
+  taskStopGraceMs: { arg: 'ms', what: 'time a stopped task has between SIGTERM and SIGKILL' },
+  taskLogsMaxBytes: { arg: 'bytes', what: 'bound of all stored task output (TASK_LOGS); oldest goes first' },
   alertWebhook: {
     arg: 'url',
     what: 'POST every liveness alert as JSON to this http(s) URL, with retries',
@@ -101,6 +108,10 @@ const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'tlsCa', 'dataDir'] as const;
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = ['metricsPort', 'metricsHost', 'alertWebhook'] as const;
 
+const ALLOW_HOST_TASKS_HELP =
+  'place tasks that run a command on workers of runtime process too: sh -c on their host, outside any image ' +
+  `(env ${CONFIG_ENV.allowHostTasks}; default: such tasks wait for a container worker)`;
+
 /** Exit codes, as the help lists them. */
 const EXIT_CODES = { failed: 1, internal: 70 } as const;
 
@@ -128,7 +139,8 @@ withConfigOptions(
     .option(
       '--tls',
       "TLS on every NATS link, with the data dir's private CA (made by `cloudai credentials tls` if missing)",
-    ),
+    )
+    .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
     'dataDir',
     'heartbeatTimeoutMs',
@@ -143,7 +155,8 @@ withConfigOptions(
 withConfigOptions(
   program
     .command('serve')
-    .description('run the control plane (fleet, projectors, scheduler) against NATS_URL'),
+    .description('run the control plane (fleet, projectors, scheduler) against NATS_URL')
+    .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
     ...CLIENT_SETTINGS,
     'heartbeatTimeoutMs',
@@ -151,6 +164,7 @@ withConfigOptions(
     'policy',
     'rtsParams',
     'assignTimeoutMs',
+    'taskLogsMaxBytes',
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],
@@ -171,7 +185,7 @@ withConfigOptions(
       'time between heartbeats (same as --heartbeat-interval-ms; default: that of the `cloudai up` running ' +
         `for this data dir, else ${DEFAULT_CONFIG.heartbeatIntervalMs})`,
     ),
-  ['taskMs', 'heartbeatIntervalMs'],
+  ['taskMs', 'heartbeatIntervalMs', 'runtime', 'taskStopGraceMs'],
 )
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
   .addOption(configOption('natsUrl'))
@@ -295,8 +309,11 @@ withConfigOptions(
   task
     .command('submit')
     .description('hand a task to the scheduler; prints the worker it went to, or why it waits')
-    .option('--image <image>', 'container image (recorded; the worker runs --command or simulates)')
-    .option('--command <cmd>', 'shell command the worker runs with sh -c (exit code 0: completed)')
+    .option('--image <image>', 'container image the command runs in (e.g. python:3.12)')
+    .option(
+      '--command <cmd>',
+      'shell command run with sh -c in the image (exit code 0: completed); without it the work is simulated',
+    )
     .option('--cpu <n>', 'CPU cores requested (default 1)')
     .option('--memory <gb>', 'memory in GB requested (default 0.5)')
     .option('--storage <gb>', 'storage in GB requested (default 1)')
@@ -329,6 +346,17 @@ withConfigOptions(
   CLIENT_SETTINGS,
 ).action(async (id: string, flags: SharedFlags) =>
   (await import('./commands/task.js')).taskCancelCommand(id, flags),
+);
+
+withConfigOptions(
+  task
+    .command('logs')
+    .description("print a task's output (the last part its workers kept); --follow prints it as it comes")
+    .argument('<id>', 'task id')
+    .option('--follow', 'keep printing new output until the task ends'),
+  CLIENT_SETTINGS,
+).action(async (id: string, flags: SharedFlags & { follow?: boolean }) =>
+  (await import('./commands/task-logs.js')).taskLogsCommand(id, flags, flags),
 );
 
 program

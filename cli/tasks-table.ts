@@ -77,7 +77,7 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
       [
         [
           'image',
-          task.image === undefined ? '-' : `${task.image} (recorded; the agent does not run containers)`,
+          task.image === undefined ? '-' : `${task.image} (a container worker runs the command in it)`,
         ],
         [
           'command',
@@ -92,6 +92,7 @@ export function renderTaskDetails(task: TaskDocument, now: number, color: Colors
           `${formatDuration(now - task.submittedAt)} ago (${new Date(task.submittedAt).toISOString()})`,
         ],
         ...(task.exitCode !== null ? [['exit code', String(task.exitCode)]] : []),
+        ...(task.failure ? [['failure', task.failure]] : []),
       ],
     )
       .split('\n')

@@ -10,6 +10,7 @@ const HEADER = [
   'SCHEDULABLE',
   'LAST SEEN',
   'ADDRESS',
+  'RUNTIME',
   'CPU',
   'MEM',
   'GPU',
@@ -99,6 +100,8 @@ export function renderWorkersTable(
     schedulableLabel(worker, now),
     `${formatDuration(now - worker.lastHeartbeatAt)} ago`,
     worker.address || '-',
+    // Where its tasks run; a worker from before runtimes (or a simulated one) says nothing.
+    worker.capacity.runtime ?? '-',
     share(worker.usage.cpu, `${trim(worker.capacity.cpu)}`),
     share(worker.usage.memory, `${trim(worker.capacity.memoryGb)}G`),
     worker.capacity.gpu > 0 ? share(worker.usage.gpu, `${trim(worker.capacity.gpu)}`) : '-',

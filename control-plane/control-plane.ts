@@ -27,6 +27,7 @@ import { connectToNats, type NatsCredentials } from '../streams/nats/connection.
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
@@ -156,6 +157,7 @@ export class ControlPlane {
       const jsm = await jetstreamManager(nc);
       const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
       const tasksLastSeq = await ensureTasksStream(jsm);
+      await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
       // The drains follow what the task projection moves; they are set up once the fleet is.
@@ -222,6 +224,7 @@ export class ControlPlane {
         bypassLimit: config.queueBypassLimit,
         submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
         onTaskEventStored: options.onTaskEventStored,
+        allowHostTasks: config.allowHostTasks,
       });
 
       const intake = new HeartbeatIntake({

@@ -34,6 +34,10 @@ export interface ControlPlaneSettings {
   metricsHost: string;
   /** Empty: no webhook. */
   alertWebhook: string;
+  /** Place tasks that run a command on workers whose runtime is `process` (`sh -c` on their host). */
+  allowHostTasks: boolean;
+  /** Bound of stream TASK_LOGS in total; the oldest output goes first. */
+  taskLogsMaxBytes: number;
 }
 
 /** The fleet's view of the settings. */

@@ -1,4 +1,10 @@
-import type { TaskEvent, TaskEventType, TaskSpec, TaskStatus } from '../streams/contracts/task-events.js';
+import type {
+  TaskEvent,
+  TaskEventType,
+  TaskFailure,
+  TaskSpec,
+  TaskStatus,
+} from '../streams/contracts/task-events.js';
 import { type Resources, requestsOf } from './resources.js';
 
 /** One applied event in a task's life, as `cloudai task show` prints it. */
@@ -24,6 +30,8 @@ export interface TaskDocument extends TaskSpec {
   /** Of the current attempt's placement. */
   basedOnWorkerSeq: number | null;
   exitCode: number | null;
+  /** Why its last attempt failed, when it failed with a kind (see TASK_FAILURES). */
+  failure?: TaskFailure;
   history: TaskHistoryEntry[];
 }
 
@@ -104,7 +112,7 @@ export function evolveTask(document: TaskDocument | undefined, event: TaskEvent)
     case 'TaskAssigned':
       return { ...next, workerId: event.workerId, basedOnWorkerSeq: event.basedOnWorkerSeq };
     case 'TaskFailed':
-      return { ...next, exitCode: event.exitCode };
+      return { ...next, exitCode: event.exitCode, ...(event.failure ? { failure: event.failure } : {}) };
     case 'TaskRequeued':
       return { ...next, attempt: current.attempt + 1, workerId: null, basedOnWorkerSeq: null };
     default:

@@ -7,7 +7,13 @@ import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeTaskEvent, REQUEUE_REASONS, type StopRequest } from '../streams/contracts/task-events.js';
+import {
+  decodeTaskEvent,
+  REQUEUE_REASONS,
+  type ReportReply,
+  type StopRequest,
+  type TaskLost,
+} from '../streams/contracts/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
@@ -18,6 +24,7 @@ import { type ClusterSnapshot, ClusterState } from './cluster-state.js';
 import { DecisionPublisher, type DecisionPublisherOptions } from './decision-publisher.js';
 import { DisruptionHolds } from './disruption-holds.js';
 import { Exclusions } from './exclusions.js';
+import { hostTaskRule } from './host-tasks.js';
 import { LostTaskWatch } from './lost-task-watch.js';
 import { emptyQueueMemory, PlacementWorkers, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
@@ -41,6 +48,8 @@ export interface SchedulerOptions {
   submitWaitMs: number;
   /** Called after each scheduling event is acknowledged by JetStream (benchmarks time placements with it). */
   onTaskEventStored?: DecisionPublisherOptions['onStored'];
+  /** Place tasks with a command on workers whose runtime is `process` (their host) too. */
+  allowHostTasks?: boolean;
   /** Wall-clock time for the `at` of its events; the monotonic clock for how long a task has run. */
   clock?: Clock;
 }
@@ -78,6 +87,9 @@ export class SchedulerService {
   private readonly memory = emptyQueueMemory();
   /** The workers as placement sees them, kept between passes and told only of changes. */
   private readonly placementWorkers = new PlacementWorkers();
+  /** The schedulable workers by runtime, for the host-task rule (workers that name none are not judged). */
+  private readonly hostWorkers = new Set<string>();
+  private readonly containerWorkers = new Set<string>();
   private readonly workerPositionWaiters = new PositionWaiters();
   private readonly followers: StreamFollower[] = [];
   private readonly log: RateLimitedLog;
@@ -107,6 +119,7 @@ export class SchedulerService {
       decisions: this.decisions,
       submitWaitMs: options.submitWaitMs,
       now,
+      onLost: (report) => this.requeueLost(report),
     });
     this.holds = new DisruptionHolds(logger);
     this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
@@ -310,10 +323,18 @@ export class SchedulerService {
     const queue = this.state.queued().filter((task) => !pending.isPending(task.taskId));
     if (queue.length === 0) return;
     this.updatePlacementWorkers();
+    const hostTasks = hostTaskRule({
+      queue,
+      hostWorkers: this.hostWorkers,
+      containerWorkers: this.containerWorkers,
+      schedulableCount: this.placementWorkers.schedulableCount,
+      allowHostTasks: this.options.allowHostTasks ?? false,
+      excludedWorkers: (taskId) => this.exclusions.workersExcludedFor(taskId),
+    });
     const decisions = planPass({
       queue,
       workers: this.placementWorkers,
-      excludedWorkers: (taskId) => this.exclusions.workersExcludedFor(taskId),
+      excludedWorkers: hostTasks.excludedWorkers,
       policy: this.options.policy,
       now: this.now(),
       bypassLimit: this.options.bypassLimit,
@@ -321,7 +342,10 @@ export class SchedulerService {
     });
     for (const decision of decisions) {
       if (decision.kind === 'wait')
-        this.requests.resolveOutcome(decision.task.taskId, { kind: 'queued', reason: decision.reason });
+        this.requests.resolveOutcome(decision.task.taskId, {
+          kind: 'queued',
+          reason: hostTasks.explain(decision.task, decision.reason),
+        });
       else this.publishAssignment(decision.task, decision.workerId, decision.policy);
     }
   }
@@ -333,7 +357,13 @@ export class SchedulerService {
     for (const workerId of pending.takeChangedWorkers()) changed.add(workerId);
     for (const workerId of changed) {
       const worker = this.state.workers.get(workerId);
+      this.hostWorkers.delete(workerId);
+      this.containerWorkers.delete(workerId);
       if (!worker) continue;
+      const { runtime } = worker.capacity;
+      if (runtime !== undefined && isSchedulable(worker)) {
+        (runtime === 'process' ? this.hostWorkers : this.containerWorkers).add(workerId);
+      }
       this.placementWorkers.upsert({
         workerId,
         status: worker.status,
@@ -364,6 +394,16 @@ export class SchedulerService {
       { workerId, requests: requestsOf(task) },
       () => void this.offers.sendOffer(taskId, attempt, workerId),
     );
+  }
+
+  /** A restarted worker found an attempt it had been running left behind, and removed it: place it again. */
+  private requeueLost(report: TaskLost): ReportReply {
+    const task = this.state.attemptOn(report.taskId, report.attempt, report.workerId);
+    if (!task) {
+      return { stored: false, reason: `attempt ${report.attempt} of ${report.taskId} no longer runs there` };
+    }
+    this.publishRequeue(task, `${REQUEUE_REASONS.lostByWorker}: ${report.reason}`);
+    return { stored: true };
   }
 
   private publishRequeue(task: TaskDocument, reason: string): void {

@@ -13,7 +13,8 @@ import {
   type ReportReply,
   type SubmitReply,
   submitRequestSchema,
-  taskReportSchema,
+  type TaskLost,
+  workerReportSchema,
 } from '../streams/contracts/task-events.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
@@ -30,6 +31,8 @@ export interface TaskRequestsOptions {
   /** Longest a submit request waits for the task's first placement outcome. */
   submitWaitMs: number;
   now: () => number;
+  /** A worker reports an attempt it lost (it restarted under it): the placement side requeues it. */
+  onLost: (report: TaskLost) => ReportReply;
 }
 
 const SCHEDULER_QUEUE_GROUP = 'cloudai-scheduler';
@@ -136,7 +139,7 @@ export class TaskRequests {
    * write streams). The subject names the reporter: a report about another worker is refused.
    */
   private async handleReport(msg: Msg): Promise<ReportReply> {
-    const decoded = decodeJson(msg.data, taskReportSchema);
+    const decoded = decodeJson(msg.data, workerReportSchema);
     if (!decoded.ok) {
       this.log.warn('malformed-report', `refused a malformed report on ${msg.subject}: ${decoded.detail}`);
       return { stored: false, reason: `malformed report: ${decoded.detail}` };
@@ -150,6 +153,7 @@ export class TaskRequests {
         reason: `a worker reports only its own attempts (this report names ${report.workerId})`,
       };
     }
+    if (report.type === 'TaskLost') return this.options.onLost(report);
     await this.options.decisions.publishReport(report);
     return { stored: true };
   }

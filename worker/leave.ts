@@ -30,7 +30,7 @@ export interface LeaveParts {
 export async function leaveCleanly(parts: LeaveParts): Promise<boolean> {
   const { nc, workerId, logger } = parts;
   parts.publisher.stop();
-  const stoppedAttempts = parts.agent.stopAll();
+  const stoppedAttempts = await parts.agent.stopAll();
   await parts.agent.flushReports(FINAL_REPORTS_TIMEOUT_MS);
   const request: LeaveRequest = { workerId, stoppedAttempts };
   const reply = await requestJson(

@@ -13,20 +13,24 @@ import {
   type Assignment,
   type AssignmentReply,
   assignmentSchema,
-  encodeTaskEvent,
   MAX_REASON_LENGTH,
   reportReplySchema,
   stopRequestSchema,
   type TaskReport,
-  taskEventMessageId,
+  type WorkerReport,
+  workerReportKey,
 } from '../streams/contracts/task-events.js';
+import type { LogEnding } from '../streams/contracts/task-logs.js';
 import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { requestJson } from '../streams/nats/request-reply.js';
 import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
+import { ProcessRuntime } from './runtimes/process-runtime.js';
+import { DEFAULT_TASK_STOP_GRACE_MS, type RunSpec, type TaskRuntime } from './runtimes/runtime.js';
 import { type Execution, type ExecutionResult, startExecution } from './task-execution.js';
+import { TaskLogShipper } from './task-log-shipper.js';
 
 export interface TaskAgentOptions {
   nc: NatsConnection;
@@ -36,12 +40,19 @@ export interface TaskAgentOptions {
   simulateMs: number;
   logger: Logger;
   clock?: Clock;
+  /** Where commands run; `sh -c` on this host unless given. */
+  runtime?: TaskRuntime;
+  /** SIGTERM, then SIGKILL after this long, when a task is stopped. */
+  stopGraceMs?: number;
 }
 
 interface RunningAttempt {
   attempt: number;
   requests: Resources;
   execution: Execution;
+  logs: TaskLogShipper;
+  /** GPU device indices it holds. */
+  gpuDevices: number[];
   /** It has ended and holds nothing here; it stays listed until its final report is stored. */
   ended: boolean;
 }
@@ -51,13 +62,19 @@ const FINISHED_MEMORY = 1_000;
 
 /**
  * The worker side of scheduling, inside `cloudai worker`: acknowledges assignments on
- * `tasks.assign.<workerId>`, runs each attempt (its command with `sh -c`, or a simulated
- * duration; images are recorded, not run), reports start and end to TASKS, and lists what it
- * runs for the heartbeats. An attempt stays listed until its final report is stored.
+ * `tasks.assign.<workerId>`, runs each attempt (its command with `sh -c` in the runtime: the
+ * task's image with limits, or the host; a task without a command is a simulated duration),
+ * ships its output, reports start and end to TASKS, and lists what it runs for the heartbeats.
+ * An attempt stays listed until its final report is stored.
  */
 export class TaskAgent {
-  readonly stats = { accepted: 0, refused: 0, malformed: 0, completed: 0, failed: 0, stopped: 0 };
+  readonly stats = { accepted: 0, refused: 0, malformed: 0, completed: 0, failed: 0, stopped: 0, lost: 0 };
   private readonly running = new Map<string, RunningAttempt>();
+  /** Stops under way (their containers are still going away). */
+  private readonly stopping = new Set<Promise<void>>();
+  private readonly runtime: TaskRuntime;
+  private readonly stopGraceMs: number;
+  private readonly freeGpus: number[];
   private readonly finished = new Set<string>();
   private readonly publisher: OrderedPublisher;
   private readonly subscriptions: Subscription[] = [];
@@ -67,6 +84,9 @@ export class TaskAgent {
 
   constructor(private readonly options: TaskAgentOptions) {
     this.clock = options.clock ?? MONOTONIC_CLOCK;
+    this.runtime = options.runtime ?? new ProcessRuntime();
+    this.stopGraceMs = options.stopGraceMs ?? DEFAULT_TASK_STOP_GRACE_MS;
+    this.freeGpus = Array.from({ length: Math.floor(options.capacity.gpu) }, (_, index) => index);
     this.log = new RateLimitedLog(options.logger);
     // A worker may not write TASKS: its reports go to the scheduler, which stores them, in
     // order per task, each retried until the scheduler says it is stored.
@@ -101,21 +121,49 @@ export class TaskAgent {
   }
 
   /**
-   * Stops taking work and stops what runs; returns the attempts it stopped (those that had not
-   * ended), for the worker's leave to name. Reports of attempts that ended are still sent.
+   * Finds the runs an earlier life of this worker left behind (it was killed while they ran),
+   * removes them and reports each attempt lost, so the scheduler places it again. Call before
+   * `start()`, so a repeated offer of such an attempt cannot meet its old container.
    */
-  stopAll(): StoppedAttempt[] {
-    const stopped: StoppedAttempt[] = [];
-    if (this.closed) return stopped;
+  async recoverLeftovers(): Promise<number> {
+    const { workerId, logger } = this.options;
+    let leftovers: Awaited<ReturnType<TaskRuntime['leftovers']>>;
+    try {
+      leftovers = await this.runtime.leftovers(workerId);
+    } catch (error) {
+      logger.warn(`could not look for tasks left behind by an earlier run: ${(error as Error).message}`);
+      return 0;
+    }
+    for (const leftover of leftovers) {
+      const { taskId, attempt } = leftover;
+      await this.runtime.remove(leftover);
+      this.stats.lost++;
+      this.remember(`${taskId}:${attempt}`);
+      const reason = `${this.runtime.name} container ${leftover.name} was left running when ${workerId} stopped abruptly; removed at its restart`;
+      logger.warn(`task ${taskId} (attempt ${attempt}) lost: ${reason}`);
+      const logs = new TaskLogShipper({ nc: this.options.nc, workerId, taskId, attempt });
+      logs.append(Buffer.from(`[cloudai] attempt ${attempt} lost: ${reason}\n`));
+      logs.finish('lost');
+      void this.report({ type: 'TaskLost', taskId, at: wallNow(this.clock), workerId, attempt, reason });
+    }
+    return leftovers.length;
+  }
+
+  /**
+   * Stops taking work and stops what runs (SIGTERM, SIGKILL after the grace; containers
+   * removed); resolves with the attempts it stopped (those that had not ended), for the worker's
+   * leave to name. Reports of attempts that ended are still sent.
+   */
+  async stopAll(): Promise<StoppedAttempt[]> {
+    if (this.closed) return [];
     this.closed = true;
     for (const subscription of this.subscriptions) subscription.unsubscribe();
-    for (const [taskId, attempt] of this.running) {
-      if (attempt.ended) continue;
-      attempt.execution.stop();
-      this.stats.stopped++;
-      stopped.push({ taskId, attempt: attempt.attempt });
+    const stopped: StoppedAttempt[] = [];
+    for (const [taskId, running] of [...this.running]) {
+      if (!running.ended) stopped.push({ taskId, attempt: running.attempt });
+      this.stopAttempt(taskId);
     }
-    this.running.clear();
+    await Promise.all(this.stopping);
     return stopped;
   }
 
@@ -125,11 +173,11 @@ export class TaskAgent {
   }
 
   /**
-   * Stops taking work and stops what runs, without reporting it: a worker that goes away
-   * without a leave is noticed by its silence, and the scheduler requeues its tasks elsewhere.
+   * Stops as `stopAll` does, without reporting what it stopped: a worker that goes away without
+   * a leave is noticed by its silence, and the scheduler requeues its tasks elsewhere.
    */
   async close(): Promise<void> {
-    this.stopAll();
+    await this.stopAll();
     await this.publisher.close(500);
   }
 
@@ -189,22 +237,35 @@ export class TaskAgent {
   }
 
   private run({ taskId, attempt, task }: Assignment): void {
-    const { workerId, logger } = this.options;
+    const { workerId, logger, nc } = this.options;
+    const requests = requestsOf(task);
+    const gpuDevices = this.freeGpus.splice(0, Math.min(task.gpu, this.freeGpus.length));
+    const spec: RunSpec | undefined =
+      task.command === undefined
+        ? undefined
+        : { taskId, attempt, workerId, image: task.image, command: task.command, requests, gpuDevices };
     logger.info(
       `running task ${taskId} (attempt ${attempt}${task.image ? `, image ${task.image}` : ''}): ` +
         (task.command
-          ? `sh -c ${JSON.stringify(task.command)}`
+          ? `sh -c ${JSON.stringify(task.command)} in ${this.runtime.name === 'process' ? 'this host (process runtime)' : `its image (${this.runtime.name})`}`
           : `simulated for ${this.options.simulateMs} ms`),
     );
     this.report({ type: 'TaskStarted', taskId, at: wallNow(this.clock), workerId, attempt });
+    const logs = new TaskLogShipper({ nc, workerId, taskId, attempt });
     const execution = startExecution({
-      command: task.command,
+      spec,
+      runtime: this.runtime,
       simulateMs: this.options.simulateMs,
       clock: this.clock,
-      onOutput: (line) => logger.info(`task ${taskId}: ${line}`),
+      onOutput: (chunk) => logs.append(chunk),
       onExit: (result) => this.finish(taskId, attempt, result),
     });
-    this.running.set(taskId, { attempt, requests: requestsOf(task), execution, ended: false });
+    this.running.set(taskId, { attempt, requests, execution, logs, gpuDevices, ended: false });
+  }
+
+  private releaseGpus(attempt: RunningAttempt): void {
+    this.freeGpus.push(...attempt.gpuDevices.splice(0));
+    this.freeGpus.sort((a, b) => a - b);
   }
 
   private finish(taskId: string, attempt: number, result: ExecutionResult): void {
@@ -222,9 +283,16 @@ export class TaskAgent {
             durationMs: result.durationMs,
             reason: result.reason.slice(0, MAX_REASON_LENGTH),
             exitCode: result.exitCode,
+            failure: result.failure,
           };
     const current = this.running.get(taskId);
-    if (current?.attempt === attempt) current.ended = true;
+    if (current?.attempt === attempt) {
+      current.ended = true;
+      this.releaseGpus(current);
+      // The output goes out before the report, on the same connection: a reader that sees the
+      // task end has its last lines already.
+      current.logs.finish(result.outcome as LogEnding);
+    }
     this.stats[result.outcome]++;
     logger.info(`task ${taskId} (attempt ${attempt}) ${result.outcome} after ${result.durationMs} ms`);
     this.remember(`${taskId}:${attempt}`);
@@ -249,21 +317,31 @@ export class TaskAgent {
     this.stopAttempt(taskId);
   }
 
+  /** Stops an attempt that may still run; its end is not reported. */
   private stopAttempt(taskId: string): void {
     const current = this.running.get(taskId);
     if (!current) return;
-    current.execution.stop();
     this.running.delete(taskId);
     this.stats.stopped++;
     this.remember(`${taskId}:${current.attempt}`);
+    if (current.ended) return;
+    const stopped = current.execution
+      .stop(this.stopGraceMs)
+      .catch((error: Error) => this.options.logger.warn(`stopping task ${taskId} failed: ${error.message}`))
+      .then(() => {
+        this.releaseGpus(current);
+        current.logs.finish('stopped');
+        this.stopping.delete(stopped);
+      });
+    this.stopping.add(stopped);
   }
 
-  private report(event: TaskReport): Promise<void> {
+  private report(event: WorkerReport): Promise<void> {
     return this.publisher
       .publish(event.taskId, {
         subject: taskReportSubject(this.options.workerId),
-        payload: encodeTaskEvent(event),
-        messageId: taskEventMessageId(event),
+        payload: encodeJson(event),
+        messageId: workerReportKey(event),
       })
       .then(
         () => undefined,

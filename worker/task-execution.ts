@@ -1,91 +1,46 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { Clock } from '../streams/util/clock.js';
+import type { Execution, RunOutcome, RunSpec, TaskRuntime } from './runtimes/runtime.js';
 
-export type ExecutionResult =
-  | { outcome: 'completed'; durationMs: number }
-  | { outcome: 'failed'; durationMs: number; reason: string; exitCode: number | null };
+export type ExecutionResult = RunOutcome & { durationMs: number };
 
 export interface ExecutionOptions {
-  /** Run with `sh -c`; exit code 0 is success. Without it the work is simulated. */
-  command?: string;
+  /** The attempt to run; without a command the work is simulated. */
+  spec?: RunSpec;
+  /** Where a command runs. */
+  runtime?: TaskRuntime;
   /** How long simulated work takes. */
   simulateMs: number;
   clock: Clock;
-  /** Each line the command prints (stdout and stderr). */
-  onOutput?: (line: string) => void;
+  /** What the command prints (stdout and stderr), as it comes. */
+  onOutput?: (chunk: Buffer) => void;
   /** Called once when the work ends by itself; never after `stop()`. */
   onExit: (result: ExecutionResult) => void;
 }
 
-/** One attempt's work in progress. */
-export interface Execution {
-  /** Ends the work without a result (the attempt was cancelled or placed elsewhere). */
-  stop(): void;
-}
+export type { Execution };
 
-/** How much of a failing command's output a failure reason quotes. */
-const TAIL_CHARS = 300;
-
+/**
+ * One attempt's work: its command in the worker's runtime, or, for a task without a command,
+ * a simulated duration (the stand-in for work that demos and tests use, on every runtime).
+ */
 export function startExecution(options: ExecutionOptions): Execution {
-  return options.command === undefined ? simulate(options) : runCommand(options.command, options);
+  const startedAt = options.clock.now();
+  const { spec, runtime } = options;
+  if (spec === undefined || runtime === undefined) return simulate(options, startedAt);
+  return runtime.start(spec, {
+    onOutput: (chunk) => options.onOutput?.(chunk),
+    onExit: (outcome) => options.onExit({ ...outcome, durationMs: options.clock.now() - startedAt }),
+  });
 }
 
-function simulate(options: ExecutionOptions): Execution {
-  const startedAt = options.clock.now();
+function simulate(options: ExecutionOptions, startedAt: number): Execution {
   const handle = options.clock.setTimeout(
     () => options.onExit({ outcome: 'completed', durationMs: options.clock.now() - startedAt }),
     options.simulateMs,
   );
-  return { stop: () => options.clock.clearTimeout(handle) };
-}
-
-function runCommand(command: string, options: ExecutionOptions): Execution {
-  const startedAt = options.clock.now();
-  let stopped = false;
-  let tail = '';
-  const finish = (result: ExecutionResult) => {
-    if (stopped) return;
-    stopped = true;
-    options.onExit(result);
-  };
-  // Its own process group, so stopping it also stops whatever the shell started.
-  const child: ChildProcess = spawn('sh', ['-c', command], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const collect = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    tail = (tail + text).slice(-TAIL_CHARS);
-    for (const line of text.split('\n')) if (line.trim() !== '') options.onOutput?.(line);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  child.once('error', (error) =>
-    finish({
-      outcome: 'failed',
-      durationMs: options.clock.now() - startedAt,
-      reason: `cannot start sh: ${error.message}`,
-      exitCode: null,
-    }),
-  );
-  child.once('close', (code, signal) => {
-    const durationMs = options.clock.now() - startedAt;
-    if (code === 0) finish({ outcome: 'completed', durationMs });
-    else {
-      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
-      const output = tail.trim() ? `; last output: ${tail.trim()}` : '';
-      finish({ outcome: 'failed', durationMs, reason: `${how}${output}`, exitCode: code });
-    }
-  });
   return {
-    stop: () => {
-      if (stopped) return;
-      stopped = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
+    stop: async () => {
+      options.clock.clearTimeout(handle);
     },
   };
 }

@@ -150,6 +150,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       ? ['--metrics-port', String(config.metricsPort), '--metrics-host', config.metricsHost]
       : []),
     ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
+    ...(config.allowHostTasks ? ['--allow-host-tasks'] : []),
     ...LIVENESS_FLAGS.flatMap(([key]) => [flagOf(key), String(config[key])]),
   ];
   const start = (name: string, args: string[]) => {
@@ -200,6 +201,12 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
     say(`  worker ${worker.id.padEnd(7)} pid ${workers[index]?.process.pid}  ${spec}`);
   }
+  say(
+    '  tasks with --command run in their image when podman or docker answers (each worker logs its runtime), ' +
+      (config.allowHostTasks
+        ? 'else with sh -c on this host (--allow-host-tasks)'
+        : 'else they wait: --allow-host-tasks runs them with sh -c on this host'),
+  );
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
@@ -212,6 +219,9 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   );
   say(
     `  ${cli} worker --id extra --cpu 2 --memory 4${dataDirFlag}    # then add it: it finds this server and beats every ${config.heartbeatIntervalMs} ms`,
+  );
+  say(
+    `  ${cli} task submit --image IMAGE --command 'echo hi'${dataDirFlag}    # then: task logs ID (docs/runtimes.md: a demo image)`,
   );
   if (tls) {
     say(`TLS is on: commands on this data dir trust the private CA ${tls.ca}; elsewhere pass --tls-ca.`);

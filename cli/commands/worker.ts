@@ -4,6 +4,7 @@ import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger } from '../../streams/util/logger.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
 import { LEAVE_REPLY_TIMEOUT_MS, leaveCleanly } from '../../worker/leave.js';
+import { chooseRuntime, type RuntimeChoice } from '../../worker/runtimes/probe.js';
 import { TaskAgent } from '../../worker/task-agent.js';
 import { ConfigError, type ConfigOverrides, checkWorkerIdFlag, resolveConfig } from '../config.js';
 import { natsAccessFor } from '../credentials.js';
@@ -35,6 +36,9 @@ export async function workerCommand(
     gpu: capacityFlag('--gpu', options.gpu, 'GPUs', RESOURCE_LIMITS.gpu),
   };
   const logger = createConsoleLogger(`worker ${options.id}`);
+  const runtime = await chooseRuntime(config.runtime as RuntimeChoice, logger).catch((error: Error) => {
+    throw new ConfigError(error.message);
+  });
   const nc = await connectToNats({
     url: config.natsUrl,
     name: `cloudai-worker-${options.id}`,
@@ -46,20 +50,25 @@ export async function workerCommand(
     capacity: capacity,
     simulateMs: config.taskMs,
     logger,
+    runtime,
+    stopGraceMs: config.taskStopGraceMs,
   });
+  const recovered = await agent.recoverLeftovers();
+  if (recovered > 0) logger.info(`removed ${recovered} task container(s) left behind by an earlier run`);
   agent.start();
   const publisher = new HeartbeatPublisher({
     nc,
     workerId: options.id,
     intervalMs: config.heartbeatIntervalMs,
     address: options.address ?? hostname(),
-    capacity: capacity,
+    capacity: { ...capacity, runtime: runtime.name },
     usage: hostUsage,
     runningTasks: () => agent.runningTasks(),
   });
   publisher.start();
   logger.info(
     `heartbeating on ${config.natsUrl} every ${config.heartbeatIntervalMs} ms (pid ${process.pid}); ` +
+      `tasks run in ${runtime.name === 'process' ? 'this host with sh -c (process runtime)' : `their images with ${runtime.name}`}; ` +
       `tasks without a command take ${config.taskMs} ms`,
   );
   exitGracefullyOnSignal({
@@ -69,10 +78,14 @@ export async function workerCommand(
       await agent.close();
       await nc.close();
     },
-    graceMs: LEAVE_REPLY_TIMEOUT_MS + 1_000,
+    // Room for the leave, and for running tasks to get SIGTERM, their grace, then SIGKILL and removal.
+    graceMs: config.taskStopGraceMs + LEAVE_REPLY_TIMEOUT_MS + WORKER_SHUTDOWN_SLACK_MS,
     log: (message) => logger.info(message),
   });
 }
+
+/** Beyond the tasks' stop grace: removing their containers and closing the connection. */
+const WORKER_SHUTDOWN_SLACK_MS = 5_000;
 
 /** A capacity flag's number, or an error that quotes what was typed and says what is accepted. */
 function capacityFlag(flag: string, typed: string, unit: string, max: number): number {

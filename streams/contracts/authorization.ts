@@ -1,4 +1,10 @@
-import { ALERTS_WILDCARD, heartbeatSubject, WORKERS_API_WILDCARD, workerLeaveSubject } from './subjects.js';
+import {
+  ALERTS_WILDCARD,
+  heartbeatSubject,
+  WORKERS_API_WILDCARD,
+  workerLeaveSubject,
+  workerTaskLogsWildcard,
+} from './subjects.js';
 
 /**
  * Who may do what on the NATS server. One place for every permission: `nats.conf` includes the
@@ -63,6 +69,7 @@ export function permissionsOf(identity: Identity): Permissions {
           heartbeatSubject(identity.workerId),
           workerLeaveSubject(identity.workerId),
           `tasks.reports.${identity.workerId}`,
+          workerTaskLogsWildcard(identity.workerId),
         ],
         subscribe: [`tasks.assign.${identity.workerId}`, `tasks.stop.${identity.workerId}`, inbox],
         allowResponses: true,

@@ -25,6 +25,18 @@ const MAX_ADDRESS_LENGTH = 256;
 const MAX_TASK_ID_LENGTH = 128;
 
 const count = (max: number) => z.number().finite().min(0).max(max);
+
+/**
+ * Where a worker runs its tasks: in the task's container image (podman, docker), or with
+ * `sh -c` on the worker's own host (process). Part of what a worker offers, so it travels
+ * with its capacity: a change is a capacity change.
+ */
+export const WORKER_RUNTIMES = ['podman', 'docker', 'process'] as const;
+export type WorkerRuntime = (typeof WORKER_RUNTIMES)[number];
+
+export function isWorkerRuntime(value: unknown): value is WorkerRuntime {
+  return typeof value === 'string' && (WORKER_RUNTIMES as readonly string[]).includes(value);
+}
 const fraction = z.number().finite().min(0).max(1);
 
 export const capacitySchema = z.object({
@@ -32,6 +44,8 @@ export const capacitySchema = z.object({
   memoryGb: count(MAX_GB),
   storageGb: count(MAX_GB).default(0),
   gpu: count(MAX_GPUS).default(0),
+  /** Absent from workers that predate runtimes (and from simulated ones): they are not judged by it. */
+  runtime: z.enum(WORKER_RUNTIMES).optional(),
 });
 export type Capacity = z.infer<typeof capacitySchema>;
 
@@ -175,7 +189,9 @@ function acceptCapacityFast(value: unknown): Capacity | undefined {
   const storageGb = numberOr(value.storageGb, 0, MAX_GB);
   const gpu = numberOr(value.gpu, 0, MAX_GPUS);
   if (Number.isNaN(storageGb) || Number.isNaN(gpu)) return undefined;
-  return { cpu, memoryGb, storageGb, gpu };
+  const { runtime } = value;
+  if (runtime === undefined) return { cpu, memoryGb, storageGb, gpu };
+  return isWorkerRuntime(runtime) ? { cpu, memoryGb, storageGb, gpu, runtime } : undefined;
 }
 
 function acceptUsageFast(value: unknown): Usage | undefined {

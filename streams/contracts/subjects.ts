@@ -110,6 +110,33 @@ export function taskStopSubject(workerId: string): string {
   return `tasks.stop.${workerId}`;
 }
 
+/**
+ * What a task prints, as its worker ships it: `tasks.logs.<workerId>.<taskId>`. Only the worker's
+ * own identity may publish under `tasks.logs.<workerId>.>`; stream TASK_LOGS keeps a bounded tail.
+ */
+export const TASK_LOGS_STREAM = 'TASK_LOGS';
+export const TASK_LOGS_WILDCARD = 'tasks.logs.>';
+
+export function taskLogSubject(workerId: string, taskId: string): string {
+  return `tasks.logs.${workerId}.${taskId}`;
+}
+
+/** Every log subject one worker may publish on. */
+export function workerTaskLogsWildcard(workerId: string): string {
+  return `tasks.logs.${workerId}.>`;
+}
+
+/** The logs of one task, from whichever workers ran its attempts. */
+export function taskLogsFilter(taskId: string): string {
+  return `tasks.logs.*.${taskId}`;
+}
+
+/** The worker that shipped a log message, from its subject. */
+export function workerIdFromTaskLogSubject(subject: string): string | undefined {
+  const tokens = subject.split('.');
+  return tokens.length === 4 && tokens[0] === 'tasks' && tokens[1] === 'logs' ? tokens[2] : undefined;
+}
+
 /** The scheduler's front door (request/reply): `cloudai task submit` and `cloudai task cancel`. */
 export const TASK_SUBMIT_SUBJECT = 'tasks.api.submit';
 export const TASK_CANCEL_SUBJECT = 'tasks.api.cancel';

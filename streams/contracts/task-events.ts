@@ -33,6 +33,22 @@ export const MAX_IMAGE_LENGTH = 512;
 export const MAX_COMMAND_LENGTH = 16_384;
 export const MAX_REASON_LENGTH = 2_000;
 
+/**
+ * Why an attempt failed, as a word a program can act on; `reason` says it for people.
+ * `lost`: the worker lost track of it (it restarted while the attempt ran).
+ */
+export const TASK_FAILURES = [
+  'exit-code',
+  'out-of-memory',
+  'image-missing',
+  'invalid-image',
+  'command-rejected',
+  'killed',
+  'runtime-error',
+  'lost',
+] as const;
+export type TaskFailure = (typeof TASK_FAILURES)[number];
+
 const amount = (max: number) => z.number().finite().min(0).max(max);
 
 /** A task as submitted, with every default applied and its type resolved. */
@@ -99,6 +115,8 @@ const taskFailedSchema = z.object({
   durationMs: z.number().finite().min(0),
   reason,
   exitCode: z.number().int().nullable(),
+  /** Absent in events written before failures had kinds. */
+  failure: z.enum(TASK_FAILURES).optional(),
 });
 const taskRequeuedSchema = z.object({
   type: z.literal('TaskRequeued'),
@@ -132,6 +150,30 @@ export const taskReportSchema = z.discriminatedUnion('type', [
   taskFailedSchema,
 ]);
 
+/**
+ * A worker restarted and found an attempt it had been running left behind (its container);
+ * it removed it. Not an event: the scheduler stores a requeue for it, if the attempt still
+ * counts.
+ */
+const taskLostSchema = z.object({ type: z.literal('TaskLost'), ...base, workerId, attempt, reason });
+export type TaskLost = z.infer<typeof taskLostSchema>;
+
+/** Whatever a worker's agent sends on `tasks.reports.<workerId>`. */
+export const workerReportSchema = z.discriminatedUnion('type', [
+  taskStartedSchema,
+  taskCompletedSchema,
+  taskFailedSchema,
+  taskLostSchema,
+]);
+export type WorkerReport = TaskReport | TaskLost;
+
+/** `Nats-Msg-Id`-like key of a report, for the agent's ordered publisher. */
+export function workerReportKey(report: WorkerReport): string {
+  return report.type === 'TaskLost'
+    ? `${report.taskId}:${report.attempt}:TaskLost`
+    : taskEventMessageId(report);
+}
+
 /** The scheduler's answer to a report on `tasks.reports.<workerId>`: stored in TASKS, or refused for good. */
 export const reportReplySchema = z.object({ stored: z.boolean(), reason: z.string().max(500).optional() });
 export type ReportReply = z.infer<typeof reportReplySchema>;
@@ -145,6 +187,7 @@ export const REQUEUE_REASONS = {
   notAcknowledged: 'not-acknowledged',
   refusedByWorker: 'refused-by-worker',
   missingFromHeartbeats: 'missing-from-heartbeats',
+  lostByWorker: 'lost-by-worker',
 } as const;
 
 /**

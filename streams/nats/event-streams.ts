@@ -18,7 +18,7 @@ import {
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /** JetStream's error code when a stream of that name exists with another configuration. */
-const STREAM_NAME_IN_USE = 10058;
+export const STREAM_NAME_IN_USE = 10058;
 
 /**
  * Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call

@@ -37,11 +37,11 @@ test('the table has one aligned row per worker and a summary', () => {
   const lines = output.split('\n');
   assert.match(
     lines[0] ?? '',
-    /^ID\s+STATUS\s+SCHEDULABLE\s+LAST SEEN\s+ADDRESS\s+CPU\s+MEM\s+GPU\s+ALLOCATED\s+FREE\s+TASKS\s+SINCE$/,
+    /^ID\s+STATUS\s+SCHEDULABLE\s+LAST SEEN\s+ADDRESS\s+RUNTIME\s+CPU\s+MEM\s+GPU\s+ALLOCATED\s+FREE\s+TASKS\s+SINCE$/,
   );
   assert.match(
     lines[1] ?? '',
-    /^kim\s+○ inactive\s+no\s+3s ago\s+10\.0\.0\.7:50052\s+31% of 8\s+42% of 16G\s+-\s+2c 4G\s+6c 12G\s+2 \(t-1,t-2\)\s+1m00s$/,
+    /^kim\s+○ inactive\s+no\s+3s ago\s+10\.0\.0\.7:50052\s+-\s+31% of 8\s+42% of 16G\s+-\s+2c 4G\s+6c 12G\s+2 \(t-1,t-2\)\s+1m00s$/,
   );
   assert.match(lines[2] ?? '', /^tessa\s+● active\s+yes\s+3s ago/);
   assert.is(lines[1]?.indexOf('3s ago'), lines[2]?.indexOf('3s ago'), 'columns are aligned');

@@ -2,7 +2,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
+import { NO_RESOURCES } from '../../projections/resources.js';
+import { ProcessRuntime } from '../../worker/runtimes/process-runtime.js';
+import type { RunSpec } from '../../worker/runtimes/runtime.js';
 import { type ExecutionResult, startExecution } from '../../worker/task-execution.js';
+
+const specOf = (command: string): RunSpec => ({
+  taskId: 't-1',
+  attempt: 1,
+  workerId: 'kim',
+  image: 'busybox',
+  command,
+  requests: NO_RESOURCES,
+  gpuDevices: [],
+});
+const hostRuntime = new ProcessRuntime();
 
 test('simulated work ends exactly after --task-ms, on the given clock', () => {
   const clock = new SimulatedClock();
@@ -19,14 +33,20 @@ test('stopped simulated work never reports', () => {
   const results: ExecutionResult[] = [];
   const execution = startExecution({ simulateMs: 1_000, clock, onExit: (result) => results.push(result) });
   clock.increment(500);
-  execution.stop();
+  void execution.stop(0);
   clock.increment(5_000);
   assert.equal(results, []);
 });
 
 const run = (command: string) =>
   new Promise<ExecutionResult>((resolve) =>
-    startExecution({ command, simulateMs: 0, clock: new SimulatedClock(), onExit: resolve }),
+    startExecution({
+      spec: specOf(command),
+      runtime: hostRuntime,
+      simulateMs: 0,
+      clock: new SimulatedClock(),
+      onExit: resolve,
+    }),
   );
 
 test('a command runs with sh -c: exit 0 completes, anything else fails with the output tail', async () => {
@@ -37,6 +57,7 @@ test('a command runs with sh -c: exit 0 completes, anything else fails with the 
     durationMs: 0,
     reason: 'exit code 3; last output: disk full',
     exitCode: 3,
+    failure: 'exit-code',
   });
 });
 
@@ -44,17 +65,18 @@ test('stopping a command kills its whole process group, and it never reports', a
   const results: ExecutionResult[] = [];
   const lines: string[] = [];
   const execution = startExecution({
-    command: 'sleep 30 & echo $!; wait',
+    spec: specOf('sleep 30 & echo $!; wait'),
+    runtime: hostRuntime,
     simulateMs: 0,
     clock: new SimulatedClock(),
-    onOutput: (line) => lines.push(line),
+    onOutput: (chunk) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)),
     onExit: (result) => results.push(result),
   });
   const started = Date.now();
   while (lines.length === 0 && Date.now() - started < 5_000) await sleep(10);
   const sleepPid = Number(lines[0]);
   assert.ok(Number.isInteger(sleepPid) && sleepPid > 0, `no pid printed: ${lines.join('|')}`);
-  execution.stop();
+  void execution.stop(2_000);
   const alive = () => {
     try {
       process.kill(sleepPid, 0);
