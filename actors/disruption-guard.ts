@@ -90,6 +90,7 @@ export class DisruptionGuard {
         if (!this.confirmingByOperator) this.recentlyInactive.set(event.workerId, event.at);
         return;
       case 'WorkerRemoved':
+      case 'WorkerLeft':
         this.recentlyInactive.delete(event.workerId);
         this.held.delete(event.workerId);
         return;

@@ -1,7 +1,19 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
-import type { WorkerEvent, WorkerStatus, WorkerStreamEvent } from '../streams/contracts/worker-events.js';
-import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
+import type {
+  DrainEndedBy,
+  StoppedAttempt,
+  WorkerEvent,
+  WorkerStatus,
+  WorkerStreamEvent,
+} from '../streams/contracts/worker-events.js';
+import {
+  type Clock,
+  fromWallTime,
+  MONOTONIC_CLOCK,
+  toWallTime,
+  wallOffsetOf,
+} from '../streams/util/clock.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
   type HeartbeatEvent,
@@ -9,6 +21,7 @@ import {
   type KnownWorker,
   livenessMachineFor,
   nextDecisionAfterHeartbeat,
+  type WorkerLivenessEvent,
   type WorkerLivenessInput,
   type WorkerLivenessMachine,
 } from './liveness-machine.js';
@@ -25,7 +38,10 @@ export interface FleetOptions {
    * flood of made-up ids cannot exhaust memory; known workers are always served.
    */
   maxWorkers: number;
-  /** Where the actors' delayed transitions are scheduled and time is read; tests pass a SimulatedClock. */
+  /**
+   * Where the actors' delayed transitions are scheduled and time is read: the monotonic clock
+   * unless a test passes a SimulatedClock. Events leave with wall-clock times.
+   */
   clock?: Clock;
 }
 
@@ -69,15 +85,23 @@ export class Fleet {
   private readonly root: Actor<typeof fleetRootMachine>;
   private readonly detector: PhiAccrualDetector;
   private readonly guard: DisruptionGuard;
-  private readonly counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
+  private readonly counts: Record<WorkerStatus, number> = {
+    active: 0,
+    suspect: 0,
+    inactive: 0,
+    left: 0,
+    removed: 0,
+  };
   /** Workers frozen by `suspend()`, waiting for `resume()`, and their φ windows. */
   private suspendedWorkers?: KnownWorker[];
   private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
   private stopped = false;
+  private readonly clock: Clock;
 
   constructor(private readonly options: FleetOptions) {
+    this.clock = options.clock ?? MONOTONIC_CLOCK;
     this.timers = new TimerQueue<WorkerSlot>({
-      clock: options.clock ?? SYSTEM_CLOCK,
+      clock: this.clock,
       beforeFire: (slot) => this.catchUpBeforeTimer(slot),
       // On the wall clock, a crowd of due timers must not hold up the heartbeats; a simulated
       // clock fires everything due at once, as tests expect.
@@ -88,7 +112,7 @@ export class Fleet {
       settings: options.settings.disruption,
       heartbeatTimeoutMs: options.settings.heartbeatTimeoutMs,
       counts: this.counts,
-      emit: (event) => options.onEvent(event),
+      emit: (event) => options.onEvent(this.onWallClock(event)),
       release: (workerIds, event) => {
         for (const workerId of workerIds) {
           const slot = this.workers.get(workerId);
@@ -127,8 +151,9 @@ export class Fleet {
       this.removedSeqs.delete(heartbeat.workerId);
       return 'accepted';
     }
-    // The silence that ends with a comeback from inactive is an outage, not an inter-arrival time.
-    this.recordArrival(slot, receivedAt, slot.status !== 'inactive');
+    // The silence that ends with a comeback from inactive (or a restart after a leave) is not an
+    // inter-arrival time.
+    this.recordArrival(slot, receivedAt, slot.status !== 'inactive' && slot.status !== 'left');
     const snapshot = slot.actor.getSnapshot();
     if (slot.status === 'active' && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
@@ -151,8 +176,10 @@ export class Fleet {
    * Active and suspect ones get a full timeout counted from `restoredAt`: the monitor saw no
    * heartbeats while it was down, so silence during that time proves nothing. Event numbers
    * continue from each worker's last `seq`; a removed worker is remembered only by its `seq`.
+   * Their `lastHeartbeatAt` is a wall-clock time, as the events stored it; `restoredAt` is on
+   * the fleet's clock (now, unless a test says otherwise).
    */
-  restore(workers: Iterable<KnownWorker>, restoredAt: number): void {
+  restore(workers: Iterable<KnownWorker>, restoredAt: number = this.timers.now()): void {
     if (this.stopped) return;
     for (const known of workers) {
       if (this.workers.has(known.workerId)) continue;
@@ -165,7 +192,7 @@ export class Fleet {
         {
           workerId: known.workerId,
           settings: this.options.settings,
-          known,
+          known: { ...known, lastHeartbeatAt: fromWallTime(this.clock, known.lastHeartbeatAt) },
           restoredAt,
           suspicion: this.detector.suspicionOf(window),
         },
@@ -193,12 +220,24 @@ export class Fleet {
     this.counts[status]++;
     actor.on('*', (event) => {
       // Forwarded first: a disruption change the event causes (see track) comes after it.
-      this.options.onEvent(event);
+      this.options.onEvent(this.onWallClock(event));
       this.track(slot, event);
     });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
     return slot;
+  }
+
+  /**
+   * The event as it leaves the fleet: its times on the wall clock, as read now. Inside, every
+   * time is on the fleet's clock, so a step of the wall clock moves no deadline.
+   */
+  private onWallClock<Event extends WorkerStreamEvent>(event: Event): Event {
+    const offset = wallOffsetOf(this.clock);
+    if (offset === 0) return event;
+    const shifted: Event = { ...event, at: event.at + offset };
+    if ('lastHeartbeatAt' in shifted) shifted.lastHeartbeatAt += offset;
+    return shifted;
   }
 
   /** Keeps the counts by status and the disruption guard in step with each event. */
@@ -268,7 +307,8 @@ export class Fleet {
     for (const slot of this.workers.values()) {
       // A coalesced heartbeat is part of what the worker last told us.
       this.deliverPendingHeartbeat(slot);
-      frozen.push(knownWorkerOf(slot));
+      const known = knownWorkerOf(slot);
+      frozen.push({ ...known, lastHeartbeatAt: toWallTime(this.clock, known.lastHeartbeatAt) });
       // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
       if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
     }
@@ -279,8 +319,8 @@ export class Fleet {
     this.suspendedWorkers = frozen;
   }
 
-  /** Thaws the workers frozen by `suspend()`, each active or suspect one with a full timeout from `resumedAt`. */
-  resume(resumedAt: number): void {
+  /** Thaws the workers frozen by `suspend()`, each active or suspect one with a full timeout from `resumedAt` (the fleet's clock). */
+  resume(resumedAt: number = this.timers.now()): void {
     const frozen = this.suspendedWorkers;
     if (this.stopped || !frozen) return;
     this.suspendedWorkers = undefined;
@@ -309,6 +349,7 @@ export class Fleet {
       active: 0,
       suspect: 0,
       inactive: 0,
+      left: 0,
       removed: this.removedSeqs.size,
     };
     for (const worker of this.suspendedWorkers) counts[worker.status]++;
@@ -343,17 +384,84 @@ export class Fleet {
     return { ok: true };
   }
 
-  /** Forgets an inactive worker (WorkerRemoved); it registers again if it heartbeats again. */
+  /**
+   * The worker announced that it stops (WorkerLeft), having stopped `stoppedAttempts`: no timer
+   * runs for it any more and its tasks go elsewhere at once. Refused for unknown or removed ids;
+   * a repeated leave changes nothing.
+   */
+  leave(workerId: string, stoppedAttempts: readonly StoppedAttempt[]): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.status === 'left') return { ok: true };
+    // A heartbeat still coalesced is part of what the worker last told us.
+    this.deliverPendingHeartbeat(slot);
+    this.timers.runFor(slot, () =>
+      slot.actor.send({ type: 'LEAVE', at: this.timers.now(), stoppedAttempts }),
+    );
+    return { ok: true };
+  }
+
+  /**
+   * Starts a drain (WorkerDrainStarted): no new tasks for the worker. Its progress and end are
+   * the drain coordinator's to report (`drainProgress`, `endDrain`), as it sees the tasks move.
+   */
+  drain(workerId: string, deadlineMs: number, remainingTasks: number): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    const { slot } = found;
+    if (slot.actor.getSnapshot().context.draining) {
+      return {
+        ok: false,
+        error: `worker ${workerId} is draining already: \`cloudai workers drain ${workerId} --cancel\` ends that drain first`,
+      };
+    }
+    this.sendToWorker(slot, { type: 'DRAIN', at: this.timers.now(), deadlineMs, remainingTasks });
+    return { ok: true };
+  }
+
+  /** Tasks of a draining worker ended or moved (WorkerDrainProgress). */
+  drainProgress(workerId: string, remainingTasks: number): void {
+    const slot = this.workers.get(workerId);
+    if (slot) this.sendToWorker(slot, { type: 'DRAIN_PROGRESS', at: this.timers.now(), remainingTasks });
+  }
+
+  /** The drain is over (WorkerDrained); the worker stays cordoned. */
+  endDrain(workerId: string, endedBy: DrainEndedBy, remainingTasks: number): void {
+    const slot = this.workers.get(workerId);
+    if (slot) this.sendToWorker(slot, { type: 'DRAIN_END', at: this.timers.now(), endedBy, remainingTasks });
+  }
+
+  /** `--cancel`: the worker is schedulable again (unless cordoned before) (WorkerDrainCancelled). */
+  cancelDrain(workerId: string): OperatorOutcome {
+    const found = this.operable(workerId);
+    if (!found.ok) return found;
+    if (!found.slot.actor.getSnapshot().context.draining) {
+      return { ok: false, error: `worker ${workerId} is not draining: there is nothing to cancel` };
+    }
+    this.sendToWorker(found.slot, { type: 'DRAIN_CANCEL', at: this.timers.now() });
+    return { ok: true };
+  }
+
+  isDraining(workerId: string): boolean {
+    return this.workers.get(workerId)?.actor.getSnapshot().context.draining === true;
+  }
+
+  private sendToWorker(slot: WorkerSlot, event: WorkerLivenessEvent): void {
+    this.timers.runFor(slot, () => slot.actor.send(event));
+  }
+
+  /** Forgets an inactive or left worker (WorkerRemoved); it registers again if it heartbeats again. */
   remove(workerId: string): OperatorOutcome {
     const found = this.operable(workerId);
     if (!found.ok) return found;
     const { slot } = found;
-    if (slot.status !== 'inactive') {
+    if (slot.status !== 'inactive' && slot.status !== 'left') {
       return {
         ok: false,
         error:
-          `worker ${workerId} is ${slot.status}: only an inactive worker can be removed (an active one would ` +
-          `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it inactive, and retry`,
+          `worker ${workerId} is ${slot.status}: only an inactive or left worker can be removed (an active one would ` +
+          `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it left or inactive, and retry`,
       };
     }
     this.timers.runFor(slot, () => slot.actor.send({ type: 'REMOVE', at: this.timers.now() }));
@@ -411,6 +519,7 @@ export class Fleet {
     this.counts.active = 0;
     this.counts.suspect = 0;
     this.counts.inactive = 0;
+    this.counts.left = 0;
     this.guard.forgetHeld();
   }
 }
@@ -426,6 +535,8 @@ function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
       return 'suspect';
     case 'WorkerInactive':
       return 'inactive';
+    case 'WorkerLeft':
+      return 'left';
     case 'WorkerRemoved':
       return 'removed';
     default:
@@ -434,7 +545,17 @@ function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
 }
 
 function knownWorkerOf(slot: WorkerSlot): KnownWorker {
-  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned } =
+  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned, draining } =
     slot.actor.getSnapshot().context;
-  return { workerId, status: slot.status, seq, lastHeartbeatAt, address, capacity, flapping, cordoned };
+  return {
+    workerId,
+    status: slot.status,
+    seq,
+    lastHeartbeatAt,
+    address,
+    capacity,
+    flapping,
+    cordoned,
+    draining,
+  };
 }

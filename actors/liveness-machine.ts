@@ -1,13 +1,18 @@
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
 import type { Capacity } from '../streams/contracts/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
+import type {
+  DrainEndedBy,
+  StoppedAttempt,
+  WorkerEvent,
+  WorkerStatus,
+} from '../streams/contracts/worker-events.js';
 import type { LivenessSettings } from './liveness-settings.js';
 import type { Suspicion } from './phi-accrual.js';
 
 /**
  * One worker's liveness: `active` while heartbeats arrive, `suspect` once they are late (φ),
- * `inactive` once `heartbeatTimeout` passes without one, `removed` when an operator forgets an
- * inactive worker. Each transition emits one WorkerEvent, numbered by `seq`. Time comes from the
+ * `inactive` once `heartbeatTimeout` passes without one, `left` when the worker announces a
+ * clean stop, `removed` when an operator forgets an inactive or left worker. Each transition emits one WorkerEvent, numbered by `seq`. Time comes from the
  * events and from the fleet's clock (`hooks.now`), so tests drive it with a SimulatedClock.
  *
  * Countdowns run to deadlines counted from `armedAt` (the last heartbeat, or the restart), not
@@ -25,6 +30,8 @@ export interface KnownWorker {
   capacity: Capacity;
   flapping: boolean;
   cordoned: boolean;
+  /** Absent in workers recorded before drains existed. */
+  draining?: boolean;
 }
 
 export type WorkerLivenessInput =
@@ -66,6 +73,8 @@ export interface WorkerLivenessContext {
   /** Since when it has been up without going inactive: the hold-down of a flapping worker counts from here. */
   upSince: number;
   cordoned: boolean;
+  /** An operator drains it: no new tasks; the drain's progress and end come in from outside. */
+  draining: boolean;
 }
 
 export type HeartbeatEvent = {
@@ -82,6 +91,12 @@ export type WorkerLivenessEvent =
   | { type: 'CORDON'; at: number }
   | { type: 'UNCORDON'; at: number }
   | { type: 'REMOVE'; at: number }
+  | { type: 'DRAIN'; at: number; deadlineMs: number; remainingTasks: number }
+  | { type: 'DRAIN_PROGRESS'; at: number; remainingTasks: number }
+  | { type: 'DRAIN_END'; at: number; endedBy: DrainEndedBy; remainingTasks: number }
+  | { type: 'DRAIN_CANCEL'; at: number }
+  /** The worker announced that it stops, having stopped these attempts. */
+  | { type: 'LEAVE'; at: number; stoppedAttempts: readonly StoppedAttempt[] }
   /** Disruption mode ended; a worker held `suspect` past its deadline is now judged. */
   | { type: 'DISRUPTION_ENDED'; at: number; endedBy: 'heartbeats' | 'operator' };
 
@@ -229,10 +244,12 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
       wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
       wasRestoredSuspect: ({ context }) => context.restoredStatus === 'suspect',
       wasRestoredInactive: ({ context }) => context.restoredStatus === 'inactive',
+      wasRestoredLeft: ({ context }) => context.restoredStatus === 'left',
       holdDownOver: ({ context }) => dueAt(context, hooks.now()).holdDownOver,
       suspicionDue: ({ context }) => dueAt(context, hooks.now()).suspicion,
       timeoutDue: ({ context }) => dueAt(context, hooks.now()).timeout,
       isCordoned: ({ context }) => context.cordoned,
+      isDraining: ({ context }) => context.draining,
       fleetDoubtsItsView: ({ context }) => hooks.fleetDoubtsItsView(context.workerId),
       /** The timeout passed while the worker was held: it is due a verdict. */
       deadlinePassed: ({ context, event }) => 'at' in event && event.at >= inactiveDeadlineOf(context),
@@ -322,6 +339,55 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
         const type = params.cordoned ? ('WorkerCordoned' as const) : ('WorkerUncordoned' as const);
         enqueue.emit({ type, workerId: context.workerId, at, seq });
       }),
+      /** Drain events: numbered like the others; the fleet's drain coordinator decides when. */
+      drain: enqueueActions(({ context, event, enqueue }) => {
+        const numberedNext = {
+          workerId: context.workerId,
+          at: 'at' in event ? event.at : 0,
+          seq: context.seq + 1,
+        };
+        enqueue.assign({ seq: context.seq + 1 });
+        switch (event.type) {
+          case 'DRAIN':
+            enqueue.assign({ draining: true });
+            enqueue.emit({
+              type: 'WorkerDrainStarted' as const,
+              ...numberedNext,
+              deadlineMs: event.deadlineMs,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_PROGRESS':
+            enqueue.emit({
+              type: 'WorkerDrainProgress' as const,
+              ...numberedNext,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_END':
+            // A drained worker stays out of placement until an operator uncordons it.
+            enqueue.assign({ draining: false, cordoned: true });
+            enqueue.emit({
+              type: 'WorkerDrained' as const,
+              ...numberedNext,
+              endedBy: event.endedBy,
+              remainingTasks: event.remainingTasks,
+            });
+            return;
+          case 'DRAIN_CANCEL':
+            enqueue.assign({ draining: false });
+            enqueue.emit({ type: 'WorkerDrainCancelled' as const, ...numberedNext });
+            return;
+        }
+      }),
+      emitLeft: emit(({ context, event }) => ({
+        type: 'WorkerLeft' as const,
+        ...numbered(context, 'at' in event ? event.at : context.lastHeartbeatAt),
+        lastHeartbeatAt: context.lastHeartbeatAt,
+        stoppedAttempts: event.type === 'LEAVE' ? [...event.stoppedAttempts] : [],
+      })),
+      /** Back after a clean stop: a fresh start, not a comeback from an outage (no flap counted). */
+      recordReturn: assign(({ context }) => ({ upSince: context.lastHeartbeatAt })),
       emitRemoved: emit(({ context, event }) => ({
         type: 'WorkerRemoved' as const,
         workerId: context.workerId,
@@ -348,6 +414,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
             flapping: input.known.flapping,
             upSince: input.restoredAt,
             cordoned: input.known.cordoned,
+            draining: input.known.draining ?? false,
           }
         : {
             workerId: input.workerId,
@@ -363,17 +430,23 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
             flapping: false,
             upSince: input.firstHeartbeat.receivedAt,
             cordoned: false,
+            draining: false,
           },
     initial: 'starting',
     // Operator controls hold in every state but `removed` (a final state takes no events).
     on: {
       CORDON: { guard: not('isCordoned'), actions: { type: 'setCordoned', params: { cordoned: true } } },
       UNCORDON: { guard: 'isCordoned', actions: { type: 'setCordoned', params: { cordoned: false } } },
+      DRAIN: { guard: not('isDraining'), actions: 'drain' },
+      DRAIN_PROGRESS: { guard: 'isDraining', actions: 'drain' },
+      DRAIN_END: { guard: 'isDraining', actions: 'drain' },
+      DRAIN_CANCEL: { guard: 'isDraining', actions: 'drain' },
     },
     states: {
       starting: {
         always: [
           { guard: 'wasRestoredInactive', target: 'inactive' },
+          { guard: 'wasRestoredLeft', target: 'left' },
           // Entering `active` or `suspect` arms the timeouts, counted from `restoredAt`.
           { guard: 'wasRestoredActive', target: 'active' },
           { guard: 'wasRestoredSuspect', target: 'suspect' },
@@ -403,6 +476,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
             reenter: true,
             actions: ['recordHeartbeat', 'recordCapacityChange'],
           },
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
         },
       },
       suspect: {
@@ -426,6 +500,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
             // Heartbeats came back to most workers, not to this one: a full timeout from now.
             { guard: 'deadlinePassed', target: 'suspect', reenter: true, actions: 'rearmFromEvent' },
           ],
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
         },
       },
       inactive: {
@@ -439,6 +514,18 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
               'recordComeback',
               'recordCapacityChange',
             ],
+          },
+          REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
+          // Its leave came after its silence was noticed: it stopped cleanly all the same.
+          LEAVE: { target: 'left', actions: ['nextSeq', 'emitLeft'] },
+        },
+      },
+      /** Stopped cleanly: no timer runs; a heartbeat means it started again. */
+      left: {
+        on: {
+          HEARTBEAT: {
+            target: 'active',
+            actions: ['recordHeartbeat', 'nextSeq', 'emitActivated', 'recordReturn', 'recordCapacityChange'],
           },
           REMOVE: { target: 'removed', actions: ['nextSeq', 'emitRemoved'] },
         },

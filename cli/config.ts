@@ -35,6 +35,8 @@ export interface Config extends ControlPlaneSettings {
   maxWorkers: number;
   /** NATS credentials file; empty: the command's own file in the data dir, if there is one. */
   credentials: string;
+  /** CA certificate the NATS server's must be signed by: the connection then runs over TLS; empty: no TLS. */
+  tlsCa: string;
   /** φ at which a late worker becomes suspect (φ = 8: the chance it is merely late is 10⁻⁸). */
   phiThreshold: number;
   /** Silence after which a worker becomes suspect while its φ window has too few samples (default: 2 × interval). */
@@ -87,6 +89,7 @@ export const DEFAULT_CONFIG: Config = {
   taskMs: 10_000,
   maxWorkers: 200_000,
   credentials: '',
+  tlsCa: '',
   phiThreshold: 8,
   suspectAfterMs: 10_000,
   phiWindowSize: 100,
@@ -129,6 +132,7 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   taskMs: 'CLOUDAI_TASK_MS',
   maxWorkers: 'CLOUDAI_MAX_WORKERS',
   credentials: 'CLOUDAI_CREDENTIALS',
+  tlsCa: 'CLOUDAI_TLS_CA',
   phiThreshold: 'CLOUDAI_PHI_THRESHOLD',
   suspectAfterMs: 'CLOUDAI_SUSPECT_AFTER_MS',
   phiWindowSize: 'CLOUDAI_PHI_WINDOW_SIZE',
@@ -154,6 +158,11 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
 /** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */
 export function embeddedServerDir(dataDir: string): string {
   return join(dataDir, 'nats');
+}
+
+/** Where `cloudai credentials tls` keeps the private CA and the server's certificate. */
+export function tlsDir(dataDir: string): string {
+  return join(dataDir, 'tls');
 }
 
 /** Where the identities of an installation live (owner-only). */
@@ -201,7 +210,7 @@ export interface ResolveOptions {
 }
 
 /** The settings a running `cloudai up` gives the commands on its data dir. */
-const FROM_RUNNING_UP = ['natsUrl', 'heartbeatIntervalMs', 'heartbeatTimeoutMs'] as const;
+const FROM_RUNNING_UP = ['natsUrl', 'tlsCa', 'heartbeatIntervalMs', 'heartbeatTimeoutMs'] as const;
 
 /**
  * The settings of a command that does not judge liveness (the read-only ones and the requests

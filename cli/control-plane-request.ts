@@ -3,7 +3,7 @@ import { connectToNats } from '../streams/nats/connection.js';
 import { requestJson } from '../streams/nats/request-reply.js';
 import { UserFacingError } from '../streams/util/user-error.js';
 import type { Config } from './config.js';
-import { credentialsFor } from './credentials.js';
+import { natsAccessFor } from './credentials.js';
 
 export interface ControlPlaneRequest<Schema extends z.ZodType> {
   subject: string;
@@ -29,7 +29,7 @@ export async function askControlPlane<Schema extends z.ZodType>(
   const nc = await connectToNats({
     url: config.natsUrl,
     name: request.clientName,
-    credentials: credentialsFor(config, { role: 'cli' }),
+    ...natsAccessFor(config, { role: 'cli' }),
   });
   try {
     const reply = await requestJson(

@@ -14,3 +14,11 @@ export function credentialsFor(config: Config, identity: Identity): NatsCredenti
   const ownFile = new CredentialStore(credentialsDir(config.dataDir)).pathOf(identity);
   return existsSync(ownFile) ? readCredentialsFile(ownFile) : undefined;
 }
+
+/** How a command reaches NATS as `identity`: its credentials, and the CA that makes it use TLS. */
+export function natsAccessFor(
+  config: Config,
+  identity: Identity,
+): { credentials: NatsCredentials | undefined; tlsCaFile: string | undefined } {
+  return { credentials: credentialsFor(config, identity), tlsCaFile: config.tlsCa || undefined };
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { DEFAULT_DRAIN_DEADLINE } from '../streams/contracts/operator-requests.js';
 import { ID_RULE } from '../streams/contracts/subjects.js';
 import { UserFacingError } from '../streams/util/user-error.js';
 import type { AlertsCommandOptions } from './commands/alerts.js';
 import type { CredentialsCommandOptions } from './commands/credentials.js';
-import type { WorkerControl } from './commands/operator.js';
+import type { DrainCommandOptions, WorkerControl } from './commands/operator.js';
 import type { TaskSubmitOptions } from './commands/task.js';
 import type { TasksCommandOptions } from './commands/tasks.js';
 import type { WorkerCommandOptions } from './commands/worker.js';
@@ -37,6 +38,11 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
     arg: 'file',
     what: 'NATS credentials file',
     otherDefault: "this identity's file in the data dir, if any",
+  },
+  tlsCa: {
+    arg: 'file',
+    what: "CA certificate that signed the NATS server's: connect over TLS and verify the server",
+    otherDefault: 'none, no TLS',
   },
   heartbeatTimeoutMs: { arg: 'ms', what: 'silence before a worker is inactive' },
   heartbeatIntervalMs: { arg: 'ms', what: 'time between heartbeats' },
@@ -108,7 +114,7 @@ function withConfigOptions(command: Command, keys: ReadonlyArray<keyof Config>):
 }
 
 /** What every command that talks to the control plane over NATS takes. */
-const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'dataDir'] as const;
+const CLIENT_SETTINGS = ['natsUrl', 'credentials', 'tlsCa', 'dataDir'] as const;
 /** Suspicion, flap damping and disruption settings, on `serve` and `up`. */
 const LIVENESS_SETTINGS = LIVENESS_FLAGS.map(([key]) => key);
 const METRICS_AND_ALERT_SETTINGS = [
@@ -148,6 +154,10 @@ withConfigOptions(
       '--nats-port <port>',
       'port for the embedded nats-server (default 4222, or a free one when taken)',
     )
+    .option(
+      '--tls',
+      "TLS on every NATS link, with the data dir's private CA (made by `cloudai credentials tls` if missing)",
+    )
     .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
     'dataDir',
@@ -156,8 +166,8 @@ withConfigOptions(
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],
-).action(async (flags: SharedFlags & { natsPort?: string }) =>
-  (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort }, flags),
+).action(async (flags: SharedFlags & { natsPort?: string; tls?: boolean }) =>
+  (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort, tls: flags.tls === true }, flags),
 );
 
 withConfigOptions(
@@ -198,6 +208,7 @@ withConfigOptions(
   .addOption(configOption('heartbeatTimeoutMs').hideHelp())
   .addOption(configOption('natsUrl'))
   .addOption(configOption('credentials'))
+  .addOption(configOption('tlsCa'))
   .addOption(configOption('dataDir'))
   .action(async (flags: SharedFlags & WorkerCommandOptions & { intervalMs?: string }) =>
     (await import('./commands/worker.js')).workerCommand(flags, {
@@ -210,7 +221,7 @@ withConfigOptions(
 const workers = program
   .command('workers')
   .description(
-    'show every worker from the read model (removed ones with --all); stats, cordon, uncordon or remove one',
+    'show every worker from the read model (removed ones with --all); stats, cordon, uncordon, drain or remove one',
   )
   .option('--json', 'print the worker documents as JSON, each with its stats and whether it is schedulable')
   .option('--watch', 'redraw every second until Ctrl-C; with --json, one JSON array per line every second')
@@ -256,6 +267,25 @@ for (const [control, description] of WORKER_CONTROLS) {
     ),
   );
 }
+
+withConfigOptions(
+  workers
+    .command('drain')
+    .description(
+      'no new tasks for a worker; those it runs may finish until the deadline, then they are stopped and requeued',
+    )
+    .argument('<id>', 'worker id, as `cloudai workers` lists it')
+    .option(
+      '--deadline <duration>',
+      'how long its tasks may run on, like 1h, 30m or 90s',
+      DEFAULT_DRAIN_DEADLINE,
+    )
+    .option('--cancel', 'end a drain under way: the worker gets new tasks again (unless cordoned)'),
+  CLIENT_SETTINGS,
+).action(async (id: string, _flags: SharedFlags, command: Command) => {
+  const flags = command.optsWithGlobals<SharedFlags & DrainCommandOptions>();
+  return (await import('./commands/operator.js')).drainCommand(id, flags, flags);
+});
 
 const disruption = program
   .command('disruption')
@@ -367,9 +397,16 @@ withConfigOptions(
 
 program
   .command('credentials')
-  .description('create NATS credentials for an identity (worker, cli, control-plane) and apply them')
-  .argument('<identity>', 'worker, cli or control-plane')
+  .description(
+    'create the NKey of an identity (worker, cli, control-plane) and apply it; `tls`: a private CA and the ' +
+      "server's certificate; `migrate`: replace password credentials with NKeys",
+  )
+  .argument('<identity>', 'worker, cli, control-plane, tls or migrate')
   .option('--id <id>', 'the worker id, for a worker')
+  .option(
+    '--host <name...>',
+    'for tls: names and addresses the server is reached at (default: this host, localhost, 127.0.0.1)',
+  )
   .addOption(configOption('dataDir'))
   .action(async (identity: string, flags: SharedFlags & CredentialsCommandOptions) =>
     (await import('./commands/credentials.js')).credentialsCommand(identity, flags, flags),

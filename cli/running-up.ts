@@ -10,6 +10,8 @@ export interface RunningUp {
   /** The `cloudai up` process; the file is stale once it is gone. */
   pid: number;
   natsUrl: string;
+  /** The CA its server's certificate is signed by (`up --tls`); empty: no TLS. */
+  tlsCa: string;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
 }
@@ -41,11 +43,17 @@ function readRunningUpFile(dataDir: string): RunningUp | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { pid, natsUrl, heartbeatIntervalMs, heartbeatTimeoutMs } = parsed as Record<string, unknown>;
+  const { pid, natsUrl, heartbeatIntervalMs, heartbeatTimeoutMs, tlsCa } = parsed as Record<string, unknown>;
   const positive = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
   if (!positive(pid) || typeof natsUrl !== 'string' || !/^nats:\/\/\S+$/.test(natsUrl)) return undefined;
   if (!positive(heartbeatIntervalMs) || !positive(heartbeatTimeoutMs)) return undefined;
-  return { pid, natsUrl, heartbeatIntervalMs, heartbeatTimeoutMs };
+  return {
+    pid,
+    natsUrl,
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    tlsCa: typeof tlsCa === 'string' ? tlsCa : '',
+  };
 }
 
 function isAlive(pid: number): boolean {

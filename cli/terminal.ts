@@ -19,7 +19,7 @@ export function colors(enabled: boolean): Colors {
   return createColors(enabled);
 }
 
-export { formatDuration } from '../streams/util/duration.js';
+export { formatDuration, parseDuration } from '../streams/util/duration.js';
 
 /** Lays out rows as aligned columns; `style` may colour a cell after it has been padded. */
 export function renderTable(

@@ -9,6 +9,7 @@ const FILTERS = {
   active: (worker) => worker.status === 'active',
   suspect: (worker) => worker.status === 'suspect',
   inactive: (worker) => worker.status === 'inactive',
+  left: (worker) => worker.status === 'left',
   removed: (worker) => worker.status === 'removed',
   schedulable: (worker) => isSchedulable(worker),
   unschedulable: (worker) => !isSchedulable(worker),

@@ -1,3 +1,4 @@
+import { describeDrain } from '../projections/status-presentation.js';
 import { type WorkerStats, workerStats } from '../projections/uptime.js';
 import { uptimeFigures } from '../projections/uptime-figures.js';
 import { isSchedulable, type WorkerDocument } from '../projections/worker-document.js';
@@ -44,7 +45,7 @@ export function renderWorkerStats(worker: WorkerDocument, now: number, color: Co
       `${formatDateTime(worker.registeredAt)} (${formatDuration(now - worker.registeredAt)} ago)`,
     ],
     ['last seen', `${formatDuration(now - worker.lastHeartbeatAt)} ago`],
-    ['schedulable', schedulableText(worker)],
+    ['schedulable', schedulableText(worker, now)],
     ...uptimeFigures(stats),
   ];
   // The table's header row is empty: drop it, keep the aligned rows.
@@ -53,10 +54,15 @@ export function renderWorkerStats(worker: WorkerDocument, now: number, color: Co
 }
 
 /** Schedulable, or why not, and what lifts each reason. Decided by `isSchedulable`, the scheduler's rule. */
-function schedulableText(worker: WorkerDocument): string {
+function schedulableText(worker: WorkerDocument, now: number): string {
   if (isSchedulable(worker)) return 'yes';
   const why: string[] = [];
   if (worker.status !== 'active') why.push(worker.status);
+  if (worker.drain) {
+    why.push(
+      `${describeDrain(worker.drain, now)}: \`cloudai workers drain ${worker.workerId} --cancel\` ends it`,
+    );
+  }
   if (worker.flapping) why.push('flapping: until it stays up for the hold-down time');
   if (worker.cordoned) why.push(`cordoned: \`cloudai workers uncordon ${worker.workerId}\` lifts it`);
   return why.length > 0 ? `no (${why.join('; ')})` : 'no';

@@ -35,6 +35,7 @@ export function statusPainter(color: Colors): Record<WorkerStatus, (text: string
     active: color[WORKER_STATUS_TONE.active],
     suspect: color[WORKER_STATUS_TONE.suspect],
     inactive: color[WORKER_STATUS_TONE.inactive],
+    left: color[WORKER_STATUS_TONE.left],
     removed: color[WORKER_STATUS_TONE.removed],
   };
 }
@@ -74,7 +75,7 @@ export function renderWorkersTable(
   const rows = workers.map((worker) => [
     worker.workerId,
     STATUS_LABEL[worker.status],
-    schedulableLabel(worker),
+    schedulableLabel(worker, now),
     `${formatDuration(now - worker.lastHeartbeatAt)} ago`,
     worker.address || '-',
     // Where its tasks run; a worker from before runtimes (or a simulated one) says nothing.
@@ -102,22 +103,27 @@ export function renderWorkersTable(
 
 /**
  * "4 workers: 2 active, 1 suspect, 1 inactive; 1 schedulable, 1 cordoned, 1 flapping".
- * Removed ones are counted when shown, and said to be left out when they are.
+ * Left ones are counted when there are any; removed ones when shown, and said to be left out
+ * when they are.
  */
 function summarize(workers: readonly WorkerDocument[], hiddenRemoved: number): string {
-  const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, removed: 0 };
+  const counts: Record<WorkerStatus, number> = { active: 0, suspect: 0, inactive: 0, left: 0, removed: 0 };
   let schedulable = 0;
   let cordoned = 0;
   let flapping = 0;
+  let draining = 0;
   for (const worker of workers) {
     counts[worker.status]++;
+    if (worker.drain) draining++;
     if (isSchedulable(worker)) schedulable++;
     if (worker.cordoned) cordoned++;
     if (worker.flapping) flapping++;
   }
   const statuses = [`${counts.active} active`, `${counts.suspect} suspect`, `${counts.inactive} inactive`];
+  if (counts.left > 0) statuses.push(`${counts.left} left`);
   if (counts.removed > 0) statuses.push(`${counts.removed} removed`);
   const flags = [`${schedulable} schedulable`];
+  if (draining > 0) flags.push(`${draining} draining`);
   if (cordoned > 0) flags.push(`${cordoned} cordoned`);
   if (flapping > 0) flags.push(`${flapping} flapping`);
   const hidden = hiddenRemoved > 0 ? ` (${hiddenRemoved} removed not shown: --all shows them)` : '';

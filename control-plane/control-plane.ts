@@ -28,12 +28,15 @@ import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
+import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { DashboardServer } from './dashboard/dashboard-server.js';
+import { DrainCoordinator } from './drain-coordinator.js';
 import { HealthCheck } from './health.js';
 import { HeartbeatIntake } from './heartbeat-intake.js';
+import { LeaveIntake } from './leave-intake.js';
 import { MetricsServer } from './metrics-server.js';
 import { OperatorApi, settleWorkerEvents } from './operator-api.js';
 import { ProjectorLagProbe } from './projector-lag.js';
@@ -43,6 +46,8 @@ import { WebhookSender } from './webhook.js';
 export interface ControlPlaneOptions {
   settings: ControlPlaneSettings;
   credentials?: NatsCredentials;
+  /** The CA of the server's certificate: connect over TLS (see `connectToNats`). */
+  tlsCaFile?: string;
   /** Defaults to console loggers per component. */
   logger?: (component: string) => Logger;
   /** Called for each transition as the fleet emits it, before it is published (benchmarks time detection with it). */
@@ -66,6 +71,8 @@ interface ControlPlaneParts {
   scheduler: SchedulerService;
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
+  leaves: LeaveIntake;
+  drains: DrainCoordinator;
   logger: Logger;
   alerts: AlertPublisher;
   metrics: ControlPlaneMetrics;
@@ -87,6 +94,8 @@ export class ControlPlane {
   readonly scheduler: SchedulerService;
   readonly intake: HeartbeatIntake;
   readonly operatorApi: OperatorApi;
+  readonly leaves: LeaveIntake;
+  readonly drains: DrainCoordinator;
   readonly alerts: AlertPublisher;
   readonly metrics: ControlPlaneMetrics;
   /** Serves /metrics and /healthz when `metricsPort` is set. */
@@ -105,6 +114,8 @@ export class ControlPlane {
     this.scheduler = parts.scheduler;
     this.intake = parts.intake;
     this.operatorApi = parts.operatorApi;
+    this.leaves = parts.leaves;
+    this.drains = parts.drains;
     this.alerts = parts.alerts;
     this.metrics = parts.metrics;
     this.metricsServer = parts.metricsServer;
@@ -149,6 +160,7 @@ export class ControlPlane {
       url: config.natsUrl,
       name: 'cloudai-serve',
       credentials: options.credentials,
+      tlsCaFile: options.tlsCaFile,
     });
     let metricsServer: MetricsServer | undefined;
     const alerts = new AlertPublisher({
@@ -179,7 +191,14 @@ export class ControlPlane {
       await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
-      const taskProjector = await startTaskProjector({ nc, readModel, logger: loggerFor('tasks') });
+      // The drains follow what the task projection moves; they are set up once the fleet is.
+      let drains: DrainCoordinator | undefined;
+      const taskProjector = await startTaskProjector({
+        nc,
+        readModel,
+        logger: loggerFor('tasks'),
+        onHoldingsChanged: (workerIds) => drains?.holdingsChanged(workerIds),
+      });
 
       // The fleet continues each worker's event numbering, and the scheduler decides from the
       // read model, so it must hold every event already in the streams before either starts.
@@ -219,7 +238,7 @@ export class ControlPlane {
         taskPosition: view.position(TASKS_STREAM),
       }));
       fleet.restoreDisruption(snapshot.disruption);
-      fleet.restore(snapshot.workers.map(toKnownWorker), Date.now());
+      fleet.restore(snapshot.workers.map(toKnownWorker));
       if (snapshot.workers.length > 0) {
         logger.info(
           `restored ${snapshot.workers.length} workers from the read model; active and suspect ones get a full timeout from now`,
@@ -243,27 +262,42 @@ export class ControlPlane {
         nc,
         logger: loggerFor('heartbeats'),
         maxHeartbeatBytes: config.maxHeartbeatBytes,
+        // Received on the monotonic clock, like the fleet's timers; the read model shows wall-clock times.
         onHeartbeat: (heartbeat, receivedAt) => {
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
           if (outcome === 'accepted') {
-            projector.projection.recordHeartbeat(heartbeat.workerId, receivedAt, heartbeat.usage);
+            projector.projection.recordHeartbeat(
+              heartbeat.workerId,
+              toWallTime(MONOTONIC_CLOCK, receivedAt),
+              heartbeat.usage,
+            );
             scheduler.observeHeartbeat(heartbeat, receivedAt);
           }
           return undefined;
         },
       });
+      drains = new DrainCoordinator({
+        fleet,
+        tasksHeldBy: (workerId) => readModel.allocationOf(workerId).taskIds.length,
+        logger: loggerFor('drain'),
+      });
+      drains.restore(snapshot.workers);
+      const settle = settleWorkerEvents({
+        publisher,
+        jsm,
+        readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
+      });
+      const settleTimeoutMs = Math.floor(config.requestTimeoutMs / 2);
       const operatorApi = OperatorApi.start({
         nc,
         fleet,
+        drains,
         logger: loggerFor('operator'),
-        settle: settleWorkerEvents({
-          publisher,
-          jsm,
-          readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
-        }),
-        settleTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
+        settle,
+        settleTimeoutMs,
       });
+      const leaves = new LeaveIntake({ nc, fleet, logger: loggerFor('leave'), settle, settleTimeoutMs });
       connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
       const lagProbe = new ProjectorLagProbe(nc, [
         { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
@@ -285,6 +319,8 @@ export class ControlPlane {
         scheduler,
         intake,
         operatorApi,
+        leaves,
+        drains,
         logger,
         alerts,
         metrics,
@@ -307,8 +343,10 @@ export class ControlPlane {
   async close(): Promise<void> {
     await this.dashboard?.close();
     await this.operatorApi.close();
+    await this.leaves.close();
     await this.metricsServer?.close();
     await this.intake.drain();
+    this.drains.close();
     this.fleet.stop();
     await this.scheduler.close();
     const { unpublished } = await this.publisher.close(3_000);
@@ -336,7 +374,7 @@ function pauseWhileDisconnected(fleet: Fleet, connected: boolean, logger: Logger
     fleet.suspend();
     logger.warn('lost the NATS connection: liveness timers are paused until it is back');
   } else if (connected && fleet.isSuspended) {
-    fleet.resume(Date.now());
+    fleet.resume();
     logger.info(`NATS connection is back: ${fleet.size} workers each get a full heartbeat timeout from now`);
   }
 }
@@ -352,6 +390,7 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
     // Documents written before these flags existed have neither.
     flapping: document.flapping ?? false,
     cordoned: document.cordoned ?? false,
+    draining: Boolean(document.drain),
   };
 }
 

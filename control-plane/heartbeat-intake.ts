@@ -7,6 +7,7 @@ import {
   truncate,
 } from '../streams/contracts/heartbeat.js';
 import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
+import { MONOTONIC_CLOCK } from '../streams/util/clock.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 
 /** Heartbeats are tiny; anything this large is garbage or an attack. */
@@ -21,6 +22,7 @@ export interface HeartbeatIntakeOptions {
    */
   onHeartbeat: (heartbeat: Heartbeat, receivedAt: number) => HeartbeatRejectionReason | undefined;
   maxHeartbeatBytes?: number;
+  /** The clock of `receivedAt`: the monotonic one, as the fleet's timers run on it. */
   now?: () => number;
 }
 
@@ -45,7 +47,7 @@ export class HeartbeatIntake {
 
   constructor(options: HeartbeatIntakeOptions) {
     const maxBytes = options.maxHeartbeatBytes ?? DEFAULT_MAX_HEARTBEAT_BYTES;
-    const now = options.now ?? Date.now;
+    const now = options.now ?? MONOTONIC_CLOCK.now;
     this.log = new RateLimitedLog(options.logger);
     this.subscription = options.nc.subscribe(HEARTBEAT_WILDCARD, {
       callback: (error, msg) => {

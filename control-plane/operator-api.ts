@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
 import {
   disruptionEndRequestSchema,
+  drainRequestSchema,
   MAX_OPERATOR_REQUEST_BYTES,
   type OperatorReply,
   workerRequestSchema,
@@ -13,6 +14,8 @@ import {
   ID_RULE,
   isValidWorkerId,
   WORKER_CORDON_SUBJECT,
+  WORKER_DRAIN_CANCEL_SUBJECT,
+  WORKER_DRAIN_SUBJECT,
   WORKER_EVENTS_STREAM,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
@@ -22,6 +25,7 @@ import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { raceTimeout } from '../streams/util/timeout.js';
+import type { DrainControls } from './drain-coordinator.js';
 
 /** What an operator may ask of the fleet (`Fleet` has these). */
 export interface OperatorControls {
@@ -31,9 +35,9 @@ export interface OperatorControls {
   endDisruption(): OperatorOutcome;
 }
 
-export interface OperatorApiOptions {
+/** What a service that answers requests to change the fleet needs: it replies once the change is settled. */
+export interface SettledRepliesOptions {
   nc: NatsConnection;
-  fleet: OperatorControls;
   /**
    * Resolves once the events the fleet has emitted so far are stored and applied (by the read
    * model and the scheduler), or after `timeoutMs`: a reply then means `cloudai workers` and
@@ -44,30 +48,46 @@ export interface OperatorApiOptions {
   logger: Logger;
 }
 
+export interface OperatorApiOptions extends SettledRepliesOptions {
+  fleet: OperatorControls;
+  drains: DrainControls;
+}
+
 /** One control plane answers each request, should a second one ever listen. */
 const OPERATOR_QUEUE_GROUP = 'cloudai-operator';
 
 /** What an operator may do to one worker. */
-export type WorkerAction = 'cordon' | 'uncordon' | 'remove';
+export type WorkerAction = 'cordon' | 'uncordon' | 'remove' | 'drain-cancel';
+
+/** What the operator's actions act on: the fleet's controls and the drains under way. */
+export interface WorkerControls {
+  fleet: OperatorControls;
+  drains: DrainControls;
+}
 
 export const WORKER_ACTIONS: Record<
   WorkerAction,
-  { subject: string; verb: string; act: (fleet: OperatorControls, workerId: string) => OperatorOutcome }
+  { subject: string; verb: string; act: (controls: WorkerControls, workerId: string) => OperatorOutcome }
 > = {
   cordon: {
     subject: WORKER_CORDON_SUBJECT,
     verb: 'cordoned',
-    act: (fleet, workerId) => fleet.cordon(workerId),
+    act: ({ fleet }, workerId) => fleet.cordon(workerId),
   },
   uncordon: {
     subject: WORKER_UNCORDON_SUBJECT,
     verb: 'uncordoned',
-    act: (fleet, workerId) => fleet.uncordon(workerId),
+    act: ({ fleet }, workerId) => fleet.uncordon(workerId),
   },
   remove: {
     subject: WORKER_REMOVE_SUBJECT,
     verb: 'removed',
-    act: (fleet, workerId) => fleet.remove(workerId),
+    act: ({ fleet }, workerId) => fleet.remove(workerId),
+  },
+  'drain-cancel': {
+    subject: WORKER_DRAIN_CANCEL_SUBJECT,
+    verb: 'no longer draining',
+    act: ({ drains }, workerId) => drains.cancel(workerId),
   },
 };
 
@@ -93,6 +113,7 @@ export class OperatorApi {
       api.serve(WORKER_ACTIONS[action].subject, (msg) => api.handleWorkerRequest(msg, action));
     }
     api.serve(DISRUPTION_END_SUBJECT, (msg) => api.handleDisruptionEnd(msg));
+    api.serve(WORKER_DRAIN_SUBJECT, (msg) => api.handleDrain(msg));
     return api;
   }
 
@@ -114,8 +135,9 @@ export class OperatorApi {
   }
 
   /**
-   * Cordons, uncordons or removes a worker, as a request on NATS would, and answers once the
-   * change is applied (or refused, with the fleet's reason). The web dashboard's actions come here.
+   * Cordons, uncordons or removes a worker, or cancels its drain, as a request on NATS would,
+   * and answers once the change is applied (or refused, with the fleet's reason). The web
+   * dashboard's actions come here.
    */
   act(action: WorkerAction, workerId: string): Promise<OperatorReply> {
     const { subject, verb, act } = WORKER_ACTIONS[action];
@@ -124,13 +146,32 @@ export class OperatorApi {
         this.reject(subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`),
       );
     }
-    return this.apply(act(this.options.fleet, workerId), `worker ${workerId} ${verb}`);
+    return this.apply(act(this.options, workerId), `worker ${workerId} ${verb}`);
+  }
+
+  /** Starts a drain with this deadline, as `cloudai workers drain` does. */
+  drain(workerId: string, deadlineMs: number): Promise<OperatorReply> {
+    if (!isValidWorkerId(workerId)) {
+      return Promise.resolve(
+        this.reject(WORKER_DRAIN_SUBJECT, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`),
+      );
+    }
+    return this.apply(
+      this.options.drains.start(workerId, deadlineMs),
+      `worker ${workerId} draining, deadline in ${deadlineMs} ms`,
+    );
   }
 
   private async handleWorkerRequest(msg: Msg, action: WorkerAction): Promise<OperatorReply> {
     const decoded = this.decode(msg, workerRequestSchema);
     if (!decoded.ok) return decoded;
     return this.act(action, decoded.value.workerId);
+  }
+
+  private async handleDrain(msg: Msg): Promise<OperatorReply> {
+    const decoded = this.decode(msg, drainRequestSchema);
+    if (!decoded.ok) return decoded;
+    return this.drain(decoded.value.workerId, decoded.value.deadlineMs);
   }
 
   private async handleDisruptionEnd(msg: Msg): Promise<OperatorReply> {

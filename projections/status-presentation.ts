@@ -1,7 +1,8 @@
 import type { TaskStatus } from '../streams/contracts/task-events.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
+import { formatDuration } from '../streams/util/duration.js';
 import type { Resources } from './resources.js';
-import { isSchedulable, type WorkerDocument } from './worker-document.js';
+import { type DrainState, isSchedulable, type WorkerDocument } from './worker-document.js';
 
 /**
  * How a status looks wherever a person reads it: the terminal tables and the web dashboard
@@ -15,6 +16,7 @@ export const WORKER_STATUS_SYMBOL: Record<WorkerStatus, string> = {
   active: '●',
   suspect: '◐',
   inactive: '○',
+  left: '◌',
   removed: '✕',
 };
 
@@ -23,11 +25,12 @@ export const WORKER_STATUS_LABEL = Object.fromEntries(
   Object.entries(WORKER_STATUS_SYMBOL).map(([status, symbol]) => [status, `${symbol} ${status}`]),
 ) as Record<WorkerStatus, string>;
 
-/** Green, yellow, red: up, late, down; a removed worker is out of the picture. */
+/** Green, yellow, red: up, late, down; a worker that left or was removed is out of the picture. */
 export const WORKER_STATUS_TONE: Record<WorkerStatus, StatusTone> = {
   active: 'green',
   suspect: 'yellow',
   inactive: 'red',
+  left: 'dim',
   removed: 'dim',
 };
 
@@ -40,21 +43,31 @@ export const TASK_STATUS_TONE: Record<TaskStatus, StatusTone> = {
   cancelled: 'dim',
 };
 
+type SchedulingFacts = Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned' | 'drain'>;
+
+/** "draining (2 tasks, deadline in 41m00s)": a drain under way, as the tables say it. */
+export function describeDrain(drain: DrainState, now: number): string {
+  const tasks = drain.remainingTasks === 1 ? '1 task' : `${drain.remainingTasks} tasks`;
+  return `draining (${tasks}, deadline in ${formatDuration(drain.deadlineAt - now)})`;
+}
+
 /**
- * What keeps an active worker from new tasks (`cordoned`, `flapping`); none for a schedulable
- * worker. A worker that is not active gets none either: its status says why.
+ * What keeps an active worker from new tasks (a drain, `cordoned`, `flapping`); none for a
+ * schedulable worker. A worker that is not active gets none either: its status says why.
  */
-export function unschedulableFlags(
-  worker: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>,
-): string[] {
+export function unschedulableFlags(worker: SchedulingFacts, now: number): string[] {
   if (isSchedulable(worker)) return [];
-  return [worker.cordoned ? 'cordoned' : '', worker.flapping ? 'flapping' : ''].filter(Boolean);
+  return [
+    worker.drain ? describeDrain(worker.drain, now) : '',
+    worker.cordoned ? 'cordoned' : '',
+    worker.flapping ? 'flapping' : '',
+  ].filter(Boolean);
 }
 
 /** "yes", or "no" with what keeps the worker from new tasks (`no: cordoned, flapping`). */
-export function schedulableLabel(worker: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>): string {
+export function schedulableLabel(worker: SchedulingFacts, now: number): string {
   if (isSchedulable(worker)) return 'yes';
-  const flags = unschedulableFlags(worker);
+  const flags = unschedulableFlags(worker, now);
   return flags.length > 0 ? `no: ${flags.join(', ')}` : 'no';
 }
 

@@ -24,8 +24,23 @@ const taskProjection = {
 
 export type TaskProjector = ProjectorRunner<TaskProjectionStats, typeof taskProjection>;
 
-export function startTaskProjector(options: ProjectorOptions): Promise<TaskProjector> {
-  return ProjectorRunner.start(options, taskProjection);
+export interface TaskProjectorOptions extends ProjectorOptions {
+  /** Called after each batch with the workers whose held tasks it changed (the drains follow them). */
+  onHoldingsChanged?: (workerIds: ReadonlySet<string>) => void;
+}
+
+export function startTaskProjector(options: TaskProjectorOptions): Promise<TaskProjector> {
+  const { onHoldingsChanged } = options;
+  if (!onHoldingsChanged) return ProjectorRunner.start(options, taskProjection);
+  return ProjectorRunner.start(options, {
+    ...taskProjection,
+    applyBatch: async (readModel, messages, onInvalid) => {
+      const workersChanged = new Set<string>();
+      const stats = await applyTaskEventBatch(readModel, messages, { onInvalid, workersChanged });
+      if (workersChanged.size > 0) onHoldingsChanged(workersChanged);
+      return stats;
+    },
+  });
 }
 
 export interface TaskProjectionStats extends ProjectionStats {
@@ -53,6 +68,8 @@ export function applyTaskEventBatch(
   messages: readonly StreamMessage[],
   options: {
     onInvalid?: InvalidEventHandler;
+    /** Receives the workers whose held tasks the batch changed. */
+    workersChanged?: Set<string>;
   } = {},
 ): Promise<TaskBatchResult> {
   return readModel.write(() => {
@@ -97,6 +114,7 @@ export function applyTaskEventBatch(
     for (const document of touched.values()) readModel.putTask(document);
     // A worker not projected yet gets its allocation when its first event is (see the worker projection).
     for (const workerId of workersToRefresh) {
+      options.workersChanged?.add(workerId);
       const worker = readModel.getWorker(workerId, { uptime: false });
       if (!worker) continue;
       const written = { ...worker, ...readModel.allocationOf(workerId) };

@@ -24,7 +24,7 @@ export interface Downtime {
 export interface UptimeRecord {
   /** When tracking began: the registration, or, for a document written before uptime was tracked, its `statusSince` then. */
   since: number;
-  /** Time spent in each status, over the stretches that ended. Removed time counts nowhere. */
+  /** Time spent in each status, over the stretches that ended. Removed and left time count nowhere. */
   activeMs: number;
   suspectMs: number;
   inactiveMs: number;
@@ -170,10 +170,10 @@ export interface WorkerStats {
   availabilitySinceRegistration: number | null;
 }
 
-/** The worker's statistics at `now`. Pure; the time since a removal counts nowhere. */
+/** The worker's statistics at `now`. Pure; the time since a removal or a leave counts nowhere. */
 export function workerStats(document: UptimeSource, now: number): WorkerStats {
   const record = uptimeOf(document);
-  const current = document.status === 'removed' ? 0 : Math.max(0, now - document.statusSince);
+  const current = countsNowhere(document.status) ? 0 : Math.max(0, now - document.statusSince);
   const activeMs = record.activeMs + (document.status === 'active' ? current : 0);
   const suspectMs = record.suspectMs + (document.status === 'suspect' ? current : 0);
   const inactiveMs = record.inactiveMs + (document.status === 'inactive' ? current : 0);
@@ -192,7 +192,7 @@ export function workerStats(document: UptimeSource, now: number): WorkerStats {
 
 function availabilityInWindow(document: UptimeSource, record: UptimeRecord, now: number): number | null {
   const start = Math.max(now - AVAILABILITY_WINDOW_MS, record.since);
-  const end = document.status === 'removed' ? Math.min(now, document.statusSince) : now;
+  const end = countsNowhere(document.status) ? Math.min(now, document.statusSince) : now;
   if (end <= start) return null;
   let down = 0;
   for (const downtime of record.recentDowntimes) down += overlap(downtime.from, downtime.to, start, end);
@@ -202,6 +202,14 @@ function availabilityInWindow(document: UptimeSource, record: UptimeRecord, now:
   // both are the same ratio of whole milliseconds, so they print alike.
   const observed = end - start;
   return Math.min(1, Math.max(0, (observed - down) / observed));
+}
+
+/**
+ * Time after a removal or a clean leave is nobody's: the worker is not expected to run, so it is
+ * neither up nor down.
+ */
+function countsNowhere(status: WorkerStatus): boolean {
+  return status === 'removed' || status === 'left';
 }
 
 function overlap(from: number, to: number, start: number, end: number): number {

@@ -29,25 +29,36 @@ export interface WorkerDocument extends WorkerAllocation {
   flapping: boolean;
   /** An operator said no new tasks (`cloudai workers cordon`). */
   cordoned: boolean;
+  /** A drain under way (`cloudai workers drain`); null or absent when none is. */
+  drain?: DrainState | null;
   /** Time per status, outages and recent downtime (`cloudai workers stats`); read it with `uptimeOf`. */
   uptime?: UptimeRecord;
 }
 
+/** A drain under way: when it started, its deadline (wall clock) and the tasks still there. */
+export interface DrainState {
+  startedAt: number;
+  deadlineAt: number;
+  remainingTasks: number;
+}
+
 /**
  * Whether the scheduler may place a new task on the worker. One rule for the scheduler and
- * the CLI: active (not suspect, inactive or removed), not flapping, not cordoned. A document
- * written before these flags existed has neither.
+ * the CLI: active (not suspect, inactive, left or removed), not flapping, not cordoned, not
+ * draining. A document written before these flags existed has none.
  */
-export function isSchedulable(document: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned'>): boolean {
-  return document.status === 'active' && !document.flapping && !document.cordoned;
+export function isSchedulable(
+  document: Pick<WorkerDocument, 'status' | 'flapping' | 'cordoned' | 'drain'>,
+): boolean {
+  return document.status === 'active' && !document.flapping && !document.cordoned && !document.drain;
 }
 
 /**
  * Whether the worker has lost its tasks: the scheduler requeues what it held once it is
- * inactive or removed. A suspect worker keeps them (it may only be late).
+ * inactive, left or removed. A suspect worker keeps them (it may only be late).
  */
-export function hasLostItsTasks(document: WorkerDocument): boolean {
-  return document.status === 'inactive' || document.status === 'removed';
+export function hasLostItsTasks(document: Pick<WorkerDocument, 'status'>): boolean {
+  return document.status === 'inactive' || document.status === 'left' || document.status === 'removed';
 }
 
 /** Usage and receive time of a heartbeat: not an event, folded in batches to keep "last seen" fresh. */
@@ -94,6 +105,8 @@ function applyEvent(
         status: 'active',
         flapping: false,
         cordoned: false,
+        // A drain ends with the removal it came back from (kept absent where there never was one).
+        ...(current.drain ? { drain: null } : {}),
         address: event.address,
         capacity: event.capacity,
         lastHeartbeatAt: Math.max(current.lastHeartbeatAt, event.at),
@@ -118,6 +131,28 @@ function applyEvent(
       return { ...current, cordoned: true, lastEventSeq: event.seq };
     case 'WorkerUncordoned':
       return { ...current, cordoned: false, lastEventSeq: event.seq };
+    case 'WorkerLeft':
+      return heardFrom(current, event, 'left');
+    case 'WorkerDrainStarted':
+      return {
+        ...current,
+        drain: {
+          startedAt: event.at,
+          deadlineAt: event.at + event.deadlineMs,
+          remainingTasks: event.remainingTasks,
+        },
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerDrainProgress':
+      return {
+        ...current,
+        drain: current.drain ? { ...current.drain, remainingTasks: event.remainingTasks } : null,
+        lastEventSeq: event.seq,
+      };
+    case 'WorkerDrained':
+      return { ...current, drain: null, cordoned: true, lastEventSeq: event.seq };
+    case 'WorkerDrainCancelled':
+      return { ...current, drain: null, lastEventSeq: event.seq };
     case 'WorkerRemoved':
       return { ...current, status: 'removed', statusSince: event.at, lastEventSeq: event.seq };
   }

@@ -14,6 +14,7 @@ export interface LostTaskWatchOptions {
   /** Sends the offer of an assignment the log holds to the worker's agent again. */
   sendOffer: (taskId: string, attempt: number, workerId: string) => void;
   sendStop: (workerId: string, request: StopRequest) => void;
+  /** The clock of heartbeats' receive times (monotonic). */
   now: () => number;
 }
 
@@ -21,9 +22,10 @@ export interface LostTaskWatchOptions {
 const MISSED_HEARTBEATS_BEFORE_LOST = 2;
 
 /**
- * Finds placed tasks that run nowhere: on workers turned inactive or removed, or missing from
- * their worker's heartbeats. Those are requeued, unless disruption mode holds them. Suspect,
- * flapping and cordoned workers keep their tasks.
+ * Finds placed tasks that run nowhere: on workers turned inactive, left or removed, or missing
+ * from their worker's heartbeats. Those are requeued, unless disruption mode holds them (a
+ * worker that left said so itself: its tasks are requeued at once). Suspect, flapping, cordoned
+ * and draining workers keep their tasks.
  */
 export class LostTaskWatch {
   /** taskId → when this process saw it running, and heartbeats of its worker that missed it since. */
@@ -71,12 +73,10 @@ export class LostTaskWatch {
     else this.forget(task.taskId);
   }
 
-  /** A worker's new state was applied: an inactive or removed one has lost whatever it holds. */
+  /** A worker's new state was applied: an inactive, left or removed one has lost whatever it holds. */
   workerChanged(worker: WorkerDocument): void {
     if (!hasLostItsTasks(worker)) return;
-    for (const task of this.options.state.tasksOn(worker.workerId)) {
-      this.requeueUnlessDisrupted(task, lostReasonOf(worker));
-    }
+    for (const task of this.options.state.tasksOn(worker.workerId)) this.requeueLost(task, worker);
   }
 
   /**
@@ -85,8 +85,10 @@ export class LostTaskWatch {
    */
   reconcile(task: TaskDocument): void {
     const worker = task.workerId === null ? undefined : this.options.state.workers.get(task.workerId);
-    if (!worker || hasLostItsTasks(worker)) {
-      this.requeueUnlessDisrupted(task, worker ? lostReasonOf(worker) : REQUEUE_REASONS.workerInactive);
+    if (!worker) {
+      this.requeueUnlessDisrupted(task, REQUEUE_REASONS.workerInactive);
+    } else if (hasLostItsTasks(worker)) {
+      this.requeueLost(task, worker);
     } else if (task.status === 'assigned' && task.workerId !== null) {
       // The previous scheduler may have stopped between recording and offering it, or the
       // offer went unanswered during a disruption; agents acknowledge a repeated offer of the
@@ -100,6 +102,12 @@ export class LostTaskWatch {
   /** The task's requeue is published: its heartbeats no longer matter. */
   forget(taskId: string): void {
     this.running.delete(taskId);
+  }
+
+  /** A leave is an answer, not a silence: those tasks move at once, disruption mode or not. */
+  private requeueLost(task: TaskDocument, worker: WorkerDocument): void {
+    if (worker.status === 'left') this.options.publishRequeue(task, REQUEUE_REASONS.workerLeft);
+    else this.requeueUnlessDisrupted(task, lostReasonOf(worker));
   }
 
   /** A requeue for a silence, held while disruption mode lasts (the silence may be ours). */

@@ -7,7 +7,7 @@ import {
   requestsOf,
 } from '../projections/resources.js';
 import type { TaskDocument } from '../projections/task-document.js';
-import { isSchedulable } from '../projections/worker-document.js';
+import { type DrainState, isSchedulable } from '../projections/worker-document.js';
 import type { WorkerStatus } from '../streams/contracts/worker-events.js';
 import type { Candidates, PlacementPolicy, PolicyName, ResourceColumns } from './policies/policy.js';
 
@@ -19,6 +19,8 @@ export interface PlacementWorker {
   flapping: boolean;
   /** An operator said no new tasks. */
   cordoned: boolean;
+  /** An operator drains it: no new tasks. */
+  drain?: DrainState | null;
   capacity: Resources;
   /** Held by its assigned and running tasks, and by placements still being written. */
   allocated: Resources;
@@ -109,6 +111,7 @@ export class PlacementWorkers {
   private schedulable = new Uint8Array(FIRST_SLOTS);
   private flapping = new Uint8Array(FIRST_SLOTS);
   private cordoned = new Uint8Array(FIRST_SLOTS);
+  private draining = new Uint8Array(FIRST_SLOTS);
   capacity = resourceColumns(FIRST_SLOTS);
   /** As upserted. */
   private allocated = resourceColumns(FIRST_SLOTS);
@@ -156,6 +159,7 @@ export class PlacementWorkers {
     this.schedulable[slot] = schedulable;
     this.flapping[slot] = worker.flapping ? 1 : 0;
     this.cordoned[slot] = worker.cordoned ? 1 : 0;
+    this.draining[slot] = worker.drain ? 1 : 0;
     writeAmounts(this.capacity, slot, worker.capacity);
     writeAmounts(this.allocated, slot, worker.allocated);
     this.resetPassState(slot);
@@ -169,7 +173,7 @@ export class PlacementWorkers {
     return this.statuses[slot] as WorkerStatus;
   }
 
-  /** `isSchedulable` of the worker in `slot`: active, not flapping, not cordoned. */
+  /** `isSchedulable` of the worker in `slot`: active, not flapping, not cordoned, not draining. */
   takesNewTasks(slot: number): boolean {
     return this.schedulable[slot] === 1;
   }
@@ -178,6 +182,7 @@ export class PlacementWorkers {
   heldBackStateOf(slot: number): HeldBackState | undefined {
     const status = this.statuses[slot] as WorkerStatus;
     if (status !== 'active') return status;
+    if (this.draining[slot] === 1) return 'draining';
     if (this.cordoned[slot] === 1) return 'cordoned';
     if (this.flapping[slot] === 1) return 'flapping';
     return undefined;
@@ -321,6 +326,7 @@ export class PlacementWorkers {
     this.schedulable = grownBytes(this.schedulable, length);
     this.flapping = grownBytes(this.flapping, length);
     this.cordoned = grownBytes(this.cordoned, length);
+    this.draining = grownBytes(this.draining, length);
     this.capacity = resourceColumns(length, this.capacity);
     this.allocated = resourceColumns(length, this.allocated);
     this.passAllocated = resourceColumns(length, this.passAllocated);
@@ -432,7 +438,7 @@ class PlacementPass {
   private readonly scratch: Scratch;
   /** How many of `scratch.schedulable` are filled, once a task needed the list (-1 before). */
   private schedulableListed = -1;
-  /** Live workers held back from new tasks (suspect, cordoned, flapping), in id order. */
+  /** Live workers held back from new tasks (suspect, draining, cordoned, flapping), in id order. */
   private readonly heldBack: number[] = [];
   /** Slots whose pass state this pass changed. */
   private readonly placedOn: number[] = [];
@@ -462,7 +468,9 @@ class PlacementPass {
       if (this.workers.takesNewTasks(slot)) this.scratch.schedulable[schedulable++] = slot;
       else {
         const state = this.workers.heldBackStateOf(slot);
-        if (state === 'suspect' || state === 'cordoned' || state === 'flapping') this.heldBack.push(slot);
+        if (state === 'suspect' || state === 'draining' || state === 'cordoned' || state === 'flapping') {
+          this.heldBack.push(slot);
+        }
       }
     }
     this.schedulableListed = schedulable;
@@ -821,8 +829,16 @@ class PlacementPass {
 }
 
 /** What keeps a worker from new tasks, in the order the wait reasons name them. */
-type HeldBackState = 'suspect' | 'cordoned' | 'flapping' | 'inactive' | 'removed';
-const HELD_BACK_STATES: readonly HeldBackState[] = ['suspect', 'cordoned', 'flapping', 'inactive', 'removed'];
+type HeldBackState = 'suspect' | 'draining' | 'cordoned' | 'flapping' | 'inactive' | 'left' | 'removed';
+const HELD_BACK_STATES: readonly HeldBackState[] = [
+  'suspect',
+  'draining',
+  'cordoned',
+  'flapping',
+  'inactive',
+  'left',
+  'removed',
+];
 
 /** Names shown before "and N more", so a large fleet keeps the reason on one line. */
 const MAX_NAMED = 3;

@@ -17,6 +17,7 @@ import {
 } from '../streams/contracts/task-events.js';
 import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
+import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { AssignmentOffers } from './assignment-offers.js';
@@ -50,7 +51,8 @@ export interface SchedulerOptions {
   onTaskEventStored?: DecisionPublisherOptions['onStored'];
   /** Place tasks with a command on workers whose runtime is `process` (their host) too. */
   allowHostTasks?: boolean;
-  now?: () => number;
+  /** Wall-clock time for the `at` of its events; the monotonic clock for how long a task has run. */
+  clock?: Clock;
 }
 
 /** Counters of the scheduler's decisions and refusals (read by the metrics and the tests). */
@@ -100,7 +102,8 @@ export class SchedulerService {
 
   private constructor(private readonly options: SchedulerOptions) {
     const { nc, logger } = options;
-    const now = options.now ?? Date.now;
+    const clock = options.clock ?? MONOTONIC_CLOCK;
+    const now = () => wallNow(clock);
     this.now = now;
     this.state = new ClusterState(options.snapshot);
     this.log = new RateLimitedLog(logger);
@@ -142,7 +145,8 @@ export class SchedulerService {
       publishRequeue: (task, reason) => this.publishRequeue(task, reason),
       sendOffer: (taskId, attempt, workerId) => void this.offers.sendOffer(taskId, attempt, workerId),
       sendStop: (workerId, request) => this.sendStop(workerId, request),
-      now,
+      // Compared with heartbeats' receive times, which are monotonic.
+      now: () => clock.now(),
     });
   }
 
@@ -255,6 +259,8 @@ export class SchedulerService {
         if (!change) return;
         changed = true;
         const { after } = change;
+        if (event.type === 'WorkerDrained' && event.endedBy === 'deadline')
+          this.stopDrainedTasks(after.workerId);
         this.lostTasks.workerChanged(after);
         // Back, recovered, uncordoned or resized: whatever it refused before may work now.
         if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
@@ -378,6 +384,7 @@ export class SchedulerService {
         status: worker.status,
         flapping: worker.flapping,
         cordoned: worker.cordoned,
+        drain: worker.drain ?? null,
         capacity: worker.capacity,
         allocated: addResources(this.state.allocatedOn(workerId), pending.reservedOn(workerId)),
       });
@@ -431,6 +438,14 @@ export class SchedulerService {
       },
       'requeue',
     );
+  }
+
+  /** A drain's deadline came: what still runs on the worker is stopped and placed elsewhere. */
+  private stopDrainedTasks(workerId: string): void {
+    for (const task of this.state.tasksOn(workerId)) {
+      this.sendStop(workerId, { taskId: task.taskId, attempt: task.attempt });
+      this.publishRequeue(task, REQUEUE_REASONS.drainDeadline);
+    }
   }
 
   private sendStop(workerId: string, request: StopRequest): void {

@@ -21,9 +21,10 @@ import {
   workerReportKey,
 } from '../streams/contracts/task-events.js';
 import type { LogEnding } from '../streams/contracts/task-logs.js';
+import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { requestJson } from '../streams/nats/request-reply.js';
-import { type Clock, SYSTEM_CLOCK } from '../streams/util/clock.js';
+import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { ProcessRuntime } from './runtimes/process-runtime.js';
@@ -82,7 +83,7 @@ export class TaskAgent {
   private closed = false;
 
   constructor(private readonly options: TaskAgentOptions) {
-    this.clock = options.clock ?? SYSTEM_CLOCK;
+    this.clock = options.clock ?? MONOTONIC_CLOCK;
     this.runtime = options.runtime ?? new ProcessRuntime();
     this.stopGraceMs = options.stopGraceMs ?? DEFAULT_TASK_STOP_GRACE_MS;
     this.freeGpus = Array.from({ length: Math.floor(options.capacity.gpu) }, (_, index) => index);
@@ -143,22 +144,40 @@ export class TaskAgent {
       const logs = new TaskLogShipper({ nc: this.options.nc, workerId, taskId, attempt });
       logs.append(Buffer.from(`[cloudai] attempt ${attempt} lost: ${reason}\n`));
       logs.finish('lost');
-      void this.report({ type: 'TaskLost', taskId, at: this.clock.now(), workerId, attempt, reason });
+      void this.report({ type: 'TaskLost', taskId, at: wallNow(this.clock), workerId, attempt, reason });
     }
     return leftovers.length;
   }
 
   /**
    * Stops taking work and stops what runs (SIGTERM, SIGKILL after the grace; containers
-   * removed), without reporting it: a worker that goes away is noticed by its silence, and the
-   * scheduler requeues its tasks elsewhere.
+   * removed); resolves with the attempts it stopped (those that had not ended), for the worker's
+   * leave to name. Reports of attempts that ended are still sent.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  async stopAll(): Promise<StoppedAttempt[]> {
+    if (this.closed) return [];
     this.closed = true;
     for (const subscription of this.subscriptions) subscription.unsubscribe();
-    for (const taskId of [...this.running.keys()]) this.stopAttempt(taskId);
+    const stopped: StoppedAttempt[] = [];
+    for (const [taskId, running] of [...this.running]) {
+      if (!running.ended) stopped.push({ taskId, attempt: running.attempt });
+      this.stopAttempt(taskId);
+    }
     await Promise.all(this.stopping);
+    return stopped;
+  }
+
+  /** Reports of attempts that ended are stored, or given up after `timeoutMs`. */
+  async flushReports(timeoutMs: number): Promise<void> {
+    await this.publisher.flush(timeoutMs);
+  }
+
+  /**
+   * Stops as `stopAll` does, without reporting what it stopped: a worker that goes away without
+   * a leave is noticed by its silence, and the scheduler requeues its tasks elsewhere.
+   */
+  async close(): Promise<void> {
+    await this.stopAll();
     await this.publisher.close(500);
   }
 
@@ -231,7 +250,7 @@ export class TaskAgent {
           ? `sh -c ${JSON.stringify(task.command)} in ${this.runtime.name === 'process' ? 'this host (process runtime)' : `its image (${this.runtime.name})`}`
           : `simulated for ${this.options.simulateMs} ms`),
     );
-    this.report({ type: 'TaskStarted', taskId, at: this.clock.now(), workerId, attempt });
+    this.report({ type: 'TaskStarted', taskId, at: wallNow(this.clock), workerId, attempt });
     const logs = new TaskLogShipper({ nc, workerId, taskId, attempt });
     const execution = startExecution({
       spec,
@@ -251,7 +270,7 @@ export class TaskAgent {
 
   private finish(taskId: string, attempt: number, result: ExecutionResult): void {
     const { workerId, logger } = this.options;
-    const at = this.clock.now();
+    const at = wallNow(this.clock);
     const report: TaskReport =
       result.outcome === 'completed'
         ? { type: 'TaskCompleted', taskId, at, workerId, attempt, durationMs: result.durationMs }

@@ -3,7 +3,7 @@ import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger, RateLimitedLog } from '../../streams/util/logger.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { natsAccessFor } from '../credentials.js';
 import { type Colors, colors, shouldUseColor } from '../terminal.js';
 
 export interface AlertsCommandOptions {
@@ -23,7 +23,7 @@ export async function alertsCommand(
   const nc = await connectToNats({
     url: config.natsUrl,
     name: 'cloudai-alerts',
-    credentials: credentialsFor(config, { role: 'cli' }),
+    ...natsAccessFor(config, { role: 'cli' }),
   });
   const color = colors(shouldUseColor());
   const invalid = new RateLimitedLog(createConsoleLogger('alerts'));

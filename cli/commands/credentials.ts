@@ -3,6 +3,7 @@ import { type Identity, renderAuthConf, userName } from '../../streams/contracts
 import { ID_RULE } from '../../streams/contracts/subjects.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { authConfPath, pidFilePath } from '../../streams/nats/nats-server.js';
+import { createTlsFiles, defaultServerNames } from '../../streams/nats/tls.js';
 import {
   ConfigError,
   type ConfigOverrides,
@@ -10,16 +11,20 @@ import {
   credentialsDir,
   embeddedServerDir,
   resolveClientConfig,
+  tlsDir,
 } from '../config.js';
 
 export interface CredentialsCommandOptions {
   id?: string;
+  /** For `tls`: the names and addresses the server is reached at. */
+  host?: string[];
 }
 
 /**
- * `cloudai credentials worker --id ID` (or `cli`, `control-plane`): creates an identity's
- * credentials (unless it has them), regenerates the embedded server's auth.conf, and reloads
- * a running server so they take effect at once. Never prints a password.
+ * `cloudai credentials worker --id ID` (or `cli`, `control-plane`): creates an identity's NKey
+ * (unless it has one), regenerates the embedded server's auth.conf (public keys only), and
+ * reloads a running server so it takes effect at once. Never prints a seed. `tls` makes the
+ * private CA and the server's certificate; `migrate` replaces password credentials with NKeys.
  */
 export async function credentialsCommand(
   role: string,
@@ -27,30 +32,62 @@ export async function credentialsCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
-  const identity = parseIdentity(role, options.id);
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (role === 'tls') {
+    tlsCommand(config.dataDir, options.host, say);
+    return;
+  }
   const store = new CredentialStore(credentialsDir(config.dataDir));
+  if (role === 'migrate') {
+    const migrated = store.migrate();
+    say(
+      migrated.length === 0
+        ? `no password credentials in ${store.dir}: nothing to migrate`
+        : `replaced the passwords of ${migrated.join(', ')} with NKeys in ${store.dir}; ` +
+            "copy each worker's new file to its machine (the old ones no longer work)",
+    );
+    applyAuthConf(config.dataDir, store, say);
+    return;
+  }
+  const identity = parseIdentity(role, options.id);
   const { path, created } = store.ensure(identity);
-  const serverDir = embeddedServerDir(config.dataDir);
+  say(
+    `${created ? 'created' : 'kept existing'} credentials of ${userName(identity)}: ${path} (readable by its owner only)`,
+  );
+  applyAuthConf(config.dataDir, store, say);
+  if (identity.role === 'worker') {
+    say(
+      `use them with: cloudai worker --id ${identity.workerId} --credentials ${path}  (found there by default)`,
+    );
+  }
+}
+
+/** `cloudai credentials tls`: the private CA (kept if there is one) and a fresh server certificate. */
+function tlsCommand(dataDir: string, hosts: string[] | undefined, say: (line: string) => void): void {
+  const dir = tlsDir(dataDir);
+  const names = hosts && hosts.length > 0 ? hosts : defaultServerNames();
+  const files = createTlsFiles(dir, names);
+  say(`server certificate for ${names.join(', ')}: ${files.cert} (key ${files.key}, owner-only)`);
+  say(`signed by the private CA ${files.ca}: clients trust it with --tls-ca or CLOUDAI_TLS_CA`);
+  say('`cloudai up --tls` runs nats-server with it; restart a running one to take it up');
+}
+
+/**
+ * Regenerates the embedded server's auth.conf from the store, and reloads a running server so
+ * that it takes effect at once.
+ */
+function applyAuthConf(dataDir: string, store: CredentialStore, say: (line: string) => void): void {
+  const serverDir = embeddedServerDir(dataDir);
   const authConf = authConfPath(serverDir);
   // Before the first `cloudai up` there is no server folder yet: the file waits there for it.
   mkdirSync(serverDir, { recursive: true });
   writeFileSync(authConf, renderAuthConf(store.authUsers()), { mode: 0o600 });
-
-  const say = (line: string) => process.stdout.write(`${line}\n`);
-  say(
-    `${created ? 'created' : 'kept existing'} credentials of ${userName(identity)}: ${path} (readable by its owner only)`,
-  );
   const pid = runningServerPid(pidFilePath(serverDir));
   if (pid !== undefined) {
     process.kill(pid, 'SIGHUP');
     say(`nats-server (pid ${pid}) reloaded its configuration: the identity can connect now`);
   } else {
     say(`wrote ${authConf}; a running nats-server applies it when it reloads: kill -HUP <its pid>`);
-  }
-  if (identity.role === 'worker') {
-    say(
-      `use them with: cloudai worker --id ${identity.workerId} --credentials ${path}  (found there by default)`,
-    );
   }
 }
 
@@ -63,7 +100,9 @@ function parseIdentity(role: string, workerId: string | undefined): Identity {
     return { role: 'worker', workerId };
   }
   if (role === 'cli' || role === 'control-plane') return { role };
-  throw new ConfigError(`unknown identity ${JSON.stringify(role)}: use worker, cli or control-plane`);
+  throw new ConfigError(
+    `unknown identity ${JSON.stringify(role)}: use worker, cli or control-plane (or tls, or migrate)`,
+  );
 }
 
 function runningServerPid(pidFile: string): number | undefined {

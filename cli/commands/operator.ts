@@ -1,10 +1,16 @@
 import type { DisruptionDocument } from '../../projections/disruption-document.js';
-import { type OperatorReply, operatorReplySchema } from '../../streams/contracts/operator-requests.js';
+import {
+  MAX_DRAIN_DEADLINE_MS,
+  type OperatorReply,
+  operatorReplySchema,
+} from '../../streams/contracts/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
   ID_RULE,
   isValidWorkerId,
   WORKER_CORDON_SUBJECT,
+  WORKER_DRAIN_CANCEL_SUBJECT,
+  WORKER_DRAIN_SUBJECT,
   WORKER_REMOVE_SUBJECT,
   WORKER_UNCORDON_SUBJECT,
 } from '../../streams/contracts/subjects.js';
@@ -12,7 +18,7 @@ import { UserFacingError } from '../../streams/util/user-error.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
-import { formatDuration } from '../terminal.js';
+import { formatDuration, parseDuration } from '../terminal.js';
 
 export type WorkerControl = 'cordon' | 'uncordon' | 'remove';
 
@@ -43,12 +49,7 @@ export async function workerControlCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
-  if (!isValidWorkerId(workerId)) {
-    throw new ConfigError(
-      `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}; ` +
-        'list the workers with `cloudai workers`',
-    );
-  }
+  checkWorkerId(workerId);
   const { subject, done, says } = CONTROLS[control];
   const reply = await askFleet(
     config,
@@ -61,6 +62,58 @@ export async function workerControlCommand(
   );
   if (!reply.ok) throw new UserFacingError(reply.error);
   process.stdout.write(`worker ${workerId} ${done}: ${says(workerId)}\n`);
+}
+
+export interface DrainCommandOptions {
+  deadline: string;
+  cancel?: boolean;
+}
+
+/**
+ * `cloudai workers drain ID [--deadline D] [--cancel]`: no new tasks for the worker; its tasks
+ * may finish until the deadline, then those left are stopped and placed elsewhere.
+ */
+export async function drainCommand(
+  workerId: string,
+  options: DrainCommandOptions,
+  overrides: ConfigOverrides,
+): Promise<void> {
+  const config = resolveClientConfig(overrides);
+  checkWorkerId(workerId);
+  if (options.cancel) {
+    const reply = await askFleet(
+      config,
+      WORKER_DRAIN_CANCEL_SUBJECT,
+      { workerId },
+      {
+        nothingDone: 'no drain was cancelled',
+        maybeDone: `the drain of ${workerId} may have been cancelled: check with \`cloudai workers\``,
+      },
+    );
+    if (!reply.ok) throw new UserFacingError(reply.error);
+    process.stdout.write(`worker ${workerId}: drain cancelled; it gets new tasks again unless cordoned\n`);
+    return;
+  }
+  const deadlineMs = parseDuration(options.deadline);
+  if (deadlineMs === undefined || deadlineMs > MAX_DRAIN_DEADLINE_MS) {
+    throw new ConfigError(
+      `--deadline ${JSON.stringify(options.deadline)} is not a duration up to 24 days: write it like 1h, 30m, 1h30m or 90s`,
+    );
+  }
+  const reply = await askFleet(
+    config,
+    WORKER_DRAIN_SUBJECT,
+    { workerId, deadlineMs },
+    {
+      nothingDone: 'no drain was started',
+      maybeDone: `worker ${workerId} may be draining: check with \`cloudai workers\``,
+    },
+  );
+  if (!reply.ok) throw new UserFacingError(reply.error);
+  process.stdout.write(
+    `worker ${workerId} draining: no new tasks; those it runs may finish within ${formatDuration(deadlineMs)}, ` +
+      `then they are stopped and placed elsewhere; \`cloudai workers drain ${workerId} --cancel\` ends it\n`,
+  );
 }
 
 /** `cloudai disruption end`: the operator says the fleet's view was right; silent workers turn inactive. */
@@ -108,6 +161,15 @@ export function describeDisruption(disruption: DisruptionDocument, now: number):
   if (disruption.endedAt === null) return 'no disruption mode: there has been none';
   const by = disruption.endedBy === 'operator' ? 'by an operator' : 'when heartbeats returned';
   return `no disruption mode: the last one ended ${formatDuration(now - disruption.endedAt)} ago, ${by}`;
+}
+
+function checkWorkerId(workerId: string): void {
+  if (!isValidWorkerId(workerId)) {
+    throw new ConfigError(
+      `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}; ` +
+        'list the workers with `cloudai workers`',
+    );
+  }
 }
 
 function askFleet(

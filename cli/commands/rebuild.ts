@@ -2,7 +2,7 @@ import { ReadModel } from '../../projections/read-model.js';
 import { rebuildReadModel } from '../../projections/rebuild.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { natsAccessFor } from '../credentials.js';
 
 /** `cloudai rebuild`: refolds the read model from WORKER_EVENTS and TASKS, printing progress on stderr. */
 export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> {
@@ -11,7 +11,7 @@ export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> 
   const nc = await connectToNats({
     url: config.natsUrl,
     name: 'cloudai-rebuild',
-    credentials: credentialsFor(config, { role: 'cli' }),
+    ...natsAccessFor(config, { role: 'cli' }),
   });
   try {
     const readModel = ReadModel.open({ dataDir: config.dataDir });

@@ -1,7 +1,7 @@
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createConsoleLogger } from '../../streams/util/logger.js';
 import { type ConfigOverrides, resolveConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { natsAccessFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 /** `cloudai serve`: the control plane against an existing NATS server, until SIGINT/SIGTERM. */
@@ -10,7 +10,7 @@ export async function serveCommand(overrides: ConfigOverrides): Promise<void> {
   const logger = createConsoleLogger('serve');
   const controlPlane = await ControlPlane.start({
     settings: config,
-    credentials: credentialsFor(config, { role: 'control-plane' }),
+    ...natsAccessFor(config, { role: 'control-plane' }),
     processMetrics: true,
   });
   const { metricsServer, alerts, dashboard } = controlPlane;

@@ -7,6 +7,13 @@ import { zForPhi } from '../../actors/phi-accrual.js';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
+import {
+  createTlsFiles,
+  defaultServerNames,
+  hasTlsFiles,
+  type TlsFiles,
+  tlsFilesIn,
+} from '../../streams/nats/tls.js';
 import { stopChildProcess } from '../../streams/util/child-process.js';
 import { UserFacingError } from '../../streams/util/user-error.js';
 import {
@@ -18,6 +25,7 @@ import {
   flagOf,
   LIVENESS_FLAGS,
   resolveConfig,
+  tlsDir,
   UP_DASHBOARD_PORT,
 } from '../config.js';
 import { EXIT_WITH_PARENT_ENV } from '../lifecycle.js';
@@ -25,6 +33,8 @@ import { removeRunningUp, writeRunningUp } from '../running-up.js';
 
 export interface UpOptions {
   natsPort?: string;
+  /** TLS on every NATS link, with the data dir's private CA. */
+  tls?: boolean;
 }
 
 /** The demo fleet `up` starts: distinct ids and capacities, so the table shows something to compare. */
@@ -40,6 +50,17 @@ interface Child {
   name: string;
   process: ChildProcess;
   exited: Promise<void>;
+}
+
+/** The data dir's CA and server certificate, made on the first `up --tls`. */
+function tlsFor(dataDir: string, say: (line: string) => void): TlsFiles {
+  const dir = tlsDir(dataDir);
+  if (hasTlsFiles(dir)) return tlsFilesIn(dir);
+  const files = createTlsFiles(dir, defaultServerNames());
+  say(
+    `created a private CA and the server's certificate in ${dir} (\`cloudai credentials tls\` remakes the certificate)`,
+  );
+  return files;
 }
 
 /**
@@ -63,12 +84,14 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const workerCredentials = DEMO_WORKERS.map((worker) =>
     credentialsOf({ role: 'worker', workerId: worker.id }),
   );
+  const tls = options.tls ? tlsFor(dataDir, say) : undefined;
   mkdirSync(serverDir, { recursive: true });
   const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
   const server = await NatsServer.start({
     storeDir: serverDir,
     port,
     authConf: renderAuthConf(store.authUsers()),
+    tls,
     onLogLine: (line) => serverLog.write(`${line}\n`),
   });
   const natsUrl = server.url;
@@ -76,6 +99,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   writeRunningUp(dataDir, {
     pid: process.pid,
     natsUrl,
+    tlsCa: tls?.ca ?? '',
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
   });
@@ -85,8 +109,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const stopEverything = async () => {
     stopping = true;
     say('\nstopping workers, control plane and nats-server…');
-    // Workers first (they just stop beating), then the control plane, which publishes what it
-    // still holds while the server is up, then the server.
+    // Workers first (each announces its leave while the control plane still listens), then the
+    // control plane, which publishes what it still holds while the server is up, then the server.
     await Promise.all(
       children.filter((child) => child.name !== 'serve').map((child) => stopChild(child, 2_000)),
     );
@@ -113,7 +137,13 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dashboardPort = await chooseDashboardPort(config.httpPort, say);
   // The children inherit the environment: a token given as a flag reaches `serve` that way.
   if (config.httpToken) process.env.CLOUDAI_HTTP_TOKEN = config.httpToken;
-  const natsFlags = ['--nats-url', natsUrl, '--heartbeat-interval-ms', String(config.heartbeatIntervalMs)];
+  const natsFlags = [
+    '--nats-url',
+    natsUrl,
+    '--heartbeat-interval-ms',
+    String(config.heartbeatIntervalMs),
+    ...(tls ? ['--tls-ca', tls.ca] : []),
+  ];
   const serveFlags = [
     ...natsFlags,
     '--data-dir',
@@ -190,7 +220,10 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say('Next, in another terminal in this folder:');
   say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
-  say(`  kill ${workers[0]?.process.pid}    # stop worker tessa: ${whatStoppingDoes(config)}`);
+  say(
+    `  kill ${workers[0]?.process.pid}    # stop worker tessa: it leaves at once, shown as left; its tasks move`,
+  );
+  say(`  kill -9 ${workers[0]?.process.pid}    # crash worker tessa instead: ${whatStoppingDoes(config)}`);
   say(
     `  ${cli} credentials worker --id extra${dataDirFlag}    # authorization is on: a new worker needs an identity`,
   );
@@ -200,6 +233,9 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say(
     `  ${cli} task submit --image IMAGE --command 'echo hi'${dataDirFlag}    # then: task logs ID (docs/runtimes.md: a demo image)`,
   );
+  if (tls) {
+    say(`TLS is on: commands on this data dir trust the private CA ${tls.ca}; elsewhere pass --tls-ca.`);
+  }
   say(`Credentials (owner-only) are in ${store.dir}.`);
   say('Ctrl-C here stops everything.');
   say('');

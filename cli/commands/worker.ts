@@ -3,10 +3,11 @@ import { type Capacity, RESOURCE_LIMITS, type Usage } from '../../streams/contra
 import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger } from '../../streams/util/logger.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
+import { LEAVE_REPLY_TIMEOUT_MS, leaveCleanly } from '../../worker/leave.js';
 import { chooseRuntime, type RuntimeChoice } from '../../worker/runtimes/probe.js';
 import { TaskAgent } from '../../worker/task-agent.js';
 import { ConfigError, type ConfigOverrides, checkWorkerIdFlag, resolveConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { natsAccessFor } from '../credentials.js';
 import { exitGracefullyOnSignal } from '../lifecycle.js';
 
 export interface WorkerCommandOptions {
@@ -41,7 +42,7 @@ export async function workerCommand(
   const nc = await connectToNats({
     url: config.natsUrl,
     name: `cloudai-worker-${options.id}`,
-    credentials: credentialsFor(config, { role: 'worker', workerId: options.id }),
+    ...natsAccessFor(config, { role: 'worker', workerId: options.id }),
   });
   const agent = new TaskAgent({
     nc,
@@ -71,15 +72,15 @@ export async function workerCommand(
       `tasks without a command take ${config.taskMs} ms`,
   );
   exitGracefullyOnSignal({
-    // A stopped worker simply goes silent: the control plane's timer notices and the scheduler
-    // requeues what ran here, so the tasks stop without a report.
+    // A clean stop announces itself, so its tasks move at once; a crash is found by the timeout.
     shutdown: async () => {
-      publisher.stop();
+      await leaveCleanly({ nc, workerId: options.id, publisher, agent, logger });
       await agent.close();
       await nc.close();
     },
-    // Room for running tasks to get SIGTERM, their grace, then SIGKILL and removal.
-    graceMs: config.taskStopGraceMs + WORKER_SHUTDOWN_SLACK_MS,
+    // Room for the leave, and for running tasks to get SIGTERM, their grace, then SIGKILL and removal.
+    graceMs: config.taskStopGraceMs + LEAVE_REPLY_TIMEOUT_MS + WORKER_SHUTDOWN_SLACK_MS,
+    log: (message) => logger.info(message),
   });
 }
 

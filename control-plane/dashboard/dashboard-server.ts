@@ -13,12 +13,14 @@ import { isSchedulable, type WorkerDocument } from '../../projections/worker-doc
 import type { WorkerBatchResult } from '../../projections/worker-projector.js';
 import { type Alert, alertOf } from '../../streams/contracts/alerts.js';
 import type { OperatorReply } from '../../streams/contracts/operator-requests.js';
+import { DEFAULT_DRAIN_DEADLINE, MAX_DRAIN_DEADLINE_MS } from '../../streams/contracts/operator-requests.js';
 import { ID_RULE, isValidTaskId, isValidWorkerId } from '../../streams/contracts/subjects.js';
 import { type CancelReply, TASK_STATUSES, type TaskStatus } from '../../streams/contracts/task-events.js';
 import { isDisruptionEvent } from '../../streams/contracts/worker-events.js';
+import { formatDuration, parseDuration } from '../../streams/util/duration.js';
 import type { Logger } from '../../streams/util/logger.js';
 import { projectRoot } from '../../streams/util/project-root.js';
-import type { WorkerAction } from '../operator-api.js';
+import { WORKER_ACTIONS, type WorkerAction } from '../operator-api.js';
 import type {
   ActionResponse,
   AlertsResponse,
@@ -52,7 +54,10 @@ export interface DashboardSources {
   readModel: ReadModel;
   workerProjector: { onApplied(listener: (batch: WorkerBatchResult) => void): () => void };
   taskProjector: { onApplied(listener: (batch: TaskBatchResult) => void): () => void };
-  operator: { act(action: WorkerAction, workerId: string): Promise<OperatorReply> };
+  operator: {
+    act(action: WorkerAction, workerId: string): Promise<OperatorReply>;
+    drain(workerId: string, deadlineMs: number): Promise<OperatorReply>;
+  };
   scheduler: {
     cancel(taskId: string): Promise<CancelReply>;
     waitReasonOf(taskId: string): string | undefined;
@@ -93,7 +98,7 @@ const answer = (status: number, body: unknown): JsonAnswer => ({ status, body })
 const failure = (status: number, error: string): JsonAnswer =>
   answer(status, { error } satisfies ErrorResponse);
 
-const WORKER_ACTION_NAMES: readonly WorkerAction[] = ['cordon', 'uncordon', 'remove'];
+const WORKER_ACTION_NAMES: readonly WorkerAction[] = ['cordon', 'uncordon', 'remove', 'drain-cancel'];
 
 /**
  * The web dashboard: the page (built into static files, no CDN) and its JSON API on one port.
@@ -290,10 +295,10 @@ export class DashboardServer {
       return reading ? this.worker(id) : methodNotAllowed(response, 'GET');
     }
     if (collection === 'workers' && id !== undefined && action !== undefined) {
+      if (method !== 'POST') return methodNotAllowed(response, 'POST');
+      if (action === 'drain') return this.drainWorker(request, id, params);
       if (!WORKER_ACTION_NAMES.includes(action as WorkerAction)) return notFound();
-      return method === 'POST'
-        ? this.workerAction(request, id, action as WorkerAction)
-        : methodNotAllowed(response, 'POST');
+      return this.workerAction(request, id, action as WorkerAction);
     }
     if (collection === 'tasks' && id === undefined) {
       return reading ? this.tasks(params) : methodNotAllowed(response, 'GET');
@@ -465,8 +470,37 @@ export class DashboardServer {
     if (!this.index.get(workerId)) return unknownWorker(workerId);
     const reply = await this.options.sources.operator.act(action, workerId);
     if (!reply.ok) return failure(409, reply.error);
-    const done = { cordon: 'cordoned', uncordon: 'uncordoned', remove: 'removed' }[action];
-    return answer(200, { ok: true, message: `worker ${workerId} ${done}` } satisfies ActionResponse);
+    return answer(200, {
+      ok: true,
+      message: `worker ${workerId} ${WORKER_ACTIONS[action].verb}`,
+    } satisfies ActionResponse);
+  }
+
+  /** `POST /api/workers/ID/drain?deadline=1h`: as `cloudai workers drain ID --deadline 1h`. */
+  private async drainWorker(
+    request: IncomingMessage,
+    workerId: string,
+    params: URLSearchParams,
+  ): Promise<JsonAnswer> {
+    const refused = this.authorize(request);
+    if (refused) return refused;
+    const invalid = invalidWorkerId(workerId);
+    if (invalid) return invalid;
+    const deadline = params.get('deadline') ?? DEFAULT_DRAIN_DEADLINE;
+    const deadlineMs = parseDuration(deadline);
+    if (deadlineMs === undefined || deadlineMs > MAX_DRAIN_DEADLINE_MS) {
+      return failure(
+        400,
+        `deadline ${JSON.stringify(deadline)} is not a duration up to 24 days: write it like 1h, 30m, 1h30m or 90s`,
+      );
+    }
+    if (!this.index.get(workerId)) return unknownWorker(workerId);
+    const reply = await this.options.sources.operator.drain(workerId, deadlineMs);
+    if (!reply.ok) return failure(409, reply.error);
+    return answer(200, {
+      ok: true,
+      message: `worker ${workerId} draining, deadline in ${formatDuration(deadlineMs)}`,
+    } satisfies ActionResponse);
   }
 
   private async cancelTask(request: IncomingMessage, taskId: string): Promise<JsonAnswer> {

@@ -31,8 +31,10 @@ export interface FleetSummary {
   active: number;
   suspect: number;
   inactive: number;
+  left: number;
   removed: number;
   schedulable: number;
+  draining: number;
   cordoned: number;
   flapping: number;
 }
@@ -40,7 +42,13 @@ export interface FleetSummary {
 /** How long a sorted order may be reused after the documents changed: a page re-read in a second is fresh enough. */
 const SORTED_ORDER_REUSE_MS = 1_000;
 
-const STATUS_ORDER: Record<WorkerStatus, number> = { active: 0, suspect: 1, inactive: 2, removed: 3 };
+const STATUS_ORDER: Record<WorkerStatus, number> = {
+  active: 0,
+  suspect: 1,
+  inactive: 2,
+  left: 3,
+  removed: 4,
+};
 
 type Compare = (a: WorkerDocument, b: WorkerDocument) => number;
 
@@ -196,8 +204,10 @@ function emptySummary(): FleetSummary {
     active: 0,
     suspect: 0,
     inactive: 0,
+    left: 0,
     removed: 0,
     schedulable: 0,
+    draining: 0,
     cordoned: 0,
     flapping: 0,
   };
@@ -208,5 +218,6 @@ function count(summary: FleetSummary, document: WorkerDocument, sign: 1 | -1): v
   summary[document.status] += sign;
   if (isSchedulable(document)) summary.schedulable += sign;
   if (document.cordoned) summary.cordoned += sign;
+  if (document.drain) summary.draining += sign;
   if (document.flapping) summary.flapping += sign;
 }

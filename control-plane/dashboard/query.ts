@@ -9,7 +9,7 @@ export const MAX_PAGE_SIZE = 500;
 const MAX_SEARCH_LENGTH = 64;
 const SEARCH_PATTERN = /^[A-Za-z0-9_-]*$/;
 
-const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
+const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
 /** As `cloudai workers`: removed workers are left out unless asked for. */
 const DEFAULT_WORKER_STATUSES: ReadonlySet<WorkerStatus> = new Set(['active', 'suspect', 'inactive']);
 

@@ -14,6 +14,7 @@ const STATUS_AFTER: Partial<Record<WorkerStreamEvent['type'], WorkerStatus>> = {
   WorkerRecovered: 'active',
   WorkerSuspected: 'suspect',
   WorkerInactive: 'inactive',
+  WorkerLeft: 'left',
   WorkerRemoved: 'removed',
 };
 

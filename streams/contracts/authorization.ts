@@ -2,6 +2,7 @@ import {
   ALERTS_WILDCARD,
   heartbeatSubject,
   WORKERS_API_WILDCARD,
+  workerLeaveSubject,
   workerTaskLogsWildcard,
 } from './subjects.js';
 
@@ -66,6 +67,7 @@ export function permissionsOf(identity: Identity): Permissions {
       return {
         publish: [
           heartbeatSubject(identity.workerId),
+          workerLeaveSubject(identity.workerId),
           `tasks.reports.${identity.workerId}`,
           workerTaskLogsWildcard(identity.workerId),
         ],
@@ -77,18 +79,22 @@ export function permissionsOf(identity: Identity): Permissions {
 
 export interface AuthUser {
   identity: Identity;
-  /** bcrypt hash: `auth.conf` never holds a password in clear. */
-  passwordHash: string;
+  /**
+   * Its NKey's public key: the server challenges each connection with a nonce the identity
+   * signs with its seed, so no secret is in `auth.conf` or on the wire.
+   */
+  publicKey: string;
 }
 
 /** The `users` list that nats.conf includes from `auth.conf`; no users means no authorization. */
 export function renderAuthConf(users: readonly AuthUser[]): string {
   const quote = (text: string) => JSON.stringify(text);
   const list = (subjects: string[]) => `[${subjects.map(quote).join(', ')}]`;
-  const lines = users.map(({ identity, passwordHash }) => {
+  const lines = users.map(({ identity, publicKey }) => {
     const permissions = permissionsOf(identity);
     return (
-      `  { user: ${quote(userName(identity))}, password: ${quote(passwordHash)}, permissions: { ` +
+      `  # ${userName(identity)}\n` +
+      `  { nkey: ${quote(publicKey)}, permissions: { ` +
       `publish: { allow: ${list(permissions.publish)} }, subscribe: { allow: ${list(permissions.subscribe)} }` +
       `${permissions.allowResponses ? ', allow_responses: true' : ''} } }`
     );

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The operator's requests to the control plane (`workers.api.*`, core NATS request/reply, JSON):
- * `cloudai workers cordon|uncordon|remove ID` send `{ "workerId": "kim" }`, `cloudai disruption
+ * `cloudai workers cordon|uncordon|remove ID` and `drain ID --cancel` send `{ "workerId": "kim" }`, `cloudai disruption
  * end` sends `{}`. Every reply is `{ "ok": true }` or `{ "ok": false, "error": "…" }`, the error a
  * sentence the CLI prints as it is.
  */
@@ -13,6 +13,18 @@ export const MAX_OPERATOR_REQUEST_BYTES = 1_024;
 export const workerRequestSchema = z.object({ workerId: z.string() });
 
 export const disruptionEndRequestSchema = z.object({});
+
+/** A drain without a deadline given (CLI and dashboard): running tasks get this long to finish. */
+export const DEFAULT_DRAIN_DEADLINE = '1h';
+
+/** The longest drain deadline: 24 days, the most a timer of the runtime can wait. */
+export const MAX_DRAIN_DEADLINE_MS = 24 * 24 * 60 * 60_000;
+
+/** `cloudai workers drain ID --deadline D` sends `{ "workerId": "kim", "deadlineMs": 3600000 }`. */
+export const drainRequestSchema = z.object({
+  workerId: z.string(),
+  deadlineMs: z.number().int().min(1).max(MAX_DRAIN_DEADLINE_MS),
+});
 
 export const operatorReplySchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true) }),

@@ -64,7 +64,16 @@ export const WORKER_CORDON_SUBJECT = 'workers.api.cordon';
 export const WORKER_UNCORDON_SUBJECT = 'workers.api.uncordon';
 export const WORKER_REMOVE_SUBJECT = 'workers.api.remove';
 export const DISRUPTION_END_SUBJECT = 'workers.api.disruption.end';
+export const WORKER_DRAIN_SUBJECT = 'workers.api.drain';
+export const WORKER_DRAIN_CANCEL_SUBJECT = 'workers.api.drain-cancel';
 export const WORKERS_API_WILDCARD = 'workers.api.>';
+
+/** A worker announcing that it stops (request/reply): only its own identity may publish here. */
+export function workerLeaveSubject(workerId: string): string {
+  return `workers.leave.${workerId}`;
+}
+
+export const WORKER_LEAVE_WILDCARD = 'workers.leave.*';
 
 /** Task ids are subject tokens too, under the same rule as worker ids. */
 export const TASK_ID_PATTERN = WORKER_ID_PATTERN;

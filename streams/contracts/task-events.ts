@@ -182,6 +182,8 @@ export type ReportReply = z.infer<typeof reportReplySchema>;
 export const REQUEUE_REASONS = {
   workerInactive: 'worker-inactive',
   workerRemoved: 'worker-removed',
+  workerLeft: 'worker-left',
+  drainDeadline: 'drain-deadline',
   notAcknowledged: 'not-acknowledged',
   refusedByWorker: 'refused-by-worker',
   missingFromHeartbeats: 'missing-from-heartbeats',

@@ -11,10 +11,12 @@ import { WORKER_ID_PATTERN } from './subjects.js';
 
 /**
  * Liveness as the events record it. `suspect`: heartbeats are late (the worker keeps its tasks
- * but gets no new ones); `removed`: an operator forgot it (it re-registers if it beats again).
+ * but gets no new ones); `left`: it announced a clean stop (no failure: its tasks went elsewhere
+ * at once, and it activates again if it beats again); `removed`: an operator forgot it (it
+ * re-registers if it beats again).
  */
-export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'removed';
-export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
+export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'left' | 'removed';
+export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
 
 const base = {
   workerId: z.string().regex(WORKER_ID_PATTERN),
@@ -93,6 +95,59 @@ const workerCordonedSchema = z.object({ type: z.literal('WorkerCordoned'), ...ba
 const workerUncordonedSchema = z.object({ type: z.literal('WorkerUncordoned'), ...base });
 const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base });
 
+/**
+ * Drain (`cloudai workers drain ID`): no new tasks, those it holds may finish until the
+ * deadline; then those still there are stopped and placed elsewhere. The deadline is `at` of
+ * WorkerDrainStarted plus `deadlineMs`.
+ */
+const workerDrainStartedSchema = z.object({
+  type: z.literal('WorkerDrainStarted'),
+  ...base,
+  deadlineMs: z.number().int().min(1),
+  /** Tasks assigned to or running on it when the drain started. */
+  remainingTasks: z.number().int().min(0),
+});
+
+/** A task of a draining worker ended or moved. */
+const workerDrainProgressSchema = z.object({
+  type: z.literal('WorkerDrainProgress'),
+  ...base,
+  remainingTasks: z.number().int().min(0),
+});
+
+/**
+ * The drain is over: its tasks finished, or the deadline came and `remainingTasks` were stopped
+ * and requeued. The worker stays cordoned (`cloudai workers uncordon` gives it tasks again).
+ */
+const workerDrainedSchema = z.object({
+  type: z.literal('WorkerDrained'),
+  ...base,
+  endedBy: z.enum(['tasks-finished', 'deadline']),
+  remainingTasks: z.number().int().min(0),
+});
+
+/** `cloudai workers drain ID --cancel`: schedulable again (unless cordoned before). */
+const workerDrainCancelledSchema = z.object({ type: z.literal('WorkerDrainCancelled'), ...base });
+
+/** A task attempt a leaving worker stopped: the scheduler places it elsewhere. */
+export const stoppedAttemptSchema = z.object({
+  taskId: z.string().regex(WORKER_ID_PATTERN),
+  attempt: z.number().int().min(1),
+});
+export type StoppedAttempt = z.infer<typeof stoppedAttemptSchema>;
+
+/** Most stopped attempts one leave names; a worker runs far fewer at once. */
+export const MAX_STOPPED_ATTEMPTS = 1_000;
+
+/** The worker announced that it stops (SIGINT/SIGTERM of `cloudai worker`), on its own subject. */
+const workerLeftSchema = z.object({
+  type: z.literal('WorkerLeft'),
+  ...base,
+  lastHeartbeatAt: z.number().finite(),
+  /** What it ran and stopped on its way out. */
+  stoppedAttempts: z.array(stoppedAttemptSchema).max(MAX_STOPPED_ATTEMPTS),
+});
+
 export const workerEventSchema = z.discriminatedUnion('type', [
   workerRegisteredSchema,
   workerActivatedSchema,
@@ -105,6 +160,11 @@ export const workerEventSchema = z.discriminatedUnion('type', [
   workerCordonedSchema,
   workerUncordonedSchema,
   workerRemovedSchema,
+  workerLeftSchema,
+  workerDrainStartedSchema,
+  workerDrainProgressSchema,
+  workerDrainedSchema,
+  workerDrainCancelledSchema,
 ]);
 
 /**
@@ -151,6 +211,9 @@ export type WorkerSuspected = z.infer<typeof workerSuspectedSchema>;
 export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
 export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
 export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
+export type WorkerLeft = z.infer<typeof workerLeftSchema>;
+export type WorkerDrained = z.infer<typeof workerDrainedSchema>;
+export type DrainEndedBy = WorkerDrained['endedBy'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;
 export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
 export type DisruptionEnded = z.infer<typeof disruptionEndedSchema>;
@@ -212,6 +275,24 @@ export function describeWorkerEvent(event: WorkerStreamEvent): string {
       return `worker ${event.workerId} uncordoned`;
     case 'WorkerRemoved':
       return `worker ${event.workerId} removed; it registers again if it heartbeats`;
+    case 'WorkerLeft':
+      return (
+        `worker ${event.workerId} left (a clean stop; it had stopped ${event.stoppedAttempts.length} task attempts); ` +
+        'its tasks are placed elsewhere'
+      );
+    case 'WorkerDrainStarted':
+      return (
+        `worker ${event.workerId} draining: no new tasks; ${event.remainingTasks} tasks may finish within ` +
+        seconds(event.deadlineMs)
+      );
+    case 'WorkerDrainProgress':
+      return `worker ${event.workerId} draining: ${event.remainingTasks} tasks left`;
+    case 'WorkerDrained':
+      return event.endedBy === 'deadline'
+        ? `worker ${event.workerId} drained at its deadline: ${event.remainingTasks} tasks stopped and requeued; it stays cordoned`
+        : `worker ${event.workerId} drained: its tasks finished; it stays cordoned`;
+    case 'WorkerDrainCancelled':
+      return `worker ${event.workerId}: drain cancelled`;
     case 'DisruptionStarted':
       return (
         `disruption mode started: ${event.unhealthyWorkers} of ${event.consideredWorkers} workers went silent ` +

@@ -1,12 +1,14 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { inboxPrefix } from '../contracts/authorization.js';
 import { UserFacingError } from '../util/user-error.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 export interface NatsCredentials {
+  /** The identity's name: its replies arrive under an inbox named after it. */
   user: string;
-  pass: string;
+  /** The NKey seed that signs the server's challenge; it is never sent. */
+  nkeySeed: string;
 }
 
 export interface ConnectOptions {
@@ -15,6 +17,8 @@ export interface ConnectOptions {
   /** Shows up in the server's connection list (`/connz`), which makes operations easier. */
   name: string;
   credentials?: NatsCredentials;
+  /** The CA that signed the server's certificate: the connection then runs over TLS and checks the server. */
+  tlsCaFile?: string;
   /** How long to wait for the first connection before giving up. */
   timeoutMs?: number;
 }
@@ -27,10 +31,13 @@ export class NatsUnreachableError extends UserFacingError {
   ) {
     const reason = (cause as Error)?.message ?? String(cause);
     super(
-      /authorization/i.test(reason)
-        ? `NATS at ${url} refused the connection (${reason}): pass --credentials FILE or set CLOUDAI_CREDENTIALS; ` +
+      /certificate|self.signed|\bTLS\b|\bSSL\b/i.test(reason)
+        ? `NATS at ${url} could not be verified over TLS (${reason}): pass the CA that signed the server's ` +
+            'certificate with --tls-ca FILE or CLOUDAI_TLS_CA (`cloudai credentials tls` keeps it in <data dir>/tls/ca.pem)'
+        : /authorization/i.test(reason)
+          ? `NATS at ${url} refused the connection (${reason}): pass --credentials FILE or set CLOUDAI_CREDENTIALS; ` +
             '`cloudai credentials worker --id ID` (or `cli`) creates them, and `cloudai up` keeps its own in <data dir>/credentials'
-        : `cannot connect to NATS at ${url} (${reason}): start one with \`cloudai up\`, ` +
+          : `cannot connect to NATS at ${url} (${reason}): start one with \`cloudai up\`, ` +
             'or point NATS_URL (or --nats-url) at a running nats-server',
       { cause },
     );
@@ -47,9 +54,13 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
     return await connect({
       servers: options.url.split(',').map((url) => url.trim()),
       name: options.name,
-      user: options.credentials?.user,
-      pass: options.credentials?.pass,
-      ...(options.credentials ? { inboxPrefix: inboxPrefix(options.credentials.user) } : {}),
+      ...(options.credentials
+        ? {
+            authenticator: nkeyAuthenticator(new TextEncoder().encode(options.credentials.nkeySeed)),
+            inboxPrefix: inboxPrefix(options.credentials.user),
+          }
+        : {}),
+      ...(options.tlsCaFile ? { tls: { caFile: options.tlsCaFile } } : {}),
       timeout: options.timeoutMs ?? 5_000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

@@ -5,6 +5,7 @@ import { renderAuthConf } from '../contracts/authorization.js';
 import { hasExited, stopChildProcess } from '../util/child-process.js';
 import { defaultNatsConfigPath } from '../util/project-root.js';
 import { UserFacingError } from '../util/user-error.js';
+import { renderTlsConf } from './tls.js';
 
 export interface NatsServerOptions {
   /**
@@ -14,6 +15,8 @@ export interface NatsServerOptions {
   storeDir: string;
   /** Content of `auth.conf` (see streams/contracts/authorization.ts); default: no users, so no authorization. */
   authConf?: string;
+  /** The server's certificate and key: clients must then use TLS (see `connectToNats`). */
+  tls?: { cert: string; key: string };
   /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
   port?: number;
   host?: string;
@@ -107,6 +110,7 @@ export class NatsServer {
     const configFile = join(options.storeDir, 'nats.conf');
     copyFileSync(options.configFile ?? defaultNatsConfigPath(), configFile);
     writeFileSync(authConfPath(options.storeDir), options.authConf ?? renderAuthConf([]), { mode: 0o600 });
+    writeFileSync(join(options.storeDir, 'tls.conf'), renderTlsConf(options.tls));
     const args = [
       '-c',
       configFile,

@@ -10,3 +10,19 @@ export function formatDuration(ms: number): string {
   if (hours < 24) return `${hours}h${String(minutes % 60).padStart(2, '0')}m`;
   return `${Math.floor(hours / 24)}d${hours % 24}h`;
 }
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * "1h", "30m", "1h30m", "90s", "500ms", "2d": a duration as an operator writes it, in ms;
+ * undefined when it is not one (or is zero).
+ */
+export function parseDuration(text: string): number | undefined {
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text.trim()) return undefined;
+  const ms = parts.reduce(
+    (sum, [, amount, unit]) => sum + Number(amount) * (DURATION_UNITS_MS[unit ?? ''] ?? 0),
+    0,
+  );
+  return ms >= 1 ? Math.round(ms) : undefined;
+}

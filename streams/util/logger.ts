@@ -1,3 +1,4 @@
+import { MONOTONIC_CLOCK } from './clock.js';
 /** The logging surface every service takes in its options, so tests and benchmarks can silence or capture it. */
 export interface Logger {
   info(message: string): void;
@@ -30,7 +31,8 @@ export class RateLimitedLog {
   constructor(
     private readonly logger: Logger,
     private readonly intervalMs = 10_000,
-    private readonly now: () => number = Date.now,
+    // Monotonic: a step back of the wall clock must not silence a warning for as long.
+    private readonly now: () => number = MONOTONIC_CLOCK.now,
   ) {}
 
   warn(key: string, message: string): void {

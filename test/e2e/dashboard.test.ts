@@ -72,7 +72,7 @@ e2e(
     assert.is(await textOf(page, `${rowSelector('kim')} td:nth-child(9)`), '0c 0G', 'nothing allocated yet');
     assert.is(
       await textOf(page, '#summary'),
-      '3 workers: 3 active, 0 suspect, 0 inactive, 0 removed; 3 schedulable, 0 cordoned, 0 flapping',
+      '3 workers: 3 active, 0 suspect, 0 inactive, 0 left, 0 removed; 3 schedulable, 0 cordoned, 0 draining, 0 flapping',
     );
     assert.is(await page.$eval('#connection', (element) => element.getAttribute('data-connected')), 'true');
     // Marks this document: a reload would make a new one without the mark.
@@ -302,7 +302,7 @@ e2e('the API answers bad input with a 4xx and a sentence, never a 500', async (c
       '/api/workers?status=dead',
       {},
       400,
-      'status must be a comma-separated list of active, suspect, inactive, removed (or all), got "dead"',
+      'status must be a comma-separated list of active, suspect, inactive, left, removed (or all), got "dead"',
     ],
     [
       '/api/workers?search=a%20b',
@@ -368,8 +368,8 @@ e2e('the API answers bad input with a 4xx and a sentence, never a 500', async (c
       '/api/workers/kim/remove',
       bearer(TOKEN),
       409,
-      'worker kim is active: only an inactive worker can be removed (an active one would register again at its ' +
-        'next heartbeat); stop it, wait until `cloudai workers` shows it inactive, and retry',
+      'worker kim is active: only an inactive or left worker can be removed (an active one would register again ' +
+        'at its next heartbeat); stop it, wait until `cloudai workers` shows it left or inactive, and retry',
     ],
     [
       `/api/tasks/${context.taskId}/cancel`,
@@ -389,6 +389,28 @@ e2e('the API answers bad input with a 4xx and a sentence, never a 500', async (c
   // The same refusal from the CLI, word for word.
   const cli = await runCli(['workers', 'remove', 'kim'], context.setup.env);
   assert.is(cli.stderr.trim(), `cloudai: ${(cases[21] as [string, RequestInit, number, string])[3]}`);
+});
+
+e2e('a drain from the API: a bad deadline is refused, a drain starts and is cancelled', async (context) => {
+  assert.equal(await api(context, '/api/workers/kim/drain?deadline=soon', bearer(TOKEN)), {
+    status: 400,
+    body: { error: 'deadline "soon" is not a duration up to 24 days: write it like 1h, 30m, 1h30m or 90s' },
+  });
+  assert.equal(await api(context, '/api/workers/kim/drain?deadline=30m', bearer(TOKEN)), {
+    status: 200,
+    body: { ok: true, message: 'worker kim draining, deadline in 30m00s' },
+  });
+  // kim holds no task: its drain ends at once, and a drained worker stays cordoned.
+  const drained = (await workersJson(context.setup.env)).find((worker) => worker.workerId === 'kim');
+  assert.is(drained?.drain, null, 'no drain left under way');
+  assert.ok(drained?.cordoned, 'kim drained and cordoned');
+  const cancel = await api(context, '/api/workers/kim/drain-cancel', bearer(TOKEN));
+  assert.is(cancel.status, 409);
+  assert.match((cancel.body as { error: string }).error, /not draining/);
+  assert.equal(await api(context, '/api/workers/kim/uncordon', bearer(TOKEN)), {
+    status: 200,
+    body: { ok: true, message: 'worker kim uncordoned' },
+  });
 });
 
 e2e('the API pages, sorts and filters on the server', async (context) => {

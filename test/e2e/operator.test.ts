@@ -102,8 +102,8 @@ e2e(
       ],
       [
         ['workers', 'remove', 'kim'],
-        'cloudai: worker kim is active: only an inactive worker can be removed (an active one would register again ' +
-          'at its next heartbeat); stop it, wait until `cloudai workers` shows it inactive, and retry\n',
+        'cloudai: worker kim is active: only an inactive or left worker can be removed (an active one would register again ' +
+          'at its next heartbeat); stop it, wait until `cloudai workers` shows it left or inactive, and retry\n',
       ],
       [['disruption', 'end'], 'cloudai: the fleet is not in disruption mode: there is nothing to end\n'],
       [
@@ -123,8 +123,9 @@ e2e(
 e2e(
   'remove: an inactive worker is marked removed; when it heartbeats again it registers afresh',
   async (context) => {
+    // Killed outright, so that its silence makes it inactive (a clean stop would make it left).
     const kim = context.workers.get('kim');
-    kim?.process.kill('SIGTERM');
+    kim?.process.kill('SIGKILL');
     await kim?.exited;
     await waitFor(
       async () => (await workerDocument(context, 'kim'))?.status === 'inactive',

@@ -41,7 +41,7 @@ async function occupyDefaultPort(): Promise<Server | undefined> {
   });
 }
 
-test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves no process behind', async () => {
+test('`cloudai up` runs the demo, a stopped worker leaves, a killed one turns inactive, Ctrl-C leaves no process behind', async () => {
   const dataDir = makeTempDir('up');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
   const holder = await occupyDefaultPort();
@@ -62,11 +62,19 @@ test('`cloudai up` runs the demo, a stopped worker turns inactive, Ctrl-C leaves
     const ids = (await workers()).map((worker) => worker.workerId);
     assert.equal(ids, ['kim', 'ravi', 'tessa']);
 
+    // `kill PID`, as `up` suggests: the worker leaves, and shows so at once.
     process.kill(pidOf('worker tessa'), 'SIGTERM');
     await waitFor(
-      async () => (await workers()).find((worker) => worker.workerId === 'tessa')?.status === 'inactive',
+      async () => (await workers()).find((worker) => worker.workerId === 'tessa')?.status === 'left',
       1_000 + 2_000,
-      'tessa inactive',
+      'tessa left',
+    );
+    // `kill -9 PID`: a crash, found by the timeout.
+    process.kill(pidOf('worker kim'), 'SIGKILL');
+    await waitFor(
+      async () => (await workers()).find((worker) => worker.workerId === 'kim')?.status === 'inactive',
+      1_000 + 2_000,
+      'kim inactive',
     );
 
     up.process.kill('SIGINT');
@@ -192,7 +200,7 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
     );
 
     // The stop hint's bound holds where φ decides (after its minimum of samples).
-    const bound = /stop worker tessa: suspect within ([\d.]+) s of silence/.exec(up.output());
+    const bound = /crash worker tessa instead: suspect within ([\d.]+) s of silence/.exec(up.output());
     assert.ok(bound, up.output());
     const boundMs = Number(bound?.[1]) * 1000;
     await waitFor(
@@ -204,7 +212,8 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
       'tessa has beaten a few times',
     );
     const killedAt = Date.now();
-    process.kill(pidOf('worker tessa'), 'SIGTERM');
+    // Killed outright: a clean stop (SIGTERM) would leave at once instead.
+    process.kill(pidOf('worker tessa'), 'SIGKILL');
     let suspectAt = 0;
     await waitFor(
       async () => {

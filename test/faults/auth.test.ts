@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -58,12 +59,14 @@ test('authorization: each identity may do its own job and nothing else; new work
     );
     assert.instance(anonymous, Error);
     assert.match((anonymous as Error).message, /refused the connection .*--credentials/);
+    // A seed the server does not know (tessa's name, someone else's key): refused.
     const wrong = await connectToNats({
       url: server.url,
       name: 'wrong',
-      credentials: { user: 'worker-tessa', pass: 'guess' },
+      credentials: { user: 'worker-tessa', nkeySeed: new TextDecoder().decode(createUser().getSeed()) },
     }).catch((error: Error) => error);
     assert.instance(wrong, Error);
+    assert.match((wrong as Error).message, /refused the connection \(.*[Aa]uthorization/);
 
     // A worker heartbeats as itself...
     const tessa = await connectAs(files.tessa, 'tessa');
@@ -180,9 +183,9 @@ test('authorization: each identity may do its own job and nothing else; new work
     newbie.process.kill('SIGTERM');
     await newbie.exited;
 
-    // Secrets stay secret: owner-only files, hashes only in auth.conf, never in any output.
+    // Secrets stay secret: owner-only files, public keys only in auth.conf, never in any output.
     const allFiles = [...Object.values(files), store.pathOf({ role: 'worker', workerId: 'newbie' })];
-    const secrets = allFiles.map((path) => readCredentialsFile(path).pass);
+    const secrets = allFiles.map((path) => readCredentialsFile(path).nkeySeed);
     assert.is(statSync(credentialsDir(dataDir.path)).mode & 0o777, 0o700);
     for (const path of allFiles) assert.is(statSync(path).mode & 0o777, 0o600);
     const authConf = readFileSync(`${embeddedServerDir(dataDir.path)}/auth.conf`, 'utf8');
@@ -195,7 +198,7 @@ test('authorization: each identity may do its own job and nothing else; new work
       (await runCli(['workers', '--json'], env)).stdout,
     ];
     for (const secret of secrets) {
-      for (const output of outputs) assert.not.ok(output.includes(secret), 'a password leaked');
+      for (const output of outputs) assert.not.ok(output.includes(secret), 'a seed leaked');
     }
   } finally {
     clearInterval(beat);
@@ -217,7 +220,12 @@ test('credentials can be created before the first `cloudai up`', async () => {
     const store = new CredentialStore(credentialsDir(dataDir.path));
     assert.is(statSync(store.pathOf({ role: 'worker', workerId: 'early' })).mode & 0o777, 0o600);
     const authConf = readFileSync(`${embeddedServerDir(dataDir.path)}/auth.conf`, 'utf8');
-    assert.match(authConf, /user: "worker-early"/);
+    const publicKey = readFileSync(store.pathOf({ role: 'worker', workerId: 'early' }), 'utf8').match(
+      /"publicKey": "(U[A-Z2-7]+)"/,
+    )?.[1];
+    assert.ok(publicKey, 'the file holds a user public key');
+    assert.ok(authConf.includes(`# worker-early\n  { nkey: "${publicKey}"`), authConf);
+    assert.not.match(authConf, /"SU[A-Z2-7]+"/, 'no seed in auth.conf');
   } finally {
     dataDir.remove();
   }

@@ -79,7 +79,7 @@ test('refused and malformed requests get a clear error, are counted, and change 
       [
         WORKER_REMOVE_SUBJECT,
         { workerId: 'kim' },
-        /^worker kim is active: only an inactive worker can be removed/,
+        /^worker kim is active: only an inactive or left worker can be removed/,
       ],
       [DISRUPTION_END_SUBJECT, {}, /not in disruption mode/],
       [

@@ -1,5 +1,6 @@
 import { SimulatedClock } from 'xstate';
 import { Fleet } from '../../actors/fleet.js';
+import type { KnownWorker } from '../../actors/liveness-machine.js';
 import type {
   DisruptionSettings,
   FlapDampingSettings,
@@ -36,6 +37,15 @@ export function hardTimeoutOnly(heartbeatTimeoutMs: number): LivenessSettings {
     heartbeatTimeoutMs,
     suspicion: { suspectAfterMs: heartbeatTimeoutMs, minSamples: Number.MAX_SAFE_INTEGER },
   });
+}
+
+/** A worker as the read model recorded it, as `Fleet.restore` takes it: the test heartbeat's address and capacity. */
+export function knownWorker(
+  workerId: string,
+  recorded: Pick<KnownWorker, 'status' | 'seq' | 'lastHeartbeatAt'> & Partial<KnownWorker>,
+): KnownWorker {
+  const { address, capacity } = heartbeat(workerId);
+  return { workerId, address, capacity, flapping: false, cordoned: false, ...recorded };
 }
 
 /** A fleet on a SimulatedClock that records what it emits. */

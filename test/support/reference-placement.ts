@@ -222,12 +222,21 @@ function explainWait(task: TaskDocument, requests: Resources, context: WaitConte
 }
 
 /** What keeps a worker from new tasks, in the order the wait reasons name them. */
-type HeldBackState = 'suspect' | 'cordoned' | 'flapping' | 'inactive' | 'removed';
-const HELD_BACK_STATES: readonly HeldBackState[] = ['suspect', 'cordoned', 'flapping', 'inactive', 'removed'];
+type HeldBackState = 'suspect' | 'draining' | 'cordoned' | 'flapping' | 'inactive' | 'left' | 'removed';
+const HELD_BACK_STATES: readonly HeldBackState[] = [
+  'suspect',
+  'draining',
+  'cordoned',
+  'flapping',
+  'inactive',
+  'left',
+  'removed',
+];
 
 /** The word for an unschedulable worker: its liveness first (a suspect cordoned worker is "suspect"). */
 function heldBackStateOf(worker: PlacementWorker): HeldBackState | undefined {
   if (worker.status !== 'active') return worker.status;
+  if (worker.drain) return 'draining';
   if (worker.cordoned) return 'cordoned';
   if (worker.flapping) return 'flapping';
   return undefined;
@@ -257,7 +266,7 @@ function heldBackWithRoom(workers: readonly PlacementWorker[], requests: Resourc
   let count = 0;
   for (const worker of workers) {
     const state = heldBackStateOf(worker);
-    if (state === undefined || state === 'inactive' || state === 'removed') continue;
+    if (state === undefined || state === 'inactive' || state === 'left' || state === 'removed') continue;
     if (!fitsWithin(requests, subtractResources(worker.capacity, worker.allocated))) continue;
     count++;
     if (named.length < MAX_NAMED) named.push(`${worker.workerId} (${state})`);

@@ -6,6 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
+  private readonly captured: Buffer[] = [];
   private isCut = false;
 
   private constructor(
@@ -38,6 +39,11 @@ export class TcpProxy {
     this.isCut = false;
   }
 
+  /** Every byte that went through, both ways, in the order it came: what anyone on the path sees. */
+  transcript(): Buffer {
+    return Buffer.concat(this.captured);
+  }
+
   async close(): Promise<void> {
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -58,6 +64,8 @@ export class TcpProxy {
         upstream.destroy();
       });
     }
+    client.on('data', (chunk: Buffer) => this.captured.push(chunk));
+    upstream.on('data', (chunk: Buffer) => this.captured.push(chunk));
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -141,7 +141,7 @@ test('workers time out independently', () => {
   clock.increment(20_000);
   assert.is(fleet.statusOf('a'), 'inactive');
   assert.is(fleet.statusOf('b'), 'active');
-  assert.equal(fleet.countByStatus(), { active: 1, suspect: 0, inactive: 1, removed: 0 });
+  assert.equal(fleet.countByStatus(), { active: 1, suspect: 0, inactive: 1, left: 0, removed: 0 });
   fleet.stop();
 });
 

@@ -6,7 +6,12 @@ import { DEFAULT_CONFIG, resolveClientConfig, resolveConfig } from '../../cli/co
 import { findRunningUp, removeRunningUp, runningUpPath, writeRunningUp } from '../../cli/running-up.js';
 import { makeTempDir } from '../support/nats.js';
 
-const UP = { natsUrl: 'nats://127.0.0.1:4333', heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 9_000 };
+const UP = {
+  natsUrl: 'nats://127.0.0.1:4333',
+  tlsCa: '/data/tls/ca.pem',
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 9_000,
+};
 
 /** A pid that belonged to a process that has exited. */
 function deadPid(): number {
@@ -19,8 +24,8 @@ test('settings given neither as flag nor in the environment come from the runnin
     writeRunningUp(dataDir.path, { pid: process.pid, ...UP });
     const joined = resolveClientConfig({ dataDir: dataDir.path }, {});
     assert.equal(
-      [joined.natsUrl, joined.heartbeatIntervalMs, joined.heartbeatTimeoutMs],
-      [UP.natsUrl, 1_000, 9_000],
+      [joined.natsUrl, joined.tlsCa, joined.heartbeatIntervalMs, joined.heartbeatTimeoutMs],
+      [UP.natsUrl, UP.tlsCa, 1_000, 9_000],
     );
     assert.is(joined.suspectAfterMs, 2_000, 'the grace follows the interval it took');
     const flagged = resolveConfig(

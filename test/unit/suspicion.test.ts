@@ -229,12 +229,14 @@ test('only an inactive worker can be removed; it registers again, numbering on',
   const { fleet, beat, clock, summary } = startFleet(FIXED_GRACE);
   beat('tessa');
   const refused = fleet.remove('tessa');
-  assert.ok(!refused.ok && /tessa is active: only an inactive worker can be removed/.test(refused.error));
+  assert.ok(
+    !refused.ok && /tessa is active: only an inactive or left worker can be removed/.test(refused.error),
+  );
   clock.set(TIMEOUT_MS);
   assert.equal(fleet.remove('tessa'), { ok: true });
   assert.is(fleet.statusOf('tessa'), 'removed');
   assert.is(fleet.size, 0);
-  assert.equal(fleet.countByStatus(), { active: 0, suspect: 0, inactive: 0, removed: 1 });
+  assert.equal(fleet.countByStatus(), { active: 0, suspect: 0, inactive: 0, left: 0, removed: 1 });
   const again = fleet.remove('tessa');
   assert.ok(!again.ok && /tessa was removed/.test(again.error));
   clock.set(TIMEOUT_MS + 5_000);
@@ -263,7 +265,7 @@ test('restored flags and removed workers survive a restart', () => {
     ],
     clock.now(),
   );
-  assert.equal(fleet.countByStatus(), { active: 1, suspect: 1, inactive: 0, removed: 1 });
+  assert.equal(fleet.countByStatus(), { active: 1, suspect: 1, inactive: 0, left: 0, removed: 1 });
   assert.equal(fleet.cordon('tessa'), { ok: true });
   assert.is(events.length, 0, 'already cordoned: no event');
   // A restored suspect gets a full timeout from the restart; a heartbeat recovers it.
@@ -308,7 +310,7 @@ test('3 of 5 workers silent at once: disruption mode, nobody declared inactive',
     ],
   );
   assert.ok(!events.some((event) => event.type === 'WorkerInactive'));
-  assert.equal(fleet.countByStatus(), { active: 2, suspect: 3, inactive: 0, removed: 0 });
+  assert.equal(fleet.countByStatus(), { active: 2, suspect: 3, inactive: 0, left: 0, removed: 0 });
   clock.set(10 * 60_000);
   assert.ok(!events.some((event) => event.type === 'WorkerInactive'), 'held for as long as it lasts');
   fleet.stop();
@@ -326,7 +328,7 @@ test('2 of 5 silent is below the share, and 2 of 3 is not more than 2 workers: t
     three.beat('a');
   }
   assert.ok(!three.fleet.inDisruption);
-  assert.equal(three.fleet.countByStatus(), { active: 1, suspect: 0, inactive: 2, removed: 0 });
+  assert.equal(three.fleet.countByStatus(), { active: 1, suspect: 0, inactive: 2, left: 0, removed: 0 });
   three.fleet.stop();
 });
 

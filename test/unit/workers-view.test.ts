@@ -125,7 +125,7 @@ test('--status takes a status, schedulable or not, or a flag; removed ones only 
     (error: Error) =>
       error instanceof ConfigError &&
       error.message ===
-        '--status "toString" is not a status: use one of active, suspect, inactive, removed, schedulable, unschedulable, flapping, cordoned',
+        '--status "toString" is not a status: use one of active, suspect, inactive, left, removed, schedulable, unschedulable, flapping, cordoned',
   );
 });
 

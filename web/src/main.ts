@@ -32,7 +32,7 @@ import { ApiError, getJson, live, postAction, storedToken, storeToken } from './
 const FIGURES_REFRESH_MS = 5_000;
 /** Changes arriving together cause one re-read of the shown page. */
 const REFETCH_DEBOUNCE_MS = 150;
-const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
+const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
 const DEFAULT_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive'];
 // From the tone table, not the contract: the contract module brings its schema library along.
 const TASK_STATUSES = Object.keys(TASK_STATUS_TONE) as TaskStatus[];
@@ -178,7 +178,7 @@ function TokenField() {
 
 /** As `cloudai workers` ends its table: "4 workers: 2 active, 1 suspect, …; 1 schedulable, …". */
 function SummaryLine({ summary }: { summary: FleetSummary }) {
-  const statuses: WorkerStatus[] = ['active', 'suspect', 'inactive', 'removed'];
+  const statuses: WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
   const statusParts = statuses.map(
     (status, index) =>
       html`${index > 0 ? ', ' : ''}<span class=${tone(WORKER_STATUS_TONE[status])}>${summary[status]} ${status}</span>`,
@@ -186,6 +186,7 @@ function SummaryLine({ summary }: { summary: FleetSummary }) {
   const flags = [
     `${summary.schedulable} schedulable`,
     `${summary.cordoned} cordoned`,
+    `${summary.draining} draining`,
     `${summary.flapping} flapping`,
   ];
   return html`<p id="summary">${summary.total} ${summary.total === 1 ? 'worker' : 'workers'}: ${statusParts}; ${flags.join(', ')}</p>`;
@@ -400,7 +401,7 @@ function replaceRows(rows: readonly WorkerRow[], changed: readonly WorkerRow[]):
 function WorkerTableRow({ worker }: { worker: WorkerRow }) {
   const allocated = worker.allocated;
   const taskIds = worker.taskIds ?? [];
-  const schedulable = schedulableLabel(worker);
+  const schedulable = schedulableLabel(worker, serverNow());
   return html`<tr data-worker-id=${worker.workerId} data-status=${worker.status}>
     <td><a href=${`#/workers/${encodeURIComponent(worker.workerId)}`}>${worker.workerId}</a></td>
     <td><${StatusLabel} status=${worker.status} /></td>
@@ -447,7 +448,7 @@ function WorkerPage({ workerId }: { workerId: string }) {
       }),
     [workerId],
   );
-  const act = (action: 'cordon' | 'uncordon' | 'remove') =>
+  const act = (action: 'cordon' | 'uncordon' | 'remove' | 'drain' | 'drain-cancel') =>
     postAction(`/api/workers/${encodeURIComponent(workerId)}/${action}`)
       .then((message) => {
         setNotice({ ok: true, text: message });
@@ -473,7 +474,7 @@ function WorkerPage({ workerId }: { workerId: string }) {
         )
         .join(', '),
     ],
-    ['schedulable', schedulableLabel(worker)],
+    ['schedulable', schedulableLabel(worker, serverNow())],
     ...uptimeFigures(stats),
   ];
   return html`
@@ -485,7 +486,9 @@ function WorkerPage({ workerId }: { workerId: string }) {
     <div class="actions">
       <button id="cordon" disabled=${!data.actions || worker.cordoned} onClick=${() => act('cordon')}>Cordon</button>
       <button id="uncordon" disabled=${!data.actions || !worker.cordoned} onClick=${() => act('uncordon')}>Uncordon</button>
-      <button id="remove" disabled=${!data.actions || worker.status !== 'inactive'} onClick=${() => act('remove')}>Remove</button>
+      <button id="drain" disabled=${!data.actions || worker.status !== 'active' || Boolean(worker.drain)} onClick=${() => act('drain')}>Drain (1h)</button>
+      <button id="drain-cancel" disabled=${!data.actions || !worker.drain} onClick=${() => act('drain-cancel')}>Cancel drain</button>
+      <button id="remove" disabled=${!data.actions || (worker.status !== 'inactive' && worker.status !== 'left')} onClick=${() => act('remove')}>Remove</button>
       ${!data.actions && html`<span class="hint">read-only: start <code>cloudai serve</code> with --http-token to allow actions</span>`}
       ${notice && html`<span id="notice" class=${notice.ok ? 'ok' : 'error'} role="status">${notice.text}</span>`}
     </div>
