@@ -15,6 +15,7 @@ const FILTERS = {
   unschedulable: (worker) => !isSchedulable(worker),
   flapping: (worker) => worker.flapping === true,
   cordoned: (worker) => worker.cordoned === true,
+  draining: (worker) => Boolean(worker.drain),
 } satisfies Record<WorkerStatus, Matcher> & Record<string, Matcher>;
 
 export type WorkerFilter = keyof typeof FILTERS;

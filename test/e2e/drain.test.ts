@@ -78,6 +78,11 @@ e2e(
     const table = await runCli(['workers'], context.env);
     assert.match(table.stdout, /^tessa\s+● active\s+no: draining \(2 tasks, deadline in \d+s\)/m);
     assert.match(table.stdout, /1 schedulable, 1 draining/);
+    const onlyDraining = await runCli(['workers', '--status', 'draining', '--json'], context.env);
+    assert.equal(
+      (JSON.parse(onlyDraining.stdout) as Array<{ workerId: string }>).map((worker) => worker.workerId),
+      ['tessa'],
+    );
     const stats = await runCli(['workers', 'stats', 'tessa'], context.env);
     assert.match(
       stats.stdout,
