@@ -4,7 +4,7 @@ import { AVAILABILITY_WINDOW_MS, MAX_RECENT_DOWNTIMES, workerStats } from '../..
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { evolveWorker } from '../../projections/worker-document.js';
 import { type HistoryStep, workerHistory } from '../support/worker-history.js';
-import { foldWorker, workerDocument } from '../support/workers.js';
+import { EVERY_STATE_FIGURES_AT_60, foldWorker, workerDocument } from '../support/workers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -19,17 +19,7 @@ test('suspect, recovered, inactive, back: every figure as computed by hand', () 
     ['inactive', 30 * MINUTE],
     ['activated', 40 * MINUTE],
   ]);
-  assert.equal(workerStats(document, 60 * MINUTE), {
-    activeMs: 49 * MINUTE, // 0–10, 11–30, 40–60
-    suspectMs: 1 * MINUTE,
-    inactiveMs: 10 * MINUTE,
-    outages: 1,
-    recoveries: 1,
-    meanTimeToRecoveryMs: 10 * MINUTE,
-    // Younger than a day: the window covers only its lifetime, and suspect counts as available.
-    availabilityLast24h: 50 / 60,
-    availabilitySinceRegistration: 50 / 60,
-  });
+  assert.equal(workerStats(document, 60 * MINUTE), EVERY_STATE_FIGURES_AT_60);
   assert.is(document.uptime?.recentDowntimes.length, 1);
 });
 
@@ -236,16 +226,7 @@ function foldEvents(withMeasuredLengths: boolean): WorkerDocument {
 test('wall-clock steps between events: the measured stretch lengths give the true figures', () => {
   const document = foldEvents(true);
   // The very figures of the unstepped history (the first test): no step shows.
-  assert.equal(workerStats(document, 60 * MINUTE), {
-    activeMs: 49 * MINUTE,
-    suspectMs: 1 * MINUTE,
-    inactiveMs: 10 * MINUTE,
-    outages: 1,
-    recoveries: 1,
-    meanTimeToRecoveryMs: 10 * MINUTE,
-    availabilityLast24h: 50 / 60,
-    availabilitySinceRegistration: 50 / 60,
-  });
+  assert.equal(workerStats(document, 60 * MINUTE), EVERY_STATE_FIGURES_AT_60);
   // The outage is placed to end when it ended, as long as it lasted.
   assert.equal(document.uptime?.recentDowntimes, [{ from: 30 * MINUTE, to: 40 * MINUTE }]);
 });
