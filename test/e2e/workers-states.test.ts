@@ -170,7 +170,7 @@ e2e('--status suspect, and a status that does not exist', async (context) => {
   assert.is(bad.code, 1);
   assert.match(
     bad.stderr,
-    /^cloudai: --status "dead" is not a status: use one of active, suspect, inactive, removed, /,
+    /^cloudai: --status "dead" is not a status: use one of active, suspect, inactive, left, removed, /,
   );
 });
 

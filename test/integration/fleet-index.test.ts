@@ -53,9 +53,11 @@ test('the fleet index pages, sorts, filters and searches the read model, and fol
       active: 100,
       suspect: 50,
       inactive: 50,
+      left: 0,
       removed: 50,
       schedulable: 100,
       cordoned: 0,
+      draining: 0,
       flapping: 0,
     });
     const ids = (page: { workers: WorkerDocument[] }) => page.workers.map((worker) => worker.workerId);
@@ -99,9 +101,11 @@ test('the fleet index pages, sorts, filters and searches the read model, and fol
       active: 100,
       suspect: 50,
       inactive: 51,
+      left: 0,
       removed: 50,
       schedulable: 100,
       cordoned: 1,
+      draining: 0,
       flapping: 0,
     });
     assert.equal(

@@ -34,7 +34,7 @@ test('a worker query takes a descending sort, a status list or all, and searches
   assert.equal([...parsed.value.statuses], ['suspect', 'removed']);
   assert.is(parsed.value.search, 'kim_1');
   const all = workerQuery('status=all');
-  assert.equal(all.ok && [...all.value.statuses], ['active', 'suspect', 'inactive', 'removed']);
+  assert.equal(all.ok && [...all.value.statuses], ['active', 'suspect', 'inactive', 'left', 'removed']);
 });
 
 test('bad worker queries are refused with what is allowed', () => {
@@ -58,7 +58,7 @@ test('bad worker queries are refused with what is allowed', () => {
   assert.equal(workerQuery('status=active,'), {
     ok: false,
     error:
-      'status must be a comma-separated list of active, suspect, inactive, removed (or all), got "active,"',
+      'status must be a comma-separated list of active, suspect, inactive, left, removed (or all), got "active,"',
   });
   assert.equal(workerQuery(`search=${'a'.repeat(65)}`).ok, false);
   assert.equal(workerQuery('search=a.b').ok, false);

@@ -121,6 +121,7 @@ test('--status takes a status, schedulable or not, or a flag; removed ones only 
   assert.equal(ids('unschedulable', true), ['amy', 'ben', 'cat', 'dan']);
   assert.equal(ids('cordoned'), ['amy', 'cat']);
   assert.equal(ids('flapping'), ['amy']);
+  assert.equal(ids('draining'), []);
   assert.is(selectWorkers(fleet, 'unschedulable', false).hiddenRemoved, 1);
   assert.is(selectWorkers(fleet, 'suspect', false).hiddenRemoved, 0);
   assert.is(parseWorkerFilter('suspect'), 'suspect');
@@ -130,7 +131,7 @@ test('--status takes a status, schedulable or not, or a flag; removed ones only 
     (error: Error) =>
       error instanceof ConfigError &&
       error.message ===
-        '--status "toString" is not a status: use one of active, suspect, inactive, left, removed, schedulable, unschedulable, flapping, cordoned',
+        '--status "toString" is not a status: use one of active, suspect, inactive, left, removed, schedulable, unschedulable, flapping, cordoned, draining',
   );
 });
 
