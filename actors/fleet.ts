@@ -1,11 +1,12 @@
 import { type Actor, type AnyActorRef, createActor, createMachine } from 'xstate';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
-import type {
-  DrainEndedBy,
-  StoppedAttempt,
-  WorkerEvent,
-  WorkerStatus,
-  WorkerStreamEvent,
+import {
+  type DrainEndedBy,
+  endsStretch,
+  type StoppedAttempt,
+  type WorkerEvent,
+  type WorkerStatus,
+  type WorkerStreamEvent,
 } from '../streams/contracts/worker-events.js';
 import {
   type Clock,
@@ -60,6 +61,13 @@ interface WorkerSlot {
   lastArrivalAt: number | undefined;
   /** Its inter-arrival times, for φ; created with the first sample. */
   window: InterArrivalWindow | undefined;
+  /**
+   * When its current status stretch began, on the fleet's clock: the `at` of its last
+   * stretch-ending event, or, restored from the read model, its wall `statusSince` converted as
+   * the wall clock reads at restore (a step made while the monitor was down is not seen).
+   * Undefined when unknown: its next event then says nothing of the stretch's length.
+   */
+  stretchStartedAt: number | undefined;
 }
 
 /** Owns the actor system the worker actors share; it has no behaviour of its own. */
@@ -95,6 +103,8 @@ export class Fleet {
   /** Workers frozen by `suspend()`, waiting for `resume()`, and their φ windows. */
   private suspendedWorkers?: KnownWorker[];
   private readonly suspendedWindows = new Map<string, InterArrivalWindow>();
+  /** Stretch starts of the frozen workers, kept on the fleet's clock so a step while frozen moves none. */
+  private readonly suspendedStretchStarts = new Map<string, number>();
   private stopped = false;
   private readonly clock: Clock;
 
@@ -146,6 +156,7 @@ export class Fleet {
           previousSeq: this.removedSeqs.get(heartbeat.workerId) ?? 0,
         },
         'active',
+        undefined,
       );
       spawned.lastArrivalAt = receivedAt;
       this.removedSeqs.delete(heartbeat.workerId);
@@ -188,6 +199,9 @@ export class Fleet {
         continue;
       }
       const window = this.suspendedWindows.get(known.workerId);
+      const stretchStartedAt =
+        this.suspendedStretchStarts.get(known.workerId) ??
+        (known.statusSince === undefined ? undefined : fromWallTime(this.clock, known.statusSince));
       const slot = this.spawn(
         {
           workerId: known.workerId,
@@ -197,10 +211,12 @@ export class Fleet {
           suspicion: this.detector.suspicionOf(window),
         },
         known.status,
+        stretchStartedAt,
       );
       slot.window = window;
     }
     this.suspendedWindows.clear();
+    this.suspendedStretchStarts.clear();
   }
 
   /** Continues disruption mode (and its event numbering) as the event log left it. */
@@ -208,7 +224,11 @@ export class Fleet {
     this.guard.restore(state);
   }
 
-  private spawn(input: WorkerLivenessInput, status: WorkerStatus): WorkerSlot {
+  private spawn(
+    input: WorkerLivenessInput,
+    status: WorkerStatus,
+    stretchStartedAt: number | undefined,
+  ): WorkerSlot {
     const actor = createActor(this.machine, { parent: this.root as AnyActorRef, input });
     const slot: WorkerSlot = {
       actor,
@@ -216,16 +236,34 @@ export class Fleet {
       pendingHeartbeatAt: undefined,
       lastArrivalAt: undefined,
       window: undefined,
+      stretchStartedAt,
     };
     this.counts[status]++;
     actor.on('*', (event) => {
       // Forwarded first: a disruption change the event causes (see track) comes after it.
-      this.options.onEvent(this.onWallClock(event));
+      this.options.onEvent(this.onWallClock(this.withStretchLength(slot, event)));
       this.track(slot, event);
     });
     this.workers.set(input.workerId, slot);
     this.timers.runFor(slot, () => actor.start());
     return slot;
+  }
+
+  /**
+   * The event with the length of the status stretch it ends, on the fleet's clock: uptime sums
+   * these, so a step of the wall clock between two events does not skew it. A registration
+   * starts the first stretch (or the first after a removal, which counts nowhere).
+   */
+  private withStretchLength(slot: WorkerSlot, event: WorkerEvent): WorkerEvent {
+    if (event.type === 'WorkerRegistered') {
+      slot.stretchStartedAt = event.at;
+      return event;
+    }
+    if (!endsStretch(event)) return event;
+    const startedAt = slot.stretchStartedAt;
+    slot.stretchStartedAt = event.at;
+    if (startedAt === undefined) return event;
+    return { ...event, previousStretchMs: Math.max(0, event.at - startedAt) };
   }
 
   /**
@@ -309,6 +347,8 @@ export class Fleet {
       this.deliverPendingHeartbeat(slot);
       const known = knownWorkerOf(slot);
       frozen.push({ ...known, lastHeartbeatAt: toWallTime(this.clock, known.lastHeartbeatAt) });
+      if (slot.stretchStartedAt !== undefined)
+        this.suspendedStretchStarts.set(known.workerId, slot.stretchStartedAt);
       // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
       if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
     }
@@ -511,6 +551,7 @@ export class Fleet {
     this.dropAllWorkers();
     this.suspendedWorkers = undefined;
     this.suspendedWindows.clear();
+    this.suspendedStretchStarts.clear();
     this.root.stop();
   }
 

@@ -32,6 +32,8 @@ export interface KnownWorker {
   cordoned: boolean;
   /** Absent in workers recorded before drains existed. */
   draining?: boolean;
+  /** When it entered its status, on the wall clock; absent when unknown (its next event then omits the stretch's length). */
+  statusSince?: number;
 }
 
 export type WorkerLivenessInput =

@@ -391,6 +391,7 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
     flapping: document.flapping ?? false,
     cordoned: document.cordoned ?? false,
     draining: Boolean(document.drain),
+    statusSince: document.statusSince,
   };
 }
 

@@ -98,15 +98,19 @@ export function uptimeOf(document: UptimeSource): UptimeRecord {
 
 /**
  * Folds a change of status stretch into the record: the stretch `before` ended at `after.since`.
- * Pure. A stretch that restarts in the same status (its `since` moved) only adds the time that
- * ended; it is neither a new outage nor a recovery.
+ * Pure. `measuredMs` is the ended stretch's length as the monitor measured it on its monotonic
+ * clock; without it (events written before it was measured) the length is the difference of the
+ * two wall-clock times, which a step of the host's clock skews (clamped at zero). A stretch that
+ * restarts in the same status (its `since` moved) only adds the time that ended; it is neither a
+ * new outage nor a recovery.
  */
 export function evolveUptime(
   record: UptimeRecord,
   before: StatusStretch,
   after: StatusStretch,
+  measuredMs?: number,
 ): UptimeRecord {
-  const ended = Math.max(0, after.since - before.since);
+  const ended = measuredMs ?? Math.max(0, after.since - before.since);
   const next: UptimeRecord = { ...record };
   if (before.status === 'active') next.activeMs += ended;
   else if (before.status === 'suspect') next.suspectMs += ended;
@@ -117,8 +121,10 @@ export function evolveUptime(
     next.outages++;
     next.downSince = after.since;
   } else if (wasDown && !isDown) {
-    const from = record.downSince ?? before.since;
-    const downtime: Downtime = { from, to: Math.max(after.since, from) };
+    // The outage's length is the inactive stretches' (earlier ones of the outage on the wall
+    // clock, the one ending now as measured), placed to end when it ended.
+    const earlier = Math.max(0, before.since - (record.downSince ?? before.since));
+    const downtime: Downtime = { from: after.since - (earlier + ended), to: after.since };
     if (after.status === 'active' || after.status === 'suspect') {
       next.recoveries++;
       next.recoveredDowntimeMs += downtime.to - downtime.from;

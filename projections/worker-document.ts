@@ -1,5 +1,5 @@
 import type { Capacity, Usage } from '../streams/contracts/heartbeat.js';
-import type { WorkerEvent, WorkerStatus } from '../streams/contracts/worker-events.js';
+import { endsStretch, type WorkerEvent, type WorkerStatus } from '../streams/contracts/worker-events.js';
 import { NO_RESOURCES, type Resources } from './resources.js';
 import { evolveUptime, startUptime, type UptimeRecord, uptimeOf } from './uptime.js';
 
@@ -77,19 +77,24 @@ const NO_USAGE: Usage = { cpu: 0, memory: 0, storage: 0, gpu: 0 };
 export function evolveWorker(document: WorkerDocument | undefined, event: WorkerEvent): WorkerDocument {
   if (document && event.seq <= document.lastEventSeq) return document;
   const next = applyEvent(document ?? emptyDocument(event), document, event);
-  return { ...next, uptime: nextUptime(document, next) };
+  const measuredMs = endsStretch(event) ? event.previousStretchMs : undefined;
+  return { ...next, uptime: nextUptime(document, next, measuredMs) };
 }
 
 /**
  * The uptime record after an event: unchanged while the status stretch goes on; a fresh one for
  * a new worker and for one that comes back after its removal (as its registration time does).
  */
-function nextUptime(before: WorkerDocument | undefined, after: WorkerDocument): UptimeRecord {
+function nextUptime(
+  before: WorkerDocument | undefined,
+  after: WorkerDocument,
+  measuredMs: number | undefined,
+): UptimeRecord {
   const stretch = { status: after.status, since: after.statusSince };
   if (!before || (before.status === 'removed' && after.status !== 'removed')) return startUptime(stretch);
   const record = uptimeOf(before);
   if (before.status === after.status && before.statusSince === after.statusSince) return record;
-  return evolveUptime(record, { status: before.status, since: before.statusSince }, stretch);
+  return evolveUptime(record, { status: before.status, since: before.statusSince }, stretch, measuredMs);
 }
 
 function applyEvent(

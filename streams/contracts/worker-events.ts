@@ -24,6 +24,15 @@ const base = {
   seq: z.number().int().min(1),
 };
 
+/**
+ * On the events that start a new status stretch (all but the registration): how long the stretch
+ * they end lasted, measured by the monitor on its monotonic clock, so uptime does not depend on
+ * the host's wall clock staying put. Absent in events written before it was measured.
+ */
+const stretchLength = {
+  previousStretchMs: z.number().finite().min(0).optional(),
+};
+
 const workerRegisteredSchema = z.object({
   type: z.literal('WorkerRegistered'),
   ...base,
@@ -34,12 +43,14 @@ const workerRegisteredSchema = z.object({
 const workerActivatedSchema = z.object({
   type: z.literal('WorkerActivated'),
   ...base,
+  ...stretchLength,
   lastHeartbeatAt: z.number().finite(),
 });
 
 const workerInactiveSchema = z.object({
   type: z.literal('WorkerInactive'),
   ...base,
+  ...stretchLength,
   lastHeartbeatAt: z.number().finite(),
   silentForMs: z.number().finite().min(0),
 });
@@ -55,6 +66,7 @@ const workerCapacityChangedSchema = z.object({
 const workerSuspectedSchema = z.object({
   type: z.literal('WorkerSuspected'),
   ...base,
+  ...stretchLength,
   lastHeartbeatAt: z.number().finite(),
   silentForMs: z.number().finite().min(0),
   /** The silence that made it suspect: where φ reaches the threshold, or the fixed fallback. */
@@ -69,6 +81,7 @@ const workerSuspectedSchema = z.object({
 const workerRecoveredSchema = z.object({
   type: z.literal('WorkerRecovered'),
   ...base,
+  ...stretchLength,
   lastHeartbeatAt: z.number().finite(),
 });
 
@@ -93,7 +106,7 @@ const workerStabilizedSchema = z.object({
 /** Operator controls (`cloudai workers cordon|uncordon|remove`). */
 const workerCordonedSchema = z.object({ type: z.literal('WorkerCordoned'), ...base });
 const workerUncordonedSchema = z.object({ type: z.literal('WorkerUncordoned'), ...base });
-const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base });
+const workerRemovedSchema = z.object({ type: z.literal('WorkerRemoved'), ...base, ...stretchLength });
 
 /**
  * Drain (`cloudai workers drain ID`): no new tasks, those it holds may finish until the
@@ -143,6 +156,7 @@ export const MAX_STOPPED_ATTEMPTS = 1_000;
 const workerLeftSchema = z.object({
   type: z.literal('WorkerLeft'),
   ...base,
+  ...stretchLength,
   lastHeartbeatAt: z.number().finite(),
   /** What it ran and stopped on its way out. */
   stoppedAttempts: z.array(stoppedAttemptSchema).max(MAX_STOPPED_ATTEMPTS),
@@ -212,6 +226,21 @@ export type WorkerRecovered = z.infer<typeof workerRecoveredSchema>;
 export type WorkerFlapping = z.infer<typeof workerFlappingSchema>;
 export type WorkerStabilized = z.infer<typeof workerStabilizedSchema>;
 export type WorkerLeft = z.infer<typeof workerLeftSchema>;
+
+/** The events that end a worker's status stretch (and start the next), saying how long it lasted. */
+const STRETCH_ENDING_TYPES = [
+  'WorkerActivated',
+  'WorkerRecovered',
+  'WorkerSuspected',
+  'WorkerInactive',
+  'WorkerLeft',
+  'WorkerRemoved',
+] as const;
+export type StretchEndingEvent = Extract<WorkerEvent, { type: (typeof STRETCH_ENDING_TYPES)[number] }>;
+
+export function endsStretch(event: WorkerStreamEvent): event is StretchEndingEvent {
+  return (STRETCH_ENDING_TYPES as readonly string[]).includes(event.type);
+}
 export type WorkerDrained = z.infer<typeof workerDrainedSchema>;
 export type DrainEndedBy = WorkerDrained['endedBy'];
 export type DisruptionEvent = z.infer<typeof disruptionEventSchema>;

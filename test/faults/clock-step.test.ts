@@ -28,8 +28,13 @@ interface Context {
   serve: RunningCli;
   nc: NatsConnection;
   workers: Map<string, HeartbeatPublisher>;
-  /** Every liveness change, as the alerts carry it, with when this process (an unstepped clock) heard it. */
-  heard: Array<{ event: WorkerStreamEvent; heardAt: number }>;
+  /** When each worker started beating, on this process's monotonic clock. */
+  startedAt: Map<string, number>;
+  /**
+   * Every liveness change, as the alerts carry it, with when this process (an unstepped clock)
+   * heard it, on its wall clock and on its monotonic one.
+   */
+  heard: Array<{ event: WorkerStreamEvent; heardAt: number; heardAtMonotonic: number }>;
   alerts: Subscription;
 }
 
@@ -59,12 +64,20 @@ clock.before(async (context) => {
     callback: (error, msg) => {
       if (error) return;
       const alert = decodeAlert(msg.data);
-      if (alert.ok) context.heard.push({ event: alert.value.event, heardAt: Date.now() });
+      if (alert.ok) {
+        context.heard.push({
+          event: alert.value.event,
+          heardAt: Date.now(),
+          heardAtMonotonic: performance.now(),
+        });
+      }
     },
   });
   context.workers = new Map();
+  context.startedAt = new Map();
   for (const workerId of ['tessa', 'kim', 'ravi']) {
     const worker = context.cluster.worker(context.nc, workerId);
+    context.startedAt.set(workerId, performance.now());
     worker.start();
     context.workers.set(workerId, worker);
   }
@@ -175,7 +188,16 @@ clock(
       `\n  measured: detection of a stopped worker after a ${STEP_MS / 60_000} min backward step: ${took} ms (timeout ${TIMEOUT_MS} ms)\n`,
     );
     const workers = await statsOf(context);
-    assert.is(workers.find((worker) => worker.workerId === 'kim')?.status, 'inactive');
+    const kim = workers.find((worker) => worker.workerId === 'kim');
+    assert.is(kim?.status, 'inactive');
+    // Up from its start to its outage across both steps: the stretches were measured on the
+    // monotonic clock, so its time up is the real time that passed (wall-clock `at`s would give none).
+    const inactiveHeardAt = context.heard.find(({ event }) => event === inactive)?.heardAtMonotonic;
+    const upFor = (inactiveHeardAt ?? Number.NaN) - (context.startedAt.get('kim') ?? Number.NaN);
+    const upShown = (kim?.stats.activeMs ?? 0) + (kim?.stats.suspectMs ?? 0);
+    assert.ok(Math.abs(upShown - upFor) < 1_000, `up ${upShown} ms shown, ${Math.round(upFor)} ms real`);
+    assert.ok((kim?.stats.activeMs ?? 0) > upFor - TIMEOUT_MS - 1_000, `active ${kim?.stats.activeMs} ms`);
+    process.stdout.write(`  measured: kim up ${upShown} ms shown, ${Math.round(upFor)} ms real\n`);
     assert.is(workers.find((worker) => worker.workerId === 'tessa')?.status, 'active');
     const shown = await runCli(['workers', 'stats', 'kim'], context.steppedEnv);
     assert.is(shown.code, 0, shown.stderr);

@@ -1,4 +1,5 @@
 import { NO_RESOURCES } from '../../projections/resources.js';
+import type { WorkerStats } from '../../projections/uptime.js';
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
 import { type HistoryStep, workerHistory } from './worker-history.js';
 
@@ -30,11 +31,25 @@ export function foldWorker(workerId: string, steps: readonly HistoryStep[]): Wor
   return document;
 }
 
+/** The statistics of `everyStateHistory` read at minute 60, computed by hand. */
+export const EVERY_STATE_FIGURES_AT_60: WorkerStats = {
+  activeMs: 49 * 60_000, // 0–10, 11–30, 40–60
+  suspectMs: 60_000,
+  inactiveMs: 10 * 60_000,
+  outages: 1,
+  recoveries: 1,
+  meanTimeToRecoveryMs: 10 * 60_000,
+  // Younger than a day: the window covers only its lifetime, and suspect counts as available.
+  availabilityLast24h: 50 / 60,
+  availabilitySinceRegistration: 50 / 60,
+};
+
 /**
  * A worker that has been through every state, `at(minutes)` after it registered: suspect from 10
  * to 11, inactive from 30 to 40, back flapping, cordoned at 41. At minute 60 it has been active
  * 49 minutes, suspect 1 and inactive 10 (one outage, recovered).
  */
+
 export function everyStateHistory(at: (minutes: number) => number): HistoryStep[] {
   return [
     ['registered', at(0)],

@@ -76,6 +76,47 @@ test('restored workers: wall-clock times from the log are taken back onto the fl
   fleet.stop();
 });
 
+test('each status change carries the length of the stretch it ends, on the fleet clock', () => {
+  const { clock, monotonic, step } = steppableClock();
+  const { fleet, events } = fleetOn(clock);
+  fleet.receiveHeartbeat(heartbeat('tessa'), clock.now());
+  monotonic.increment(20_000);
+  step(-10 * 60_000);
+  monotonic.increment(TIMEOUT_MS - 20_000);
+  const inactive = events.at(-1);
+  assert.ok(inactive?.type === 'WorkerInactive');
+  assert.ok(inactive.at < (events[0]?.at ?? 0), 'its `at` went back with the wall clock');
+  assert.is(inactive.previousStretchMs, TIMEOUT_MS, 'active for the timeout, whatever the wall clock says');
+  step(25 * 60_000);
+  monotonic.increment(7_000);
+  fleet.receiveHeartbeat(heartbeat('tessa'), clock.now());
+  const back = events.at(-1);
+  assert.ok(back?.type === 'WorkerActivated');
+  assert.is(back.previousStretchMs, 7_000);
+  assert.ok(!('previousStretchMs' in (events[0] ?? {})), 'a registration ends no stretch');
+  fleet.stop();
+});
+
+test('stretches across a restore and a suspension: from statusSince, or kept on the fleet clock', () => {
+  const { clock, monotonic, step } = steppableClock();
+  const { fleet, events } = fleetOn(clock);
+  monotonic.increment(50_000);
+  // The read model says kim went active 40 s before this restore, as the wall clock reads now.
+  fleet.restore([
+    knownWorker('kim', { status: 'active', seq: 3, lastHeartbeatAt: 1_045_000, statusSince: 1_010_000 }),
+  ]);
+  fleet.suspend();
+  step(-10 * 60_000);
+  monotonic.increment(5_000);
+  fleet.resume();
+  monotonic.increment(TIMEOUT_MS);
+  const inactive = events.at(-1);
+  assert.ok(inactive?.type === 'WorkerInactive');
+  // 40 s before the restore, 5 s suspended, a full timeout after: the step while suspended shows nowhere.
+  assert.is(inactive.previousStretchMs, 40_000 + 5_000 + TIMEOUT_MS);
+  fleet.stop();
+});
+
 test('the monotonic clock reads whole milliseconds near the wall clock and never goes back', () => {
   const first = MONOTONIC_CLOCK.now();
   assert.ok(Number.isInteger(first));

@@ -23,6 +23,7 @@ test('a leave turns an active worker left at once, naming what it stopped; no ti
     // The coalesced heartbeat at 1 000 was handed over before the leave.
     lastHeartbeatAt: 1_000,
     stoppedAttempts: [{ taskId: 't-1', attempt: 2 }],
+    previousStretchMs: 1_500,
   });
   clock.increment(10 * TIMEOUT_MS);
   assert.equal(summary(), [

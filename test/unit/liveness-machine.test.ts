@@ -39,6 +39,7 @@ test('still active at timeout − 1 ms, inactive at the timeout', () => {
     seq: 2,
     lastHeartbeatAt: 0,
     silentForMs: TIMEOUT_MS,
+    previousStretchMs: TIMEOUT_MS,
   });
   fleet.stop();
 });
@@ -76,6 +77,7 @@ test('an inactive worker becomes active again on its next heartbeat', () => {
     at: TIMEOUT_MS + 5_000,
     seq: 3,
     lastHeartbeatAt: TIMEOUT_MS + 5_000,
+    previousStretchMs: 5_000,
   });
   // And the countdown runs again from that heartbeat.
   clock.increment(TIMEOUT_MS);
@@ -198,7 +200,13 @@ test('restored workers: active ones get a full timeout from the restart, numberi
 });
 
 /** The WorkerInactive of tessa, silent since `lastHeartbeatAt`, whose countdown ran from `armedAt`. */
-function tessaInactive(seq: number, lastHeartbeatAt: number, armedAt = lastHeartbeatAt): WorkerEvent {
+/** `activeSince`: when its active stretch began on the fleet's clock; absent when the fleet could not know. */
+function tessaInactive(
+  seq: number,
+  lastHeartbeatAt: number,
+  armedAt = lastHeartbeatAt,
+  activeSince?: number,
+): WorkerEvent {
   return {
     type: 'WorkerInactive',
     workerId: 'tessa',
@@ -206,6 +214,7 @@ function tessaInactive(seq: number, lastHeartbeatAt: number, armedAt = lastHeart
     seq,
     lastHeartbeatAt,
     silentForMs: armedAt + TIMEOUT_MS - lastHeartbeatAt,
+    ...(activeSince === undefined ? {} : { previousStretchMs: armedAt + TIMEOUT_MS - activeSince }),
   };
 }
 
@@ -273,7 +282,7 @@ test('steady heartbeats never time out, and do not set a timer each', () => {
   assert.is(fleet.statusOf('tessa'), 'active');
   clock.set(lastBeatAt + TIMEOUT_MS);
   assert.is(fleet.statusOf('tessa'), 'inactive');
-  assert.equal(events.at(-1), tessaInactive(2, lastBeatAt));
+  assert.equal(events.at(-1), tessaInactive(2, lastBeatAt, lastBeatAt, 0));
   fleet.stop();
 });
 
@@ -297,7 +306,7 @@ test('news after quiet heartbeats is taken at once, and the countdown runs from 
   clock.increment(TIMEOUT_MS - 1); // 44 999 ms
   assert.is(fleet.statusOf('tessa'), 'active');
   clock.increment(1);
-  assert.equal(events.at(-1), tessaInactive(3, 15_000));
+  assert.equal(events.at(-1), tessaInactive(3, 15_000, 15_000, 0));
   fleet.stop();
 });
 
@@ -311,7 +320,7 @@ test('suspending keeps the newest coalesced heartbeat of each worker', () => {
   fleet.resume(clock.now());
   clock.increment(TIMEOUT_MS);
   // Resumed at 10 s: a full timeout from then; the last heartbeat it knew is still 5 s.
-  assert.equal(events.at(-1), tessaInactive(2, 5_000, 10_000));
+  assert.equal(events.at(-1), tessaInactive(2, 5_000, 10_000, 0));
   fleet.stop();
 });
 

@@ -30,6 +30,7 @@ test('late heartbeats make a worker suspect after the grace period; inactive sti
     silentForMs: 10_000,
     suspectAfterMs: 10_000,
     phi: null,
+    previousStretchMs: 10_000,
   });
   clock.set(TIMEOUT_MS - 1);
   assert.is(fleet.statusOf('tessa'), 'suspect');
@@ -47,6 +48,7 @@ test('late heartbeats make a worker suspect after the grace period; inactive sti
     seq: 3,
     lastHeartbeatAt: 0,
     silentForMs: TIMEOUT_MS,
+    previousStretchMs: TIMEOUT_MS - 10_000,
   });
   fleet.stop();
 });
@@ -63,6 +65,7 @@ test('a heartbeat returns a suspect worker to active, and the countdowns run fro
     at: 12_000,
     seq: 3,
     lastHeartbeatAt: 12_000,
+    previousStretchMs: 2_000,
   });
   clock.set(21_999);
   assert.is(fleet.statusOf('tessa'), 'active');
@@ -374,6 +377,8 @@ test('an operator ends the mode: the held workers are inactive at once', () => {
     seq: 3,
     lastHeartbeatAt: 0,
     silentForMs: 45_000,
+    // Suspect since its grace ran out at 10 s.
+    previousStretchMs: 35_000,
   });
   const again = fleet.endDisruption();
   assert.ok(!again.ok && /not in disruption mode/.test(again.error));

@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AVAILABILITY_WINDOW_MS, MAX_RECENT_DOWNTIMES, workerStats } from '../../projections/uptime.js';
+import type { WorkerDocument } from '../../projections/worker-document.js';
 import { evolveWorker } from '../../projections/worker-document.js';
-import type { HistoryStep } from '../support/worker-history.js';
-import { foldWorker, workerDocument } from '../support/workers.js';
+import { type HistoryStep, workerHistory } from '../support/worker-history.js';
+import { EVERY_STATE_FIGURES_AT_60, foldWorker, workerDocument } from '../support/workers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -18,17 +19,7 @@ test('suspect, recovered, inactive, back: every figure as computed by hand', () 
     ['inactive', 30 * MINUTE],
     ['activated', 40 * MINUTE],
   ]);
-  assert.equal(workerStats(document, 60 * MINUTE), {
-    activeMs: 49 * MINUTE, // 0–10, 11–30, 40–60
-    suspectMs: 1 * MINUTE,
-    inactiveMs: 10 * MINUTE,
-    outages: 1,
-    recoveries: 1,
-    meanTimeToRecoveryMs: 10 * MINUTE,
-    // Younger than a day: the window covers only its lifetime, and suspect counts as available.
-    availabilityLast24h: 50 / 60,
-    availabilitySinceRegistration: 50 / 60,
-  });
+  assert.equal(workerStats(document, 60 * MINUTE), EVERY_STATE_FIGURES_AT_60);
   assert.is(document.uptime?.recentDowntimes.length, 1);
 });
 
@@ -203,6 +194,55 @@ test('a steady worker’s record does not change with flags or capacity', () => 
   const registered = fold([['registered', 0]]);
   const cordoned = evolveWorker(registered, { type: 'WorkerCordoned', workerId: 'tessa', at: HOUR, seq: 2 });
   assert.is(cordoned.uptime, registered.uptime);
+});
+
+/**
+ * The history of the first test as a host whose wall clock steps back 5 minutes while the worker
+ * is suspect and forward again while it is inactive: `at` is the stepped wall clock, the third
+ * field the stretch's length as the monitor measured it (absent: an event written before that).
+ */
+const STEPPED: Array<[...HistoryStep, number | undefined]> = [
+  ['registered', 0, undefined],
+  ['suspected', 10 * MINUTE, 10 * MINUTE],
+  ['recovered', 6 * MINUTE, 1 * MINUTE],
+  ['inactive', 25 * MINUTE, 19 * MINUTE],
+  ['activated', 40 * MINUTE, 10 * MINUTE],
+];
+
+function foldEvents(withMeasuredLengths: boolean): WorkerDocument {
+  const events = workerHistory(
+    'tessa',
+    STEPPED.map(([kind, at]) => [kind, at]),
+  ).map((event, index) => {
+    const measured = STEPPED[index]?.[2];
+    return withMeasuredLengths && measured !== undefined ? { ...event, previousStretchMs: measured } : event;
+  });
+  let document: WorkerDocument | undefined;
+  for (const event of events) document = evolveWorker(document, event);
+  if (!document) throw new Error('no events');
+  return document;
+}
+
+test('wall-clock steps between events: the measured stretch lengths give the true figures', () => {
+  const document = foldEvents(true);
+  // The very figures of the unstepped history (the first test): no step shows.
+  assert.equal(workerStats(document, 60 * MINUTE), EVERY_STATE_FIGURES_AT_60);
+  // The outage is placed to end when it ended, as long as it lasted.
+  assert.equal(document.uptime?.recentDowntimes, [{ from: 30 * MINUTE, to: 40 * MINUTE }]);
+});
+
+test('events written before stretches were measured: wall-clock differences, never negative', () => {
+  const document = foldEvents(false);
+  const stats = workerStats(document, 60 * MINUTE);
+  // Suspect from 10 to the stepped 6 counts nothing; the outage takes in the forward step.
+  assert.is(stats.suspectMs, 0);
+  assert.is(stats.activeMs, (10 + 19 + 20) * MINUTE);
+  assert.is(stats.inactiveMs, 15 * MINUTE);
+  assert.is(stats.meanTimeToRecoveryMs, 15 * MINUTE);
+  for (const [name, value] of Object.entries(stats)) {
+    assert.ok(value === null || value >= 0, `${name} is ${value}`);
+  }
+  for (const downtime of document.uptime?.recentDowntimes ?? []) assert.ok(downtime.to >= downtime.from);
 });
 
 test.run();
