@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { DEFAULT_MAX_HEARTBEAT_BYTES } from '../control-plane/heartbeat-intake.js';
 import type { ControlPlaneSettings } from '../control-plane/settings.js';
-import { isPolicyName, POLICY_NAMES, type PolicyName } from '../scheduler/policies/policy.js';
+import { isPolicyName, POLICY_NAMES } from '../scheduler/policies/policy.js';
 import { ID_RULE, isValidWorkerId } from '../streams/contracts/subjects.js';
 import { DEFAULT_NATS_URL } from '../streams/nats/connection.js';
 import { UserFacingError } from '../streams/util/user-error.js';
@@ -10,68 +10,18 @@ import { findRunningUp } from './running-up.js';
 
 /** Settings shared by every command. Flags override environment variables, which override these defaults. */
 export interface Config extends ControlPlaneSettings {
-  natsUrl: string;
-  dataDir: string;
-  /** Silence after which a worker is declared inactive. */
-  heartbeatTimeoutMs: number;
   /** How often `cloudai worker` sends a heartbeat. */
   heartbeatIntervalMs: number;
-  maxHeartbeatBytes: number;
-  /** The placement policy of `cloudai serve`. */
-  policy: PolicyName;
-  /** JSON file with RTS parameters; empty: the original's defaults. */
-  rtsParams: string;
-  /** How long a worker's agent has to acknowledge an assignment before the task goes elsewhere. */
-  assignTimeoutMs: number;
-  /** How long a worker that did not acknowledge a task is not offered it again (unless it comes back). */
-  assignRetryAfterMs: number;
-  /** How many younger tasks may be placed ahead of a waiting task before it reserves a worker. */
-  queueBypassLimit: number;
-  /** How long `cloudai task submit|cancel` wait for the scheduler; it answers within half of it. */
-  requestTimeoutMs: number;
   /** How long `cloudai worker` simulates a task that has no command. */
   taskMs: number;
-  /** Most workers one monitor tracks; heartbeats from further new ids are refused and counted. */
-  maxWorkers: number;
   /** NATS credentials file; empty: the command's own file in the data dir, if there is one. */
   credentials: string;
   /** CA certificate the NATS server's must be signed by: the connection then runs over TLS; empty: no TLS. */
   tlsCa: string;
-  /** φ at which a late worker becomes suspect (φ = 8: the chance it is merely late is 10⁻⁸). */
-  phiThreshold: number;
-  /** Silence after which a worker becomes suspect while its φ window has too few samples (default: 2 × interval). */
-  suspectAfterMs: number;
-  /** Heartbeat inter-arrival times kept per worker for φ. */
-  phiWindowSize: number;
-  /** Inter-arrival samples needed before φ, rather than `suspectAfterMs`, decides. */
-  phiMinSamples: number;
-  /** Floor of the standard deviation φ assumes, so a clockwork worker is not suspected at the first jitter. */
-  phiMinStdDevMs: number;
-  /** A worker that comes back from inactive more than this many times within `flapWindowMs` is flapping. */
-  flapThreshold: number;
-  flapWindowMs: number;
-  /** How long a flapping worker must stay up before it gets tasks again. */
-  flapHoldDownMs: number;
-  /** Disruption mode when more than this share of workers (in %) is suspect or went inactive within one timeout… */
-  disruptionThresholdPercent: number;
-  /** …and more than this many workers. */
-  disruptionMinWorkers: number;
-  /** Port of `cloudai serve`'s Prometheus metrics and /healthz; 0: none. */
-  metricsPort: number;
-  /** Interface the metrics port listens on; 0.0.0.0: all of them, so Prometheus can scrape from elsewhere. */
-  metricsHost: string;
-  /** URL that liveness alerts are POSTed to as JSON; empty: none. */
-  alertWebhook: string;
   /** SIGTERM, then SIGKILL after this long, when `cloudai worker` stops a task. */
   taskStopGraceMs: number;
   /** Where `cloudai worker` runs tasks: podman, docker, process, or auto (the first that answers). */
   runtime: string;
-  /** Port of `cloudai serve`'s web dashboard and JSON API; 0: none. */
-  httpPort: number;
-  /** Interface the dashboard listens on: this machine only unless told otherwise. */
-  httpHost: string;
-  /** Bearer token that allows the dashboard's actions; empty: the dashboard is read-only. */
-  httpToken: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
