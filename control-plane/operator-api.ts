@@ -141,21 +141,14 @@ export class OperatorApi {
    */
   act(action: WorkerAction, workerId: string): Promise<OperatorReply> {
     const { subject, verb, act } = WORKER_ACTIONS[action];
-    if (!isValidWorkerId(workerId)) {
-      return Promise.resolve(
-        this.reject(subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`),
-      );
-    }
+    if (!isValidWorkerId(workerId)) return Promise.resolve(this.rejectWorkerId(subject, workerId));
     return this.apply(act(this.options, workerId), `worker ${workerId} ${verb}`);
   }
 
   /** Starts a drain with this deadline, as `cloudai workers drain` does. */
   drain(workerId: string, deadlineMs: number): Promise<OperatorReply> {
-    if (!isValidWorkerId(workerId)) {
-      return Promise.resolve(
-        this.reject(WORKER_DRAIN_SUBJECT, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`),
-      );
-    }
+    if (!isValidWorkerId(workerId))
+      return Promise.resolve(this.rejectWorkerId(WORKER_DRAIN_SUBJECT, workerId));
     return this.apply(
       this.options.drains.start(workerId, deadlineMs),
       `worker ${workerId} draining, deadline in ${deadlineMs} ms`,
@@ -204,6 +197,10 @@ export class OperatorApi {
     const decoded = decodeJson(msg.data, schema);
     if (!decoded.ok) return this.reject(msg.subject, `malformed request: ${decoded.detail}`);
     return { ok: true, value: decoded.value };
+  }
+
+  private rejectWorkerId(subject: string, workerId: string): { ok: false; error: string } {
+    return this.reject(subject, `worker id ${JSON.stringify(workerId)} is invalid: use ${ID_RULE}`);
   }
 
   private reject(subject: string, error: string): { ok: false; error: string } {

@@ -1,8 +1,8 @@
 import type { DisruptionDocument } from '../../projections/disruption-document.js';
 import {
-  MAX_DRAIN_DEADLINE_MS,
   type OperatorReply,
   operatorReplySchema,
+  parseDrainDeadline,
 } from '../../streams/contracts/operator-requests.js';
 import {
   DISRUPTION_END_SUBJECT,
@@ -18,7 +18,7 @@ import { UserFacingError } from '../../streams/util/user-error.js';
 import { type Config, ConfigError, type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { askControlPlane } from '../control-plane-request.js';
 import { readSnapshot } from '../read-model-snapshot.js';
-import { formatDuration, parseDuration } from '../terminal.js';
+import { formatDuration } from '../terminal.js';
 
 export type WorkerControl = 'cordon' | 'uncordon' | 'remove';
 
@@ -94,12 +94,9 @@ export async function drainCommand(
     process.stdout.write(`worker ${workerId}: drain cancelled; it gets new tasks again unless cordoned\n`);
     return;
   }
-  const deadlineMs = parseDuration(options.deadline);
-  if (deadlineMs === undefined || deadlineMs > MAX_DRAIN_DEADLINE_MS) {
-    throw new ConfigError(
-      `--deadline ${JSON.stringify(options.deadline)} is not a duration up to 24 days: write it like 1h, 30m, 1h30m or 90s`,
-    );
-  }
+  const deadline = parseDrainDeadline(options.deadline);
+  if (!deadline.ok) throw new ConfigError(`--deadline ${deadline.problem}`);
+  const deadlineMs = deadline.ms;
   const reply = await askFleet(
     config,
     WORKER_DRAIN_SUBJECT,

@@ -13,11 +13,11 @@ import { isSchedulable, type WorkerDocument } from '../../projections/worker-doc
 import type { WorkerBatchResult } from '../../projections/worker-projector.js';
 import { type Alert, alertOf } from '../../streams/contracts/alerts.js';
 import type { OperatorReply } from '../../streams/contracts/operator-requests.js';
-import { DEFAULT_DRAIN_DEADLINE, MAX_DRAIN_DEADLINE_MS } from '../../streams/contracts/operator-requests.js';
+import { DEFAULT_DRAIN_DEADLINE, parseDrainDeadline } from '../../streams/contracts/operator-requests.js';
 import { ID_RULE, isValidTaskId, isValidWorkerId } from '../../streams/contracts/subjects.js';
 import { type CancelReply, TASK_STATUSES, type TaskStatus } from '../../streams/contracts/task-events.js';
 import { isDisruptionEvent } from '../../streams/contracts/worker-events.js';
-import { formatDuration, parseDuration } from '../../streams/util/duration.js';
+import { formatDuration } from '../../streams/util/duration.js';
 import type { Logger } from '../../streams/util/logger.js';
 import { projectRoot } from '../../streams/util/project-root.js';
 import { WORKER_ACTIONS, type WorkerAction } from '../operator-api.js';
@@ -487,13 +487,9 @@ export class DashboardServer {
     const invalid = invalidWorkerId(workerId);
     if (invalid) return invalid;
     const deadline = params.get('deadline') ?? DEFAULT_DRAIN_DEADLINE;
-    const deadlineMs = parseDuration(deadline);
-    if (deadlineMs === undefined || deadlineMs > MAX_DRAIN_DEADLINE_MS) {
-      return failure(
-        400,
-        `deadline ${JSON.stringify(deadline)} is not a duration up to 24 days: write it like 1h, 30m, 1h30m or 90s`,
-      );
-    }
+    const parsed = parseDrainDeadline(deadline);
+    if (!parsed.ok) return failure(400, `deadline ${parsed.problem}`);
+    const deadlineMs = parsed.ms;
     if (!this.index.get(workerId)) return unknownWorker(workerId);
     const reply = await this.options.sources.operator.drain(workerId, deadlineMs);
     if (!reply.ok) return failure(409, reply.error);
