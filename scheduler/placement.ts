@@ -829,8 +829,7 @@ class PlacementPass {
 }
 
 /** What keeps a worker from new tasks, in the order the wait reasons name them. */
-type HeldBackState = 'suspect' | 'draining' | 'cordoned' | 'flapping' | 'inactive' | 'left' | 'removed';
-const HELD_BACK_STATES: readonly HeldBackState[] = [
+const HELD_BACK_STATES = [
   'suspect',
   'draining',
   'cordoned',
@@ -838,7 +837,8 @@ const HELD_BACK_STATES: readonly HeldBackState[] = [
   'inactive',
   'left',
   'removed',
-];
+] as const;
+type HeldBackState = (typeof HELD_BACK_STATES)[number];
 
 /** Names shown before "and N more", so a large fleet keeps the reason on one line. */
 const MAX_NAMED = 3;

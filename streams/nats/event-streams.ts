@@ -4,6 +4,8 @@ import {
   type JetStreamManager,
   RetentionPolicy,
   StorageType,
+  type StreamConfig,
+  type StreamUpdateConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import {
@@ -18,7 +20,7 @@ import {
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /** JetStream's error code when a stream of that name exists with another configuration. */
-export const STREAM_NAME_IN_USE = 10058;
+const STREAM_NAME_IN_USE = 10058;
 
 /**
  * Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call
@@ -39,7 +41,7 @@ export function ensureTasksStream(jsm: JetStreamManager): Promise<number> {
  * version) are added. Resolves with the stream's last sequence (0 for a new one), which a
  * starting control plane waits for its read model to reach.
  */
-export async function ensureEventStream(
+export function ensureEventStream(
   jsm: JetStreamManager,
   name: string,
   subjects: readonly string[],
@@ -51,12 +53,25 @@ export async function ensureEventStream(
     retention: RetentionPolicy.Limits,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
+  return ensureStream(jsm, config, (existing) => {
+    const missing = subjects.filter((subject) => !existing.subjects?.includes(subject));
+    return missing.length > 0 ? { subjects: [...(existing.subjects ?? []), ...missing] } : undefined;
+  });
+}
+
+/**
+ * Creates the stream `config` describes if missing. An existing one keeps its data and gets the
+ * change `changeOf` asks for, if any. Resolves with the stream's last sequence (0 for a new one).
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+  changeOf: (existing: StreamConfig) => Partial<StreamUpdateConfig> | undefined,
+): Promise<number> {
   try {
-    const existing = await jsm.streams.info(name);
-    const missing = subjects.filter((subject) => !existing.config.subjects?.includes(subject));
-    if (missing.length > 0) {
-      await jsm.streams.update(name, { subjects: [...(existing.config.subjects ?? []), ...missing] });
-    }
+    const existing = await jsm.streams.info(config.name);
+    const change = changeOf(existing.config);
+    if (change) await jsm.streams.update(config.name, change);
     return existing.state.last_seq;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;
@@ -66,7 +81,7 @@ export async function ensureEventStream(
   } catch (error) {
     // Another process created it between our info and add: that is what we wanted.
     if (error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE) {
-      return (await jsm.streams.info(name)).state.last_seq;
+      return (await jsm.streams.info(config.name)).state.last_seq;
     }
     throw error;
   }
