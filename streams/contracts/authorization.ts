@@ -1,6 +1,7 @@
 import {
   ALERTS_WILDCARD,
   heartbeatSubject,
+  mappedHeartbeatSubjects,
   WORKERS_API_WILDCARD,
   workerLeaveSubject,
   workerTaskLogsWildcard,
@@ -67,6 +68,7 @@ export function permissionsOf(identity: Identity): Permissions {
       return {
         publish: [
           heartbeatSubject(identity.workerId),
+          mappedHeartbeatSubjects(identity.workerId),
           workerLeaveSubject(identity.workerId),
           `tasks.reports.${identity.workerId}`,
           workerTaskLogsWildcard(identity.workerId),

@@ -14,17 +14,42 @@ export function isValidWorkerId(value: unknown): value is string {
 }
 
 export const HEARTBEAT_PREFIX = 'heartbeat.';
+/** Heartbeats as workers publish them, on a server without the partition mapping. */
 export const HEARTBEAT_WILDCARD = 'heartbeat.*';
 
 export function heartbeatSubject(workerId: string): string {
   return `${HEARTBEAT_PREFIX}${workerId}`;
 }
 
-/** The worker id a heartbeat subject names, or undefined when the subject is not `heartbeat.<token>`. */
-export function workerIdFromHeartbeatSubject(subject: string): string | undefined {
+/** Heartbeats of one partition as a server with the partition mapping delivers them: `heartbeat.<p>.<id>`. */
+export function partitionHeartbeatWildcard(partition: number): string {
+  return `${HEARTBEAT_PREFIX}${partition}.*`;
+}
+
+/** What a worker may publish on a server with the mapping: the server checks the mapped subject. */
+export function mappedHeartbeatSubjects(workerId: string): string {
+  return `${HEARTBEAT_PREFIX}*.${workerId}`;
+}
+
+/**
+ * The worker id a heartbeat subject names, `heartbeat.<id>` or (mapped by the server)
+ * `heartbeat.<partition>.<id>`, with the partition when the server gave one; undefined for any
+ * other subject.
+ */
+export function parseHeartbeatSubject(subject: string): { workerId: string; partition?: number } | undefined {
   if (!subject.startsWith(HEARTBEAT_PREFIX)) return undefined;
-  const token = subject.slice(HEARTBEAT_PREFIX.length);
-  return token.length > 0 && !token.includes('.') ? token : undefined;
+  const rest = subject.slice(HEARTBEAT_PREFIX.length);
+  const dot = rest.indexOf('.');
+  if (dot < 0) return rest.length > 0 ? { workerId: rest } : undefined;
+  const partitionToken = rest.slice(0, dot);
+  const workerId = rest.slice(dot + 1);
+  if (!/^\d{1,4}$/.test(partitionToken) || workerId.length === 0 || workerId.includes('.')) return undefined;
+  return { workerId, partition: Number(partitionToken) };
+}
+
+/** The worker id a heartbeat subject names (either form), or undefined. */
+export function workerIdFromHeartbeatSubject(subject: string): string | undefined {
+  return parseHeartbeatSubject(subject)?.workerId;
 }
 
 export const WORKER_EVENTS_STREAM = 'WORKER_EVENTS';
