@@ -121,6 +121,12 @@ export class DisruptionGuard {
     }
   }
 
+  /** The fleet no longer judges this worker (its partition moved to another control plane). */
+  forget(workerId: string): void {
+    this.held.delete(workerId);
+    this.recentlyInactive.delete(workerId);
+  }
+
   /** The fleet dropped its actors (suspended): nobody is held any more; they are re-judged when restored. */
   forgetHeld(): void {
     this.held.clear();

@@ -219,6 +219,38 @@ export class Fleet {
     this.suspendedStretchStarts.clear();
   }
 
+  /**
+   * Drops workers without a word: another control plane judges them now (their partition
+   * moved). No event, no timer left; a later `restore` brings them back.
+   */
+  forget(workerIds: Iterable<string>): void {
+    const forgotten = new Set(workerIds);
+    const slots = new Set<WorkerSlot>();
+    for (const workerId of forgotten) {
+      const slot = this.workers.get(workerId);
+      if (slot) {
+        slots.add(slot);
+        this.counts[slot.status]--;
+        this.workers.delete(workerId);
+        this.guard.forget(workerId);
+      }
+      this.removedSeqs.delete(workerId);
+      this.suspendedWindows.delete(workerId);
+      this.suspendedStretchStarts.delete(workerId);
+    }
+    if (slots.size > 0) this.timers.cancelWhere((owner) => slots.has(owner));
+    if (this.suspendedWorkers) {
+      this.suspendedWorkers = this.suspendedWorkers.filter((worker) => !forgotten.has(worker.workerId));
+    }
+  }
+
+  /** The ids of the workers tracked, removed ones included (they are remembered by their `seq`). */
+  *workerIds(): IterableIterator<string> {
+    yield* this.workers.keys();
+    yield* this.removedSeqs.keys();
+    for (const worker of this.suspendedWorkers ?? []) yield worker.workerId;
+  }
+
   /** Continues disruption mode (and its event numbering) as the event log left it. */
   restoreDisruption(state: { active: boolean; lastEventSeq: number }): void {
     this.guard.restore(state);

@@ -89,6 +89,13 @@ export class TimerQueue<Owner = unknown> implements Clock {
     if (isTimerEntry(handle)) handle.callback = undefined;
   }
 
+  /** Cancels the timers of the owners `cancels` picks (one pass over the queue). */
+  cancelWhere(cancels: (owner: Owner) => boolean): void {
+    for (const entry of this.heap) {
+      if (entry.owner !== undefined && cancels(entry.owner)) entry.callback = undefined;
+    }
+  }
+
   /** Cancels every timer, pending or not. */
   clear(): void {
     this.heap = [];

@@ -60,6 +60,7 @@ export const DEFAULT_CONFIG: Config = {
   httpPort: 0,
   httpHost: '127.0.0.1',
   httpToken: '',
+  leaseTtlMs: 10_000,
 };
 
 /** The dashboard port `cloudai up` takes when none is given and it is free (else any free one). */
@@ -103,6 +104,7 @@ export const CONFIG_ENV: Partial<Record<keyof Config, string>> = {
   httpPort: 'CLOUDAI_HTTP_PORT',
   httpHost: 'CLOUDAI_HTTP_HOST',
   httpToken: 'CLOUDAI_HTTP_TOKEN',
+  leaseTtlMs: 'CLOUDAI_LEASE_TTL_MS',
 };
 
 /** Where `cloudai up` keeps the embedded nats-server's store, config copy and pid file. */

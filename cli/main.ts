@@ -53,6 +53,10 @@ const CONFIG_FLAGS: Partial<Record<keyof Config, { arg: string; what: string; ot
     otherDefault: "the original's",
   },
   assignTimeoutMs: { arg: 'ms', what: 'time a worker has to acknowledge an assignment' },
+  leaseTtlMs: {
+    arg: 'ms',
+    what: 'lease TTL of control planes sharing a cluster: a dead one is replaced after it (the same on all of them)',
+  },
   taskMs: { arg: 'ms', what: 'how long a task without --command takes' },
   metricsPort: {
     arg: 'port',
@@ -183,6 +187,7 @@ withConfigOptions(
     'rtsParams',
     'assignTimeoutMs',
     'taskLogsMaxBytes',
+    'leaseTtlMs',
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],

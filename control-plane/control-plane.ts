@@ -1,7 +1,9 @@
+import { hostname } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
+import { disruptionPartOf } from '../projections/disruption-document.js';
 import { ReadModel } from '../projections/read-model.js';
 import { startTaskProjector, type TaskProjector } from '../projections/task-projector.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
@@ -9,6 +11,7 @@ import { startWorkerProjector, type WorkerProjector } from '../projections/worke
 import { createPolicy } from '../scheduler/policies/create-policy.js';
 import { loadRtsParams } from '../scheduler/policies/rts-params.js';
 import { type SchedulerOptions, SchedulerService } from '../scheduler/scheduler-service.js';
+import { ALL_PARTITIONS, partitionOf } from '../streams/contracts/partitions.js';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
@@ -26,20 +29,26 @@ import {
 import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
-import { OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { FencedError, OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
-import { createConsoleLogger, type Logger } from '../streams/util/logger.js';
+import { createConsoleLogger, type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
+import { controlPlaneIdOf } from './control-plane-id.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { DashboardServer } from './dashboard/dashboard-server.js';
 import { DrainCoordinator } from './drain-coordinator.js';
 import { HealthCheck } from './health.js';
 import { HeartbeatIntake } from './heartbeat-intake.js';
+import { openLeaseBucket, type Role } from './leases/lease-bucket.js';
+import { LeaseKeeper } from './leases/lease-keeper.js';
 import { LeaveIntake } from './leave-intake.js';
 import { MetricsServer } from './metrics-server.js';
 import { OperatorApi, settleWorkerEvents } from './operator-api.js';
+import { PartitionRouter } from './partition-router.js';
+import { PartitionTakeover } from './partition-takeover.js';
 import { ProjectorLagProbe } from './projector-lag.js';
+import { SchedulerRole } from './scheduler-role.js';
 import { type ControlPlaneSettings, livenessSettingsOf } from './settings.js';
 import { WebhookSender } from './webhook.js';
 
@@ -68,7 +77,8 @@ interface ControlPlaneParts {
   taskProjector: TaskProjector;
   fleet: Fleet;
   publisher: OrderedPublisher;
-  scheduler: SchedulerService;
+  schedulerRole: SchedulerRole;
+  leases: LeaseKeeper;
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
   leaves: LeaveIntake;
@@ -91,7 +101,10 @@ export class ControlPlane {
   readonly taskProjector: TaskProjector;
   readonly fleet: Fleet;
   readonly publisher: OrderedPublisher;
-  readonly scheduler: SchedulerService;
+  /** Runs the scheduler while this control plane holds the scheduler lease. */
+  readonly schedulerRole: SchedulerRole;
+  /** This control plane's leases: the partitions whose workers it judges, and the scheduler. */
+  readonly leases: LeaseKeeper;
   readonly intake: HeartbeatIntake;
   readonly operatorApi: OperatorApi;
   readonly leaves: LeaveIntake;
@@ -111,7 +124,8 @@ export class ControlPlane {
     this.taskProjector = parts.taskProjector;
     this.fleet = parts.fleet;
     this.publisher = parts.publisher;
-    this.scheduler = parts.scheduler;
+    this.schedulerRole = parts.schedulerRole;
+    this.leases = parts.leases;
     this.intake = parts.intake;
     this.operatorApi = parts.operatorApi;
     this.leaves = parts.leaves;
@@ -120,6 +134,14 @@ export class ControlPlane {
     this.metrics = parts.metrics;
     this.metricsServer = parts.metricsServer;
     this.logger = parts.logger;
+  }
+
+  /** The scheduler, where this control plane runs it (a lone control plane always does). */
+  get scheduler(): SchedulerService {
+    const scheduler = this.schedulerRole.current;
+    if (!scheduler)
+      throw new Error(`control plane ${this.leases.controlPlaneId} does not run the scheduler now`);
+    return scheduler;
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -138,7 +160,7 @@ export class ControlPlane {
             workerProjector: controlPlane.projector,
             taskProjector: controlPlane.taskProjector,
             operator: controlPlane.operatorApi,
-            scheduler: controlPlane.scheduler,
+            scheduler: controlPlane.schedulerRole,
           },
           logger: (options.logger ?? createConsoleLogger)('dashboard'),
         });
@@ -192,27 +214,46 @@ export class ControlPlane {
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
       // The drains follow what the task projection moves; they are set up once the fleet is.
-      let drains: DrainCoordinator | undefined;
+      let drainsReady: DrainCoordinator | undefined;
       const taskProjector = await startTaskProjector({
         nc,
         readModel,
         logger: loggerFor('tasks'),
-        onHoldingsChanged: (workerIds) => drains?.holdingsChanged(workerIds),
+        onHoldingsChanged: (workerIds) => drainsReady?.holdingsChanged(workerIds),
       });
 
-      // The fleet continues each worker's event numbering, and the scheduler decides from the
-      // read model, so it must hold every event already in the streams before either starts.
-      // Nothing else writes them while this control plane starts: their ends as found above will do.
+      // The read model catches up with the streams before anything is judged or scheduled (each
+      // partition and the scheduler catch up again when they are taken: others may write meanwhile).
       await Promise.all([
         projector.waitForPosition(workerEventsLastSeq),
         taskProjector.waitForPosition(tasksLastSeq),
       ]);
 
-      const publisher = new OrderedPublisher({ js: jetstream(nc), logger: loggerFor('publisher') });
+      const controlPlaneId = controlPlaneIdOf(config.dataDir);
+      const leaseBucket = await openLeaseBucket(nc, { ttlMs: config.leaseTtlMs, replicas: 1 });
+      // Set once the lease keeper runs; every write for a worker asks it first (fencing).
+      let leases: LeaseKeeper | undefined;
+      const epochOfWorker = (workerId: string) =>
+        leases?.epochOf({ kind: 'partition', partition: partitionOf(workerId) });
+      const fenceLog = new RateLimitedLog(logger);
+      const publisher = new OrderedPublisher({
+        js: jetstream(nc),
+        logger: loggerFor('publisher'),
+        mayPublish: (key) => key === DISRUPTION_ORDERING_KEY || epochOfWorker(key) !== undefined,
+      });
       const fleet = new Fleet({
         settings: livenessSettingsOf(config),
         maxWorkers: config.maxWorkers,
-        onEvent: (event) => {
+        onEvent: (transition) => {
+          const stamped = stampWriter(transition, controlPlaneId, epochOfWorker);
+          if (!stamped) {
+            fenceLog.warn(
+              'fenced',
+              `${transition.type} not published: this control plane no longer holds the worker's partition`,
+            );
+            return;
+          }
+          const event = stamped;
           options.onTransition?.(event);
           logTransition(logger, event);
           publisher
@@ -222,40 +263,55 @@ export class ControlPlane {
               alerts.raise(event);
               options.onEventStored?.(event, streamSeq);
             })
-            .catch((error: Error) =>
-              logger.warn(`event ${event.type} of ${orderingKeyOf(event)} not stored: ${error.message}`),
-            );
+            .catch((error: Error) => {
+              if (error instanceof FencedError)
+                fenceLog.warn('fenced', `${event.type} of ${orderingKeyOf(event)}: ${error.message}`);
+              else logger.warn(`event ${event.type} of ${orderingKeyOf(event)} not stored: ${error.message}`);
+            });
         },
       });
-      // One snapshot at positions N: the fleet is rebuilt from it, and the scheduler follows
-      // both streams from N + 1.
-      const snapshot = readModel.snapshot((view) => ({
-        // Neither the fleet nor the scheduler needs uptime records, and a large fleet has many.
-        workers: view.listWorkers({ uptime: false }),
-        tasks: view.listTasks(),
-        disruption: view.disruption(),
-        workerPosition: view.position(WORKER_EVENTS_STREAM),
-        taskPosition: view.position(TASKS_STREAM),
-      }));
-      fleet.restoreDisruption(snapshot.disruption);
-      fleet.restore(snapshot.workers.map(toKnownWorker));
-      if (snapshot.workers.length > 0) {
-        logger.info(
-          `restored ${snapshot.workers.length} workers from the read model; active and suspect ones get a full timeout from now`,
-        );
-      }
-      const scheduler = await SchedulerService.start({
+      // Each control plane continues its own disruption mode; the workers come with the partitions.
+      fleet.restoreDisruption(disruptionPartOf(readModel.disruption(), controlPlaneId));
+
+      const schedulerRole = new SchedulerRole({
         nc,
         logger: loggerFor('scheduler'),
-        snapshot,
-        identity: readModel.path,
-        policy,
-        assignTimeoutMs: config.assignTimeoutMs,
-        retryAfterMs: config.assignRetryAfterMs,
-        bypassLimit: config.queueBypassLimit,
-        submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
-        onTaskEventStored: options.onTaskEventStored,
-        allowHostTasks: config.allowHostTasks,
+        maxHeartbeatBytes: config.maxHeartbeatBytes,
+        requestTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
+        start: async () => {
+          // The scheduler decides from the read model: it must hold every event stored so far.
+          const [workerEnd, taskEnd] = await Promise.all([
+            jsm.streams.info(WORKER_EVENTS_STREAM),
+            jsm.streams.info(TASKS_STREAM),
+          ]);
+          await Promise.all([
+            projector.waitForPosition(workerEnd.state.last_seq),
+            taskProjector.waitForPosition(taskEnd.state.last_seq),
+          ]);
+          // One snapshot at positions N: the scheduler follows both streams from N + 1.
+          const snapshot = readModel.snapshot((view) => ({
+            // The scheduler needs no uptime records, and a large fleet has many.
+            workers: view.listWorkers({ uptime: false }),
+            tasks: view.listTasks(),
+            disruption: view.disruption(),
+            workerPosition: view.position(WORKER_EVENTS_STREAM),
+            taskPosition: view.position(TASKS_STREAM),
+          }));
+          return SchedulerService.start({
+            nc,
+            logger: loggerFor('scheduler'),
+            snapshot,
+            identity: readModel.path,
+            policy,
+            assignTimeoutMs: config.assignTimeoutMs,
+            retryAfterMs: config.assignRetryAfterMs,
+            bypassLimit: config.queueBypassLimit,
+            submitWaitMs: Math.floor(config.requestTimeoutMs / 2),
+            onTaskEventStored: options.onTaskEventStored,
+            allowHostTasks: config.allowHostTasks,
+            leaseEpoch: () => leases?.epochOf(SCHEDULER_ROLE),
+          });
+        },
       });
 
       const intake = new HeartbeatIntake({
@@ -272,23 +328,65 @@ export class ControlPlane {
               toWallTime(MONOTONIC_CLOCK, receivedAt),
               heartbeat.usage,
             );
-            scheduler.observeHeartbeat(heartbeat, receivedAt);
+            schedulerRole.observeHeartbeat(
+              heartbeat,
+              receivedAt,
+              (workerId) => readModel.allocationOf(workerId).taskIds.length > 0,
+            );
           }
           return undefined;
         },
       });
-      drains = new DrainCoordinator({
+      const drains = new DrainCoordinator({
         fleet,
         tasksHeldBy: (workerId) => readModel.allocationOf(workerId).taskIds.length,
         logger: loggerFor('drain'),
       });
-      drains.restore(snapshot.workers);
+      drainsReady = drains;
+      const takeover = new PartitionTakeover({
+        jsm,
+        readModel,
+        projector,
+        fleet,
+        intake,
+        drains: () => drains,
+        toKnownWorker,
+      });
       const settle = settleWorkerEvents({
         publisher,
         jsm,
-        readers: [(seq) => projector.waitForPosition(seq), (seq) => scheduler.waitForWorkerPosition(seq)],
+        readers: [
+          (seq) => projector.waitForPosition(seq),
+          (seq) => schedulerRole.current?.waitForWorkerPosition(seq) ?? Promise.resolve(),
+        ],
       });
       const settleTimeoutMs = Math.floor(config.requestTimeoutMs / 2);
+      connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
+
+      leases = await LeaseKeeper.start({
+        kv: leaseBucket,
+        member: {
+          controlPlaneId,
+          host: hostname(),
+          pid: process.pid,
+          startedAt: Date.now(),
+          ...(config.metricsPort > 0 ? { metricsPort: config.metricsPort } : {}),
+          ...(config.httpPort > 0 ? { httpPort: config.httpPort } : {}),
+        },
+        ttlMs: config.leaseTtlMs,
+        partitions: ALL_PARTITIONS,
+        logger: loggerFor('leases'),
+        onAcquired: (role) =>
+          role.kind === 'scheduler' ? schedulerRole.take() : takeover.take(role.partition),
+        onLost: (role, reason) => {
+          if (role.kind === 'scheduler') return schedulerRole.give();
+          takeover.give(role.partition);
+          // Handed on in good order: the next holder must find every event of ours stored.
+          if (reason === 'released' || reason === 'closing') return publisher.flush(3_000).then(() => {});
+          return undefined;
+        },
+      });
+      const router = new PartitionRouter({ nc, leases, timeoutMs: settleTimeoutMs });
       const operatorApi = OperatorApi.start({
         nc,
         fleet,
@@ -296,18 +394,26 @@ export class ControlPlane {
         logger: loggerFor('operator'),
         settle,
         settleTimeoutMs,
+        router,
       });
-      const leaves = new LeaveIntake({ nc, fleet, logger: loggerFor('leave'), settle, settleTimeoutMs });
-      connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
+      const leaves = new LeaveIntake({
+        nc,
+        fleet,
+        logger: loggerFor('leave'),
+        settle,
+        settleTimeoutMs,
+        router,
+      });
       const lagProbe = new ProjectorLagProbe(nc, [
         { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
         { stream: TASKS_STREAM, applied: () => taskProjector.position },
       ]);
-      metrics.attach({ fleet, intake, publisher, scheduler, lag: lagProbe });
+      metrics.attach({ fleet, intake, publisher, scheduler: schedulerRole, lag: lagProbe });
       health.attach(lagProbe);
       logger.info(
-        `serving on ${config.natsUrl}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
-          `placement policy ${config.policy}, read model ${readModel.path}`,
+        `serving on ${config.natsUrl} as control plane ${controlPlaneId}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
+          `placement policy ${config.policy}, read model ${readModel.path}; ` +
+          `holds ${describeHeld(leases)}`,
       );
       const controlPlane = new ControlPlane({
         nc,
@@ -316,7 +422,8 @@ export class ControlPlane {
         taskProjector,
         fleet,
         publisher,
-        scheduler,
+        schedulerRole,
+        leases,
         intake,
         operatorApi,
         leaves,
@@ -345,10 +452,13 @@ export class ControlPlane {
     await this.operatorApi.close();
     await this.leaves.close();
     await this.metricsServer?.close();
+    // Hands every partition and the scheduler on (their last events stored first), so the
+    // other control planes take over now rather than after the lease TTL.
+    await this.leases.close();
     await this.intake.drain();
     this.drains.close();
     this.fleet.stop();
-    await this.scheduler.close();
+    await this.schedulerRole.give();
     const { unpublished } = await this.publisher.close(3_000);
     if (unpublished > 0) {
       this.logger.warn(
@@ -399,7 +509,11 @@ function toKnownWorker(document: WorkerDocument): KnownWorker {
 function eventMessage(event: WorkerStreamEvent): OutgoingMessage {
   const payload = encodeWorkerEvent(event);
   return isDisruptionEvent(event)
-    ? { subject: DISRUPTION_EVENTS_SUBJECT, payload, messageId: disruptionEventMessageId(event.seq) }
+    ? {
+        subject: DISRUPTION_EVENTS_SUBJECT,
+        payload,
+        messageId: disruptionEventMessageId(event.seq, event.controlPlane),
+      }
     : {
         subject: workerEventSubject(event.workerId),
         payload,
@@ -407,10 +521,37 @@ function eventMessage(event: WorkerStreamEvent): OutgoingMessage {
       };
 }
 
+/** Worker ids never contain a space: no worker can share this key. */
+const DISRUPTION_ORDERING_KEY = 'disruption mode';
+
 /** Events are stored in order per worker; disruption changes in order among themselves. */
 function orderingKeyOf(event: WorkerStreamEvent): string {
-  // Worker ids never contain a space: no worker can share this key.
-  return isDisruptionEvent(event) ? 'disruption mode' : event.workerId;
+  return isDisruptionEvent(event) ? DISRUPTION_ORDERING_KEY : event.workerId;
+}
+
+const SCHEDULER_ROLE: Role = { kind: 'scheduler' };
+
+/**
+ * The event with its writer: this control plane, and its lease epoch for the worker's partition.
+ * Undefined when it holds that partition no longer: the event must not be written.
+ */
+function stampWriter(
+  event: WorkerStreamEvent,
+  controlPlane: string,
+  epochOfWorker: (workerId: string) => number | undefined,
+): WorkerStreamEvent | undefined {
+  if (isDisruptionEvent(event)) return { ...event, controlPlane };
+  const epoch = epochOfWorker(event.workerId);
+  return epoch === undefined ? undefined : { ...event, controlPlane, epoch };
+}
+
+function describeHeld(leases: LeaseKeeper): string {
+  const held = leases.heldRoles();
+  const partitions = held.flatMap(({ role }) => (role.kind === 'partition' ? [role.partition] : []));
+  const scheduler = held.some(({ role }) => role.kind === 'scheduler');
+  const parts = [`${partitions.length} of ${ALL_PARTITIONS.length} partitions`];
+  if (scheduler) parts.push('the scheduler');
+  return parts.join(' and ');
 }
 
 function logTransition(logger: Logger, event: WorkerStreamEvent): void {

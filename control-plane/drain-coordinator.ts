@@ -92,7 +92,12 @@ export class DrainCoordinator implements DrainControls {
   }
 
   close(): void {
-    for (const workerId of [...this.drains.keys()]) this.forget(workerId);
+    this.stopFollowing([...this.drains.keys()]);
+  }
+
+  /** Another control plane runs these workers' drains now (their partition moved). */
+  stopFollowing(workerIds: Iterable<string>): void {
+    for (const workerId of workerIds) this.forget(workerId);
   }
 
   private follow(workerId: string, deadlineMs: number, remainingTasks: number): void {

@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   decodeHeartbeat,
   HEARTBEAT_REJECTION_REASONS,
@@ -6,7 +6,12 @@ import {
   type HeartbeatRejectionReason,
   truncate,
 } from '../streams/contracts/heartbeat.js';
-import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
+import { partitionOf } from '../streams/contracts/partitions.js';
+import {
+  HEARTBEAT_WILDCARD,
+  parseHeartbeatSubject,
+  partitionHeartbeatWildcard,
+} from '../streams/contracts/subjects.js';
 import { MONOTONIC_CLOCK } from '../streams/util/clock.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 
@@ -26,6 +31,13 @@ export interface HeartbeatIntakeOptions {
   now?: () => number;
 }
 
+interface IntakeHandlers {
+  onHeartbeat: HeartbeatIntakeOptions['onHeartbeat'];
+  maxBytes: number;
+  now: () => number;
+  logger: Logger;
+}
+
 const REFUSAL_EXPLANATIONS: Partial<Record<HeartbeatRejectionReason, string>> = {
   'fleet-full':
     'fleet-full: the monitor already tracks as many workers as it may; raise CLOUDAI_MAX_WORKERS if this is a real worker',
@@ -34,54 +46,102 @@ const REFUSAL_EXPLANATIONS: Partial<Record<HeartbeatRejectionReason, string>> = 
 export type RejectionCounts = Record<HeartbeatRejectionReason, number>;
 
 /**
- * Subscribes to `heartbeat.*`, validates every message and hands the good ones on.
- * Bad ones are counted by reason and logged at a bounded rate, then dropped.
+ * Takes the heartbeats of the partitions this control plane holds (`listen`), validates every
+ * message and hands the good ones on. A server with the partition mapping delivers each
+ * partition on its own subject; from a server without it, `heartbeat.<id>` arrives for every
+ * worker and only those of held partitions are kept. Bad ones are counted by reason and logged
+ * at a bounded rate, then dropped.
  */
 export class HeartbeatIntake {
   readonly accepted = { count: 0 };
   readonly rejected: RejectionCounts = Object.fromEntries(
     HEARTBEAT_REJECTION_REASONS.map((reason) => [reason, 0]),
   ) as RejectionCounts;
-  private readonly subscription: Subscription;
+  /** Heartbeats of partitions another control plane holds (servers without the mapping only). */
+  readonly notOurs = { count: 0 };
+  private readonly unmapped: Subscription;
+  private readonly byPartition = new Map<number, Subscription>();
   private readonly log: RateLimitedLog;
+  private readonly handlers: IntakeHandlers;
 
-  constructor(options: HeartbeatIntakeOptions) {
-    const maxBytes = options.maxHeartbeatBytes ?? DEFAULT_MAX_HEARTBEAT_BYTES;
-    const now = options.now ?? MONOTONIC_CLOCK.now;
+  constructor(private readonly options: HeartbeatIntakeOptions) {
+    this.handlers = {
+      onHeartbeat: options.onHeartbeat,
+      maxBytes: options.maxHeartbeatBytes ?? DEFAULT_MAX_HEARTBEAT_BYTES,
+      now: options.now ?? MONOTONIC_CLOCK.now,
+      logger: options.logger,
+    };
     this.log = new RateLimitedLog(options.logger);
-    this.subscription = options.nc.subscribe(HEARTBEAT_WILDCARD, {
+    this.unmapped = this.subscribe(HEARTBEAT_WILDCARD, true);
+  }
+
+  /** Starts taking the heartbeats of a partition this control plane now holds. */
+  listen(partition: number): void {
+    if (this.byPartition.has(partition)) return;
+    this.byPartition.set(partition, this.subscribe(partitionHeartbeatWildcard(partition), false));
+  }
+
+  /** Stops taking a partition's heartbeats (it moved to another control plane). */
+  stopListening(partition: number): void {
+    const subscription = this.byPartition.get(partition);
+    this.byPartition.delete(partition);
+    subscription?.unsubscribe();
+  }
+
+  /** The partitions whose heartbeats are taken. */
+  get partitions(): number[] {
+    return [...this.byPartition.keys()].sort((a, b) => a - b);
+  }
+
+  private subscribe(subject: string, filterByPartition: boolean): Subscription {
+    return this.options.nc.subscribe(subject, {
       callback: (error, msg) => {
         if (error) {
-          options.logger.warn(`heartbeat subscription: ${error.message}`);
+          this.options.logger.warn(`heartbeat subscription ${subject}: ${error.message}`);
           return;
         }
-        const receivedAt = now();
-        const result = decodeHeartbeat(msg.subject, msg.data, maxBytes);
-        if (!result.ok) {
-          this.rejected[result.reason]++;
-          this.log.warn(
-            result.reason,
-            `rejected heartbeat on ${truncate(msg.subject)}: ${result.reason}: ${result.detail}`,
-          );
+        if (filterByPartition && !this.isOurs(msg)) {
+          this.notOurs.count++;
           return;
         }
-        try {
-          const refusal = options.onHeartbeat(result.heartbeat, receivedAt);
-          if (refusal) {
-            this.rejected[refusal]++;
-            this.log.warn(
-              refusal,
-              `refused heartbeat of ${result.heartbeat.workerId}: ${REFUSAL_EXPLANATIONS[refusal] ?? refusal}`,
-            );
-          } else {
-            this.accepted.count++;
-          }
-        } catch (handlerError) {
-          // A bug downstream must not kill the subscription that keeps every other worker alive.
-          options.logger.error(`heartbeat handler failed: ${(handlerError as Error).stack ?? handlerError}`);
-        }
+        this.handle(msg);
       },
     });
+  }
+
+  /** A heartbeat from a server without the mapping belongs to us if its partition is held; a malformed subject is judged by `handle`. */
+  private isOurs(msg: Msg): boolean {
+    const parsed = parseHeartbeatSubject(msg.subject);
+    return parsed === undefined || this.byPartition.has(partitionOf(parsed.workerId));
+  }
+
+  private handle(msg: Msg): void {
+    const { onHeartbeat, maxBytes, now, logger } = this.handlers;
+    const receivedAt = now();
+    const result = decodeHeartbeat(msg.subject, msg.data, maxBytes);
+    if (!result.ok) {
+      this.rejected[result.reason]++;
+      this.log.warn(
+        result.reason,
+        `rejected heartbeat on ${truncate(msg.subject)}: ${result.reason}: ${result.detail}`,
+      );
+      return;
+    }
+    try {
+      const refusal = onHeartbeat(result.heartbeat, receivedAt);
+      if (refusal) {
+        this.rejected[refusal]++;
+        this.log.warn(
+          refusal,
+          `refused heartbeat of ${result.heartbeat.workerId}: ${REFUSAL_EXPLANATIONS[refusal] ?? refusal}`,
+        );
+      } else {
+        this.accepted.count++;
+      }
+    } catch (handlerError) {
+      // A bug downstream must not kill the subscription that keeps every other worker alive.
+      logger.error(`heartbeat handler failed: ${(handlerError as Error).stack ?? handlerError}`);
+    }
   }
 
   get totalRejected(): number {
@@ -92,6 +152,8 @@ export class HeartbeatIntake {
 
   /** Stops taking heartbeats; messages already buffered are still handled. */
   async drain(): Promise<void> {
-    if (!this.subscription.isClosed()) await this.subscription.drain();
+    for (const subscription of [this.unmapped, ...this.byPartition.values()]) {
+      if (!subscription.isClosed()) await subscription.drain();
+    }
   }
 }

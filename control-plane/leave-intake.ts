@@ -1,13 +1,13 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { OperatorOutcome } from '../actors/liveness-settings.js';
 import type { OperatorReply } from '../streams/contracts/operator-requests.js';
-import { WORKER_LEAVE_WILDCARD } from '../streams/contracts/subjects.js';
+import { WORKER_LEAVE_WILDCARD, workerLeaveSubject } from '../streams/contracts/subjects.js';
 import type { StoppedAttempt } from '../streams/contracts/worker-events.js';
 import { leaveRequestSchema, MAX_LEAVE_REQUEST_BYTES } from '../streams/contracts/worker-leave.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
 import { decodeJson } from '../streams/util/json-codec.js';
 import { RateLimitedLog } from '../streams/util/logger.js';
-import type { SettledRepliesOptions } from './operator-api.js';
+import type { SettledRepliesOptions, WorkerRouter } from './operator-api.js';
 
 /** What a leaving worker asks of the fleet (`Fleet` has it). */
 export interface LeaveControls {
@@ -16,6 +16,8 @@ export interface LeaveControls {
 
 export interface LeaveIntakeOptions extends SettledRepliesOptions {
   fleet: LeaveControls;
+  /** With several control planes: a leave of a worker another one holds goes there. */
+  router?: WorkerRouter;
 }
 
 const LEAVE_QUEUE_GROUP = 'cloudai-leave';
@@ -29,23 +31,40 @@ export class LeaveIntake {
   /** left: the fleet recorded it; refused: the fleet said no; rejected: malformed or spoofed. */
   readonly stats = { left: 0, refused: 0, rejected: 0 };
   private readonly log: RateLimitedLog;
-  private readonly subscription: Subscription;
+  private readonly subscriptions: Subscription[] = [];
 
   constructor(private readonly options: LeaveIntakeOptions) {
     this.log = new RateLimitedLog(options.logger);
-    this.subscription = serveJsonRequests<OperatorReply>(options.nc, WORKER_LEAVE_WILDCARD, {
-      queue: LEAVE_QUEUE_GROUP,
-      logger: options.logger,
-      handle: (msg) => this.handle(msg),
-      onFailure: (error) => ({ ok: false, error: `the control plane failed: ${error.message}` }),
+    const onFailure = (error: Error): OperatorReply => ({
+      ok: false,
+      error: `the control plane failed: ${error.message}`,
     });
+    this.subscriptions.push(
+      serveJsonRequests<OperatorReply>(options.nc, WORKER_LEAVE_WILDCARD, {
+        queue: LEAVE_QUEUE_GROUP,
+        logger: options.logger,
+        handle: (msg) => this.handle(msg, false),
+        onFailure,
+      }),
+    );
+    if (options.router) {
+      this.subscriptions.push(
+        serveJsonRequests<OperatorReply>(options.nc, options.router.directSubject(WORKER_LEAVE_WILDCARD), {
+          logger: options.logger,
+          handle: (msg) => this.handle(msg, true),
+          onFailure,
+        }),
+      );
+    }
   }
 
   async close(): Promise<void> {
-    if (!this.subscription.isClosed()) await this.subscription.drain();
+    for (const subscription of this.subscriptions) {
+      if (!subscription.isClosed()) await subscription.drain();
+    }
   }
 
-  private async handle(msg: Msg): Promise<OperatorReply> {
+  private async handle(msg: Msg, forwarded: boolean): Promise<OperatorReply> {
     const sender = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
     if (msg.data.length > MAX_LEAVE_REQUEST_BYTES) {
       return this.reject(
@@ -58,6 +77,12 @@ export class LeaveIntake {
     const { workerId, stoppedAttempts } = decoded.value;
     if (workerId !== sender) {
       return this.reject(sender, `a worker announces only its own leave (this one names ${workerId})`);
+    }
+    const { router } = this.options;
+    if (router && !router.isLocal(workerId)) {
+      return forwarded
+        ? { ok: false, error: `worker ${workerId} moved to another control plane meanwhile: retry` }
+        : router.forward(workerId, workerLeaveSubject(workerId), msg.data);
     }
     const outcome = this.options.fleet.leave(workerId, stoppedAttempts);
     if (!outcome.ok) {

@@ -22,7 +22,7 @@ import {
 } from '../streams/contracts/subjects.js';
 import type { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
-import { decodeJson } from '../streams/util/json-codec.js';
+import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { raceTimeout } from '../streams/util/timeout.js';
 import type { DrainControls } from './drain-coordinator.js';
@@ -51,7 +51,20 @@ export interface SettledRepliesOptions {
 export interface OperatorApiOptions extends SettledRepliesOptions {
   fleet: OperatorControls;
   drains: DrainControls;
+  /** With several control planes: requests about a worker another one holds go there. */
+  router?: WorkerRouter;
 }
+
+/** What the API needs of a PartitionRouter. */
+export interface WorkerRouter {
+  directSubject(subject: string): string;
+  isLocal(workerId: string): boolean;
+  forward(workerId: string, subject: string, payload: Uint8Array): Promise<OperatorReply>;
+  broadcast(subject: string, payload: Uint8Array): Promise<OperatorReply[]>;
+}
+
+/** A request from a client (public), or forwarded by another control plane to this one (direct). */
+type Via = 'public' | 'direct';
 
 /** One control plane answers each request, should a second one ever listen. */
 const OPERATOR_QUEUE_GROUP = 'cloudai-operator';
@@ -110,10 +123,10 @@ export class OperatorApi {
   static start(options: OperatorApiOptions): OperatorApi {
     const api = new OperatorApi(options);
     for (const action of Object.keys(WORKER_ACTIONS) as WorkerAction[]) {
-      api.serve(WORKER_ACTIONS[action].subject, (msg) => api.handleWorkerRequest(msg, action));
+      api.serve(WORKER_ACTIONS[action].subject, (msg, via) => api.handleWorkerRequest(msg, action, via));
     }
-    api.serve(DISRUPTION_END_SUBJECT, (msg) => api.handleDisruptionEnd(msg));
-    api.serve(WORKER_DRAIN_SUBJECT, (msg) => api.handleDrain(msg));
+    api.serve(DISRUPTION_END_SUBJECT, (msg, via) => api.handleDisruptionEnd(msg, via));
+    api.serve(WORKER_DRAIN_SUBJECT, (msg, via) => api.handleDrain(msg, via));
     return api;
   }
 
@@ -123,15 +136,51 @@ export class OperatorApi {
     }
   }
 
-  private serve(subject: string, handle: (msg: Msg) => Promise<OperatorReply>): void {
+  private serve(subject: string, handle: (msg: Msg, via: Via) => Promise<OperatorReply>): void {
+    const { nc, logger, router } = this.options;
+    const onFailure = (error: Error): OperatorReply => ({
+      ok: false,
+      error: `the control plane failed: ${error.message}`,
+    });
     this.subscriptions.push(
-      serveJsonRequests<OperatorReply>(this.options.nc, subject, {
+      serveJsonRequests<OperatorReply>(nc, subject, {
         queue: OPERATOR_QUEUE_GROUP,
-        logger: this.options.logger,
-        handle,
-        onFailure: (error) => ({ ok: false, error: `the control plane failed: ${error.message}` }),
+        logger,
+        handle: (msg) => handle(msg, 'public'),
+        onFailure,
       }),
     );
+    if (router) {
+      this.subscriptions.push(
+        serveJsonRequests<OperatorReply>(nc, router.directSubject(subject), {
+          logger,
+          handle: (msg) => handle(msg, 'direct'),
+          onFailure,
+        }),
+      );
+    }
+  }
+
+  /**
+   * Acts here if this control plane judges the worker; otherwise forwards the request to the
+   * one that does (a forwarded request is never forwarded again).
+   */
+  private route(
+    workerId: string,
+    subject: string,
+    payload: unknown,
+    via: Via,
+    act: () => Promise<OperatorReply>,
+  ) {
+    const { router } = this.options;
+    if (!router || router.isLocal(workerId)) return act();
+    if (via === 'direct') {
+      return Promise.resolve<OperatorReply>({
+        ok: false,
+        error: `worker ${workerId} moved to another control plane meanwhile: retry`,
+      });
+    }
+    return router.forward(workerId, subject, encodeJson(payload));
   }
 
   /**
@@ -139,38 +188,51 @@ export class OperatorApi {
    * and answers once the change is applied (or refused, with the fleet's reason). The web
    * dashboard's actions come here.
    */
-  act(action: WorkerAction, workerId: string): Promise<OperatorReply> {
+  act(action: WorkerAction, workerId: string, via: Via = 'public'): Promise<OperatorReply> {
     const { subject, verb, act } = WORKER_ACTIONS[action];
     if (!isValidWorkerId(workerId)) return Promise.resolve(this.rejectWorkerId(subject, workerId));
-    return this.apply(act(this.options, workerId), `worker ${workerId} ${verb}`);
-  }
-
-  /** Starts a drain with this deadline, as `cloudai workers drain` does. */
-  drain(workerId: string, deadlineMs: number): Promise<OperatorReply> {
-    if (!isValidWorkerId(workerId))
-      return Promise.resolve(this.rejectWorkerId(WORKER_DRAIN_SUBJECT, workerId));
-    return this.apply(
-      this.options.drains.start(workerId, deadlineMs),
-      `worker ${workerId} draining, deadline in ${deadlineMs} ms`,
+    return this.route(workerId, subject, { workerId }, via, () =>
+      this.apply(act(this.options, workerId), `worker ${workerId} ${verb}`),
     );
   }
 
-  private async handleWorkerRequest(msg: Msg, action: WorkerAction): Promise<OperatorReply> {
+  /** Starts a drain with this deadline, as `cloudai workers drain` does. */
+  drain(workerId: string, deadlineMs: number, via: Via = 'public'): Promise<OperatorReply> {
+    if (!isValidWorkerId(workerId))
+      return Promise.resolve(this.rejectWorkerId(WORKER_DRAIN_SUBJECT, workerId));
+    return this.route(workerId, WORKER_DRAIN_SUBJECT, { workerId, deadlineMs }, via, () =>
+      this.apply(
+        this.options.drains.start(workerId, deadlineMs),
+        `worker ${workerId} draining, deadline in ${deadlineMs} ms`,
+      ),
+    );
+  }
+
+  private async handleWorkerRequest(msg: Msg, action: WorkerAction, via: Via): Promise<OperatorReply> {
     const decoded = this.decode(msg, workerRequestSchema);
     if (!decoded.ok) return decoded;
-    return this.act(action, decoded.value.workerId);
+    return this.act(action, decoded.value.workerId, via);
   }
 
-  private async handleDrain(msg: Msg): Promise<OperatorReply> {
+  private async handleDrain(msg: Msg, via: Via): Promise<OperatorReply> {
     const decoded = this.decode(msg, drainRequestSchema);
     if (!decoded.ok) return decoded;
-    return this.drain(decoded.value.workerId, decoded.value.deadlineMs);
+    return this.drain(decoded.value.workerId, decoded.value.deadlineMs, via);
   }
 
-  private async handleDisruptionEnd(msg: Msg): Promise<OperatorReply> {
+  /**
+   * Each control plane runs disruption mode over the workers it judges: the request ends it
+   * wherever it is on. Done if any ended it; otherwise this control plane's refusal.
+   */
+  private async handleDisruptionEnd(msg: Msg, via: Via): Promise<OperatorReply> {
     const decoded = this.decode(msg, disruptionEndRequestSchema);
     if (!decoded.ok) return decoded;
-    return this.apply(this.options.fleet.endDisruption(), 'disruption mode ended');
+    const { router } = this.options;
+    const others =
+      via === 'public' && router ? router.broadcast(DISRUPTION_END_SUBJECT, msg.data) : Promise.resolve([]);
+    const here = await this.apply(this.options.fleet.endDisruption(), 'disruption mode ended');
+    const elsewhere = await others;
+    return here.ok || !elsewhere.some((reply) => reply.ok) ? here : { ok: true };
   }
 
   private async apply(outcome: OperatorOutcome, done: string): Promise<OperatorReply> {

@@ -60,6 +60,11 @@ export interface ControlPlaneSettings {
   httpHost: string;
   /** Allows the dashboard's actions to whoever sends it as a bearer token; empty: read-only. */
   httpToken: string;
+  /**
+   * Control planes sharing a cluster hold their partitions and the scheduler by leases of this
+   * TTL: a dead one's work is taken over after it. The same on every control plane.
+   */
+  leaseTtlMs: number;
 }
 
 /** The fleet's view of the settings. */

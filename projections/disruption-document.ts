@@ -1,7 +1,15 @@
 import type { DisruptionEvent } from '../streams/contracts/worker-events.js';
 
+/** One control plane's disruption mode: each runs it over the workers it judges. */
+export interface DisruptionPart {
+  active: boolean;
+  /** `seq` of its last event applied; it numbers its next one from it. */
+  lastEventSeq: number;
+}
+
 /** Whether the fleet is in disruption mode, as the read model shows it (`cloudai workers`, the scheduler). */
 export interface DisruptionDocument {
+  /** Whether any control plane is in disruption mode. */
   active: boolean;
   /** When the current mode (or the last one, if none is active) started; null if there never was one. */
   since: number | null;
@@ -11,8 +19,10 @@ export interface DisruptionDocument {
   /** Workers unhealthy / considered when the current or last mode started. */
   unhealthyWorkers: number;
   consideredWorkers: number;
-  /** `seq` of the last disruption event applied; the fleet numbers the next one from it. */
+  /** `seq` of the last disruption event applied (of any control plane). */
   lastEventSeq: number;
+  /** Each control plane's own mode, by id ('' for events written before control planes had ids). */
+  byControlPlane?: Record<string, DisruptionPart>;
 }
 
 export const NO_DISRUPTION: DisruptionDocument = {
@@ -25,27 +35,68 @@ export const NO_DISRUPTION: DisruptionDocument = {
   lastEventSeq: 0,
 };
 
-/** Folds one disruption event; pure, and an event already reflected (seq not newer) changes nothing. */
+/** A control plane's own mode, as it continues it after a restart. */
+export function disruptionPartOf(document: DisruptionDocument, controlPlaneId: string): DisruptionPart {
+  const parts = partsOf(document);
+  return parts[controlPlaneId] ?? { active: false, lastEventSeq: 0 };
+}
+
+function partsOf(document: DisruptionDocument): Record<string, DisruptionPart> {
+  if (document.byControlPlane) return document.byControlPlane;
+  // A document folded before control planes had ids: all of it is the anonymous writer's.
+  return document.lastEventSeq > 0
+    ? { '': { active: document.active, lastEventSeq: document.lastEventSeq } }
+    : {};
+}
+
+/**
+ * Folds one disruption event; pure. Events are numbered per control plane, and one already
+ * reflected (seq not newer than its writer's last) changes nothing. The fleet is in disruption
+ * mode while any control plane is.
+ */
 export function evolveDisruption(document: DisruptionDocument, event: DisruptionEvent): DisruptionDocument {
-  if (event.seq <= document.lastEventSeq) return document;
+  const writer = event.controlPlane ?? '';
+  const parts = partsOf(document);
+  const part = parts[writer] ?? { active: false, lastEventSeq: 0 };
+  if (event.seq <= part.lastEventSeq) return document;
+  const parted = {
+    ...parts,
+    [writer]: { active: event.type === 'DisruptionStarted', lastEventSeq: event.seq },
+  };
+  // A lone unnamed writer (events from before control planes had ids) keeps the document flat.
+  const byControlPlane = writer === '' && !document.byControlPlane ? undefined : parted;
+  const lastEventSeq = Math.max(document.lastEventSeq, event.seq);
   switch (event.type) {
     case 'DisruptionStarted':
-      return {
-        active: true,
-        since: event.at,
-        endedAt: null,
-        endedBy: null,
-        unhealthyWorkers: event.unhealthyWorkers,
-        consideredWorkers: event.consideredWorkers,
-        lastEventSeq: event.seq,
-      };
-    case 'DisruptionEnded':
-      return {
-        ...document,
-        active: false,
-        endedAt: event.at,
-        endedBy: event.endedBy,
-        lastEventSeq: event.seq,
-      };
+      if (document.active) return withParts({ ...document, lastEventSeq }, byControlPlane);
+      return withParts(
+        {
+          active: true,
+          since: event.at,
+          endedAt: null,
+          endedBy: null,
+          unhealthyWorkers: event.unhealthyWorkers,
+          consideredWorkers: event.consideredWorkers,
+          lastEventSeq,
+        },
+        byControlPlane,
+      );
+    case 'DisruptionEnded': {
+      const stillActive = Object.values(parted).some((other) => other.active);
+      if (stillActive) return withParts({ ...document, lastEventSeq }, byControlPlane);
+      return withParts(
+        { ...document, active: false, endedAt: event.at, endedBy: event.endedBy, lastEventSeq },
+        byControlPlane,
+      );
+    }
   }
+}
+
+function withParts(
+  document: DisruptionDocument,
+  byControlPlane: Record<string, DisruptionPart> | undefined,
+): DisruptionDocument {
+  if (byControlPlane) return { ...document, byControlPlane };
+  const { byControlPlane: _flat, ...flat } = document;
+  return flat;
 }

@@ -23,6 +23,11 @@ export interface DecisionPublisherOptions {
   isStopping: () => boolean;
   /** Called after each decision is acknowledged by JetStream (benchmarks time placements with it). */
   onStored?: (event: TaskEvent, streamSeq: number) => void;
+  /**
+   * With several control planes: the scheduler's lease epoch, undefined once the lease is lost.
+   * Nothing is written without one, and every decision carries it.
+   */
+  leaseEpoch?: () => number | undefined;
 }
 
 /**
@@ -34,7 +39,12 @@ export class DecisionPublisher {
   private readonly publisher: OrderedPublisher;
 
   constructor(private readonly options: DecisionPublisherOptions) {
-    this.publisher = new OrderedPublisher({ js: jetstream(options.nc), logger: options.logger });
+    const { leaseEpoch } = options;
+    this.publisher = new OrderedPublisher({
+      js: jetstream(options.nc),
+      logger: options.logger,
+      ...(leaseEpoch ? { mayPublish: () => leaseEpoch() !== undefined } : {}),
+    });
   }
 
   /** Publishes a decision; the task stays pending until the stream has it applied. False if not stored. */
@@ -49,7 +59,7 @@ export class DecisionPublisher {
     return this.publisher
       .publish(event.taskId, {
         subject: taskEventSubject(event.taskId),
-        payload: encodeTaskEvent(event),
+        payload: encodeTaskEvent(this.stamped(event)),
         messageId,
       })
       .then((streamSeq) => {
@@ -67,6 +77,11 @@ export class DecisionPublisher {
           this.options.logger.warn(`${event.type} of task ${event.taskId} not stored: ${error.message}`);
         return false;
       });
+  }
+
+  private stamped(event: TaskEvent): TaskEvent {
+    const epoch = this.options.leaseEpoch?.();
+    return epoch === undefined ? event : { ...event, epoch };
   }
 
   /** Stores a worker's report; whether it still counts is the fold's call. */

@@ -33,6 +33,8 @@ import { TaskRequests } from './task-requests.js';
 
 export interface SchedulerOptions {
   nc: NatsConnection;
+  /** With several control planes: the scheduler lease's epoch, undefined once lost (see DecisionPublisher). */
+  leaseEpoch?: () => number | undefined;
   logger: Logger;
   /** The read model at positions N; the scheduler follows both streams from N + 1. */
   snapshot: ClusterSnapshot;
@@ -114,6 +116,7 @@ export class SchedulerService {
       onSettled: () => this.requestPass(),
       isStopping: () => this.closed,
       onStored: options.onTaskEventStored,
+      leaseEpoch: options.leaseEpoch,
     });
     this.requests = new TaskRequests({
       nc,

@@ -71,8 +71,9 @@ export function workerEventMessageId(workerId: string, seq: number): string {
  */
 export const DISRUPTION_EVENTS_SUBJECT = 'workers.fleet.disruption';
 
-export function disruptionEventMessageId(seq: number): string {
-  return `disruption:${seq}`;
+/** Per control plane (each runs its own mode); events of an unnamed writer keep the old form. */
+export function disruptionEventMessageId(seq: number, controlPlaneId?: string): string {
+  return controlPlaneId ? `disruption:${controlPlaneId}:${seq}` : `disruption:${seq}`;
 }
 
 /** Copies of liveness changes for any subscriber (core NATS, not stored): `alerts.workers.<id>`. */

@@ -87,7 +87,8 @@ const workerId = z.string().regex(WORKER_ID_PATTERN);
 const attempt = z.number().int().min(1);
 const reason = z.string().min(1).max(MAX_REASON_LENGTH);
 /** `at` is the clock of whoever wrote the event: the scheduler, or the worker's agent for its reports. */
-const base = { taskId, at: z.number().finite() };
+/** `epoch`: the scheduler's lease epoch when it wrote the event (absent in older events and in reports). */
+const base = { taskId, at: z.number().finite(), epoch: z.number().int().min(1).optional() };
 
 const taskSubmittedSchema = z.object({ type: z.literal('TaskSubmitted'), ...base, task: taskSpecSchema });
 const taskAssignedSchema = z.object({

@@ -18,10 +18,21 @@ import { WORKER_ID_PATTERN } from './subjects.js';
 export type WorkerStatus = 'active' | 'suspect' | 'inactive' | 'left' | 'removed';
 export const WORKER_STATUSES: readonly WorkerStatus[] = ['active', 'suspect', 'inactive', 'left', 'removed'];
 
+/**
+ * Who wrote an event, when several control planes share the fleet: the writer's id and its lease
+ * epoch for the worker's partition (a bucket revision: a later holder always has a larger one),
+ * so a reader can tell the writers apart and spot a stale one. Absent in older events.
+ */
+export const writerFields = {
+  controlPlane: z.string().optional(),
+  epoch: z.number().int().min(1).optional(),
+};
+
 const base = {
   workerId: z.string().regex(WORKER_ID_PATTERN),
   at: z.number().finite(),
   seq: z.number().int().min(1),
+  ...writerFields,
 };
 
 /**
@@ -184,12 +195,15 @@ export const workerEventSchema = z.discriminatedUnion('type', [
 /**
  * Disruption mode: the fleet doubts its own view (too many workers going silent at once looks
  * like a partition near the control plane), so it declares nobody inactive while it lasts.
- * These events belong to no worker; `seq` counts them (1, 2, 3, …) and forms their `Nats-Msg-Id`.
+ * These events belong to no worker; each control plane runs the mode over the workers it judges,
+ * so `seq` counts the events of one control plane (`controlPlane`; 1, 2, 3, …) and forms, with
+ * its id, their `Nats-Msg-Id`.
  */
 const disruptionStartedSchema = z.object({
   type: z.literal('DisruptionStarted'),
   at: z.number().finite(),
   seq: z.number().int().min(1),
+  ...writerFields,
   /** Workers suspect, or inactive within the last timeout, when the mode started (the trigger included). */
   unhealthyWorkers: z.number().int().min(0),
   /** Those plus the active ones: the share was unhealthy / considered. */
@@ -201,6 +215,7 @@ const disruptionEndedSchema = z.object({
   type: z.literal('DisruptionEnded'),
   at: z.number().finite(),
   seq: z.number().int().min(1),
+  ...writerFields,
   /** `heartbeats`: enough workers were heard again; `operator`: `cloudai disruption end`. */
   endedBy: z.enum(['heartbeats', 'operator']),
 });

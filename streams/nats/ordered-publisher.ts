@@ -23,6 +23,12 @@ export interface OrderedPublisherOptions {
    * within the timeout, every message is retried, and the retries bury the server.
    */
   maxInFlight?: number;
+  /**
+   * Fencing: asked before every attempt to send a key's message. When it says no (this process
+   * lost the right to write for that key), the key's queued messages are dropped, each rejected
+   * with a FencedError, and none of them is sent.
+   */
+  mayPublish?: (key: string) => boolean;
 }
 
 /** Enough to keep JetStream busy (its acknowledgements come back in well under a millisecond each). */
@@ -55,6 +61,16 @@ export class PublisherClosedError extends Error {
  * never land behind its successor. At most `maxInFlight` messages (each of another key) await
  * their acknowledgement at once; keys with messages waiting take turns, first come first served.
  */
+/** The publisher was told it may no longer write for this key (see `mayPublish`): the message was not sent. */
+export class FencedError extends Error {
+  constructor(key: string) {
+    super(`not sent: this process no longer holds the right to write for ${key}`);
+    this.name = 'FencedError';
+  }
+}
+
+const FENCED = Symbol('fenced');
+
 export class OrderedPublisher {
   private readonly queues = new Map<string, Pending[]>();
   /** Keys whose head message waits for an in-flight slot, in arrival order. */
@@ -69,7 +85,8 @@ export class OrderedPublisher {
   private readonly maxInFlight: number;
 
   /** Totals since start, for logs, metrics and benchmarks. */
-  readonly stats = { published: 0, retried: 0, peakInFlight: 0 };
+  /** fenced: messages dropped unsent because `mayPublish` said no. */
+  readonly stats = { published: 0, retried: 0, peakInFlight: 0, fenced: 0 };
 
   private readonly send: SendUntilStored;
 
@@ -153,8 +170,12 @@ export class OrderedPublisher {
   private async sendHead(key: string): Promise<void> {
     const queue = this.queues.get(key);
     const head = queue?.[0];
-    const streamSeq = head ? await this.publishUntilAcknowledged(head.message) : undefined;
+    const streamSeq = head ? await this.publishUntilAcknowledged(key, head.message) : undefined;
     this.inFlight--;
+    if (streamSeq === FENCED) {
+      this.dropFenced(key);
+      return;
+    }
     if (!queue || !head || streamSeq === undefined) return; // closed while retrying; close() rejects what is left
     queue.shift();
     this.pendingCount--;
@@ -167,10 +188,24 @@ export class OrderedPublisher {
     if (this.pendingCount === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private async publishUntilAcknowledged(message: OutgoingMessage): Promise<number | undefined> {
+  private dropFenced(key: string): void {
+    const queue = this.queues.get(key) ?? [];
+    this.queues.delete(key);
+    this.pendingCount -= queue.length;
+    this.stats.fenced += queue.length;
+    for (const pending of queue) pending.reject(new FencedError(key));
+    this.sendWaiting();
+    if (this.pendingCount === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async publishUntilAcknowledged(
+    key: string,
+    message: OutgoingMessage,
+  ): Promise<number | typeof FENCED | undefined> {
     let delayMs = this.retryDelayMs;
     let attempt = 0;
     while (!this.closing) {
+      if (this.options.mayPublish && !this.options.mayPublish(key)) return FENCED;
       try {
         return await this.send(message, this.ackTimeoutMs);
       } catch (error) {

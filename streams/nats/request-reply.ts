@@ -53,8 +53,8 @@ export async function requestJson<Schema extends z.ZodType>(
 }
 
 export interface ServeJsonOptions<Reply> {
-  /** One member of the group answers each request, should several processes listen. */
-  queue: string;
+  /** One member of the group answers each request, should several processes listen; none: each listener answers. */
+  queue?: string;
   logger: Logger;
   /** Computes the reply; it should answer refusals itself and throw only on a failure of its own. */
   handle: (msg: Msg) => Promise<Reply>;
@@ -72,7 +72,7 @@ export function serveJsonRequests<Reply>(
   options: ServeJsonOptions<Reply>,
 ): Subscription {
   return nc.subscribe(subject, {
-    queue: options.queue,
+    ...(options.queue ? { queue: options.queue } : {}),
     callback: (error, msg) => {
       if (error) {
         options.logger.warn(`${subject}: ${error.message}`);

@@ -1,0 +1,363 @@
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import { MONOTONIC_CLOCK } from '../../streams/util/clock.js';
+import { type Logger, RateLimitedLog } from '../../streams/util/logger.js';
+import {
+  decodeLeaseRecord,
+  describeRole,
+  encodeRecord,
+  isWrongRevision,
+  leaseKeyOf,
+  MEMBER_KEY_PREFIX,
+  type MemberRecord,
+  memberKeyOf,
+  type Role,
+} from './lease-bucket.js';
+import { planMoves } from './work-assignment.js';
+
+/** Why a role was given up: its lease lapsed unrenewed, another holder has it, or it was handed on. */
+export type LossReason = 'expired' | 'taken' | 'released' | 'closing';
+
+export interface LeaseKeeperOptions {
+  kv: KV;
+  member: MemberRecord;
+  /** The bucket's TTL: a holder that stops renewing loses its leases after it. */
+  ttlMs: number;
+  partitions: readonly number[];
+  logger: Logger;
+  /**
+   * The role is ours from now on (epoch: the lease's fencing token). The control plane gets
+   * ready for it (catches up, restores its workers); until this resolves, nothing is judged.
+   */
+  onAcquired: (role: Role, epoch: number) => Promise<void>;
+  /**
+   * The role is no longer ours: stop acting for it at once, synchronously. For a release, the
+   * returned promise is awaited (events still on their way are stored) before the lease is freed.
+   */
+  onLost: (role: Role, reason: LossReason) => Promise<void> | void;
+  /** The monotonic clock the fencing deadlines run on. */
+  now?: () => number;
+}
+
+interface HeldLease {
+  role: Role;
+  key: string;
+  epoch: number;
+  revision: number;
+  /** Past this instant we act as if the lease were lost, renewed or not (see `fencing`). */
+  validUntil: number;
+  ready: boolean;
+}
+
+interface SeenEntry {
+  holder: string | undefined;
+  /** When this process saw the entry written, on its monotonic clock. */
+  seenAt: number;
+  /** When the server stored it (its wall clock). */
+  createdAt: number;
+}
+
+/** How often the keeper looks at its view of the bucket: the delay between a lease's expiry and its takeover. */
+const TICK_MS = 200;
+
+/**
+ * Holds this control plane's leases in the lease bucket: announces it as a member, takes free
+ * roles (its share of the partitions, and the scheduler when free), renews them with
+ * compare-and-set, hands partitions on when a new member joins, and gives up a role it can no
+ * longer prove it holds.
+ *
+ * Fencing: a lease is treated as lost two thirds of a TTL after the renewal that last succeeded
+ * was sent. The server cannot expire it, and so nobody else can take it, sooner than a whole
+ * TTL after that renewal arrived: the last third is the margin for in-flight messages and clock
+ * rates. Every output for a role checks `holds(role)` first, so a process frozen past its lease
+ * publishes nothing when it wakes up.
+ */
+export class LeaseKeeper {
+  private readonly held = new Map<string, HeldLease>();
+  private readonly view = new Map<string, SeenEntry>();
+  /** When each free partition was first seen free (monotonic). */
+  private readonly freeSince = new Map<number, number>();
+  private readonly pendingKeys = new Set<string>();
+  private readonly now: () => number;
+  private readonly renewIntervalMs: number;
+  private readonly fenceAfterMs: number;
+  private readonly log: RateLimitedLog;
+  private watch: QueuedIterator<KvWatchEntry> | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private lastRenewalAt = Number.NEGATIVE_INFINITY;
+  private renewing = false;
+  private closed = false;
+
+  private constructor(private readonly options: LeaseKeeperOptions) {
+    this.now = options.now ?? MONOTONIC_CLOCK.now;
+    this.renewIntervalMs = Math.floor(options.ttlMs / 4);
+    this.fenceAfterMs = Math.floor((options.ttlMs * 2) / 3);
+    this.log = new RateLimitedLog(options.logger);
+  }
+
+  /**
+   * Announces this control plane, reads the bucket, and takes what is free for it: resolves once
+   * those first roles are taken up (a lone control plane holds everything by then).
+   */
+  static async start(options: LeaseKeeperOptions): Promise<LeaseKeeper> {
+    const keeper = new LeaseKeeper(options);
+    await keeper.announce();
+    const { kv } = options;
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (entry) keeper.see(entry);
+    }
+    keeper.watch = await kv.watch({ key: '>' });
+    void keeper.follow(keeper.watch);
+    keeper.ticker = setInterval(() => void keeper.tick(), TICK_MS);
+    await keeper.tick();
+    return keeper;
+  }
+
+  get controlPlaneId(): string {
+    return this.options.member.controlPlaneId;
+  }
+
+  /** Whether this control plane may act for the role now: held, renewed in time, and ready. */
+  holds(role: Role): boolean {
+    const lease = this.held.get(leaseKeyOf(role));
+    if (!lease?.ready) return false;
+    if (this.now() < lease.validUntil) return true;
+    // Not from inside the caller (an actor mid-transition): the loss forgets workers.
+    setImmediate(() => this.lose(lease, 'expired'));
+    return false;
+  }
+
+  /** The fencing token of a held role (undefined when not held). */
+  epochOf(role: Role): number | undefined {
+    return this.holds(role) ? this.held.get(leaseKeyOf(role))?.epoch : undefined;
+  }
+
+  /** The roles held now, with the age of their last renewal. */
+  heldRoles(): Array<{ role: Role; epoch: number; ready: boolean }> {
+    return [...this.held.values()].map(({ role, epoch, ready }) => ({ role, epoch, ready }));
+  }
+
+  /** Who holds each role, as this control plane's view of the bucket has it. */
+  holderOf(role: Role): string | undefined {
+    const entry = this.view.get(leaseKeyOf(role));
+    return entry && this.isAlive(entry) ? entry.holder : undefined;
+  }
+
+  /** Live members, this one included. */
+  liveMembers(): string[] {
+    const members = new Set([this.controlPlaneId]);
+    for (const [key, entry] of this.view) {
+      if (key.startsWith(MEMBER_KEY_PREFIX) && this.isAlive(entry))
+        members.add(key.slice(MEMBER_KEY_PREFIX.length));
+    }
+    return [...members].sort();
+  }
+
+  /** Gives every role up (their events flushed first) and stops; other members take over at once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.watch?.stop();
+    await Promise.all([...this.held.values()].map((lease) => this.release(lease, 'closing')));
+    await this.options.kv.delete(memberKeyOf(this.controlPlaneId)).catch(() => {});
+  }
+
+  private async follow(watch: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const entry of watch) this.see(entry);
+    } catch (error) {
+      if (!this.closed) this.options.logger.warn(`lease bucket watch ended: ${(error as Error).message}`);
+    }
+  }
+
+  private see(entry: KvEntry): void {
+    if (entry.operation !== 'PUT') {
+      this.view.delete(entry.key);
+      return;
+    }
+    const holder = entry.key.startsWith(MEMBER_KEY_PREFIX)
+      ? entry.key.slice(MEMBER_KEY_PREFIX.length)
+      : decodeLeaseRecord(entry.value)?.holder;
+    this.view.set(entry.key, { holder, seenAt: this.now(), createdAt: entry.created.getTime() });
+  }
+
+  /**
+   * Expired, as far as we can tell: TTL since we saw it written, or since the server stored it by
+   * its clock. Either suffices; when we guess too early, a `create` simply fails.
+   */
+  private isAlive(entry: SeenEntry): boolean {
+    const ttl = this.options.ttlMs;
+    return this.now() - entry.seenAt < ttl && Date.now() - entry.createdAt < ttl;
+  }
+
+  /** Resolves once the roles it started taking are taken up (or failed). */
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    const now = this.now();
+    for (const lease of [...this.held.values()]) {
+      if (now >= lease.validUntil) this.lose(lease, 'expired');
+    }
+    if (!this.renewing && now - this.lastRenewalAt >= this.renewIntervalMs) void this.renew();
+    await Promise.all(this.rebalance(now));
+  }
+
+  private rebalance(now: number): Promise<void>[] {
+    const holders = new Map<number, string>();
+    for (const partition of this.options.partitions) {
+      const holder = this.holderOf({ kind: 'partition', partition });
+      const mine = this.held.has(leaseKeyOf({ kind: 'partition', partition }));
+      if (holder !== undefined || mine) {
+        holders.set(partition, holder ?? this.controlPlaneId);
+        this.freeSince.delete(partition);
+      } else if (!this.freeSince.has(partition)) {
+        this.freeSince.set(partition, now);
+      }
+    }
+    const freeForMs = new Map([...this.freeSince].map(([partition, since]) => [partition, now - since]));
+    const moves = planMoves({
+      me: this.controlPlaneId,
+      liveMembers: this.liveMembers(),
+      holders,
+      partitions: this.options.partitions,
+      freeForMs,
+      orphanAfterMs: this.options.ttlMs,
+    });
+    const acquisitions = moves.acquire.map((partition) => this.acquire({ kind: 'partition', partition }));
+    for (const partition of moves.release) {
+      const lease = this.held.get(leaseKeyOf({ kind: 'partition', partition }));
+      // A partition still getting ready is handed on once it is.
+      if (lease?.ready) void this.release(lease, 'released');
+    }
+    const scheduler: Role = { kind: 'scheduler' };
+    if (this.holderOf(scheduler) === undefined && !this.held.has(leaseKeyOf(scheduler))) {
+      acquisitions.push(this.acquire(scheduler));
+    }
+    return acquisitions;
+  }
+
+  private async acquire(role: Role): Promise<void> {
+    const key = leaseKeyOf(role);
+    if (this.pendingKeys.has(key) || this.held.has(key) || this.closed) return;
+    this.pendingKeys.add(key);
+    try {
+      const sentAt = this.now();
+      const acquiredAt = Date.now();
+      const { kv } = this.options;
+      const holder = this.controlPlaneId;
+      const created = await kv.create(key, encodeRecord({ holder, epoch: 0, acquiredAt }));
+      // The creating revision is the epoch; the record says so for readers (`cloudai cluster status`).
+      const revision = await kv.update(key, encodeRecord({ holder, epoch: created, acquiredAt }), created);
+      if (this.closed) {
+        await kv.delete(key, { previousSeq: revision }).catch(() => {});
+        return;
+      }
+      const lease: HeldLease = {
+        role,
+        key,
+        epoch: created,
+        revision,
+        validUntil: sentAt + this.fenceAfterMs,
+        // A partition's workers are restored before anything is judged; the scheduler fences
+        // its own writes while it starts.
+        ready: role.kind === 'scheduler',
+      };
+      this.held.set(key, lease);
+      this.options.logger.info(`took ${describeRole(role)} (epoch ${created})`);
+      try {
+        await this.options.onAcquired(role, created);
+        if (this.held.get(key) === lease) lease.ready = true;
+      } catch (error) {
+        this.options.logger.warn(
+          `could not take up ${describeRole(role)}: ${(error as Error).message}; handing it on`,
+        );
+        if (this.held.get(key) === lease) await this.release(lease, 'released');
+      }
+    } catch (error) {
+      // Somebody else was faster (or the bucket is unreachable for now): the next tick looks again.
+      if (!isWrongRevision(error))
+        this.log.warn(`acquire-${key}`, `could not take ${describeRole(role)}: ${(error as Error).message}`);
+    } finally {
+      this.pendingKeys.delete(key);
+    }
+  }
+
+  private async renew(): Promise<void> {
+    this.renewing = true;
+    const startedAt = this.now();
+    try {
+      await Promise.all([this.announce(), ...[...this.held.values()].map((lease) => this.renewLease(lease))]);
+    } finally {
+      this.lastRenewalAt = startedAt;
+      this.renewing = false;
+    }
+  }
+
+  private async announce(): Promise<void> {
+    const { kv, member } = this.options;
+    try {
+      await kv.put(memberKeyOf(member.controlPlaneId), encodeRecord(member));
+    } catch (error) {
+      this.log.warn(
+        'announce',
+        `could not renew this control plane's membership: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private async renewLease(lease: HeldLease): Promise<void> {
+    const sentAt = this.now();
+    try {
+      const revision = await this.options.kv.update(
+        lease.key,
+        encodeRecord({ holder: this.controlPlaneId, epoch: lease.epoch, acquiredAt: Date.now() }),
+        lease.revision,
+      );
+      // Lost meanwhile (fenced, or released): a late success changes nothing; the entry expires.
+      if (this.held.get(lease.key) !== lease || this.now() >= lease.validUntil) return;
+      lease.revision = revision;
+      lease.validUntil = sentAt + this.fenceAfterMs;
+    } catch (error) {
+      if (this.held.get(lease.key) !== lease) return;
+      if (isWrongRevision(error)) this.lose(lease, 'taken');
+      else
+        this.log.warn(
+          `renew-${lease.key}`,
+          `could not renew ${describeRole(lease.role)}: ${(error as Error).message}`,
+        );
+    }
+  }
+
+  private lose(lease: HeldLease, reason: LossReason): void {
+    if (this.held.get(lease.key) !== lease) return;
+    this.held.delete(lease.key);
+    this.options.logger.warn(
+      `gave up ${describeRole(lease.role)} (epoch ${lease.epoch}): ${reason === 'expired' ? 'not renewed in time' : 'another control plane holds it'}`,
+    );
+    try {
+      void this.options.onLost(lease.role, reason);
+    } catch (error) {
+      this.options.logger.error(
+        `stopping ${describeRole(lease.role)} failed: ${(error as Error).stack ?? error}`,
+      );
+    }
+  }
+
+  /** Stops acting for the role, waits for its last events, then frees the lease for the next holder. */
+  private async release(lease: HeldLease, reason: 'released' | 'closing'): Promise<void> {
+    if (this.held.get(lease.key) !== lease) return;
+    this.held.delete(lease.key);
+    try {
+      await this.options.onLost(lease.role, reason);
+    } catch (error) {
+      this.options.logger.error(
+        `stopping ${describeRole(lease.role)} failed: ${(error as Error).stack ?? error}`,
+      );
+    }
+    // Freed only if still ours by revision: a lease that lapsed meanwhile may be someone else's now.
+    await this.options.kv.delete(lease.key, { previousSeq: lease.revision }).catch(() => {});
+    this.view.delete(lease.key);
+    if (reason === 'released') this.options.logger.info(`handed ${describeRole(lease.role)} on`);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Which control plane should hold which partition: pure, so every control plane computes the
+ * same answer from the same view. Partitions are dealt round-robin over the live members in id
+ * order; the scheduler goes to whoever takes it first.
+ */
+
+export function desiredHolderOf(partition: number, liveMembers: readonly string[]): string | undefined {
+  if (liveMembers.length === 0) return undefined;
+  const sorted = [...liveMembers].sort();
+  return sorted[partition % sorted.length];
+}
+
+export interface AssignmentView {
+  me: string;
+  /** Members whose announcement has not expired, this one included. */
+  liveMembers: readonly string[];
+  /** Holder of each partition whose lease has not expired. */
+  holders: ReadonlyMap<number, string>;
+  partitions: readonly number[];
+  /** How long each free partition has been seen free. */
+  freeForMs: ReadonlyMap<number, number>;
+  /** A partition left free this long by the member it is meant for is taken by whoever sees it (that member may be stuck). */
+  orphanAfterMs: number;
+}
+
+export interface AssignmentMoves {
+  /** Free partitions this control plane should take. */
+  acquire: number[];
+  /** Partitions this control plane holds that another live member should have. */
+  release: number[];
+}
+
+export function planMoves(view: AssignmentView): AssignmentMoves {
+  const moves: AssignmentMoves = { acquire: [], release: [] };
+  for (const partition of view.partitions) {
+    const desired = desiredHolderOf(partition, view.liveMembers);
+    const holder = view.holders.get(partition);
+    if (holder === undefined) {
+      const orphaned = (view.freeForMs.get(partition) ?? 0) >= view.orphanAfterMs;
+      if (desired === view.me || orphaned) moves.acquire.push(partition);
+    } else if (holder === view.me && desired !== undefined && desired !== view.me)
+      moves.release.push(partition);
+  }
+  return moves;
+}
