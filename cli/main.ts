@@ -326,6 +326,21 @@ withConfigOptions(
   (await import('./commands/alerts.js')).alertsCommand(flags, flags),
 );
 
+const cluster = program
+  .command('cluster')
+  .description("the control planes sharing this NATS (cluster), their roles, and the streams' replicas");
+withConfigOptions(
+  cluster
+    .command('status')
+    .description(
+      'which control plane holds which partitions and the scheduler, lease ages, NATS servers, stream replicas',
+    )
+    .option('--json', 'as one JSON document'),
+  CLIENT_SETTINGS,
+).action(async (flags: SharedFlags & { json?: boolean }) =>
+  (await import('./commands/cluster.js')).clusterStatusCommand(flags, flags),
+);
+
 const task = program.command('task').description('submit, inspect or cancel one task');
 
 withConfigOptions(

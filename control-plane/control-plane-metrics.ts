@@ -25,6 +25,18 @@ export interface MetricSources {
   publisher: { stats: { published: number; retried: number }; pending: number };
   scheduler: { stats: { assigned: number }; queueLength: number };
   lag: ProjectorLagProbe;
+  roles: () => ControlPlaneRoles;
+}
+
+/** What this control plane leads now, among those sharing the cluster. */
+export interface ControlPlaneRoles {
+  controlPlaneId: string;
+  /** The partitions whose workers it judges. */
+  partitions: number[];
+  /** Whether it runs the scheduler. */
+  scheduler: boolean;
+  /** Events not written because the lease of their partition was lost (fencing). */
+  fencedEvents: number;
 }
 
 export interface ControlPlaneMetricsOptions {
@@ -158,6 +170,33 @@ export class ControlPlaneMetrics {
       collect() {
         const scheduler = metrics.sources?.scheduler;
         if (scheduler) setCounter(this, scheduler.stats.assigned);
+      },
+    });
+    new Gauge({
+      name: 'cloudai_partitions_held',
+      help: 'Worker partitions whose liveness this control plane judges (it holds their leases).',
+      registers,
+      collect() {
+        const roles = metrics.sources?.roles();
+        if (roles) this.set(roles.partitions.length);
+      },
+    });
+    new Gauge({
+      name: 'cloudai_scheduler_leader',
+      help: '1 while this control plane holds the scheduler lease and runs the scheduler, else 0.',
+      registers,
+      collect() {
+        const roles = metrics.sources?.roles();
+        if (roles) this.set(roles.scheduler ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'cloudai_events_fenced_total',
+      help: 'Worker events not written because this control plane had lost the lease of their partition.',
+      registers,
+      collect() {
+        const roles = metrics.sources?.roles();
+        if (roles) setCounter(this, roles.fencedEvents);
       },
     });
     new Gauge({

@@ -35,7 +35,7 @@ import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { AlertPublisher } from './alert-publisher.js';
 import { controlPlaneIdOf } from './control-plane-id.js';
-import { ControlPlaneMetrics } from './control-plane-metrics.js';
+import { ControlPlaneMetrics, type ControlPlaneRoles } from './control-plane-metrics.js';
 import { DashboardServer } from './dashboard/dashboard-server.js';
 import { DrainCoordinator } from './drain-coordinator.js';
 import { HealthCheck } from './health.js';
@@ -236,6 +236,7 @@ export class ControlPlane {
       const epochOfWorker = (workerId: string) =>
         leases?.epochOf({ kind: 'partition', partition: partitionOf(workerId) });
       const fenceLog = new RateLimitedLog(logger);
+      const fencedBeforeSending = { count: 0 };
       const publisher = new OrderedPublisher({
         js: jetstream(nc),
         logger: loggerFor('publisher'),
@@ -247,6 +248,7 @@ export class ControlPlane {
         onEvent: (transition) => {
           const stamped = stampWriter(transition, controlPlaneId, epochOfWorker);
           if (!stamped) {
+            fencedBeforeSending.count++;
             fenceLog.warn(
               'fenced',
               `${transition.type} not published: this control plane no longer holds the worker's partition`,
@@ -408,8 +410,9 @@ export class ControlPlane {
         { stream: WORKER_EVENTS_STREAM, applied: () => projector.position },
         { stream: TASKS_STREAM, applied: () => taskProjector.position },
       ]);
-      metrics.attach({ fleet, intake, publisher, scheduler: schedulerRole, lag: lagProbe });
-      health.attach(lagProbe);
+      const roles = () => rolesOf(leases, publisher, fencedBeforeSending);
+      metrics.attach({ fleet, intake, publisher, scheduler: schedulerRole, lag: lagProbe, roles });
+      health.attach(lagProbe, roles);
       logger.info(
         `serving on ${config.natsUrl} as control plane ${controlPlaneId}: heartbeat timeout ${config.heartbeatTimeoutMs} ms, ` +
           `placement policy ${config.policy}, read model ${readModel.path}; ` +
@@ -543,6 +546,22 @@ function stampWriter(
   if (isDisruptionEvent(event)) return { ...event, controlPlane };
   const epoch = epochOfWorker(event.workerId);
   return epoch === undefined ? undefined : { ...event, controlPlane, epoch };
+}
+
+function rolesOf(
+  leases: LeaseKeeper,
+  publisher: OrderedPublisher,
+  fencedBeforeSending: { count: number },
+): ControlPlaneRoles {
+  const held = leases.heldRoles();
+  return {
+    controlPlaneId: leases.controlPlaneId,
+    partitions: held
+      .flatMap(({ role }) => (role.kind === 'partition' ? [role.partition] : []))
+      .sort((a, b) => a - b),
+    scheduler: held.some(({ role }) => role.kind === 'scheduler'),
+    fencedEvents: fencedBeforeSending.count + publisher.stats.fenced,
+  };
 }
 
 function describeHeld(leases: LeaseKeeper): string {

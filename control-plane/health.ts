@@ -18,6 +18,8 @@ export interface HealthReport {
   projector: { lag: number; streams: StreamLag[] } | null;
   /** What is wrong, in words; empty when `ok`. */
   problems: string[];
+  /** What this control plane leads: the partitions it judges, whether it schedules; null while starting. */
+  roles: { controlPlaneId: string; partitions: number[]; scheduler: boolean } | null;
 }
 
 /**
@@ -28,6 +30,7 @@ export interface HealthReport {
  */
 export class HealthCheck {
   private probe?: LagSource;
+  private roles?: () => { controlPlaneId: string; partitions: number[]; scheduler: boolean };
   private readonly previousLag = new Map<string, number>();
 
   constructor(
@@ -36,8 +39,12 @@ export class HealthCheck {
   ) {}
 
   /** The read model has caught up once at start; from now on its lag is measured. */
-  attach(probe: LagSource): void {
+  attach(
+    probe: LagSource,
+    roles?: () => { controlPlaneId: string; partitions: number[]; scheduler: boolean },
+  ): void {
     this.probe = probe;
+    this.roles = roles;
   }
 
   async check(): Promise<HealthReport> {
@@ -47,6 +54,7 @@ export class HealthCheck {
         ok: false,
         nats,
         projector: null,
+        roles: this.rolesNow(),
         problems: ['not connected to NATS: no heartbeats arrive and no events are stored until it is back'],
       };
     }
@@ -55,6 +63,7 @@ export class HealthCheck {
         ok: false,
         nats,
         projector: null,
+        roles: null,
         problems: ['starting: the read model is catching up with the streams'],
       };
     }
@@ -66,6 +75,7 @@ export class HealthCheck {
         ok: false,
         nats,
         projector: null,
+        roles: this.rolesNow(),
         problems: [`cannot measure the read model's lag: ${(error as Error).message}`],
       };
     }
@@ -80,6 +90,13 @@ export class HealthCheck {
       );
     }
     const lag = streams.reduce((total, stream) => total + stream.lag, 0);
-    return { ok: problems.length === 0, nats, projector: { lag, streams }, problems };
+    return { ok: problems.length === 0, nats, projector: { lag, streams }, problems, roles: this.rolesNow() };
+  }
+
+  private rolesNow(): HealthReport['roles'] {
+    const roles = this.roles?.();
+    return roles
+      ? { controlPlaneId: roles.controlPlaneId, partitions: roles.partitions, scheduler: roles.scheduler }
+      : null;
   }
 }

@@ -110,3 +110,37 @@ export function isWrongRevision(error: unknown): boolean {
       error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
 }
+
+export interface LeaseTableRow {
+  role: Role;
+  holder: string;
+  epoch: number;
+  /** How long ago the holder last renewed it (by the server's clock, as stored). */
+  renewedAgoMs: number;
+}
+
+export interface LeaseTable {
+  members: Array<MemberRecord & { announcedAgoMs: number }>;
+  leases: LeaseTableRow[];
+}
+
+/** Everything in the bucket now, for `cloudai cluster status`. */
+export async function readLeaseTable(kv: KV, now = Date.now()): Promise<LeaseTable> {
+  const table: LeaseTable = { members: [], leases: [] };
+  for await (const key of await kv.keys()) {
+    const entry = await kv.get(key);
+    if (!entry || entry.operation !== 'PUT') continue;
+    const ago = Math.max(0, now - entry.created.getTime());
+    if (key.startsWith(MEMBER_KEY_PREFIX)) {
+      const member = decodeMemberRecord(entry.value);
+      if (member) table.members.push({ ...member, announcedAgoMs: ago });
+      continue;
+    }
+    const role = roleOfKey(key);
+    const lease = decodeLeaseRecord(entry.value);
+    if (role && lease)
+      table.leases.push({ role, holder: lease.holder, epoch: lease.epoch, renewedAgoMs: ago });
+  }
+  table.members.sort((a, b) => a.controlPlaneId.localeCompare(b.controlPlaneId));
+  return table;
+}

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { evolveDisruption, NO_DISRUPTION } from '../../projections/disruption-document.js';
+import { disruptionPartOf, evolveDisruption, NO_DISRUPTION } from '../../projections/disruption-document.js';
 import type { DisruptionEvent } from '../../streams/contracts/worker-events.js';
 
 const started: DisruptionEvent = {
@@ -65,6 +65,35 @@ test('a disruption event already reflected (seq not newer) changes nothing', () 
     active,
   );
   assert.is(evolveDisruption(active, { ...started, seq: 2 }), active);
+});
+
+test('two control planes: the fleet is in disruption mode while either is; each numbers its own events', () => {
+  const byA = { ...started, controlPlane: 'a' };
+  const byB = { ...started, at: 20_000, controlPlane: 'b' };
+  let document = evolveDisruption(evolveDisruption(NO_DISRUPTION, byA), byB);
+  assert.is(document.active, true);
+  assert.is(document.since, 10_000, 'the mode started with the first');
+  assert.equal(disruptionPartOf(document, 'b'), { active: true, lastEventSeq: 1 });
+  document = evolveDisruption(document, {
+    type: 'DisruptionEnded',
+    at: 30_000,
+    seq: 2,
+    endedBy: 'heartbeats',
+    controlPlane: 'a',
+  });
+  assert.is(document.active, true, 'b is still in disruption mode');
+  assert.equal(disruptionPartOf(document, 'a'), { active: false, lastEventSeq: 2 });
+  // A retried event of b (same seq) changes nothing; b's end ends the mode.
+  assert.is(evolveDisruption(document, byB), document);
+  document = evolveDisruption(document, {
+    type: 'DisruptionEnded',
+    at: 40_000,
+    seq: 2,
+    endedBy: 'operator',
+    controlPlane: 'b',
+  });
+  assert.equal([document.active, document.endedAt, document.endedBy], [false, 40_000, 'operator']);
+  assert.equal(disruptionPartOf(document, 'c'), { active: false, lastEventSeq: 0 });
 });
 
 test.run();

@@ -1,0 +1,74 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { desiredHolderOf, planMoves } from '../../control-plane/leases/work-assignment.js';
+import { ALL_PARTITIONS, partitionOf, WORKER_PARTITIONS } from '../../streams/contracts/partitions.js';
+
+const noneFree = new Map<number, number>();
+
+test('partitions are dealt round-robin over the live members in id order, whatever order they are listed in', () => {
+  const owners = ALL_PARTITIONS.map((partition) => desiredHolderOf(partition, ['cp-b', 'cp-a']));
+  assert.is(owners.filter((owner) => owner === 'cp-a').length, WORKER_PARTITIONS / 2);
+  assert.is(owners[0], 'cp-a');
+  assert.is(owners[1], 'cp-b');
+  assert.is(desiredHolderOf(3, []), undefined);
+});
+
+test('a lone member takes every free partition', () => {
+  const moves = planMoves({
+    me: 'cp-a',
+    liveMembers: ['cp-a'],
+    holders: new Map(),
+    partitions: ALL_PARTITIONS,
+    freeForMs: noneFree,
+    orphanAfterMs: 10_000,
+  });
+  assert.equal(moves, { acquire: [...ALL_PARTITIONS], release: [] });
+});
+
+test('when a member joins, the holder hands it its share and takes nothing', () => {
+  const holders = new Map(ALL_PARTITIONS.map((partition) => [partition, 'cp-a']));
+  const view = {
+    liveMembers: ['cp-a', 'cp-b'],
+    holders,
+    partitions: ALL_PARTITIONS,
+    freeForMs: noneFree,
+    orphanAfterMs: 10_000,
+  };
+  assert.equal(planMoves({ me: 'cp-a', ...view }), { acquire: [], release: [1, 3, 5, 7, 9, 11] });
+  assert.equal(
+    planMoves({ me: 'cp-b', ...view }),
+    { acquire: [], release: [] },
+    'b waits until they are free',
+  );
+  const handedOver = new Map(
+    ALL_PARTITIONS.filter((partition) => partition % 2 === 0).map((partition) => [partition, 'cp-a']),
+  );
+  assert.equal(planMoves({ me: 'cp-b', ...view, holders: handedOver }).acquire, [1, 3, 5, 7, 9, 11]);
+});
+
+test('a partition left free by the member it is meant for is taken by another after orphanAfterMs', () => {
+  const view = {
+    me: 'cp-a',
+    liveMembers: ['cp-a', 'cp-b'],
+    holders: new Map(
+      ALL_PARTITIONS.filter((partition) => partition !== 1).map((partition) => [
+        partition,
+        partition % 2 === 0 ? 'cp-a' : 'cp-b',
+      ]),
+    ),
+    partitions: ALL_PARTITIONS,
+    orphanAfterMs: 10_000,
+  };
+  assert.equal(planMoves({ ...view, freeForMs: new Map([[1, 9_999]]) }).acquire, []);
+  assert.equal(planMoves({ ...view, freeForMs: new Map([[1, 10_000]]) }).acquire, [1]);
+});
+
+test('partitionOf spreads ids over every partition and agrees with nats-server on known ids', () => {
+  // What nats-server 2.9.10 delivered heartbeat.<id> as, with the mapping of nats.conf.
+  const fromServer = { tessa: 11, kim: 8, ravi: 1, 'worker-0': 10, a: 4, 'Z_9-x': 4 };
+  for (const [workerId, partition] of Object.entries(fromServer)) assert.is(partitionOf(workerId), partition, workerId);
+  const seen = new Set(Array.from({ length: 500 }, (_, index) => partitionOf(`worker-${index}`)));
+  assert.is(seen.size, WORKER_PARTITIONS);
+});
+
+test.run();
