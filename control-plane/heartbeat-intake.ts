@@ -72,13 +72,13 @@ export class HeartbeatIntake {
       logger: options.logger,
     };
     this.log = new RateLimitedLog(options.logger);
-    this.unmapped = this.subscribe(HEARTBEAT_WILDCARD, true);
+    this.unmapped = this.subscribe(HEARTBEAT_WILDCARD, undefined);
   }
 
   /** Starts taking the heartbeats of a partition this control plane now holds. */
   listen(partition: number): void {
     if (this.byPartition.has(partition)) return;
-    this.byPartition.set(partition, this.subscribe(partitionHeartbeatWildcard(partition), false));
+    this.byPartition.set(partition, this.subscribe(partitionHeartbeatWildcard(partition), partition));
   }
 
   /** Stops taking a partition's heartbeats (it moved to another control plane). */
@@ -93,18 +93,19 @@ export class HeartbeatIntake {
     return [...this.byPartition.keys()].sort((a, b) => a - b);
   }
 
-  private subscribe(subject: string, filterByPartition: boolean): Subscription {
+  /** `partition`: the one this subject carries; undefined for unmapped heartbeats of any partition. */
+  private subscribe(subject: string, partition: number | undefined): Subscription {
     return this.options.nc.subscribe(subject, {
       callback: (error, msg) => {
         if (error) {
           this.options.logger.warn(`heartbeat subscription ${subject}: ${error.message}`);
           return;
         }
-        if (filterByPartition && !this.isOurs(msg)) {
+        if (partition === undefined && !this.isOurs(msg)) {
           this.notOurs.count++;
           return;
         }
-        this.handle(msg);
+        this.handle(msg, partition);
       },
     });
   }
@@ -115,9 +116,22 @@ export class HeartbeatIntake {
     return parsed === undefined || this.byPartition.has(partitionOf(parsed.workerId));
   }
 
-  private handle(msg: Msg): void {
+  private handle(msg: Msg, partition?: number): void {
     const { onHeartbeat, maxBytes, now, logger } = this.handlers;
     const receivedAt = now();
+    if (partition !== undefined) {
+      // Published straight to heartbeat.<p>.<id> rather than mapped by the server: a worker must
+      // not land in a partition that is not its own (two control planes would judge it).
+      const workerId = parseHeartbeatSubject(msg.subject)?.workerId;
+      if (workerId !== undefined && partitionOf(workerId) !== partition) {
+        this.rejected['invalid-subject']++;
+        this.log.warn(
+          'invalid-subject',
+          `rejected heartbeat on ${truncate(msg.subject)}: invalid-subject: worker ${truncate(workerId)} belongs to partition ${partitionOf(workerId)}`,
+        );
+        return;
+      }
+    }
     const result = decodeHeartbeat(msg.subject, msg.data, maxBytes);
     if (!result.ok) {
       this.rejected[result.reason]++;

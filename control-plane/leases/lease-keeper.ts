@@ -12,6 +12,7 @@ import {
   type MemberRecord,
   memberKeyOf,
   type Role,
+  roleOfKey,
 } from './lease-bucket.js';
 import { planMoves } from './work-assignment.js';
 
@@ -51,6 +52,7 @@ interface HeldLease {
 
 interface SeenEntry {
   holder: string | undefined;
+  revision: number;
   /** When this process saw the entry written, on its monotonic clock. */
   seenAt: number;
   /** When the server stored it (its wall clock). */
@@ -85,6 +87,8 @@ export class LeaseKeeper {
   private watch: QueuedIterator<KvWatchEntry> | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private lastRenewalAt = Number.NEGATIVE_INFINITY;
+  /** Another live process runs under this control plane's id (a copied data dir): adopt nothing. */
+  private duplicateSeen = false;
   private renewing = false;
   private closed = false;
 
@@ -180,7 +184,12 @@ export class LeaseKeeper {
     const holder = entry.key.startsWith(MEMBER_KEY_PREFIX)
       ? entry.key.slice(MEMBER_KEY_PREFIX.length)
       : decodeLeaseRecord(entry.value)?.holder;
-    this.view.set(entry.key, { holder, seenAt: this.now(), createdAt: entry.created.getTime() });
+    this.view.set(entry.key, {
+      holder,
+      revision: entry.revision,
+      seenAt: this.now(),
+      createdAt: entry.created.getTime(),
+    });
   }
 
   /**
@@ -204,6 +213,7 @@ export class LeaseKeeper {
   }
 
   private rebalance(now: number): Promise<void>[] {
+    const adoptions = this.adoptOwnLeases();
     const holders = new Map<number, string>();
     for (const partition of this.options.partitions) {
       const holder = this.holderOf({ kind: 'partition', partition });
@@ -224,7 +234,10 @@ export class LeaseKeeper {
       freeForMs,
       orphanAfterMs: this.options.ttlMs,
     });
-    const acquisitions = moves.acquire.map((partition) => this.acquire({ kind: 'partition', partition }));
+    const acquisitions = [
+      ...adoptions,
+      ...moves.acquire.map((partition) => this.acquire({ kind: 'partition', partition })),
+    ];
     for (const partition of moves.release) {
       const lease = this.held.get(leaseKeyOf({ kind: 'partition', partition }));
       // A partition still getting ready is handed on once it is.
@@ -237,7 +250,25 @@ export class LeaseKeeper {
     return acquisitions;
   }
 
-  private async acquire(role: Role): Promise<void> {
+  /**
+   * Leases the bucket says are ours but this process does not hold: a previous run of this
+   * control plane (same data dir, same id) died holding them. Taken back at once rather than
+   * after the TTL, with a new epoch. A second live process with the same id would take them
+   * back in turn: that is refused once seen.
+   */
+  private adoptOwnLeases(): Promise<void>[] {
+    if (this.duplicateSeen) return [];
+    const adoptions: Promise<void>[] = [];
+    for (const [key, entry] of this.view) {
+      if (key.startsWith(MEMBER_KEY_PREFIX) || entry.holder !== this.controlPlaneId) continue;
+      const role = roleOfKey(key);
+      if (role && !this.held.has(key) && this.isAlive(entry)) adoptions.push(this.acquire(role, entry.revision));
+    }
+    return adoptions;
+  }
+
+  /** Creates the lease, or (`previousRevision`) takes over our own from a previous run. */
+  private async acquire(role: Role, previousRevision?: number): Promise<void> {
     const key = leaseKeyOf(role);
     if (this.pendingKeys.has(key) || this.held.has(key) || this.closed) return;
     this.pendingKeys.add(key);
@@ -246,7 +277,9 @@ export class LeaseKeeper {
       const acquiredAt = Date.now();
       const { kv } = this.options;
       const holder = this.controlPlaneId;
-      const created = await kv.create(key, encodeRecord({ holder, epoch: 0, acquiredAt }));
+      const claim = encodeRecord({ holder, epoch: 0, acquiredAt });
+      const created =
+        previousRevision === undefined ? await kv.create(key, claim) : await kv.update(key, claim, previousRevision);
       // The creating revision is the epoch; the record says so for readers (`cloudai cluster status`).
       const revision = await kv.update(key, encodeRecord({ holder, epoch: created, acquiredAt }), created);
       if (this.closed) {
@@ -320,7 +353,16 @@ export class LeaseKeeper {
       lease.validUntil = sentAt + this.fenceAfterMs;
     } catch (error) {
       if (this.held.get(lease.key) !== lease) return;
-      if (isWrongRevision(error)) this.lose(lease, 'taken');
+      if (isWrongRevision(error)) {
+        if (this.view.get(lease.key)?.holder === this.controlPlaneId) {
+          this.duplicateSeen = true;
+          this.options.logger.error(
+            `another process runs as control plane ${this.controlPlaneId} (a copied data dir?): give each ` +
+              `control plane its own data dir, or delete <data dir>/control-plane-id in one of them`,
+          );
+        }
+        this.lose(lease, 'taken');
+      }
       else
         this.log.warn(
           `renew-${lease.key}`,

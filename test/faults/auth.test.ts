@@ -5,6 +5,7 @@ import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { partitionOf } from '../../streams/contracts/partitions.js';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
 import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
@@ -108,7 +109,8 @@ test('authorization: each identity may do its own job and nothing else; new work
     assert.not.ok(ownAssignments.isClosed(), 'its own assignments are allowed');
     await waitFor(() => tessaErrors.length >= 6, 5_000, 'permission errors');
     for (const subject of [
-      'heartbeat.kim',
+      // The server checks the subject its partition mapping made of heartbeat.kim.
+      `heartbeat.${partitionOf('kim')}.kim`,
       'workers.events.tessa',
       'tasks.events.t-1',
       'tasks.reports.kim',

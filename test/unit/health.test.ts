@@ -23,14 +23,16 @@ function scripted(measurements: Array<StreamLag[] | Error>): {
   return source;
 }
 
-test('healthy: connected, and the read model within the allowed lag', async () => {
+test('healthy: connected, and the read model within the allowed lag; it says what it leads', async () => {
   const check = new HealthCheck({ isConnected: true }, 100);
-  check.attach(scripted([lagsOf(100)]));
+  const roles = { controlPlaneId: 'cp-a', partitions: [0, 2], scheduler: true };
+  check.attach(scripted([lagsOf(100)]), () => roles);
   assert.equal(await check.check(), {
     ok: true,
     nats: 'connected',
     projector: { lag: 100, streams: lagsOf(100) },
     problems: [],
+    roles,
   });
 });
 
