@@ -61,6 +61,9 @@ export class HeartbeatIntake {
   readonly notOurs = { count: 0 };
   private readonly unmapped: Subscription;
   private readonly byPartition = new Map<number, Subscription>();
+  /** Partitions watched for another control plane (see `shadow`), and when each of their workers was last heard. */
+  private readonly shadowed = new Map<number, Subscription | undefined>();
+  private readonly lastHeardInShadow = new Map<string, number>();
   private readonly log: RateLimitedLog;
   private readonly handlers: IntakeHandlers;
 
@@ -88,6 +91,44 @@ export class HeartbeatIntake {
     subscription?.unsubscribe();
   }
 
+  /**
+   * Notes only the arrival time of a partition's heartbeats (no parsing, no judgement): the
+   * partition is another control plane's, and this one would take it over if that one died.
+   * Its workers' timeouts then run from their real last heartbeats (`lastHeardInShadowOf`).
+   */
+  shadow(partition: number): void {
+    if (this.shadowed.has(partition) || this.byPartition.has(partition)) return;
+    const now = this.handlers.now;
+    const subscription = this.options.nc.subscribe(partitionHeartbeatWildcard(partition), {
+      callback: (error, msg) => {
+        if (error) return;
+        const workerId = parseHeartbeatSubject(msg.subject)?.workerId;
+        if (workerId !== undefined && partitionOf(workerId) === partition)
+          this.lastHeardInShadow.set(workerId, now());
+      },
+    });
+    this.shadowed.set(partition, subscription);
+  }
+
+  stopShadowing(partition: number): void {
+    if (!this.shadowed.has(partition)) return;
+    this.shadowed.get(partition)?.unsubscribe();
+    this.shadowed.delete(partition);
+    for (const workerId of this.lastHeardInShadow.keys()) {
+      if (partitionOf(workerId) === partition) this.lastHeardInShadow.delete(workerId);
+    }
+  }
+
+  /** When a worker of a shadowed partition was last heard (the monotonic clock), if it was. */
+  lastHeardInShadowOf(workerId: string): number | undefined {
+    return this.lastHeardInShadow.get(workerId);
+  }
+
+  /** The partitions watched for another control plane. */
+  get shadowedPartitions(): number[] {
+    return [...this.shadowed.keys()].sort((a, b) => a - b);
+  }
+
   /** The partitions whose heartbeats are taken. */
   get partitions(): number[] {
     return [...this.byPartition.keys()].sort((a, b) => a - b);
@@ -113,7 +154,11 @@ export class HeartbeatIntake {
   /** A heartbeat from a server without the mapping belongs to us if its partition is held; a malformed subject is judged by `handle`. */
   private isOurs(msg: Msg): boolean {
     const parsed = parseHeartbeatSubject(msg.subject);
-    return parsed === undefined || this.byPartition.has(partitionOf(parsed.workerId));
+    if (parsed === undefined) return true;
+    const partition = partitionOf(parsed.workerId);
+    if (this.byPartition.has(partition)) return true;
+    if (this.shadowed.has(partition)) this.lastHeardInShadow.set(parsed.workerId, this.handlers.now());
+    return false;
   }
 
   private handle(msg: Msg, partition?: number): void {
@@ -166,6 +211,7 @@ export class HeartbeatIntake {
 
   /** Stops taking heartbeats; messages already buffered are still handled. */
   async drain(): Promise<void> {
+    for (const partition of this.shadowedPartitions) this.stopShadowing(partition);
     for (const subscription of [this.unmapped, ...this.byPartition.values()]) {
       if (!subscription.isClosed()) await subscription.drain();
     }

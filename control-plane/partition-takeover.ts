@@ -6,6 +6,7 @@ import type { WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerProjector } from '../projections/worker-projector.js';
 import { partitionOf } from '../streams/contracts/partitions.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import type { DrainCoordinator } from './drain-coordinator.js';
 import type { HeartbeatIntake } from './heartbeat-intake.js';
 
@@ -22,8 +23,9 @@ export interface PartitionTakeoverOptions {
 /**
  * Takes up and gives up partitions. Taking one up: the read model first catches up with every
  * event already stored (the previous holder's last ones included, so each worker's event
- * numbering continues where it stopped), then its workers are restored, each active or suspect
- * one with a full timeout from now, and only then are its heartbeats taken. Partitions taken up
+ * numbering continues where it stopped), then its workers are restored, and only then are its
+ * heartbeats taken. A worker heard while the partition was shadowed is judged from that last
+ * heartbeat; any other active or suspect one gets a full timeout from now. Partitions taken up
  * together (at start, or after a failover) share one catch-up and one scan of the read model.
  */
 export class PartitionTakeover {
@@ -44,6 +46,15 @@ export class PartitionTakeover {
     return this.batch.done;
   }
 
+  /** Watches exactly these partitions for another control plane (see HeartbeatIntake.shadow). */
+  shadowOnly(partitions: readonly number[]): void {
+    const { intake } = this.options;
+    const wanted = new Set(partitions);
+    for (const partition of intake.shadowedPartitions)
+      if (!wanted.has(partition)) intake.stopShadowing(partition);
+    for (const partition of wanted) if (!intake.partitions.includes(partition)) intake.shadow(partition);
+  }
+
   /** Stops judging a partition's workers, without a word: their next holder judges them. */
   give(partition: number): void {
     const { fleet, intake } = this.options;
@@ -60,8 +71,20 @@ export class PartitionTakeover {
     const workers = readModel
       .snapshot((view) => view.listWorkers({ uptime: false }))
       .filter((worker) => partitions.has(partitionOf(worker.workerId)));
-    fleet.restore(workers.map(this.options.toKnownWorker));
+    // Workers heard while shadowing are judged from their last heartbeat, as their previous
+    // holder would have; the others get a full timeout from now (silence we did not hear proves nothing).
+    const unheard: KnownWorker[] = [];
+    for (const worker of workers) {
+      const known = this.options.toKnownWorker(worker);
+      const heardAt = intake.lastHeardInShadowOf(worker.workerId);
+      if (heardAt === undefined) unheard.push(known);
+      else fleet.restore([{ ...known, lastHeartbeatAt: toWallTime(MONOTONIC_CLOCK, heardAt) }], heardAt);
+    }
+    fleet.restore(unheard);
     this.options.drains().restore(workers);
-    for (const partition of partitions) intake.listen(partition);
+    for (const partition of partitions) {
+      intake.listen(partition);
+      intake.stopShadowing(partition);
+    }
   }
 }

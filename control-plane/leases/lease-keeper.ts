@@ -14,7 +14,7 @@ import {
   type Role,
   roleOfKey,
 } from './lease-bucket.js';
-import { planMoves } from './work-assignment.js';
+import { planMoves, successorPartitions } from './work-assignment.js';
 
 /** Why a role was given up: its lease lapsed unrenewed, another holder has it, or it was handed on. */
 export type LossReason = 'expired' | 'taken' | 'released' | 'closing';
@@ -36,6 +36,8 @@ export interface LeaseKeeperOptions {
    * returned promise is awaited (events still on their way are stored) before the lease is freed.
    */
   onLost: (role: Role, reason: LossReason) => Promise<void> | void;
+  /** At every look at the bucket: the partitions this one would take over if their holder died (see `successorPartitions`). */
+  onSuccessorPartitions?: (partitions: readonly number[]) => void;
   /** The monotonic clock the fencing deadlines run on. */
   now?: () => number;
 }
@@ -226,9 +228,13 @@ export class LeaseKeeper {
       }
     }
     const freeForMs = new Map([...this.freeSince].map(([partition, since]) => [partition, now - since]));
+    const liveMembers = this.liveMembers();
+    this.options.onSuccessorPartitions?.(
+      successorPartitions({ me: this.controlPlaneId, liveMembers, holders }),
+    );
     const moves = planMoves({
       me: this.controlPlaneId,
-      liveMembers: this.liveMembers(),
+      liveMembers,
       holders,
       partitions: this.options.partitions,
       freeForMs,
@@ -262,7 +268,8 @@ export class LeaseKeeper {
     for (const [key, entry] of this.view) {
       if (key.startsWith(MEMBER_KEY_PREFIX) || entry.holder !== this.controlPlaneId) continue;
       const role = roleOfKey(key);
-      if (role && !this.held.has(key) && this.isAlive(entry)) adoptions.push(this.acquire(role, entry.revision));
+      if (role && !this.held.has(key) && this.isAlive(entry))
+        adoptions.push(this.acquire(role, entry.revision));
     }
     return adoptions;
   }
@@ -279,7 +286,9 @@ export class LeaseKeeper {
       const holder = this.controlPlaneId;
       const claim = encodeRecord({ holder, epoch: 0, acquiredAt });
       const created =
-        previousRevision === undefined ? await kv.create(key, claim) : await kv.update(key, claim, previousRevision);
+        previousRevision === undefined
+          ? await kv.create(key, claim)
+          : await kv.update(key, claim, previousRevision);
       // The creating revision is the epoch; the record says so for readers (`cloudai cluster status`).
       const revision = await kv.update(key, encodeRecord({ holder, epoch: created, acquiredAt }), created);
       if (this.closed) {
@@ -362,8 +371,7 @@ export class LeaseKeeper {
           );
         }
         this.lose(lease, 'taken');
-      }
-      else
+      } else
         this.log.warn(
           `renew-${lease.key}`,
           `could not renew ${describeRole(lease.role)}: ${(error as Error).message}`,

@@ -43,3 +43,18 @@ export function planMoves(view: AssignmentView): AssignmentMoves {
   }
   return moves;
 }
+
+/**
+ * The partitions another member holds that this one would be dealt if that member died: the
+ * ones whose heartbeats it watches meanwhile, so a takeover judges their workers from their
+ * real last heartbeats rather than from scratch.
+ */
+export function successorPartitions(view: Pick<AssignmentView, 'me' | 'liveMembers' | 'holders'>): number[] {
+  const partitions: number[] = [];
+  for (const [partition, holder] of view.holders) {
+    if (holder === view.me) continue;
+    const survivors = view.liveMembers.filter((member) => member !== holder);
+    if (desiredHolderOf(partition, survivors) === view.me) partitions.push(partition);
+  }
+  return partitions.sort((a, b) => a - b);
+}

@@ -1,6 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { desiredHolderOf, planMoves } from '../../control-plane/leases/work-assignment.js';
+import {
+  desiredHolderOf,
+  planMoves,
+  successorPartitions,
+} from '../../control-plane/leases/work-assignment.js';
 import { ALL_PARTITIONS, partitionOf, WORKER_PARTITIONS } from '../../streams/contracts/partitions.js';
 
 const noneFree = new Map<number, number>();
@@ -66,9 +70,29 @@ test('a partition left free by the member it is meant for is taken by another af
 test('partitionOf spreads ids over every partition and agrees with nats-server on known ids', () => {
   // What nats-server 2.9.10 delivered heartbeat.<id> as, with the mapping of nats.conf.
   const fromServer = { tessa: 11, kim: 8, ravi: 1, 'worker-0': 10, a: 4, 'Z_9-x': 4 };
-  for (const [workerId, partition] of Object.entries(fromServer)) assert.is(partitionOf(workerId), partition, workerId);
+  for (const [workerId, partition] of Object.entries(fromServer))
+    assert.is(partitionOf(workerId), partition, workerId);
   const seen = new Set(Array.from({ length: 500 }, (_, index) => partitionOf(`worker-${index}`)));
   assert.is(seen.size, WORKER_PARTITIONS);
+});
+
+test('each member shadows the partitions it would be dealt if their holder died', () => {
+  const members = ['cp-a', 'cp-b', 'cp-c'];
+  const holders = new Map(
+    ALL_PARTITIONS.map((partition) => [partition, desiredHolderOf(partition, members) as string]),
+  );
+  const shadows = Object.fromEntries(
+    members.map((me) => [me, successorPartitions({ me, liveMembers: members, holders })]),
+  );
+  // Every partition is shadowed by exactly one other member: the one it would go to.
+  for (const partition of ALL_PARTITIONS) {
+    const watchers = members.filter((member) => shadows[member]?.includes(partition));
+    assert.is(watchers.length, 1, `partition ${partition}`);
+    assert.is.not(watchers[0], holders.get(partition));
+    const survivors = members.filter((member) => member !== holders.get(partition));
+    assert.is(watchers[0], desiredHolderOf(partition, survivors));
+  }
+  assert.equal(successorPartitions({ me: 'cp-a', liveMembers: ['cp-a'], holders: new Map() }), []);
 });
 
 test.run();
