@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import type { WorkerRuntime } from '../../streams/contracts/heartbeat.js';
 import type { TaskFailure } from '../../streams/contracts/task-events.js';
 import { imageReferenceProblem } from './image-reference.js';
@@ -134,7 +135,12 @@ export class ContainerRuntime implements TaskRuntime {
   }
 
   spawnRun(spec: RunSpec): ChildProcess {
-    return spawn(this.binary, runArguments(this.name, spec), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // podman's conmon leaves a file named `oom` in its working directory when a task runs out of
+    // memory: not in the directory the worker was started from.
+    return spawn(this.binary, runArguments(this.name, spec), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: tmpdir(),
+    });
   }
 
   /** One runtime command with a deadline; never throws. */
