@@ -9,6 +9,8 @@ export interface WorkerHeartbeatSample extends HeartbeatSample {
 interface SampleSlot extends WorkerHeartbeatSample {
   /** In the queue of samples the next batch writes. */
   queued: boolean;
+  /** Its worker has no document yet: kept out of the queue until its first event is applied (see park). */
+  parked: boolean;
 }
 
 /**
@@ -26,10 +28,10 @@ export class HeartbeatSampleBuffer {
       slot.receivedAt = receivedAt;
       slot.usage = usage;
     } else {
-      slot = { workerId, receivedAt, usage, queued: false };
+      slot = { workerId, receivedAt, usage, queued: false, parked: false };
       this.slots.set(workerId, slot);
     }
-    if (!slot.queued) {
+    if (!slot.queued && !slot.parked) {
       slot.queued = true;
       this.queue.push(slot);
     }
@@ -51,10 +53,22 @@ export class HeartbeatSampleBuffer {
     return taken;
   }
 
-  /** Puts a worker's sample back in the queue (its document did not exist yet). */
-  requeue(workerId: string): void {
+  /**
+   * Keeps a worker's sample out of the batches until `release`: its document does not exist yet.
+   * Looking for it in every batch cost a read per waiting worker per batch, which, with a whole
+   * fleet registering at once, was most of the projector's time.
+   */
+  park(workerId: string): void {
     const slot = this.slots.get(workerId);
-    if (slot && !slot.queued) {
+    if (slot) slot.parked = true;
+  }
+
+  /** The worker's document exists now (an event of it was applied): its parked sample is queued again. */
+  release(workerId: string): void {
+    const slot = this.slots.get(workerId);
+    if (!slot?.parked) return;
+    slot.parked = false;
+    if (!slot.queued) {
       slot.queued = true;
       this.queue.push(slot);
     }

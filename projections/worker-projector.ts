@@ -51,8 +51,9 @@ export class WorkerProjection implements Projection<ProjectionStats> {
       samples: this.samples.take(),
       onInvalid,
     });
-    // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
-    for (const workerId of result.unappliedSamples) this.samples.requeue(workerId);
+    // A heartbeat of a worker whose registration is not applied yet waits for it.
+    for (const workerId of result.unappliedSamples) this.samples.park(workerId);
+    for (const event of result.events) if (!isDisruptionEvent(event)) this.samples.release(event.workerId);
     return result;
   }
 }
