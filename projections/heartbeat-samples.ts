@@ -21,6 +21,8 @@ interface SampleSlot extends WorkerHeartbeatSample {
 export class HeartbeatSampleBuffer {
   private readonly slots = new Map<string, SampleSlot>();
   private queue: SampleSlot[] = [];
+  /** Where the samples not yet taken begin in `queue`. */
+  private head = 0;
 
   record(workerId: string, receivedAt: number, usage: Usage): void {
     let slot = this.slots.get(workerId);
@@ -39,16 +41,22 @@ export class HeartbeatSampleBuffer {
 
   /** Samples waiting to be written. */
   get waiting(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /**
    * Hands over the waiting samples (the newest of each worker). They stay live: a heartbeat
    * arriving before they are written updates them, and is queued again for the batch after.
    */
-  take(): readonly WorkerHeartbeatSample[] {
-    const taken = this.queue;
-    this.queue = [];
+  take(max = Number.POSITIVE_INFINITY): readonly WorkerHeartbeatSample[] {
+    const end = Math.min(this.queue.length, this.head + max);
+    const taken = this.queue.slice(this.head, end);
+    if (end === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else {
+      this.head = end;
+    }
     for (const slot of taken) slot.queued = false;
     return taken;
   }

@@ -46,4 +46,26 @@ test('a heartbeat after take is queued for the next batch; a parked worker waits
   );
 });
 
+test('take(max) hands over the oldest waiting samples; the rest wait for the next take', () => {
+  const buffer = new HeartbeatSampleBuffer();
+  for (const [index, workerId] of ['a', 'b', 'c', 'd', 'e'].entries())
+    buffer.record(workerId, index, usage(0));
+  assert.equal(
+    buffer.take(2).map((sample) => sample.workerId),
+    ['a', 'b'],
+  );
+  assert.is(buffer.waiting, 3);
+  // A taken worker heard again queues behind those still waiting.
+  buffer.record('a', 10, usage(0));
+  assert.equal(
+    buffer.take(3).map((sample) => sample.workerId),
+    ['c', 'd', 'e'],
+  );
+  assert.equal(
+    buffer.take(3).map((sample) => [sample.workerId, sample.receivedAt]),
+    [['a', 10]],
+  );
+  assert.is(buffer.waiting, 0);
+});
+
 test.run();
