@@ -45,7 +45,9 @@ export class AckInbox {
   ) {
     this.prefix = `${createInbox(inboxPrefix)}.`;
     this.subscription = nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.received(msg) });
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
+    // After the I/O already waiting is read: a stalled event loop must not time out
+    // acknowledgements that arrived meanwhile and sit unread in the socket.
+    this.sweeper = setInterval(() => setImmediate(() => this.sweep()), SWEEP_EVERY_MS);
     this.sweeper.unref();
   }
 
