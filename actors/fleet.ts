@@ -17,18 +17,23 @@ import {
 } from '../streams/util/clock.js';
 import { DisruptionGuard } from './disruption-guard.js';
 import {
+  activeDelayMs,
   type HeartbeatEvent,
   heartbeatChangesWorker,
+  initialContextOf,
   type KnownWorker,
   livenessMachineFor,
   nextDecisionAfterHeartbeat,
+  registeredEvent,
+  suspectDelayMs,
+  type WorkerLivenessContext,
   type WorkerLivenessEvent,
   type WorkerLivenessInput,
   type WorkerLivenessMachine,
 } from './liveness-machine.js';
 import type { LivenessSettings, OperatorOutcome } from './liveness-settings.js';
 import { type InterArrivalWindow, PhiAccrualDetector } from './phi-accrual.js';
-import { TimerQueue } from './timer-queue.js';
+import { type TimerHandle, TimerQueue } from './timer-queue.js';
 
 export interface FleetOptions {
   settings: LivenessSettings;
@@ -51,8 +56,24 @@ export type HeartbeatOutcome = 'accepted' | 'fleet-full' | 'suspended';
 
 type WorkerActor = Actor<WorkerLivenessMachine>;
 
+/** The states a worker can be in without an actor: where a registration or a restoration leaves it. */
+type DormantState = 'active' | 'suspect' | 'inactive' | 'left';
+
+/**
+ * A worker whose actor is not created yet: the machine's state and context as its actor would
+ * hold them, and the one timer that state arms on entry (the actor's delayed transition).
+ */
+interface DormantWorker {
+  state: DormantState;
+  context: WorkerLivenessContext;
+  /** Pending, or undefined once it fired (or the state arms none). */
+  timer: TimerHandle | undefined;
+}
+
 interface WorkerSlot {
-  actor: WorkerActor;
+  /** Created when the worker first needs one (see `wake`); until then, `dormant` stands in for it. */
+  actor: WorkerActor | undefined;
+  dormant: DormantWorker | undefined;
   /** Its status as its last event (or its restoration) set it; kept here so counting is O(1). */
   status: WorkerStatus;
   /** Receive time of the newest heartbeat the actor has not been given yet (see receiveHeartbeat). */
@@ -83,6 +104,9 @@ const fleetRootMachine = createMachine({ id: 'fleet' });
  * observe until a timer fires: the fleet keeps its receive time and hands it over only when a
  * timer comes due (see catchUpBeforeTimer), so a steady worker costs no XState transition.
  * The DisruptionGuard holds timed-out workers `suspect` when too many go silent at once.
+ *
+ * Creating an actor is most of what a registration costs, so a worker gets one only when its
+ * timer fires or it is sent anything (see `spawn` and `wake`); a steady worker never needs one.
  */
 export class Fleet {
   private readonly workers = new Map<string, WorkerSlot>();
@@ -90,7 +114,10 @@ export class Fleet {
   private readonly removedSeqs = new Map<string, number>();
   private readonly timers: TimerQueue<WorkerSlot>;
   private readonly machine: WorkerLivenessMachine;
-  private readonly root: Actor<typeof fleetRootMachine>;
+  /** The delayed event each dormant state's timer delivers, as the machine names it. */
+  private readonly afterEventTypes: Record<'active' | 'suspect', string>;
+  /** Replaced whenever the fleet drops its actors: the system keeps every actor registered with it. */
+  private root: Actor<typeof fleetRootMachine>;
   private readonly detector: PhiAccrualDetector;
   private readonly guard: DisruptionGuard;
   private readonly counts: Record<WorkerStatus, number> = {
@@ -126,7 +153,7 @@ export class Fleet {
       release: (workerIds, event) => {
         for (const workerId of workerIds) {
           const slot = this.workers.get(workerId);
-          if (slot) this.timers.runFor(slot, () => slot.actor.send(event));
+          if (slot) this.sendToWorker(slot, event);
         }
       },
     });
@@ -135,7 +162,15 @@ export class Fleet {
       fleetDoubtsItsView: (workerId) => this.guard.doubts(this.statusOf(workerId), this.timers.now()),
       holdForDisruption: (workerId) => this.guard.hold(workerId, this.timers.now()),
     });
-    this.root = createActor(fleetRootMachine, { clock: this.timers }).start();
+    this.afterEventTypes = {
+      active: delayedEventOf(this.machine, 'active'),
+      suspect: delayedEventOf(this.machine, 'suspect'),
+    };
+    this.root = this.newRoot();
+  }
+
+  private newRoot(): Actor<typeof fleetRootMachine> {
+    return createActor(fleetRootMachine, { clock: this.timers }).start();
   }
 
   receiveHeartbeat(heartbeat: Heartbeat, receivedAt: number): HeartbeatOutcome {
@@ -165,8 +200,7 @@ export class Fleet {
     // The silence that ends with a comeback from inactive (or a restart after a leave) is not an
     // inter-arrival time.
     this.recordArrival(slot, receivedAt, slot.status !== 'inactive' && slot.status !== 'left');
-    const snapshot = slot.actor.getSnapshot();
-    if (slot.status === 'active' && !heartbeatChangesWorker(snapshot.context, heartbeat)) {
+    if (slot.status === 'active' && !heartbeatChangesWorker(contextOf(slot), heartbeat)) {
       slot.pendingHeartbeatAt = receivedAt;
       return 'accepted';
     }
@@ -256,14 +290,25 @@ export class Fleet {
     this.guard.restore(state);
   }
 
+  /**
+   * A new or restored worker, as its actor would start: a registration emits WorkerRegistered
+   * and enters `active`, a restored worker enters its known status; either arms that state's
+   * timer. Its actor is created only when something else happens to it (see `wake`): most
+   * workers of a large fleet register, or are restored, and then just keep beating.
+   */
   private spawn(
     input: WorkerLivenessInput,
     status: WorkerStatus,
     stretchStartedAt: number | undefined,
   ): WorkerSlot {
-    const actor = createActor(this.machine, { parent: this.root as AnyActorRef, input });
+    const context = initialContextOf(input);
+    const registering = !('known' in input);
+    // What the machine's `starting` state decides: `nextSeq` for a registration.
+    if (registering) context.seq++;
+    const state = registering ? 'active' : dormantStateOf(status);
     const slot: WorkerSlot = {
-      actor,
+      actor: undefined,
+      dormant: { state, context, timer: undefined },
       status,
       pendingHeartbeatAt: undefined,
       lastArrivalAt: undefined,
@@ -271,14 +316,66 @@ export class Fleet {
       stretchStartedAt,
     };
     this.counts[status]++;
-    actor.on('*', (event) => {
-      // Forwarded first: a disruption change the event causes (see track) comes after it.
-      this.options.onEvent(this.onWallClock(this.withStretchLength(slot, event)));
-      this.track(slot, event);
-    });
     this.workers.set(input.workerId, slot);
-    this.timers.runFor(slot, () => actor.start());
+    if (registering) this.forward(slot, registeredEvent(context));
+    const delayMs = this.dormantDelayMs(state, context);
+    if (delayMs !== undefined && slot.dormant) {
+      const dormant = slot.dormant;
+      dormant.timer = this.timers.runFor(slot, () =>
+        this.timers.setTimeout(() => this.dormantTimerFired(slot), delayMs),
+      );
+    }
     return slot;
+  }
+
+  /** The delay the state's timer is armed with on entry, as the machine computes it; undefined when it arms none. */
+  private dormantDelayMs(state: DormantState, context: WorkerLivenessContext): number | undefined {
+    if (state === 'active') return activeDelayMs(context, this.timers.now());
+    if (state === 'suspect') return suspectDelayMs(context, this.timers.now());
+    return undefined;
+  }
+
+  /** A dormant worker's timer fired: its actor is created and handed the delayed event it would have had. */
+  private dormantTimerFired(slot: WorkerSlot): void {
+    const dormant = slot.dormant;
+    if (!dormant || (dormant.state !== 'active' && dormant.state !== 'suspect')) return;
+    dormant.timer = undefined;
+    this.wake(slot).send({ type: this.afterEventTypes[dormant.state] } as unknown as WorkerLivenessEvent);
+  }
+
+  /**
+   * The worker's actor, created now if it is dormant: in the state and with the context the
+   * dormant worker holds, its pending timer handed over to the actor in the same place of the
+   * queue, so that what follows is what an actor created at registration would have done.
+   */
+  private wake(slot: WorkerSlot): WorkerActor {
+    if (slot.actor) return slot.actor;
+    const dormant = slot.dormant as DormantWorker;
+    const snapshot = this.machine.resolveState({ value: dormant.state, context: dormant.context });
+    const actor = createActor(this.machine, {
+      parent: this.root as AnyActorRef,
+      snapshot,
+      // Read only to build a first snapshot, and there is one already.
+      input: undefined as unknown as WorkerLivenessInput,
+    });
+    actor.on('*', (event) => this.forward(slot, event));
+    slot.actor = actor;
+    slot.dormant = undefined;
+    this.timers.runFor(slot, () => {
+      actor.start();
+      const { timer, state } = dormant;
+      const delayMs = this.dormantDelayMs(state, dormant.context);
+      if (timer === undefined || delayMs === undefined || (state !== 'active' && state !== 'suspect')) return;
+      const type = this.afterEventTypes[state];
+      this.timers.adopt(timer, () => actor.system.scheduler.schedule(actor, actor, { type }, delayMs, type));
+    });
+    return actor;
+  }
+
+  /** Passes on an event of the worker. Forwarded first: a disruption change the event causes (see track) comes after it. */
+  private forward(slot: WorkerSlot, event: WorkerEvent): void {
+    this.options.onEvent(this.onWallClock(this.withStretchLength(slot, event)));
+    this.track(slot, event);
   }
 
   /**
@@ -321,7 +418,7 @@ export class Fleet {
   }
 
   private deliver(slot: WorkerSlot, event: HeartbeatEvent): void {
-    this.timers.runFor(slot, () => slot.actor.send(event));
+    this.sendToWorker(slot, event);
   }
 
   private recordArrival(slot: WorkerSlot, receivedAt: number, countsAsInterval: boolean): void {
@@ -346,8 +443,7 @@ export class Fleet {
   private catchUpBeforeTimer(slot: WorkerSlot): number | undefined {
     const receivedAt = slot.pendingHeartbeatAt;
     if (receivedAt === undefined) return undefined;
-    const { context } = slot.actor.getSnapshot();
-    const decidesAt = nextDecisionAfterHeartbeat(context, receivedAt, this.suspicionOf(slot));
+    const decidesAt = nextDecisionAfterHeartbeat(contextOf(slot), receivedAt, this.suspicionOf(slot));
     if (decidesAt > this.timers.now()) return decidesAt;
     this.deliverPendingHeartbeat(slot);
     return undefined;
@@ -357,7 +453,7 @@ export class Fleet {
     const receivedAt = slot.pendingHeartbeatAt;
     if (receivedAt === undefined) return;
     slot.pendingHeartbeatAt = undefined;
-    const { address, capacity } = slot.actor.getSnapshot().context;
+    const { address, capacity } = contextOf(slot);
     this.deliver(slot, {
       type: 'HEARTBEAT',
       receivedAt,
@@ -375,14 +471,15 @@ export class Fleet {
     if (this.stopped || this.suspendedWorkers) return;
     const frozen: KnownWorker[] = [];
     for (const slot of this.workers.values()) {
-      // A coalesced heartbeat is part of what the worker last told us.
-      this.deliverPendingHeartbeat(slot);
       const known = knownWorkerOf(slot);
-      frozen.push({ ...known, lastHeartbeatAt: toWallTime(this.clock, known.lastHeartbeatAt) });
+      // A coalesced heartbeat is part of what the worker last told us. Handed to the actor it
+      // would change its deadlines and nothing else (it brings no news), and they are dropped here.
+      const lastHeartbeatAt = slot.pendingHeartbeatAt ?? known.lastHeartbeatAt;
+      frozen.push({ ...known, lastHeartbeatAt: toWallTime(this.clock, lastHeartbeatAt) });
       if (slot.stretchStartedAt !== undefined)
         this.suspendedStretchStarts.set(known.workerId, slot.stretchStartedAt);
       // The window survives; the silence across the outage will not be a sample (lastArrivalAt is gone).
-      if (slot.window) this.suspendedWindows.set(slot.actor.getSnapshot().context.workerId, slot.window);
+      if (slot.window) this.suspendedWindows.set(known.workerId, slot.window);
     }
     // The actors cannot be stopped one by one (see the class comment): without their timers,
     // and dropped from the map, they are inert.
@@ -449,9 +546,8 @@ export class Fleet {
     const found = this.operable(workerId);
     if (!found.ok) return found;
     const { slot } = found;
-    if (slot.actor.getSnapshot().context.cordoned !== cordoned) {
-      const type = cordoned ? 'CORDON' : 'UNCORDON';
-      this.timers.runFor(slot, () => slot.actor.send({ type, at: this.timers.now() }));
+    if (contextOf(slot).cordoned !== cordoned) {
+      this.sendToWorker(slot, { type: cordoned ? 'CORDON' : 'UNCORDON', at: this.timers.now() });
     }
     return { ok: true };
   }
@@ -468,9 +564,7 @@ export class Fleet {
     if (slot.status === 'left') return { ok: true };
     // A heartbeat still coalesced is part of what the worker last told us.
     this.deliverPendingHeartbeat(slot);
-    this.timers.runFor(slot, () =>
-      slot.actor.send({ type: 'LEAVE', at: this.timers.now(), stoppedAttempts }),
-    );
+    this.sendToWorker(slot, { type: 'LEAVE', at: this.timers.now(), stoppedAttempts });
     return { ok: true };
   }
 
@@ -482,7 +576,7 @@ export class Fleet {
     const found = this.operable(workerId);
     if (!found.ok) return found;
     const { slot } = found;
-    if (slot.actor.getSnapshot().context.draining) {
+    if (contextOf(slot).draining) {
       return {
         ok: false,
         error: `worker ${workerId} is draining already: \`cloudai workers drain ${workerId} --cancel\` ends that drain first`,
@@ -508,7 +602,7 @@ export class Fleet {
   cancelDrain(workerId: string): OperatorOutcome {
     const found = this.operable(workerId);
     if (!found.ok) return found;
-    if (!found.slot.actor.getSnapshot().context.draining) {
+    if (!contextOf(found.slot).draining) {
       return { ok: false, error: `worker ${workerId} is not draining: there is nothing to cancel` };
     }
     this.sendToWorker(found.slot, { type: 'DRAIN_CANCEL', at: this.timers.now() });
@@ -516,11 +610,12 @@ export class Fleet {
   }
 
   isDraining(workerId: string): boolean {
-    return this.workers.get(workerId)?.actor.getSnapshot().context.draining === true;
+    const slot = this.workers.get(workerId);
+    return slot !== undefined && contextOf(slot).draining;
   }
 
   private sendToWorker(slot: WorkerSlot, event: WorkerLivenessEvent): void {
-    this.timers.runFor(slot, () => slot.actor.send(event));
+    this.timers.runFor(slot, () => this.wake(slot).send(event));
   }
 
   /** Forgets an inactive or left worker (WorkerRemoved); it registers again if it heartbeats again. */
@@ -536,8 +631,8 @@ export class Fleet {
           `register again at its next heartbeat); stop it, wait until \`cloudai workers\` shows it left or inactive, and retry`,
       };
     }
-    this.timers.runFor(slot, () => slot.actor.send({ type: 'REMOVE', at: this.timers.now() }));
-    const { seq } = slot.actor.getSnapshot().context;
+    this.sendToWorker(slot, { type: 'REMOVE', at: this.timers.now() });
+    const { seq } = contextOf(slot);
     this.counts.removed--; // the removed are counted by `removedSeqs`
     this.workers.delete(workerId);
     this.removedSeqs.set(workerId, seq);
@@ -589,6 +684,9 @@ export class Fleet {
 
   private dropAllWorkers(): void {
     this.workers.clear();
+    // The actor system holds every actor it ever started (only a stopped one leaves it).
+    this.root.stop();
+    this.root = this.newRoot();
     this.counts.active = 0;
     this.counts.suspect = 0;
     this.counts.inactive = 0;
@@ -617,9 +715,25 @@ function statusAfter(event: WorkerStreamEvent): WorkerStatus | undefined {
   }
 }
 
+/** What the worker's actor holds, or would hold had it been created. */
+function contextOf(slot: WorkerSlot): WorkerLivenessContext {
+  return slot.actor ? slot.actor.getSnapshot().context : (slot.dormant as DormantWorker).context;
+}
+
+function dormantStateOf(status: WorkerStatus): DormantState {
+  if (status === 'removed') throw new Error('a removed worker has no actor');
+  return status;
+}
+
+/** The type of the delayed event the state's timer delivers (one `after` per state here). */
+function delayedEventOf(machine: WorkerLivenessMachine, state: 'active' | 'suspect'): string {
+  const [delayed] = machine.states[state]?.after ?? [];
+  if (!delayed) throw new Error(`the liveness machine's ${state} state arms no timer`);
+  return delayed.eventType;
+}
+
 function knownWorkerOf(slot: WorkerSlot): KnownWorker {
-  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned, draining } =
-    slot.actor.getSnapshot().context;
+  const { workerId, seq, lastHeartbeatAt, address, capacity, flapping, cordoned, draining } = contextOf(slot);
   return {
     workerId,
     status: slot.status,

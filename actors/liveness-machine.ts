@@ -216,6 +216,64 @@ function inactive(context: WorkerLivenessContext, at: number) {
   };
 }
 
+/** The context an actor starts from: shared by the machine and the fleet's dormant workers. */
+export function initialContextOf(input: WorkerLivenessInput): WorkerLivenessContext {
+  return 'known' in input
+    ? {
+        workerId: input.workerId,
+        settings: input.settings,
+        seq: input.known.seq,
+        lastHeartbeatAt: input.known.lastHeartbeatAt,
+        // The monitor could not see heartbeats while it was down: count from now.
+        armedAt: input.restoredAt,
+        suspicion: input.suspicion,
+        address: input.known.address,
+        capacity: input.known.capacity,
+        restoredStatus: input.known.status,
+        comebacks: NO_COMEBACKS,
+        flapping: input.known.flapping,
+        upSince: input.restoredAt,
+        cordoned: input.known.cordoned,
+        draining: input.known.draining ?? false,
+      }
+    : {
+        workerId: input.workerId,
+        settings: input.settings,
+        seq: input.previousSeq,
+        lastHeartbeatAt: input.firstHeartbeat.receivedAt,
+        armedAt: input.firstHeartbeat.receivedAt,
+        suspicion: input.firstHeartbeat.suspicion,
+        address: input.firstHeartbeat.address,
+        capacity: input.firstHeartbeat.capacity,
+        restoredStatus: undefined,
+        comebacks: NO_COMEBACKS,
+        flapping: false,
+        upSince: input.firstHeartbeat.receivedAt,
+        cordoned: false,
+        draining: false,
+      };
+}
+
+/** The WorkerRegistered of a worker that just registered (its `seq` already counted). */
+export function registeredEvent(context: WorkerLivenessContext) {
+  return {
+    type: 'WorkerRegistered' as const,
+    ...numbered(context, context.lastHeartbeatAt),
+    address: context.address,
+    capacity: context.capacity,
+  };
+}
+
+/** How long an active worker's timer waits, at `now`: the time left until its first deadline. */
+export function activeDelayMs(context: WorkerLivenessContext, now: number): number {
+  return Math.max(0, activeDeadlineOf(context) - now);
+}
+
+/** How long a suspect worker's timer waits, at `now`: the time left until its timeout. */
+export function suspectDelayMs(context: WorkerLivenessContext, now: number): number {
+  return Math.max(0, inactiveDeadlineOf(context) - now);
+}
+
 /** What the fleet decides for its workers: the clock, and disruption mode. */
 export interface LivenessMachineHooks {
   /** The clock the actors' timers run on. */
@@ -239,8 +297,8 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
     },
     delays: {
       /** The time left until the first of the active worker's deadlines. */
-      activeDeadline: ({ context }) => Math.max(0, activeDeadlineOf(context) - hooks.now()),
-      heartbeatTimeout: ({ context }) => Math.max(0, inactiveDeadlineOf(context) - hooks.now()),
+      activeDeadline: ({ context }) => activeDelayMs(context, hooks.now()),
+      heartbeatTimeout: ({ context }) => suspectDelayMs(context, hooks.now()),
     },
     guards: {
       wasRestoredActive: ({ context }) => context.restoredStatus === 'active',
@@ -267,12 +325,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
       rearmFromEvent: assign(({ event }) => ('at' in event ? { armedAt: event.at } : {})),
       nextSeq: assign({ seq: ({ context }) => context.seq + 1 }),
       holdForDisruption: ({ context }) => hooks.holdForDisruption(context.workerId),
-      emitRegistered: emit(({ context }) => ({
-        type: 'WorkerRegistered' as const,
-        ...numbered(context, context.lastHeartbeatAt),
-        address: context.address,
-        capacity: context.capacity,
-      })),
+      emitRegistered: emit(({ context }) => registeredEvent(context)),
       emitActivated: emit(({ context }) => heardAgain('WorkerActivated', context)),
       emitRecovered: emit(({ context }) => heardAgain('WorkerRecovered', context)),
       /**
@@ -399,41 +452,7 @@ export function livenessMachineFor(hooks: LivenessMachineHooks) {
     },
   }).createMachine({
     id: 'workerLiveness',
-    context: ({ input }) =>
-      'known' in input
-        ? {
-            workerId: input.workerId,
-            settings: input.settings,
-            seq: input.known.seq,
-            lastHeartbeatAt: input.known.lastHeartbeatAt,
-            // The monitor could not see heartbeats while it was down: count from now.
-            armedAt: input.restoredAt,
-            suspicion: input.suspicion,
-            address: input.known.address,
-            capacity: input.known.capacity,
-            restoredStatus: input.known.status,
-            comebacks: NO_COMEBACKS,
-            flapping: input.known.flapping,
-            upSince: input.restoredAt,
-            cordoned: input.known.cordoned,
-            draining: input.known.draining ?? false,
-          }
-        : {
-            workerId: input.workerId,
-            settings: input.settings,
-            seq: input.previousSeq,
-            lastHeartbeatAt: input.firstHeartbeat.receivedAt,
-            armedAt: input.firstHeartbeat.receivedAt,
-            suspicion: input.firstHeartbeat.suspicion,
-            address: input.firstHeartbeat.address,
-            capacity: input.firstHeartbeat.capacity,
-            restoredStatus: undefined,
-            comebacks: NO_COMEBACKS,
-            flapping: false,
-            upSince: input.firstHeartbeat.receivedAt,
-            cordoned: false,
-            draining: false,
-          },
+    context: ({ input }) => initialContextOf(input),
     initial: 'starting',
     // Operator controls hold in every state but `removed` (a final state takes no events).
     on: {

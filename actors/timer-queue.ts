@@ -25,6 +25,9 @@ export interface TimerQueueOptions<Owner> {
   continueLater?: (resume: () => void) => void;
 }
 
+/** A timer as `setTimeout` returns it: to cancel it, or to hand it over with `adopt`. */
+export type TimerHandle = object;
+
 /** Due timers fired before yielding on the wall clock: enough to pay for the yield, few enough
  * that heartbeats get their turn soon. */
 const FIRES_PER_SLICE = 256;
@@ -46,6 +49,8 @@ export class TimerQueue<Owner = unknown> implements Clock {
   private firing = false;
   private continuing = false;
   private owner: Owner | undefined;
+  /** A pending timer the next `setTimeout` takes over (see `adopt`). */
+  private adopting: TimerEntry<Owner> | undefined;
   private readonly clock: Clock;
 
   constructor(private readonly options: TimerQueueOptions<Owner>) {
@@ -63,6 +68,21 @@ export class TimerQueue<Owner = unknown> implements Clock {
     }
   }
 
+  /**
+   * Runs `work`; the first timer it sets takes the place of `pending`: the same due time, and
+   * the same turn among timers due at that instant, as if it had been set when `pending` was.
+   * A timer that already fired or was cancelled is not taken over.
+   */
+  adopt<T>(pending: TimerHandle, work: () => T): T {
+    const previous = this.adopting;
+    this.adopting = isTimerEntry(pending) && pending.callback ? (pending as TimerEntry<Owner>) : undefined;
+    try {
+      return work();
+    } finally {
+      this.adopting = previous;
+    }
+  }
+
   now(): number {
     return this.clock.now();
   }
@@ -73,6 +93,12 @@ export class TimerQueue<Owner = unknown> implements Clock {
   }
 
   setTimeout(callback: () => void, delayMs: number): TimerEntry<Owner> {
+    const adopted = this.adopting;
+    if (adopted) {
+      this.adopting = undefined;
+      adopted.callback = callback;
+      return adopted;
+    }
     const entry: TimerEntry<Owner> = {
       dueAt: this.clock.now() + Math.max(0, delayMs),
       order: this.nextOrder++,

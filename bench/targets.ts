@@ -25,6 +25,8 @@ export const TARGETS = {
   /** Beyond the heartbeat timeout, after 10% of the workers stop at once. */
   massFailureSlackMs: 2_000,
   cliJsonMs: 1_000,
+  /** Every worker of a fleet starting at once registered, its event stored and applied. */
+  registrationMs: 10_000,
   placementP99Ms: 1,
   placementsPerSecond: 5_000,
   scheduleSteadyRate: 100,

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
@@ -238,7 +238,7 @@ export class ControlPlane {
       const fenceLog = new RateLimitedLog(logger);
       const fencedBeforeSending = { count: 0 };
       const publisher = new OrderedPublisher({
-        js: jetstream(nc),
+        nc,
         logger: loggerFor('publisher'),
         mayPublish: (key) => key === DISRUPTION_ORDERING_KEY || epochOfWorker(key) !== undefined,
       });

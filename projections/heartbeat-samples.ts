@@ -9,6 +9,8 @@ export interface WorkerHeartbeatSample extends HeartbeatSample {
 interface SampleSlot extends WorkerHeartbeatSample {
   /** In the queue of samples the next batch writes. */
   queued: boolean;
+  /** Its worker has no document yet: kept out of the queue until its first event is applied (see park). */
+  parked: boolean;
 }
 
 /**
@@ -19,6 +21,8 @@ interface SampleSlot extends WorkerHeartbeatSample {
 export class HeartbeatSampleBuffer {
   private readonly slots = new Map<string, SampleSlot>();
   private queue: SampleSlot[] = [];
+  /** Where the samples not yet taken begin in `queue`. */
+  private head = 0;
 
   record(workerId: string, receivedAt: number, usage: Usage): void {
     let slot = this.slots.get(workerId);
@@ -26,10 +30,10 @@ export class HeartbeatSampleBuffer {
       slot.receivedAt = receivedAt;
       slot.usage = usage;
     } else {
-      slot = { workerId, receivedAt, usage, queued: false };
+      slot = { workerId, receivedAt, usage, queued: false, parked: false };
       this.slots.set(workerId, slot);
     }
-    if (!slot.queued) {
+    if (!slot.queued && !slot.parked) {
       slot.queued = true;
       this.queue.push(slot);
     }
@@ -37,24 +41,42 @@ export class HeartbeatSampleBuffer {
 
   /** Samples waiting to be written. */
   get waiting(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /**
    * Hands over the waiting samples (the newest of each worker). They stay live: a heartbeat
    * arriving before they are written updates them, and is queued again for the batch after.
    */
-  take(): readonly WorkerHeartbeatSample[] {
-    const taken = this.queue;
-    this.queue = [];
+  take(max = Number.POSITIVE_INFINITY): readonly WorkerHeartbeatSample[] {
+    const end = Math.min(this.queue.length, this.head + max);
+    const taken = this.queue.slice(this.head, end);
+    if (end === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else {
+      this.head = end;
+    }
     for (const slot of taken) slot.queued = false;
     return taken;
   }
 
-  /** Puts a worker's sample back in the queue (its document did not exist yet). */
-  requeue(workerId: string): void {
+  /**
+   * Keeps a worker's sample out of the batches until `release`: its document does not exist yet.
+   * Looking for it in every batch cost a read per waiting worker per batch, which, with a whole
+   * fleet registering at once, was most of the projector's time.
+   */
+  park(workerId: string): void {
     const slot = this.slots.get(workerId);
-    if (slot && !slot.queued) {
+    if (slot) slot.parked = true;
+  }
+
+  /** The worker's document exists now (an event of it was applied): its parked sample is queued again. */
+  release(workerId: string): void {
+    const slot = this.slots.get(workerId);
+    if (!slot?.parked) return;
+    slot.parked = false;
+    if (!slot.queued) {
       slot.queued = true;
       this.queue.push(slot);
     }

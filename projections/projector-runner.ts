@@ -27,7 +27,12 @@ export interface Projection<Stats extends ProjectionStats> {
    * Input kept apart from the stream (heartbeat samples) that the next batch writes: while it
    * waits, a batch is forced every `flushEveryMs` even when the stream is quiet.
    */
-  readonly waitingInput?: { flushEveryMs: number; isWaiting(): boolean };
+  readonly waitingInput?: {
+    flushEveryMs: number;
+    isWaiting(): boolean;
+    /** More waits than one batch writes: the next batch follows at once. */
+    isBacklogged(): boolean;
+  };
 }
 
 export interface ProjectorOptions {
@@ -114,6 +119,7 @@ export class ProjectorRunner<Stats extends ProjectionStats, P extends Projection
       (this.stats[key] as number) += result[key] as number;
     }
     this.positionWaiters.reached(this.position);
+    if (this.projection.waitingInput?.isBacklogged()) this.follower?.requestFlush();
     for (const listener of this.appliedListeners) {
       try {
         listener(result as BatchOf<P>);

@@ -19,6 +19,11 @@ import { applyHeartbeatSample, evolveWorker, type WorkerDocument } from './worke
 
 /** Longest a heartbeat's "last seen" and usage wait before they reach the read model (at most 1 s). */
 const HEARTBEAT_FLUSH_MS = 250;
+/**
+ * Most heartbeat samples one transaction writes; more waiting are written by the batches that
+ * follow at once. A whole fleet's samples in one transaction held the event loop for seconds.
+ */
+const MAX_SAMPLES_PER_BATCH = 2_000;
 
 /**
  * WORKER_EVENTS folded into the worker documents, together with the latest heartbeat sample
@@ -30,6 +35,7 @@ export class WorkerProjection implements Projection<ProjectionStats> {
   readonly waitingInput = {
     flushEveryMs: HEARTBEAT_FLUSH_MS,
     isWaiting: () => this.samples.waiting > 0,
+    isBacklogged: () => this.samples.waiting >= MAX_SAMPLES_PER_BATCH,
   };
   private readonly samples = new HeartbeatSampleBuffer();
 
@@ -48,11 +54,12 @@ export class WorkerProjection implements Projection<ProjectionStats> {
     onInvalid: InvalidEventHandler,
   ): Promise<WorkerBatchResult> {
     const result = await applyWorkerEventBatch(readModel, messages, {
-      samples: this.samples.take(),
+      samples: this.samples.take(MAX_SAMPLES_PER_BATCH),
       onInvalid,
     });
-    // A heartbeat of a worker whose registration is not applied yet waits for the next batch.
-    for (const workerId of result.unappliedSamples) this.samples.requeue(workerId);
+    // A heartbeat of a worker whose registration is not applied yet waits for it.
+    for (const workerId of result.unappliedSamples) this.samples.park(workerId);
+    for (const event of result.events) if (!isDisruptionEvent(event)) this.samples.release(event.workerId);
     return result;
   }
 }

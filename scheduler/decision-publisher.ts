@@ -1,4 +1,3 @@
-import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Resources } from '../projections/resources.js';
 import { taskEventSubject } from '../streams/contracts/subjects.js';
@@ -41,7 +40,7 @@ export class DecisionPublisher {
   constructor(private readonly options: DecisionPublisherOptions) {
     const { leaseEpoch } = options;
     this.publisher = new OrderedPublisher({
-      js: jetstream(options.nc),
+      nc: options.nc,
       logger: options.logger,
       ...(leaseEpoch ? { mayPublish: () => leaseEpoch() !== undefined } : {}),
     });

@@ -129,7 +129,7 @@ export async function readLeaseTable(kv: KV, now = Date.now()): Promise<LeaseTab
   const table: LeaseTable = { members: [], leases: [] };
   for await (const key of await kv.keys()) {
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') continue;
+    if (entry?.operation !== 'PUT') continue;
     const ago = Math.max(0, now - entry.created.getTime());
     if (key.startsWith(MEMBER_KEY_PREFIX)) {
       const member = decodeMemberRecord(entry.value);

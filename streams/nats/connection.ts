@@ -45,19 +45,31 @@ export class NatsUnreachableError extends UserFacingError {
   }
 }
 
+/** The inbox prefix of each connection made here: replies to it must arrive under it. */
+const inboxPrefixes = new WeakMap<NatsConnection, string>();
+
+/** nats.js's own, for connections made without credentials. */
+const DEFAULT_INBOX_PREFIX = '_INBOX';
+
+/** Where replies to this connection may arrive (`createInbox(prefix)`): the identity's own inbox, when it has credentials. */
+export function inboxPrefixOf(nc: NatsConnection): string {
+  return inboxPrefixes.get(nc) ?? DEFAULT_INBOX_PREFIX;
+}
+
 /**
  * Connects once, then reconnects forever: a control plane that gives up on NATS after a
  * few attempts would need a human to restart it after every server restart.
  */
 export async function connectToNats(options: ConnectOptions): Promise<NatsConnection> {
+  const prefix = options.credentials ? inboxPrefix(options.credentials.user) : DEFAULT_INBOX_PREFIX;
   try {
-    return await connect({
+    const nc = await connect({
       servers: options.url.split(',').map((url) => url.trim()),
       name: options.name,
       ...(options.credentials
         ? {
             authenticator: nkeyAuthenticator(new TextEncoder().encode(options.credentials.nkeySeed)),
-            inboxPrefix: inboxPrefix(options.credentials.user),
+            inboxPrefix: prefix,
           }
         : {}),
       ...(options.tlsCaFile ? { tls: { caFile: options.tlsCaFile } } : {}),
@@ -73,6 +85,8 @@ export async function connectToNats(options: ConnectOptions): Promise<NatsConnec
       // publish itself at thousands of events per second; errors keep their messages.
       noAsyncTraces: true,
     });
+    inboxPrefixes.set(nc, prefix);
+    return nc;
   } catch (error) {
     throw new NatsUnreachableError(options.url, error);
   }

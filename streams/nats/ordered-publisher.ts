@@ -1,13 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Fifo } from '../util/fifo.js';
 import type { Logger } from '../util/logger.js';
+import { AckInbox, type StoredMessage } from './ack-inbox.js';
 
 /** Sends one message and resolves with its stream sequence once it is stored; rejects to be retried. */
 export type SendUntilStored = (message: OutgoingMessage, timeoutMs: number) => Promise<number>;
 
 export interface OrderedPublisherOptions {
-  /** Publishes straight to JetStream... */
+  /**
+   * Publishes straight to JetStream over this connection, its acknowledgements coming back to
+   * one inbox (the cheapest way: see AckInbox)...
+   */
+  nc?: NatsConnection;
+  /** ...or with `js.publish`, a request per message... */
   js?: JetStreamClient;
   /** ...or through another party that stores the message and says so (a worker's reports). */
   send?: SendUntilStored;
@@ -34,12 +41,8 @@ export interface OrderedPublisherOptions {
 /** Enough to keep JetStream busy (its acknowledgements come back in well under a millisecond each). */
 export const DEFAULT_MAX_IN_FLIGHT = 1_024;
 
-export interface OutgoingMessage {
-  subject: string;
-  payload: Uint8Array;
-  /** `Nats-Msg-Id`: makes a retry after a lost acknowledgement harmless. */
-  messageId: string;
-}
+/** `messageId` (`Nats-Msg-Id`) makes a retry after a lost acknowledgement harmless. */
+export type OutgoingMessage = StoredMessage;
 
 interface Pending {
   message: OutgoingMessage;
@@ -89,14 +92,19 @@ export class OrderedPublisher {
   readonly stats = { published: 0, retried: 0, peakInFlight: 0, fenced: 0 };
 
   private readonly send: SendUntilStored;
+  private readonly ackInbox: AckInbox | undefined;
 
   constructor(private readonly options: OrderedPublisherOptions) {
-    const { js, send } = options;
+    const { nc, js, send } = options;
     if (send) this.send = send;
-    else if (js)
+    else if (nc) {
+      const inbox = new AckInbox(nc);
+      this.ackInbox = inbox;
+      this.send = (message, timeout) => inbox.publish(message, timeout);
+    } else if (js)
       this.send = async (message, timeout) =>
         (await js.publish(message.subject, message.payload, { msgID: message.messageId, timeout })).seq;
-    else throw new Error('OrderedPublisher needs `js` or `send`');
+    else throw new Error('OrderedPublisher needs `nc`, `js` or `send`');
     this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
@@ -153,6 +161,7 @@ export class OrderedPublisher {
     this.queues.clear();
     this.waitingKeys.clear();
     this.pendingCount = 0;
+    this.ackInbox?.close();
     return { unpublished };
   }
 

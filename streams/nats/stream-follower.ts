@@ -57,6 +57,8 @@ export class StreamFollower {
   private messages?: ConsumerMessages;
   private batch: JsMsg[] = [];
   private flushScheduled = false;
+  /** A flush was asked for while one ran: another follows it. */
+  private flushRequested = false;
   private flushing?: Promise<void>;
   private closed = false;
   /** The last stream sequence applied and stored: where a recreated consumer starts after. */
@@ -81,7 +83,8 @@ export class StreamFollower {
 
   /** Asks for a flush of whatever is buffered now, outside the normal cadence (e.g. heartbeat samples). */
   requestFlush(): void {
-    this.scheduleFlush();
+    if (this.flushing) this.flushRequested = true;
+    else this.scheduleFlush();
   }
 
   /** Stops receiving, waits for the batch being applied, and acknowledges it. */
@@ -202,6 +205,8 @@ export class StreamFollower {
     })();
     await this.flushing;
     this.flushing = undefined;
-    if (this.batch.length > 0 && !this.closed) this.scheduleFlush();
+    const requested = this.flushRequested;
+    this.flushRequested = false;
+    if ((this.batch.length > 0 || requested) && !this.closed) this.scheduleFlush();
   }
 }

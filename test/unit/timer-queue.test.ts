@@ -145,4 +145,27 @@ test('with continueLater, a crowd of due timers fires in slices, in order, all o
   assert.is(fired.at(-1), -1);
 });
 
+test('a timer set under adopt() takes the place of the pending one: its due time and its turn among ties', () => {
+  const { clock, counting } = countingClock();
+  const queue = new TimerQueue({ clock: counting });
+  const fired: string[] = [];
+  const first = queue.setTimeout(() => fired.push('first'), 10);
+  queue.setTimeout(() => fired.push('second'), 10);
+  clock.increment(4);
+  // Set 4 ms later with another delay, yet it fires when and where `first` would have.
+  const [adopted, after] = queue.adopt(first, () => [
+    queue.setTimeout(() => fired.push('adopted'), 6),
+    queue.setTimeout(() => fired.push('third'), 6),
+  ]);
+  assert.is(adopted, first, 'the same timer, so cancelling it cancels the one in the queue');
+  assert.is.not(after, first, 'only the first timer set takes over: this one is new');
+  clock.increment(6);
+  assert.equal(fired, ['adopted', 'second', 'third']);
+  // A timer that fired (or was cancelled) is not taken over: a new one is set.
+  const late = queue.adopt(first, () => queue.setTimeout(() => fired.push('late'), 5));
+  assert.is.not(late, first);
+  clock.increment(5);
+  assert.equal(fired, ['adopted', 'second', 'third', 'late']);
+});
+
 test.run();
