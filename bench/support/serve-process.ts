@@ -8,7 +8,8 @@ import { projectRoot } from '../../streams/util/project-root.js';
 import type { BenchResources } from './resources.js';
 
 const CLI_PATH = join(projectRoot(), 'dist', 'cli', 'main.js');
-const READY_TIMEOUT_MS = 120_000;
+// A serve restores its share of the fleet before it says it serves: minutes at 200 000 workers here.
+const READY_TIMEOUT_MS = 300_000;
 const LOG_TAIL_LINES = 40;
 /** Set to a folder to keep each `serve`'s whole log there (serve-<label>-<pid>.log). */
 const LOG_DIR_ENV = 'CLOUDAI_BENCH_SERVE_LOG_DIR';
@@ -40,6 +41,9 @@ export interface ServeLogCounts {
  */
 export class ServeProcess {
   readonly logCounts: ServeLogCounts = { warnings: 0, errors: 0, leasesLost: 0 };
+  /** When it logged its first lease taken, and that it serves: the span is the restore of its workers. */
+  firstLeaseAt?: number;
+  servingAt?: number;
   /** The first lines that told of a lost lease, for the report's notes. */
   readonly leaseLossLines: string[] = [];
   private readonly tail: string[] = [];
@@ -176,6 +180,9 @@ export class ServeProcess {
     if (logDir) appendFileSync(join(logDir, `serve-${this.label}-${this.pid}.log`), `${line}\n`);
     if (/ WARN /.test(line)) this.logCounts.warnings++;
     if (/ ERROR /.test(line)) this.logCounts.errors++;
+    if (this.firstLeaseAt === undefined && /took (partition|the scheduler)/.test(line))
+      this.firstLeaseAt = Date.now();
+    if (this.servingAt === undefined && /serving on/.test(line)) this.servingAt = Date.now();
     if (/gave up (partition|the scheduler)/.test(line)) {
       this.logCounts.leasesLost++;
       if (this.leaseLossLines.length < 5) this.leaseLossLines.push(`${this.label}: ${line}`);
