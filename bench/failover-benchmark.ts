@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
 import { partitionOf, WORKER_PARTITIONS } from '../streams/contracts/partitions.js';
+import { HEARTBEAT_PREFIX } from '../streams/contracts/subjects.js';
 import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
 import { HeartbeatLoad } from './load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX, workerIdFor } from './load/load-protocol.js';
@@ -91,7 +92,7 @@ async function runFailover(
   const inactiveSeen = new Map<string, { writer?: string; seenAt: number }>();
   // The last heartbeat of each worker as the server delivers it: the issue's bound counts from there.
   const lastBeatAt = new Map<string, number>();
-  const beats = observerConnection.subscribe('heartbeat.*.*');
+  const beats = observerConnection.subscribe(`${HEARTBEAT_PREFIX}>`);
   void (async () => {
     for await (const message of beats)
       lastBeatAt.set(message.subject.slice(message.subject.lastIndexOf('.') + 1), Date.now());

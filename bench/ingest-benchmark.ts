@@ -2,7 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
-import { HEARTBEAT_WILDCARD } from '../streams/contracts/subjects.js';
+import { HEARTBEAT_PREFIX } from '../streams/contracts/subjects.js';
 import type { HeartbeatLoad } from './load/heartbeat-load-client.js';
 import { type LoadTarget, RAW_SUBJECT_PREFIX } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
@@ -217,7 +217,8 @@ class RawSubscriber {
     load: HeartbeatLoad,
     options: { intervalMs: number; durationMs: number },
   ): Promise<number> {
-    const subscription = this.subscribe(HEARTBEAT_WILDCARD);
+    // Both forms: `heartbeat.<id>`, and `heartbeat.<partition>.<id>` as nats.conf's mapping delivers it.
+    const subscription = this.subscribe(`${HEARTBEAT_PREFIX}>`);
     try {
       const paced = load.paced(options.intervalMs, options.durationMs + 1_000);
       await sleep(1_000);

@@ -338,7 +338,12 @@ async function runPhase(
     };
     const paced = load.paced(setup.intervalMs, unlimitedMs);
 
-    const accepted = () => Promise.all(serves.map((serve) => acceptedBy(serve)));
+    // Scraping takes a while on a busy machine: each count is dated at the middle of its scrape.
+    const accepted = async () => {
+      const asked = performance.now();
+      const counts = await Promise.all(serves.map((serve) => acceptedBy(serve)));
+      return { counts, at: (asked + performance.now()) / 2 };
+    };
     const acceptedAtStart = await accepted();
     const cpuAtStart = serves.map((serve) => serve.cpuSeconds());
     const serversAtStart = sumCpu(setup.serverPids);
@@ -368,7 +373,10 @@ async function runPhase(
       serves: serves.map((serve, index) => ({
         startRestoreMs: (serve.servingAt ?? Number.NaN) - (serve.firstLeaseAt ?? Number.NaN),
         cpuPercent: (((cpuAtEnd[index] as number) - (cpuAtStart[index] as number)) / elapsedS) * 100,
-        acceptedPerSecond: ((acceptedAtEnd[index] as number) - (acceptedAtStart[index] as number)) / elapsedS,
+        acceptedPerSecond:
+          (((acceptedAtEnd.counts[index] as number) - (acceptedAtStart.counts[index] as number)) /
+            (acceptedAtEnd.at - acceptedAtStart.at)) *
+          1_000,
         rssBytes: rss[index] as number,
         partitions: countHeldBy(leases, setup.dataDirs[index] as string),
       })),
