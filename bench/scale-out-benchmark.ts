@@ -24,8 +24,8 @@ const PROJECTED_CONTROL_PLANES = 10;
 /**
  * A control plane that takes partitions restores their workers in one synchronous pass; with the
  * default lease TTL, a pass longer than the lease's fencing margin (two thirds of it) loses every
- * lease it just took, and it starts over (bench/README.md, "High availability"). This TTL lets
- * 200 000 workers be restored on a loaded 2-core machine; the failover benchmark times the default.
+ * lease it just took, and it starts over (bench/README.md, "High availability"). A long TTL lets a
+ * large fleet be restored; the failover benchmark times the default.
  */
 const SCALE_OUT_LEASE_TTL_MS = 90_000;
 

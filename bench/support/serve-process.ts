@@ -8,7 +8,7 @@ import { projectRoot } from '../../streams/util/project-root.js';
 import type { BenchResources } from './resources.js';
 
 const CLI_PATH = join(projectRoot(), 'dist', 'cli', 'main.js');
-// A serve restores its share of the fleet before it says it serves: minutes at 200 000 workers here.
+// A serve restores its share of the fleet before it says it serves, which takes long on a large fleet.
 const READY_TIMEOUT_MS = 300_000;
 const LOG_TAIL_LINES = 40;
 /** Set to a folder to keep each `serve`'s whole log there (serve-<label>-<pid>.log). */
