@@ -275,7 +275,8 @@ function projection(scaled: PhaseResult, intervalMs: number): string[] {
       `${PROJECTED_CONTROL_PLANES} control planes ${count(perControlPlane)}/s each → ` +
       `${round((servePercentPerThousand * perControlPlane) / 1_000)}% of a core each, ` +
       `${round((servePercentPerThousand * projectedRate) / 100_000, 1)} cores in all; the NATS cluster ` +
-      `${round((serversPercentPerThousand * projectedRate) / 100_000, 1)} cores`,
+      `${round((serversPercentPerThousand * projectedRate) / 100_000, 1)} cores (linear from this run: an upper ` +
+      'bound, since fixed costs weigh more at a low rate; see bench/README.md)',
   ];
 }
 
