@@ -2,9 +2,11 @@ import { cliBenchmark } from './cli-benchmark.js';
 import { containerBenchmark } from './container-benchmark.js';
 import { dashboardBenchmark } from './dashboard-benchmark.js';
 import { detectionBenchmark } from './detection-benchmark.js';
+import { failoverBenchmark } from './failover-benchmark.js';
 import { ingestBenchmark } from './ingest-benchmark.js';
 import { massFailureBenchmark } from './mass-failure-benchmark.js';
 import { memoryBenchmark } from './memory-benchmark.js';
+import { scaleOutBenchmark } from './scale-out-benchmark.js';
 import { scheduleBenchmark } from './schedule-benchmark.js';
 import { scheduleE2eBenchmark } from './schedule-e2e-benchmark.js';
 import type { BenchParams, BenchReport } from './support/report.js';
@@ -46,4 +48,6 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   containerBenchmark,
   scheduleE2eBenchmark,
   dashboardBenchmark,
+  failoverBenchmark,
+  scaleOutBenchmark,
 ];

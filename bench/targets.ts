@@ -31,6 +31,10 @@ export const TARGETS = {
   placementsPerSecond: 5_000,
   scheduleSteadyRate: 100,
   scheduleToAssignedP99Ms: 20,
+  /** Beyond lease TTL + heartbeat timeout: a worker that died with its control plane is inactive within it. */
+  failoverSlackMs: 1_000,
+  /** Workers the scale-out benchmark spreads over two control planes on a three-server cluster. */
+  scaleOutWorkers: 200_000,
 } as const;
 
 /** `met` for a figure, or undefined when this run is not at the target's scale. */

@@ -8,6 +8,8 @@ import {
   type LoadTarget,
   PROGRESS_EVERY_MS,
   RAW_SUBJECT_PREFIX,
+  SIMULATED_CAPACITY,
+  simulatedAddress,
   workerIdFor,
 } from './load-protocol.js';
 
@@ -39,11 +41,11 @@ for (let index = 0; index < setup.workers; index++) {
   const workerId = workerIdFor(setup.workerPrefix, index);
   heartbeatSubjects.push(heartbeatSubject(workerId));
   rawSubjects.push(`${RAW_SUBJECT_PREFIX}${workerId}`);
-  payloadHeads.push(`{"workerId":"${workerId}","address":"127.0.0.1:${50_000 + (index % 10_000)}",`);
+  payloadHeads.push(`{"workerId":"${workerId}","address":"${simulatedAddress(index)}",`);
 }
 // A realistic heartbeat (about 230 bytes): capacity, usage and an empty task list.
 const PAYLOAD_TAIL =
-  '"capacity":{"cpu":8,"memoryGb":16,"storageGb":100,"gpu":1},' +
+  `"capacity":${JSON.stringify(SIMULATED_CAPACITY)},` +
   '"usage":{"cpu":0.31,"memory":0.42,"storage":0.1,"gpu":0},"runningTasks":[]}';
 
 /** Messages sent by the mode in progress (each mode counts from zero). */

@@ -58,3 +58,11 @@ export function workerIdFor(prefix: string, index: number): string {
 export function firstWorkerIds(count: number): Set<string> {
   return new Set(Array.from({ length: count }, (_, index) => workerIdFor(BENCH_WORKER_PREFIX, index)));
 }
+
+/** The address simulated worker `index` reports in its heartbeats. */
+export function simulatedAddress(index: number): string {
+  return `127.0.0.1:${50_000 + (index % 10_000)}`;
+}
+
+/** The capacity every simulated worker reports. */
+export const SIMULATED_CAPACITY = { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 1 } as const;

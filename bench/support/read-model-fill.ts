@@ -3,7 +3,12 @@ import { NO_RESOURCES } from '../../projections/resources.js';
 import { startUptime } from '../../projections/uptime.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
-import { BENCH_WORKER_PREFIX, workerIdFor } from '../load/load-protocol.js';
+import {
+  BENCH_WORKER_PREFIX,
+  SIMULATED_CAPACITY,
+  simulatedAddress,
+  workerIdFor,
+} from '../load/load-protocol.js';
 
 const WRITE_BATCH = 10_000;
 
@@ -25,9 +30,37 @@ export async function fillReadModel(dataDir: string, workers: number): Promise<v
   }
 }
 
-export function documentOf(index: number, now: number): WorkerDocument {
-  // One in ten inactive, so the table shows both kinds.
-  const status = index % 10 === 0 ? 'inactive' : 'active';
+/**
+ * Writes `workers` active documents, as a control plane that registered the simulated workers of
+ * bench/load earlier would have them (their address and capacity), into a read model that has
+ * followed no stream yet: the fleet of a steady-state benchmark, without a registration burst.
+ */
+export async function fillActiveReadModel(dataDir: string, workers: number): Promise<void> {
+  const readModel = ReadModel.open({ dataDir });
+  try {
+    const now = Date.now();
+    for (let start = 0; start < workers; start += WRITE_BATCH) {
+      await readModel.write(() => {
+        for (let index = start; index < Math.min(workers, start + WRITE_BATCH); index++) {
+          readModel.putWorker({
+            ...documentOf(index, now, 'active'),
+            address: simulatedAddress(index),
+            capacity: { ...SIMULATED_CAPACITY },
+          });
+        }
+      });
+    }
+  } finally {
+    await readModel.close();
+  }
+}
+
+export function documentOf(
+  index: number,
+  now: number,
+  // One in ten inactive by default, so the table shows both kinds.
+  status: 'active' | 'inactive' = index % 10 === 0 ? 'inactive' : 'active',
+): WorkerDocument {
   return {
     workerId: workerIdFor(BENCH_WORKER_PREFIX, index),
     status,
@@ -39,7 +72,7 @@ export function documentOf(index: number, now: number): WorkerDocument {
     registeredAt: now - 3_600_000,
     flapping: false,
     cordoned: false,
-    lastEventSeq: index % 10 === 0 ? 2 : 1,
+    lastEventSeq: status === 'inactive' ? 2 : 1,
     allocated: NO_RESOURCES,
     taskIds: [],
     // The size of a steady worker's record (ended stretches only: the current one is added when read).
