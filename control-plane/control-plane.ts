@@ -79,6 +79,7 @@ interface ControlPlaneParts {
   publisher: OrderedPublisher;
   schedulerRole: SchedulerRole;
   leases: LeaseKeeper;
+  leaseConnection: NatsConnection;
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
   leaves: LeaveIntake;
@@ -116,8 +117,10 @@ export class ControlPlane {
   /** The web dashboard and its JSON API, when `httpPort` is set. */
   dashboard: DashboardServer | undefined;
   private readonly logger: Logger;
+  private readonly leaseConnection: NatsConnection;
 
   private constructor(parts: ControlPlaneParts) {
+    this.leaseConnection = parts.leaseConnection;
     this.nc = parts.nc;
     this.readModel = parts.readModel;
     this.projector = parts.projector;
@@ -185,6 +188,7 @@ export class ControlPlane {
       tlsCaFile: options.tlsCaFile,
     });
     let metricsServer: MetricsServer | undefined;
+    let leaseConnection: NatsConnection | undefined;
     const alerts = new AlertPublisher({
       nc,
       logger: loggerFor('alerts'),
@@ -230,7 +234,14 @@ export class ControlPlane {
       ]);
 
       const controlPlaneId = controlPlaneIdOf(config.dataDir);
-      const leaseBucket = await openLeaseBucket(nc, { ttlMs: config.leaseTtlMs, replicas: 1 });
+      // Leases on a connection of their own: renewals must not queue behind a burst of events.
+      leaseConnection = await connectToNats({
+        url: config.natsUrl,
+        name: 'cloudai-serve-leases',
+        credentials: options.credentials,
+        tlsCaFile: options.tlsCaFile,
+      });
+      const leaseBucket = await openLeaseBucket(leaseConnection, { ttlMs: config.leaseTtlMs, replicas: 1 });
       // Set once the lease keeper runs; every write for a worker asks it first (fencing).
       let leases: LeaseKeeper | undefined;
       const epochOfWorker = (workerId: string) =>
@@ -322,6 +333,7 @@ export class ControlPlane {
         maxHeartbeatBytes: config.maxHeartbeatBytes,
         // Received on the monotonic clock, like the fleet's timers; the read model shows wall-clock times.
         onHeartbeat: (heartbeat, receivedAt) => {
+          if (takeover.intercept(heartbeat, receivedAt)) return undefined;
           const outcome = fleet.receiveHeartbeat(heartbeat, receivedAt);
           if (outcome === 'fleet-full') return 'fleet-full';
           if (outcome === 'accepted') {
@@ -353,6 +365,7 @@ export class ControlPlane {
         intake,
         drains: () => drains,
         toKnownWorker,
+        logger: loggerFor('takeover'),
       });
       const settle = settleWorkerEvents({
         publisher,
@@ -388,6 +401,8 @@ export class ControlPlane {
           return undefined;
         },
       });
+      // A lone control plane has restored every worker before it says it serves.
+      await takeover.settled();
       const router = new PartitionRouter({ nc, leases, timeoutMs: settleTimeoutMs });
       const operatorApi = OperatorApi.start({
         nc,
@@ -427,6 +442,7 @@ export class ControlPlane {
         publisher,
         schedulerRole,
         leases,
+        leaseConnection,
         intake,
         operatorApi,
         leaves,
@@ -440,6 +456,7 @@ export class ControlPlane {
     } catch (error) {
       await metricsServer?.close();
       await alerts.close();
+      await leaseConnection?.close();
       await nc.close();
       throw error;
     }
@@ -473,6 +490,7 @@ export class ControlPlane {
     await this.projector.close();
     await this.taskProjector.close();
     await this.readModel.close();
+    await this.leaseConnection.drain();
     await this.nc.drain();
   }
 }

@@ -1,12 +1,15 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
 import type { ReadModel } from '../projections/read-model.js';
 import type { WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerProjector } from '../projections/worker-projector.js';
+import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { partitionOf } from '../streams/contracts/partitions.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
+import type { Logger } from '../streams/util/logger.js';
 import type { DrainCoordinator } from './drain-coordinator.js';
 import type { HeartbeatIntake } from './heartbeat-intake.js';
 
@@ -18,32 +21,76 @@ export interface PartitionTakeoverOptions {
   intake: HeartbeatIntake;
   drains: () => DrainCoordinator;
   toKnownWorker: (document: WorkerDocument) => KnownWorker;
+  logger: Logger;
+  /** Workers restored between two looks at the socket: lease renewals and heartbeats go on meanwhile. */
+  restoreSliceSize?: number;
 }
+
+interface HeldHeartbeat {
+  heartbeat: Heartbeat;
+  receivedAt: number;
+}
+
+const DEFAULT_RESTORE_SLICE_SIZE = 2_000;
 
 /**
  * Takes up and gives up partitions. Taking one up: the read model first catches up with every
  * event already stored (the previous holder's last ones included, so each worker's event
- * numbering continues where it stopped), then its workers are restored, and only then are its
- * heartbeats taken. A worker heard while the partition was shadowed is judged from that last
- * heartbeat; any other active or suspect one gets a full timeout from now. Partitions taken up
- * together (at start, or after a failover) share one catch-up and one scan of the read model.
+ * numbering continues where it stopped); from then on the partition is ours and its heartbeats
+ * are taken. Its workers are restored a slice at a time; a heartbeat of one not restored yet is
+ * held and handed over with it. Each worker is judged from the last heartbeat heard: held, or
+ * noted while shadowing the partition; one not heard at all gets a full timeout from its
+ * restoration. Partitions taken up together share one catch-up and one scan of the read model.
  */
 export class PartitionTakeover {
-  private batch: { partitions: Set<number>; done: Promise<void> } | undefined;
+  private batch: { partitions: Set<number>; caughtUp: Promise<void> } | undefined;
+  /** Partitions whose workers are being restored, and those restored so far. */
+  private readonly restoring = new Set<number>();
+  private readonly restoredSoFar = new Set<string>();
+  private readonly held = new Map<string, HeldHeartbeat>();
+  private readonly restorations = new Set<Promise<void>>();
 
   constructor(private readonly options: PartitionTakeoverOptions) {}
 
+  /** Resolves once the partition is caught up and ours to judge; its workers follow in slices. */
   take(partition: number): Promise<void> {
     if (!this.batch) {
       const partitions = new Set<number>();
-      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        this.batch = undefined;
-        return this.restore(partitions);
-      });
-      this.batch = { partitions, done };
+      const caughtUp = yieldToIo()
+        .then(() => {
+          this.batch = undefined;
+          return this.catchUp(partitions);
+        })
+        .then((workers) => {
+          const restoration = this.restore(partitions, workers).catch((error: Error) =>
+            this.options.logger.error(
+              `restoring partitions ${[...partitions]} failed: ${error.stack ?? error}`,
+            ),
+          );
+          this.restorations.add(restoration);
+          void restoration.finally(() => this.restorations.delete(restoration));
+        });
+      this.batch = { partitions, caughtUp };
     }
     this.batch.partitions.add(partition);
-    return this.batch.done;
+    return this.batch.caughtUp;
+  }
+
+  /** Resolves once every restoration under way is done. */
+  async settled(): Promise<void> {
+    while (this.restorations.size > 0) await Promise.all(this.restorations);
+  }
+
+  /**
+   * A heartbeat of a worker whose partition is being taken up and who is not restored yet: held
+   * (true) until it is. The fleet would take it for a new worker.
+   */
+  intercept(heartbeat: Heartbeat, receivedAt: number): boolean {
+    if (this.restoring.size === 0) return false;
+    const { workerId } = heartbeat;
+    if (!this.restoring.has(partitionOf(workerId)) || this.restoredSoFar.has(workerId)) return false;
+    this.held.set(workerId, { heartbeat, receivedAt });
+    return true;
   }
 
   /** Watches exactly these partitions for another control plane (see HeartbeatIntake.shadow). */
@@ -59,32 +106,69 @@ export class PartitionTakeover {
   give(partition: number): void {
     const { fleet, intake } = this.options;
     intake.stopListening(partition);
+    this.restoring.delete(partition);
     const workerIds = [...fleet.workerIds()].filter((workerId) => partitionOf(workerId) === partition);
     fleet.forget(workerIds);
     this.options.drains().stopFollowing(workerIds);
+    this.forgetRestorationOf(partition);
   }
 
-  private async restore(partitions: ReadonlySet<number>): Promise<void> {
-    const { jsm, readModel, projector, fleet, intake } = this.options;
+  private async catchUp(partitions: ReadonlySet<number>): Promise<WorkerDocument[]> {
+    const { jsm, readModel, projector, intake } = this.options;
     const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
     await projector.waitForPosition(state.last_seq);
-    const workers = readModel
+    for (const partition of partitions) {
+      this.restoring.add(partition);
+      intake.listen(partition);
+    }
+    return readModel
       .snapshot((view) => view.listWorkers({ uptime: false }))
       .filter((worker) => partitions.has(partitionOf(worker.workerId)));
-    // Workers heard while shadowing are judged from their last heartbeat, as their previous
-    // holder would have; the others get a full timeout from now (silence we did not hear proves nothing).
-    const unheard: KnownWorker[] = [];
-    for (const worker of workers) {
-      const known = this.options.toKnownWorker(worker);
-      const heardAt = intake.lastHeardInShadowOf(worker.workerId);
-      if (heardAt === undefined) unheard.push(known);
-      else fleet.restore([{ ...known, lastHeartbeatAt: toWallTime(MONOTONIC_CLOCK, heardAt) }], heardAt);
+  }
+
+  private async restore(partitions: ReadonlySet<number>, workers: readonly WorkerDocument[]): Promise<void> {
+    const { fleet, intake } = this.options;
+    const sliceSize = this.options.restoreSliceSize ?? DEFAULT_RESTORE_SLICE_SIZE;
+    for (let start = 0; start < workers.length; start += sliceSize) {
+      const slice = workers
+        .slice(start, start + sliceSize)
+        .filter((worker) => this.restoring.has(partitionOf(worker.workerId)));
+      for (const worker of slice) this.restoreOne(worker);
+      this.options.drains().restore(slice);
+      await yieldToIo();
     }
-    fleet.restore(unheard);
-    this.options.drains().restore(workers);
+    // Workers heard during the takeover that the read model did not know: new ones, registered now.
+    for (const [workerId, { heartbeat, receivedAt }] of this.held) {
+      if (partitions.has(partitionOf(workerId)) && this.restoring.has(partitionOf(workerId))) {
+        this.held.delete(workerId);
+        fleet.receiveHeartbeat(heartbeat, receivedAt);
+      }
+    }
     for (const partition of partitions) {
-      intake.listen(partition);
+      if (!this.restoring.has(partition)) continue;
+      this.restoring.delete(partition);
+      this.forgetRestorationOf(partition);
       intake.stopShadowing(partition);
     }
+  }
+
+  private restoreOne(worker: WorkerDocument): void {
+    const { fleet, intake } = this.options;
+    const known = this.options.toKnownWorker(worker);
+    const held = this.held.get(worker.workerId);
+    this.held.delete(worker.workerId);
+    this.restoredSoFar.add(worker.workerId);
+    const heardAt = held?.receivedAt ?? intake.lastHeardInShadowOf(worker.workerId);
+    if (heardAt === undefined) fleet.restore([known]);
+    else fleet.restore([{ ...known, lastHeartbeatAt: toWallTime(MONOTONIC_CLOCK, heardAt) }], heardAt);
+    // What the held heartbeat says beyond being alive (a new capacity, a comeback) is news too.
+    if (held) fleet.receiveHeartbeat(held.heartbeat, held.receivedAt);
+  }
+
+  private forgetRestorationOf(partition: number): void {
+    for (const workerId of this.restoredSoFar)
+      if (partitionOf(workerId) === partition) this.restoredSoFar.delete(workerId);
+    for (const workerId of this.held.keys())
+      if (partitionOf(workerId) === partition) this.held.delete(workerId);
   }
 }
