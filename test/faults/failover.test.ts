@@ -310,7 +310,7 @@ function outputSince(serve: Serve, mark: number): string {
 /**
  * After a pause (SIGSTOP) or a network cut of `frozen`: it gives up every partition it held,
  * gets its share back under new epochs, and nothing it wrote since `resumedAfterSeq` carries one
- * of its old epochs. Returns the old epochs, for the caller's message.
+ * of its old epochs.
  */
 async function assertFencedAfterResume(
   run: Case,
@@ -399,6 +399,9 @@ test('kill -9 of a control plane: the other takes its partitions; no live worker
       judgedAfterMs <= INACTIVE_BOUND_MS,
       `${stopped} inactive ${judgedAfterMs} ms after its last heartbeat (seen stored after ` +
         `${inactive.seenAt - lastBeat} ms), bound ${INACTIVE_BOUND_MS} ms`,
+    );
+    console.log(
+      `kill -9: ${stopped} inactive ${judgedAfterMs} ms after its last heartbeat (bound ${INACTIVE_BOUND_MS} ms)`,
     );
     assert.is(inactive.event.controlPlane, b.id, 'declared by the survivor');
     assert.is(inactive.event.epoch, partitionsHeldBy(after, b.id).get(partitionOf(stopped)));
