@@ -51,6 +51,8 @@ interface HeldLease {
 
 interface SeenEntry {
   holder: string | undefined;
+  /** The entry's bucket revision: what a compare-and-set over it names. */
+  revision: number;
   /** When this process saw the entry written, on its monotonic clock. */
   seenAt: number;
   /** When the server stored it (its wall clock). */
@@ -180,7 +182,12 @@ export class LeaseKeeper {
     const holder = entry.key.startsWith(MEMBER_KEY_PREFIX)
       ? entry.key.slice(MEMBER_KEY_PREFIX.length)
       : decodeLeaseRecord(entry.value)?.holder;
-    this.view.set(entry.key, { holder, seenAt: this.now(), createdAt: entry.created.getTime() });
+    this.view.set(entry.key, {
+      holder,
+      revision: entry.revision,
+      seenAt: this.now(),
+      createdAt: entry.created.getTime(),
+    });
   }
 
   /**
@@ -208,7 +215,9 @@ export class LeaseKeeper {
     for (const partition of this.options.partitions) {
       const holder = this.holderOf({ kind: 'partition', partition });
       const mine = this.held.has(leaseKeyOf({ kind: 'partition', partition }));
-      if (holder !== undefined || mine) {
+      // A lease in our name that we do not hold was left by an earlier run of this control
+      // plane (killed, then restarted on the same data dir): free for us, see `acquire`.
+      if ((holder !== undefined && holder !== this.controlPlaneId) || mine) {
         holders.set(partition, holder ?? this.controlPlaneId);
         this.freeSince.delete(partition);
       } else if (!this.freeSince.has(partition)) {
@@ -231,7 +240,11 @@ export class LeaseKeeper {
       if (lease?.ready) void this.release(lease, 'released');
     }
     const scheduler: Role = { kind: 'scheduler' };
-    if (this.holderOf(scheduler) === undefined && !this.held.has(leaseKeyOf(scheduler))) {
+    const schedulerHolder = this.holderOf(scheduler);
+    if (
+      (schedulerHolder === undefined || schedulerHolder === this.controlPlaneId) &&
+      !this.held.has(leaseKeyOf(scheduler))
+    ) {
       acquisitions.push(this.acquire(scheduler));
     }
     return acquisitions;
@@ -246,7 +259,14 @@ export class LeaseKeeper {
       const acquiredAt = Date.now();
       const { kv } = this.options;
       const holder = this.controlPlaneId;
-      const created = await kv.create(key, encodeRecord({ holder, epoch: 0, acquiredAt }));
+      const record = encodeRecord({ holder, epoch: 0, acquiredAt });
+      // Left in our name by an earlier run: taken over its revision at once, rather than after
+      // it expires (nobody else may take it meanwhile, and that run writes no more).
+      const leftByEarlierRun = this.leftByEarlierRun(key);
+      const created =
+        leftByEarlierRun === undefined
+          ? await kv.create(key, record)
+          : await kv.update(key, record, leftByEarlierRun);
       // The creating revision is the epoch; the record says so for readers (`cloudai cluster status`).
       const revision = await kv.update(key, encodeRecord({ holder, epoch: created, acquiredAt }), created);
       if (this.closed) {
@@ -281,6 +301,13 @@ export class LeaseKeeper {
     } finally {
       this.pendingKeys.delete(key);
     }
+  }
+
+  /** The revision of a live lease in our name that this process does not hold, if any. */
+  private leftByEarlierRun(key: string): number | undefined {
+    const entry = this.view.get(key);
+    if (!entry || entry.holder !== this.controlPlaneId || !this.isAlive(entry)) return undefined;
+    return entry.revision;
   }
 
   private async renew(): Promise<void> {
@@ -348,6 +375,8 @@ export class LeaseKeeper {
   private async release(lease: HeldLease, reason: 'released' | 'closing'): Promise<void> {
     if (this.held.get(lease.key) !== lease) return;
     this.held.delete(lease.key);
+    // Still in our name until it is deleted: not to be taken back as an earlier run's meanwhile.
+    this.pendingKeys.add(lease.key);
     try {
       await this.options.onLost(lease.role, reason);
     } catch (error) {
@@ -358,6 +387,7 @@ export class LeaseKeeper {
     // Freed only if still ours by revision: a lease that lapsed meanwhile may be someone else's now.
     await this.options.kv.delete(lease.key, { previousSeq: lease.revision }).catch(() => {});
     this.view.delete(lease.key);
+    this.pendingKeys.delete(lease.key);
     if (reason === 'released') this.options.logger.info(`handed ${describeRole(lease.role)} on`);
   }
 }
