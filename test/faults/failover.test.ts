@@ -303,6 +303,17 @@ function describeWriter(event: WorkerStreamEvent): string {
   return `of ${subject} by ${event.controlPlane ?? '?'} (epoch ${event.epoch ?? 'none'})`;
 }
 
+/** When `serve` logged the line that says `text` (its log lines start with the time). */
+function loggedAt(serve: Serve, text: string): number {
+  const line = serve.running
+    .output()
+    .split('\n')
+    .find((candidate) => candidate.includes(text));
+  const at = Date.parse(line?.split(' ')[0] ?? '');
+  if (Number.isNaN(at)) throw new Error(`${serve.name} never logged "${text}"`);
+  return at;
+}
+
 function outputSince(serve: Serve, mark: number): string {
   return serve.running.output().slice(mark);
 }
@@ -471,7 +482,7 @@ test('network cut between a control plane and the server, then healed: it writes
     const cutAt = Date.now();
     const outputMark = a.running.output().length;
     proxy.hold();
-    await run.waitForLeases(
+    const takenOver = await run.waitForLeases(
       (table) => partitionsHeldBy(table, b.id).size === ALL_PARTITIONS.length,
       LEASE_TTL_MS * 4,
       `${b.name} to hold every partition`,
@@ -482,6 +493,16 @@ test('network cut between a control plane and the server, then healed: it writes
     proxy.restore();
 
     await assertFencedAfterResume(run, a, b, oldEpochs, healedAfterSeq, outputMark);
+    // Cut off, it stopped judging on its own clock before the other could start.
+    for (const [partition, oldEpoch] of oldEpochs) {
+      const newEpoch = partitionsHeldBy(takenOver, b.id).get(partition);
+      const gaveUpAt = loggedAt(a, `gave up partition ${partition} (epoch ${oldEpoch})`);
+      const tookAt = loggedAt(b, `took partition ${partition} (epoch ${newEpoch})`);
+      assert.ok(
+        gaveUpAt < tookAt,
+        `partition ${partition}: given up at ${gaveUpAt}, taken over at ${tookAt}`,
+      );
+    }
     const canary = workerIds[1] as string;
     await stopCanary(run, canary);
     const live = new Set(workerIds.filter((workerId) => workerId !== canary));
