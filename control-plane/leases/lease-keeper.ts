@@ -398,6 +398,8 @@ export class LeaseKeeper {
   private async release(lease: HeldLease, reason: 'released' | 'closing'): Promise<void> {
     if (this.held.get(lease.key) !== lease) return;
     this.held.delete(lease.key);
+    // Still ours in the bucket until deleted: not to be taken back as a previous run's meanwhile.
+    this.pendingKeys.add(lease.key);
     try {
       await this.options.onLost(lease.role, reason);
     } catch (error) {
@@ -408,6 +410,7 @@ export class LeaseKeeper {
     // Freed only if still ours by revision: a lease that lapsed meanwhile may be someone else's now.
     await this.options.kv.delete(lease.key, { previousSeq: lease.revision }).catch(() => {});
     this.view.delete(lease.key);
+    this.pendingKeys.delete(lease.key);
     if (reason === 'released') this.options.logger.info(`handed ${describeRole(lease.role)} on`);
   }
 }

@@ -40,11 +40,16 @@ interface Permissions {
   allowResponses: boolean;
 }
 
-/** Read-only use of JetStream: stream info, and reading through (ephemeral or ordered) consumers. */
+/**
+ * Read-only use of JetStream: stream info, reading through (ephemeral or ordered) consumers, and
+ * single messages by subject (a key-value `get`, such as a lease of the lease bucket).
+ */
 const JETSTREAM_READ = [
   '$JS.API.INFO',
   '$JS.API.STREAM.INFO.*',
   '$JS.API.STREAM.NAMES',
+  '$JS.API.STREAM.MSG.GET.*',
+  '$JS.API.DIRECT.GET.>',
   '$JS.API.CONSUMER.CREATE.>',
   '$JS.API.CONSUMER.INFO.>',
   '$JS.API.CONSUMER.DELETE.>',

@@ -1,16 +1,20 @@
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
+import { decodeLeaseRecord, LEASE_BUCKET } from '../../control-plane/leases/lease-bucket.js';
 import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { partitionOf } from '../../streams/contracts/partitions.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
 import { connectToNats, type NatsCredentials } from '../../streams/nats/connection.js';
 import { CredentialStore, readCredentialsFile } from '../../streams/nats/credentials.js';
+import { encodeJson } from '../../streams/util/json-codec.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { makeTempDir, startAuthorizedServer, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
@@ -109,7 +113,7 @@ test('authorization: each identity may do its own job and nothing else; new work
     assert.not.ok(ownAssignments.isClosed(), 'its own assignments are allowed');
     await waitFor(() => tessaErrors.length >= 6, 5_000, 'permission errors');
     for (const subject of [
-      // The server checks the subject its partition mapping made of heartbeat.kim.
+      // The server maps heartbeats to their partition before it checks the publisher's rights.
       `heartbeat.${partitionOf('kim')}.kim`,
       'workers.events.tessa',
       'tasks.events.t-1',
@@ -229,6 +233,103 @@ test('credentials can be created before the first `cloudai up`', async () => {
     assert.ok(authConf.includes(`# worker-early\n  { nkey: "${publicKey}"`), authConf);
     assert.not.match(authConf, /"SU[A-Z2-7]+"/, 'no seed in auth.conf');
   } finally {
+    dataDir.remove();
+  }
+});
+
+test('authorization: only the control plane writes the lease bucket; the CLI reads it', async () => {
+  const { dataDir, server, files } = await startAuthorizedServer('lease-auth', ['tessa']);
+  const serve = spawnCli(['serve'], {
+    NATS_URL: server.url,
+    CLOUDAI_DATA_DIR: dataDir.path,
+    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
+    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
+  });
+  const connections: NatsConnection[] = [];
+  const connectAs = async (path: string, name: string) => {
+    const nc = await connectToNats({ url: server.url, name, credentials: readCredentialsFile(path) });
+    connections.push(nc);
+    return nc;
+  };
+  try {
+    await waitFor(
+      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
+      30_000,
+      'serve',
+    );
+    assert.is(serve.process.exitCode, null, serve.output());
+    const controlPlaneId = readFileSync(join(dataDir.path, 'control-plane-id'), 'utf8').trim();
+    const intruder = encodeJson({ holder: 'intruder', epoch: 1, acquiredAt: Date.now() });
+
+    // The CLI reads the bucket: its keys, and the record of each lease.
+    const cli = await connectAs(files.cli, 'cli');
+    const cliErrors = collectPermissionErrors(cli);
+    const cliKv = await new Kvm(cli).open(LEASE_BUCKET);
+    const keys: string[] = [];
+    for await (const key of await cliKv.keys()) keys.push(key);
+    assert.ok(keys.includes('scheduler') && keys.includes('partition.0'), keys.join(', '));
+    assert.ok(keys.includes(`member.${controlPlaneId}`), keys.join(', '));
+    const scheduler = await cliKv.get('scheduler');
+    assert.is(decodeLeaseRecord(scheduler?.value ?? new Uint8Array())?.holder, controlPlaneId);
+
+    // ...but may not write it, neither over a lease nor beside them.
+    const cliPut = await cliKv.put('scheduler', intruder, { timeout: 2_000 }).catch((error: Error) => error);
+    assert.instance(cliPut, Error, 'the CLI may not overwrite a lease');
+    const cliCreate = await cliKv.create('partition.99', intruder).catch((error: Error) => error);
+    assert.instance(cliCreate, Error, 'the CLI may not create a lease');
+    await waitFor(
+      () =>
+        cliErrors.some((message) =>
+          message.includes(`Permissions Violation for Publish to "$KV.${LEASE_BUCKET}.`),
+        ),
+      5_000,
+      'the CLI refused by the server',
+    );
+
+    // A worker, whatever its client does, is refused at the bucket's subject.
+    const tessa = await connectAs(files.tessa, 'tessa');
+    const tessaErrors = collectPermissionErrors(tessa);
+    const workerPut = await new Kvm(tessa)
+      .open(LEASE_BUCKET)
+      .then((kv) => kv.put('scheduler', intruder, { timeout: 2_000 }))
+      .catch((error: Error) => error);
+    assert.instance(workerPut, Error, 'a worker may not write a lease');
+    const rawPut = await jetstream(tessa)
+      .publish(`$KV.${LEASE_BUCKET}.scheduler`, intruder, { timeout: 2_000 })
+      .catch((error: Error) => error);
+    assert.instance(rawPut, Error, 'nor publish to its subject');
+    await waitFor(
+      () =>
+        tessaErrors.some((message) =>
+          message.includes(`Permissions Violation for Publish to "$KV.${LEASE_BUCKET}.scheduler"`),
+        ),
+      5_000,
+      'the worker refused by the server',
+    );
+
+    // Nothing of theirs reached the bucket: the leases are the control plane's, and it keeps them.
+    const control = await connectAs(files.control, 'control');
+    const stored = await jetstreamManager(control);
+    const bucket = await stored.streams.info(`KV_${LEASE_BUCKET}`);
+    assert.is(
+      await stored.streams
+        .getMessage(bucket.config.name, { last_by_subj: `$KV.${LEASE_BUCKET}.partition.99` })
+        .catch(() => null),
+      null,
+    );
+    for await (const key of await cliKv.keys()) {
+      if (!key.startsWith('member.'))
+        assert.is(
+          decodeLeaseRecord((await cliKv.get(key))?.value ?? new Uint8Array())?.holder,
+          controlPlaneId,
+          key,
+        );
+    }
+    assert.not.match(serve.output(), /gave up/, 'the control plane kept its leases');
+  } finally {
+    serve.process.kill('SIGKILL');
+    for (const nc of connections) await nc.close().catch(() => {});
+    await server.stop();
     dataDir.remove();
   }
 });

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
 import { decodeTaskEvent, type TaskEvent } from '../../streams/contracts/task-events.js';
@@ -9,6 +9,7 @@ import {
   type WorkerStreamEvent,
 } from '../../streams/contracts/worker-events.js';
 import type { DecodeResult } from '../../streams/util/json-codec.js';
+import { waitFor } from './nats.js';
 
 export interface StoredEvent {
   streamSeq: number;
@@ -68,4 +69,78 @@ export async function readEventsOf(nc: NatsConnection, workerId: string): Promis
 /** Every event of TASKS, in stream order. */
 export function readTaskEvents(nc: NatsConnection): Promise<StoredTaskEvent[]> {
   return readStream(nc, TASKS_STREAM, decodeTaskEvent);
+}
+
+export interface SeenEvent<T> {
+  streamSeq: number;
+  event: T;
+  /** When this process received it (wall clock): an upper bound of when it was stored. */
+  seenAt: number;
+}
+
+/** Follows a stream as events are stored, from `fromSeq` on, keeping each with when it was seen. */
+export class StreamWatch<T> {
+  readonly seen: Array<SeenEvent<T>> = [];
+  private failure: Error | undefined;
+
+  private constructor(private readonly messages: ConsumerMessages) {}
+
+  static async start<T>(
+    nc: NatsConnection,
+    stream: string,
+    decode: (data: Uint8Array) => DecodeResult<T>,
+    fromSeq = 1,
+  ): Promise<StreamWatch<T>> {
+    const consumer = await jetstream(nc).consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: fromSeq,
+    });
+    const watch = new StreamWatch<T>(await consumer.consume());
+    void watch.follow(stream, decode);
+    return watch;
+  }
+
+  /** Resolves with the first event seen (so far or from now) that matches. */
+  async waitFor(
+    matches: (seen: SeenEvent<T>) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<SeenEvent<T>> {
+    let found: SeenEvent<T> | undefined;
+    await waitFor(
+      () => {
+        if (this.failure) throw this.failure;
+        found = this.seen.find(matches);
+        return found !== undefined;
+      },
+      timeoutMs,
+      what,
+    );
+    return found as SeenEvent<T>;
+  }
+
+  async stop(): Promise<void> {
+    await this.messages.close();
+  }
+
+  private async follow(stream: string, decode: (data: Uint8Array) => DecodeResult<T>): Promise<void> {
+    for await (const msg of this.messages) {
+      const decoded = decode(msg.data);
+      if (!decoded.ok) {
+        this.failure = new Error(`invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`);
+        return;
+      }
+      this.seen.push({ streamSeq: msg.seq, event: decoded.value, seenAt: Date.now() });
+    }
+  }
+}
+
+/** Follows WORKER_EVENTS (disruption events included). */
+export function watchWorkerStream(nc: NatsConnection, fromSeq = 1): Promise<StreamWatch<WorkerStreamEvent>> {
+  return StreamWatch.start(nc, WORKER_EVENTS_STREAM, decodeWorkerEvent, fromSeq);
+}
+
+/** Follows TASKS. */
+export function watchTaskStream(nc: NatsConnection, fromSeq = 1): Promise<StreamWatch<TaskEvent>> {
+  return StreamWatch.start(nc, TASKS_STREAM, decodeTaskEvent, fromSeq);
 }

@@ -7,7 +7,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private readonly captured: Buffer[] = [];
+  /** Bytes that arrived while the link was held, in arrival order, each with where it goes. */
+  private readonly heldBack: Array<{ to: Socket; chunk: Buffer }> = [];
   private isCut = false;
+  private isHeld = false;
 
   private constructor(
     private readonly server: Server,
@@ -35,8 +38,19 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Stops forwarding both ways but closes nothing, as a network that drops every packet does:
+   * neither end notices until its own pings time out. `restore()` then delivers the bytes held
+   * back, in order, as TCP retransmission would once the network is back.
+   */
+  hold(): void {
+    this.isHeld = true;
+  }
+
   restore(): void {
     this.isCut = false;
+    this.isHeld = false;
+    for (const { to, chunk } of this.heldBack.splice(0)) if (!to.destroyed) to.write(chunk);
   }
 
   /** Every byte that went through, both ways, in the order it came: what anyone on the path sees. */
@@ -45,6 +59,7 @@ export class TcpProxy {
   }
 
   async close(): Promise<void> {
+    this.heldBack.length = 0;
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -64,9 +79,12 @@ export class TcpProxy {
         upstream.destroy();
       });
     }
-    client.on('data', (chunk: Buffer) => this.captured.push(chunk));
-    upstream.on('data', (chunk: Buffer) => this.captured.push(chunk));
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const forward = (to: Socket) => (chunk: Buffer) => {
+      this.captured.push(chunk);
+      if (this.isHeld) this.heldBack.push({ to, chunk });
+      else to.write(chunk);
+    };
+    client.on('data', forward(upstream));
+    upstream.on('data', forward(client));
   }
 }
