@@ -378,7 +378,7 @@ export class ControlPlane {
       const settleTimeoutMs = Math.floor(config.requestTimeoutMs / 2);
       connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
 
-      leases = await LeaseKeeper.start({
+      leases = new LeaseKeeper({
         kv: leaseBucket,
         member: {
           controlPlaneId,
@@ -401,6 +401,7 @@ export class ControlPlane {
           return undefined;
         },
       });
+      await leases.start();
       // A lone control plane has restored every worker before it says it serves.
       await takeover.settled();
       const router = new PartitionRouter({ nc, leases, timeoutMs: settleTimeoutMs });

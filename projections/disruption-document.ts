@@ -38,7 +38,7 @@ export const NO_DISRUPTION: DisruptionDocument = {
 /** A control plane's own mode, as it continues it after a restart. */
 export function disruptionPartOf(document: DisruptionDocument, controlPlaneId: string): DisruptionPart {
   const parts = partsOf(document);
-  return parts[controlPlaneId] ?? { active: false, lastEventSeq: 0 };
+  return parts[controlPlaneId] ?? parts[''] ?? { active: false, lastEventSeq: 0 };
 }
 
 function partsOf(document: DisruptionDocument): Record<string, DisruptionPart> {
@@ -56,8 +56,12 @@ function partsOf(document: DisruptionDocument): Record<string, DisruptionPart> {
  */
 export function evolveDisruption(document: DisruptionDocument, event: DisruptionEvent): DisruptionDocument {
   const writer = event.controlPlane ?? '';
-  const parts = partsOf(document);
-  const part = parts[writer] ?? { active: false, lastEventSeq: 0 };
+  const { '': unnamed, ...named } = partsOf(document);
+  // The first control plane with an id continues the mode (and numbering) of the unnamed writer
+  // before it, as it restored it (see disruptionPartOf).
+  const inherits = writer !== '' && unnamed !== undefined && named[writer] === undefined;
+  const parts = inherits || unnamed === undefined ? named : { ...named, '': unnamed };
+  const part = (inherits ? unnamed : parts[writer]) ?? { active: false, lastEventSeq: 0 };
   if (event.seq <= part.lastEventSeq) return document;
   const parted = {
     ...parts,

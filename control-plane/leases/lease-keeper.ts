@@ -94,7 +94,7 @@ export class LeaseKeeper {
   private renewing = false;
   private closed = false;
 
-  private constructor(private readonly options: LeaseKeeperOptions) {
+  constructor(private readonly options: LeaseKeeperOptions) {
     this.now = options.now ?? MONOTONIC_CLOCK.now;
     this.renewIntervalMs = Math.floor(options.ttlMs / 4);
     this.fenceAfterMs = Math.floor((options.ttlMs * 2) / 3);
@@ -103,21 +103,20 @@ export class LeaseKeeper {
 
   /**
    * Announces this control plane, reads the bucket, and takes what is free for it: resolves once
-   * those first roles are taken up (a lone control plane holds everything by then).
+   * those first roles are taken up (a lone control plane holds everything by then). The keeper
+   * exists before: whatever takes up a role may already ask it (`holds`, `epochOf`).
    */
-  static async start(options: LeaseKeeperOptions): Promise<LeaseKeeper> {
-    const keeper = new LeaseKeeper(options);
-    await keeper.announce();
-    const { kv } = options;
+  async start(): Promise<void> {
+    await this.announce();
+    const { kv } = this.options;
     for await (const key of await kv.keys()) {
       const entry = await kv.get(key);
-      if (entry) keeper.see(entry);
+      if (entry) this.see(entry);
     }
-    keeper.watch = await kv.watch({ key: '>' });
-    void keeper.follow(keeper.watch);
-    keeper.ticker = setInterval(() => void keeper.tick(), TICK_MS);
-    await keeper.tick();
-    return keeper;
+    this.watch = await kv.watch({ key: '>' });
+    void this.follow(this.watch);
+    this.ticker = setInterval(() => void this.tick(), TICK_MS);
+    await this.tick();
   }
 
   get controlPlaneId(): string {

@@ -169,6 +169,7 @@ alerts(
           unhealthyWorkers: 3,
           consideredWorkers: 3,
           thresholdPercent: 55,
+          controlPlane: controlPlane.leases.controlPlaneId,
         });
         assert.match(started?.summary ?? '', /^disruption mode started: 3 of 3 workers went silent/);
         assert.is(ended?.event.type === 'DisruptionEnded' && ended.event.endedBy, 'heartbeats');

@@ -96,4 +96,18 @@ test('two control planes: the fleet is in disruption mode while either is; each 
   assert.equal(disruptionPartOf(document, 'c'), { active: false, lastEventSeq: 0 });
 });
 
+test('the first control plane with an id continues the mode of the unnamed writer before it', () => {
+  const legacy = evolveDisruption(NO_DISRUPTION, started);
+  assert.equal(disruptionPartOf(legacy, 'cp-a'), { active: true, lastEventSeq: 1 });
+  const ended = evolveDisruption(legacy, {
+    type: 'DisruptionEnded',
+    at: 20_000,
+    seq: 2,
+    endedBy: 'operator',
+    controlPlane: 'cp-a',
+  });
+  assert.equal([ended.active, ended.endedBy], [false, 'operator']);
+  assert.equal(ended.byControlPlane, { 'cp-a': { active: false, lastEventSeq: 2 } });
+});
+
 test.run();
