@@ -22,6 +22,8 @@ export interface LoopbackClusterOptions {
   tls?: { cert: string; key: string };
   /** Receives every line each server logs, with its name. */
   onLogLine?: (serverName: string, line: string) => void;
+  /** See `NatsServerOptions.ownProcessGroup`. */
+  ownProcessGroup?: boolean;
 }
 
 /** How to reach the cluster as a client: the identity and CA its servers expect. */
@@ -63,6 +65,7 @@ export class LoopbackNatsCluster {
         authConf: options.authConf,
         tls: options.tls,
         cluster,
+        ownProcessGroup: options.ownProcessGroup,
         onLogLine: options.onLogLine && ((line) => options.onLogLine?.(cluster.serverName, line)),
       };
     });

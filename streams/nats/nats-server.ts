@@ -29,6 +29,11 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Receives every line the server logs (it logs to stderr). */
   onLogLine?: (line: string) => void;
+  /**
+   * Run in a process group of its own: a terminal's Ctrl-C then reaches only the parent, which
+   * stops the server after the processes that still publish through it.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** What differs between the servers of a cluster: the variables nats-cluster.conf reads from `cluster-member.conf`. */
@@ -147,7 +152,11 @@ export class NatsServer {
       String(options.port && options.port > 0 ? options.port : -1),
     ];
     // nats.conf names its store and pid file relative to the working directory.
-    const child = spawn(binary, args, { cwd: options.storeDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(binary, args, {
+      cwd: options.storeDir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: options.ownProcessGroup === true,
+    });
     const log: string[] = [];
     // One line splitter for the server's whole life: a line cut across two chunks is still one line.
     let handleLine: (line: string) => void = () => {};
