@@ -308,7 +308,8 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   say('');
   say(`cloudai up: running (data dir ${dataDir})`);
   for (const { name, server, log } of nats.members) {
-    say(`  ${name.padEnd(14)} pid ${server.pid}  ${server.url}  (log ${log})`);
+    const monitoring = server.monitorUrl ? `, monitoring ${server.monitorUrl}/jsz?streams=true` : '';
+    say(`  ${name.padEnd(14)} pid ${server.pid}  ${server.url}  (log ${log}${monitoring})`);
   }
   const dashboardHost = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
   for (const [index, serve] of serves.entries()) {

@@ -44,8 +44,6 @@ export interface ClusterMembership {
   clusterListen: string;
   /** Every server's route URL (`nats-route://host:port`), this one's included: a server skips its own. */
   routes: readonly string[];
-  /** The monitoring endpoint (`/varz`, `/jsz`), `host:port`; default: loopback, a port the server picks. */
-  monitorListen?: string;
 }
 
 export class NatsServerNotFoundError extends UserFacingError {
@@ -244,23 +242,24 @@ function splitLines(onLine: (line: string) => void): (chunk: string) => void {
 }
 
 /**
- * The `cluster-member.conf` of one server: the variables nats-cluster.conf reads. Values are
- * quoted as JSON strings, which the nats-server configuration syntax reads alike.
+ * The `cluster-member.conf` of one server: the variables nats-cluster.conf reads, with the
+ * monitoring endpoint on loopback at a port the server picks. Values are quoted as JSON strings,
+ * which the nats-server configuration syntax reads alike.
  */
-export function renderClusterMemberConf(member: ClusterMembership, storeDir: string): string {
+function renderClusterMemberConf(member: ClusterMembership, storeDir: string): string {
   const quote = (value: string) => JSON.stringify(value);
   return [
     "# This server's part of the cluster (see nats-cluster.conf).",
     `MEMBER_NAME: ${quote(member.serverName)}`,
     `MEMBER_STORE_DIR: ${quote(storeDir)}`,
     `MEMBER_CLUSTER_LISTEN: ${quote(member.clusterListen)}`,
-    `MEMBER_MONITOR_LISTEN: ${quote(member.monitorListen ?? '127.0.0.1:-1')}`,
+    `MEMBER_MONITOR_LISTEN: ${quote('127.0.0.1:-1')}`,
     `CLUSTER_ROUTES: [ ${member.routes.map(quote).join(', ')} ]`,
     '',
   ].join('\n');
 }
 
-export function clusterMemberConfPath(storeDir: string): string {
+function clusterMemberConfPath(storeDir: string): string {
   return join(storeDir, 'cluster-member.conf');
 }
 

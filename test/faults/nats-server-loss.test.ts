@@ -30,7 +30,7 @@ const TIMINGS = {
   requestTimeoutMs: 6_000,
 };
 /** JetStream elects new stream leaders within seconds of a server's death; placement and detection wait for that. */
-const FAILOVER_MS = 10_000;
+const FAILOVER_MS = 15_000;
 const WORKERS = ['w-1', 'w-2', 'w-3', 'w-4', 'w-5'] as const;
 
 function workerEventKey(event: WorkerStreamEvent): string {

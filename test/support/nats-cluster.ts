@@ -61,11 +61,11 @@ export class TestNatsCluster {
     stream: string,
     timeoutMs: number,
   ): Promise<{ leader: string; followers: string[] }> {
-    const jsm = await jetstreamManager(nc);
     let replicas = { leader: '', followers: [] as string[] };
     await waitFor(
       async () => {
         try {
+          const jsm = await jetstreamManager(nc);
           const { cluster } = await jsm.streams.info(stream);
           const followers = cluster?.replicas ?? [];
           replicas = { leader: cluster?.leader ?? '', followers: followers.map((peer) => peer.name) };
