@@ -342,7 +342,7 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
       `  ${cli} workers --watch --data-dir ${haControlPlaneDir(dataDir, 1)}    # control plane 1's read model; cp-2 and cp-3 hold the same`,
     );
     say(
-      `  kill -9 ${serves[0]?.process.pid}    # crash control plane 1: the other two go on judging the workers and placing tasks`,
+      `  kill -9 ${serves[0]?.process.pid}    # crash control plane 1: once its leases expire (${seconds(config.leaseTtlMs)}) the other two take over its workers and, if it had it, the scheduling`,
     );
     say(
       `  kill -9 ${nats.members[1]?.server.pid}    # crash nats-server 2: everyone moves to the other two, which hold every stream`,
