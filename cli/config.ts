@@ -112,6 +112,19 @@ export function embeddedServerDir(dataDir: string): string {
   return join(dataDir, 'nats');
 }
 
+/** The numbers of the servers, and of the control planes, of `cloudai up --ha`. */
+export const HA_MEMBERS: readonly number[] = [1, 2, 3];
+
+/** Where `cloudai up --ha` keeps the store, config copies and pid file of its cluster's server `n` (1–3). */
+export function haServerDir(dataDir: string, n: number): string {
+  return join(dataDir, `nats-${n}`);
+}
+
+/** The data dir (read model) of the control plane `n` (1–3) of `cloudai up --ha`. */
+export function haControlPlaneDir(dataDir: string, n: number): string {
+  return join(dataDir, `cp-${n}`);
+}
+
 /** Where `cloudai credentials tls` keeps the private CA and the server's certificate. */
 export function tlsDir(dataDir: string): string {
   return join(dataDir, 'tls');

@@ -156,11 +156,15 @@ withConfigOptions(
     .description('start nats-server, the control plane and three demo workers; Ctrl-C stops them all')
     .option(
       '--nats-port <port>',
-      'port for the embedded nats-server (default 4222, or a free one when taken)',
+      'port for the embedded nats-server (default 4222, or a free one when taken); with --ha, the first of three',
     )
     .option(
       '--tls',
       "TLS on every NATS link, with the data dir's private CA (made by `cloudai credentials tls` if missing)",
+    )
+    .option(
+      '--ha',
+      'high availability on this machine: three clustered nats-servers and three control planes (docs/high-availability.md)',
     )
     .option('--allow-host-tasks', ALLOW_HOST_TASKS_HELP),
   [
@@ -170,8 +174,11 @@ withConfigOptions(
     ...METRICS_AND_ALERT_SETTINGS,
     ...LIVENESS_SETTINGS,
   ],
-).action(async (flags: SharedFlags & { natsPort?: string; tls?: boolean }) =>
-  (await import('./commands/up.js')).upCommand({ natsPort: flags.natsPort, tls: flags.tls === true }, flags),
+).action(async (flags: SharedFlags & { natsPort?: string; tls?: boolean; ha?: boolean }) =>
+  (await import('./commands/up.js')).upCommand(
+    { natsPort: flags.natsPort, tls: flags.tls === true, ha: flags.ha === true },
+    flags,
+  ),
 );
 
 withConfigOptions(

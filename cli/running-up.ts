@@ -9,6 +9,7 @@ import { join } from 'node:path';
 export interface RunningUp {
   /** The `cloudai up` process; the file is stale once it is gone. */
   pid: number;
+  /** One URL, or several comma-separated (`up --ha`): clients fail over between them. */
   natsUrl: string;
   /** The CA its server's certificate is signed by (`up --tls`); empty: no TLS. */
   tlsCa: string;
@@ -45,7 +46,10 @@ function readRunningUpFile(dataDir: string): RunningUp | undefined {
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const { pid, natsUrl, heartbeatIntervalMs, heartbeatTimeoutMs, tlsCa } = parsed as Record<string, unknown>;
   const positive = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0;
-  if (!positive(pid) || typeof natsUrl !== 'string' || !/^nats:\/\/\S+$/.test(natsUrl)) return undefined;
+  // One server, or the comma-separated servers of `up --ha`.
+  const isServerList = (value: unknown): value is string =>
+    typeof value === 'string' && value.split(',').every((url) => /^nats:\/\/[^\s,]+$/.test(url));
+  if (!positive(pid) || !isServerList(natsUrl)) return undefined;
   if (!positive(heartbeatIntervalMs) || !positive(heartbeatTimeoutMs)) return undefined;
   return {
     pid,

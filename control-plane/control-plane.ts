@@ -30,6 +30,7 @@ import { connectToNats, type NatsCredentials } from '../streams/nats/connection.
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
 import { FencedError, OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { replicasFor } from '../streams/nats/stream-replicas.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger, RateLimitedLog } from '../streams/util/logger.js';
@@ -212,9 +213,12 @@ export class ControlPlane {
         });
       }
       const jsm = await jetstreamManager(nc);
-      const workerEventsLastSeq = await ensureWorkerEventsStream(jsm);
-      const tasksLastSeq = await ensureTasksStream(jsm);
-      await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes);
+      // Three replicas on a cluster of three or more JetStream servers, one otherwise.
+      const replicas = await replicasFor(jsm);
+      const placement = { replicas, onWarning: (message: string) => logger.warn(message) };
+      const workerEventsLastSeq = await ensureWorkerEventsStream(jsm, placement);
+      const tasksLastSeq = await ensureTasksStream(jsm, placement);
+      await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes, placement);
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
       // The drains follow what the task projection moves; they are set up once the fleet is.
@@ -241,7 +245,7 @@ export class ControlPlane {
         credentials: options.credentials,
         tlsCaFile: options.tlsCaFile,
       });
-      const leaseBucket = await openLeaseBucket(leaseConnection, { ttlMs: config.leaseTtlMs, replicas: 1 });
+      const leaseBucket = await openLeaseBucket(leaseConnection, { ttlMs: config.leaseTtlMs, replicas });
       // Set once the lease keeper runs; every write for a worker asks it first (fencing).
       let leases: LeaseKeeper | undefined;
       const epochOfWorker = (workerId: string) =>

@@ -10,6 +10,8 @@ import {
   checkWorkerIdFlag,
   credentialsDir,
   embeddedServerDir,
+  HA_MEMBERS,
+  haServerDir,
   resolveClientConfig,
   tlsDir,
 } from '../config.js';
@@ -77,17 +79,22 @@ function tlsCommand(dataDir: string, hosts: string[] | undefined, say: (line: st
  * that it takes effect at once.
  */
 function applyAuthConf(dataDir: string, store: CredentialStore, say: (line: string) => void): void {
-  const serverDir = embeddedServerDir(dataDir);
-  const authConf = authConfPath(serverDir);
   // Before the first `cloudai up` there is no server folder yet: the file waits there for it.
-  mkdirSync(serverDir, { recursive: true });
-  writeFileSync(authConf, renderAuthConf(store.authUsers()), { mode: 0o600 });
-  const pid = runningServerPid(pidFilePath(serverDir));
-  if (pid !== undefined) {
-    process.kill(pid, 'SIGHUP');
-    say(`nats-server (pid ${pid}) reloaded its configuration: the identity can connect now`);
-  } else {
-    say(`wrote ${authConf}; a running nats-server applies it when it reloads: kill -HUP <its pid>`);
+  mkdirSync(embeddedServerDir(dataDir), { recursive: true });
+  // The servers of `up --ha` need the same users, so that a client failing over is still known.
+  const serverDirs = [embeddedServerDir(dataDir), ...HA_MEMBERS.map((n) => haServerDir(dataDir, n))].filter(
+    (dir) => existsSync(dir),
+  );
+  for (const serverDir of serverDirs) {
+    const authConf = authConfPath(serverDir);
+    writeFileSync(authConf, renderAuthConf(store.authUsers()), { mode: 0o600 });
+    const pid = runningServerPid(pidFilePath(serverDir));
+    if (pid !== undefined) {
+      process.kill(pid, 'SIGHUP');
+      say(`nats-server (pid ${pid}) reloaded its configuration: the identity can connect now`);
+    } else {
+      say(`wrote ${authConf}; a running nats-server applies it when it reloads: kill -HUP <its pid>`);
+    }
   }
 }
 

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { zForPhi } from '../../actors/phi-accrual.js';
 import { type Identity, renderAuthConf } from '../../streams/contracts/authorization.js';
-import { CredentialStore } from '../../streams/nats/credentials.js';
+import { CredentialStore, readCredentialsFile } from '../../streams/nats/credentials.js';
+import { LoopbackNatsCluster } from '../../streams/nats/nats-cluster.js';
 import { NatsServer, pidFilePath } from '../../streams/nats/nats-server.js';
 import {
   createTlsFiles,
@@ -15,6 +15,7 @@ import {
   tlsFilesIn,
 } from '../../streams/nats/tls.js';
 import { stopChildProcess } from '../../streams/util/child-process.js';
+import { findFreePort, isPortFree } from '../../streams/util/ports.js';
 import { UserFacingError } from '../../streams/util/user-error.js';
 import {
   type Config,
@@ -23,6 +24,9 @@ import {
   credentialsDir,
   embeddedServerDir,
   flagOf,
+  HA_MEMBERS,
+  haControlPlaneDir,
+  haServerDir,
   LIVENESS_FLAGS,
   resolveConfig,
   tlsDir,
@@ -35,6 +39,8 @@ export interface UpOptions {
   natsPort?: string;
   /** TLS on every NATS link, with the data dir's private CA. */
   tls?: boolean;
+  /** Three clustered nats-servers and three control planes on this machine (docs/high-availability.md). */
+  ha?: boolean;
 }
 
 /** The demo fleet `up` starts: distinct ids and capacities, so the table shows something to compare. */
@@ -45,6 +51,89 @@ const DEMO_WORKERS = [
 ] as const;
 
 const DEFAULT_NATS_PORT = 4222;
+
+/** The nats-servers of an `up`: one, or the three of `--ha`. */
+interface RunningNats {
+  /** For NATS_URL: every server, comma-separated. */
+  natsUrl: string;
+  members: Array<{ name: string; server: NatsServer; dir: string; log: string }>;
+  stop(): Promise<void>;
+}
+
+/** What `up` needs from its NATS side to start the rest. */
+interface NatsStartSettings {
+  dataDir: string;
+  natsPort: string | undefined;
+  authConf: string;
+  tls: TlsFiles | undefined;
+  say: (line: string) => void;
+}
+
+async function startOneServer(settings: NatsStartSettings): Promise<RunningNats> {
+  const serverDir = embeddedServerDir(settings.dataDir);
+  await stopLeftoverServer(serverDir, settings.say);
+  const port = await choosePort(settings.natsPort, settings.say);
+  mkdirSync(serverDir, { recursive: true });
+  const log = join(serverDir, 'nats-server.log');
+  const serverLog = createWriteStream(log, { flags: 'a' });
+  const server = await NatsServer.start({
+    storeDir: serverDir,
+    port,
+    authConf: settings.authConf,
+    tls: settings.tls,
+    ownProcessGroup: true,
+    onLogLine: (line) => serverLog.write(`${line}\n`),
+  });
+  return {
+    natsUrl: server.url,
+    members: [{ name: 'nats-server', server, dir: serverDir, log }],
+    stop: () => server.stop(),
+  };
+}
+
+/** The three servers of `up --ha`, clustered on loopback, once JetStream places three replicas. */
+async function startCluster(settings: NatsStartSettings, controlCredentials: string): Promise<RunningNats> {
+  const dirs = HA_MEMBERS.map((n) => haServerDir(settings.dataDir, n));
+  for (const dir of dirs) await stopLeftoverServer(dir, settings.say);
+  const ports = await chooseClusterPorts(settings.natsPort, settings.say);
+  const logs = new Map(
+    dirs.map((dir, index) => {
+      mkdirSync(dir, { recursive: true });
+      return [`cloudai-nats-${index + 1}`, createWriteStream(join(dir, 'nats-server.log'), { flags: 'a' })];
+    }),
+  );
+  const cluster = await LoopbackNatsCluster.start({
+    serverDirs: dirs,
+    clientPorts: ports,
+    authConf: settings.authConf,
+    tls: settings.tls,
+    ownProcessGroup: true,
+    onLogLine: (serverName, line) => logs.get(serverName)?.write(`${line}\n`),
+  });
+  try {
+    await cluster.waitForJetStream({
+      credentials: readCredentialsFile(controlCredentials),
+      tlsCaFile: settings.tls?.ca,
+    });
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return {
+    natsUrl: cluster.natsUrl,
+    members: cluster.members.map((server, index) => ({
+      name: `nats-server ${index + 1}`,
+      server,
+      dir: dirs[index] as string,
+      log: join(dirs[index] as string, 'nats-server.log'),
+    })),
+    // A server the user restarted by hand (as `up` suggests) is stopped as well.
+    stop: async () => {
+      await cluster.stop();
+      for (const dir of dirs) await stopLeftoverServer(dir, () => {});
+    },
+  };
+}
 
 interface Child {
   name: string;
@@ -66,6 +155,7 @@ function tlsFor(dataDir: string, say: (line: string) => void): TlsFiles {
 /**
  * `cloudai up`: nats-server (with nats.conf, store under the data dir), the control plane and
  * three workers, each a child process; Ctrl-C stops them all, workers first and the server last.
+ * `--ha`: three clustered servers (nats-cluster.conf) and three control planes instead.
  */
 export async function upCommand(options: UpOptions, overrides: ConfigOverrides): Promise<void> {
   // `up` starts the installation the other commands join: it takes nothing from an earlier one.
@@ -73,9 +163,6 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDir = resolve(config.dataDir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
-  const serverDir = embeddedServerDir(dataDir);
-  await stopLeftoverServer(serverDir, say);
-  const port = await choosePort(options.natsPort, say);
   // Authorization is on: every process gets an identity of its own, created once and kept.
   const store = new CredentialStore(credentialsDir(dataDir));
   const credentialsOf = (identity: Identity) => store.ensure(identity).path;
@@ -85,17 +172,18 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     credentialsOf({ role: 'worker', workerId: worker.id }),
   );
   const tls = options.tls ? tlsFor(dataDir, say) : undefined;
-  mkdirSync(serverDir, { recursive: true });
-  const serverLog = createWriteStream(join(serverDir, 'nats-server.log'), { flags: 'a' });
-  const server = await NatsServer.start({
-    storeDir: serverDir,
-    port,
+  const natsSettings = {
+    dataDir,
+    natsPort: options.natsPort,
     authConf: renderAuthConf(store.authUsers()),
     tls,
-    onLogLine: (line) => serverLog.write(`${line}\n`),
-  });
-  const natsUrl = server.url;
-  // Commands run on this data dir without NATS_URL find this server and its heartbeat timing.
+    say,
+  };
+  const nats = options.ha
+    ? await startCluster(natsSettings, controlCredentials)
+    : await startOneServer(natsSettings);
+  const { natsUrl } = nats;
+  // Commands run on this data dir without NATS_URL find these servers and their heartbeat timing.
   writeRunningUp(dataDir, {
     pid: process.pid,
     natsUrl,
@@ -104,20 +192,19 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
   });
   const children: Child[] = [];
+  const isServe = (child: Child) => child.name.startsWith('serve');
   let stopping = false;
 
   const stopEverything = async () => {
     stopping = true;
-    say('\nstopping workers, control plane and nats-server…');
+    say(
+      `\nstopping workers, ${options.ha ? 'control planes and nats-servers' : 'control plane and nats-server'}…`,
+    );
     // Workers first (each announces its leave while the control plane still listens), then the
     // control plane, which publishes what it still holds while the server is up, then the server.
-    await Promise.all(
-      children.filter((child) => child.name !== 'serve').map((child) => stopChild(child, 2_000)),
-    );
-    await Promise.all(
-      children.filter((child) => child.name === 'serve').map((child) => stopChild(child, 5_000)),
-    );
-    await server.stop();
+    await Promise.all(children.filter((child) => !isServe(child)).map((child) => stopChild(child, 2_000)));
+    await Promise.all(children.filter(isServe).map((child) => stopChild(child, 5_000)));
+    await nats.stop();
     removeRunningUp(dataDir, process.pid);
     say('all stopped');
   };
@@ -128,13 +215,24 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
-  server.process.once('exit', (code, signal) => {
-    if (stopping) return;
-    say(`nats-server exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
-    void stopAll(1);
-  });
+  for (const { name, server, dir } of nats.members) {
+    server.process.once('exit', (code, signal) => {
+      if (stopping) return;
+      const how = signal ?? `code ${code}`;
+      if (!options.ha) {
+        say(`nats-server exited unexpectedly (${how}); stopping everything`);
+        void stopAll(1);
+        return;
+      }
+      say(
+        `${name} (pid ${server.pid}) exited (${how}): clients moved to the other two servers, which hold ` +
+          `every stream. To bring it back: cd ${dir} && ${server.process.spawnfile} -c nats-cluster.conf -a ${server.host} -p ${server.port}`,
+      );
+    });
+  }
 
-  const dashboardPort = await chooseDashboardPort(config.httpPort, say);
+  const controlPlanes = options.ha ? HA_MEMBERS.length : 1;
+  const dashboardPorts = await chooseDashboardPorts(config.httpPort, controlPlanes, say);
   // The children inherit the environment: a token given as a flag reaches `serve` that way.
   if (config.httpToken) process.env.CLOUDAI_HTTP_TOKEN = config.httpToken;
   const natsFlags = [
@@ -144,19 +242,20 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     String(config.heartbeatIntervalMs),
     ...(tls ? ['--tls-ca', tls.ca] : []),
   ];
-  const serveFlags = [
+  // Each control plane of --ha keeps its own read model, and listens on ports of its own.
+  const serveFlags = (index: number) => [
     ...natsFlags,
     '--data-dir',
-    dataDir,
+    options.ha ? haControlPlaneDir(dataDir, index + 1) : dataDir,
     '--heartbeat-timeout-ms',
     String(config.heartbeatTimeoutMs),
     ...(config.metricsPort > 0
-      ? ['--metrics-port', String(config.metricsPort), '--metrics-host', config.metricsHost]
+      ? ['--metrics-port', String(config.metricsPort + index), '--metrics-host', config.metricsHost]
       : []),
     ...(config.alertWebhook ? ['--alert-webhook', config.alertWebhook] : []),
     ...(config.allowHostTasks ? ['--allow-host-tasks'] : []),
     // The token goes by the environment the children inherit, never on a command line.
-    ...['--http-port', String(dashboardPort), '--http-host', config.httpHost],
+    ...['--http-port', String(dashboardPorts[index]), '--http-host', config.httpHost],
     ...LIVENESS_FLAGS.flatMap(([key]) => [flagOf(key), String(config[key])]),
   ];
   const start = (name: string, args: string[]) => {
@@ -167,9 +266,20 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
     });
     return child;
   };
-  const serve = start('serve', ['serve', ...serveFlags, '--credentials', controlCredentials]);
+  // One after the other: each start creates replicated consumers (and the first, the streams)
+  // through the cluster's one meta leader, and three at once can outlast a JetStream API timeout.
+  const serves: Child[] = [];
   try {
-    await waitUntilReady(serve, SERVE_READY_TIMEOUT_MS);
+    for (let index = 0; index < controlPlanes; index++) {
+      const serve = start(options.ha ? `serve ${index + 1}` : 'serve', [
+        'serve',
+        ...serveFlags(index),
+        '--credentials',
+        controlCredentials,
+      ]);
+      serves.push(serve);
+      await waitUntilReady(serve, SERVE_READY_TIMEOUT_MS);
+    }
   } catch (error) {
     await stopEverything();
     throw error;
@@ -197,15 +307,23 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   const dataDirFlag = resolve(DEFAULT_DATA_DIR) === dataDir ? '' : ` --data-dir ${dataDir}`;
   say('');
   say(`cloudai up: running (data dir ${dataDir})`);
-  say(`  nats-server    pid ${server.pid}  ${natsUrl}  (log ${join(serverDir, 'nats-server.log')})`);
-  say(`  serve          pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms`);
-  if (config.metricsPort > 0) {
-    say(`                 metrics and health on port ${config.metricsPort} (/metrics, /healthz)`);
+  for (const { name, server, log } of nats.members) {
+    const monitoring = server.monitorUrl ? `, monitoring ${server.monitorUrl}/jsz?streams=true` : '';
+    say(`  ${name.padEnd(14)} pid ${server.pid}  ${server.url}  (log ${log}${monitoring})`);
   }
   const dashboardHost = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
-  say(
-    `  dashboard      http://${dashboardHost === '0.0.0.0' ? '127.0.0.1' : dashboardHost}:${dashboardPort}/  (${config.httpToken ? 'actions need the token' : 'read-only: CLOUDAI_HTTP_TOKEN allows actions'})`,
-  );
+  for (const [index, serve] of serves.entries()) {
+    say(
+      `  ${serve.name.padEnd(14)} pid ${serve.process.pid}  heartbeat timeout ${config.heartbeatTimeoutMs} ms` +
+        (options.ha ? `, data dir ${haControlPlaneDir(dataDir, index + 1)}` : ''),
+    );
+    if (config.metricsPort > 0) {
+      say(`                 metrics and health on port ${config.metricsPort + index} (/metrics, /healthz)`);
+    }
+    say(
+      `  dashboard      http://${dashboardHost === '0.0.0.0' ? '127.0.0.1' : dashboardHost}:${dashboardPorts[index]}/  (${config.httpToken ? 'actions need the token' : 'read-only: CLOUDAI_HTTP_TOKEN allows actions'})`,
+    );
+  }
   if (config.alertWebhook) say(`                 alerts POSTed to ${new URL(config.alertWebhook).origin}`);
   for (const [index, worker] of DEMO_WORKERS.entries()) {
     const spec = `cpu ${worker.cpu}, memory ${worker.memory} GB, gpu ${worker.gpu}`;
@@ -219,7 +337,19 @@ export async function upCommand(options: UpOptions, overrides: ConfigOverrides):
   );
   say('');
   say('Next, in another terminal in this folder:');
-  say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
+  if (options.ha) {
+    say(
+      `  ${cli} workers --watch --data-dir ${haControlPlaneDir(dataDir, 1)}    # control plane 1's read model; cp-2 and cp-3 hold the same`,
+    );
+    say(
+      `  kill -9 ${serves[0]?.process.pid}    # crash control plane 1: once its leases expire (${seconds(config.leaseTtlMs)}) the other two take over its workers and, if it had it, the scheduling`,
+    );
+    say(
+      `  kill -9 ${nats.members[1]?.server.pid}    # crash nats-server 2: everyone moves to the other two, which hold every stream`,
+    );
+  } else {
+    say(`  ${cli} workers --watch${dataDirFlag}    # the worker table, redrawn every second`);
+  }
   say(
     `  kill ${workers[0]?.process.pid}    # stop worker tessa: it leaves at once, shown as left; its tasks move`,
   );
@@ -310,26 +440,49 @@ async function choosePort(requested: string | undefined, say: (line: string) => 
   return 0;
 }
 
-/** The dashboard's port: the one given, else 8080 when free, else one the system says is free. */
-async function chooseDashboardPort(requested: number, say: (line: string) => void): Promise<number> {
-  if (requested > 0) return requested;
-  if (await isPortFree(UP_DASHBOARD_PORT)) return UP_DASHBOARD_PORT;
-  say(`port ${UP_DASHBOARD_PORT} is taken: the dashboard uses a free port instead; --http-port N picks one`);
-  return new Promise((resolvePort) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolvePort(port));
-    });
-  });
+/**
+ * The dashboard's port of each control plane: the one given and the next ones, else 8080 (and
+ * on) when free, else ones the system says are free.
+ */
+async function chooseDashboardPorts(
+  requested: number,
+  count: number,
+  say: (line: string) => void,
+): Promise<number[]> {
+  const consecutive = (first: number) => Array.from({ length: count }, (_, index) => first + index);
+  if (requested > 0) return consecutive(requested);
+  const preferred = consecutive(UP_DASHBOARD_PORT);
+  if ((await Promise.all(preferred.map((port) => isPortFree(port)))).every(Boolean)) return preferred;
+  say(
+    `port ${UP_DASHBOARD_PORT}${count > 1 ? ` (or one of the next ${count - 1})` : ''} is taken: the dashboard uses a free port instead; --http-port N picks one`,
+  );
+  const ports: number[] = [];
+  for (let index = 0; index < count; index++) ports.push(await findFreePort());
+  return ports;
 }
 
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolvePort) => {
-    const probe = createServer();
-    probe.once('error', () => resolvePort(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePort(true)));
-  });
+/** The client ports of the three servers of --ha: `--nats-port N` and the next two, else 4222–4224 when free, else free ones. */
+async function chooseClusterPorts(
+  requested: string | undefined,
+  say: (line: string) => void,
+): Promise<number[]> {
+  const consecutive = (first: number) => HA_MEMBERS.map((_, index) => (first === 0 ? 0 : first + index));
+  if (requested !== undefined) {
+    const port = Number(requested);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535 - (HA_MEMBERS.length - 1)) {
+      throw new ConfigError(
+        `--nats-port ${JSON.stringify(requested)} is not the first of ${HA_MEMBERS.length} port numbers ` +
+          `(0–${65_535 - (HA_MEMBERS.length - 1)}; 0 picks free ones)`,
+      );
+    }
+    return consecutive(port);
+  }
+  const preferred = consecutive(DEFAULT_NATS_PORT);
+  if ((await Promise.all(preferred.map((port) => isPortFree(port)))).every(Boolean)) return preferred;
+  say(
+    `ports ${preferred.join(', ')} are not all free (another NATS server?): using free ports instead; --nats-port N picks N and the next two`,
+  );
+  return consecutive(0);
 }
 
 const SERVE_READY_TIMEOUT_MS = 30_000;

@@ -15,6 +15,8 @@ import {
   WORKER_EVENTS_STREAM,
   WORKER_EVENTS_WILDCARD,
 } from '../contracts/subjects.js';
+import { createConsoleLogger } from '../util/logger.js';
+import { replicaMismatchWarning, replicasFor } from './stream-replicas.js';
 
 /** Retries of one event arrive well within this window, so JetStream stores each `Nats-Msg-Id` once. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -22,17 +24,33 @@ export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** JetStream's error code when a stream of that name exists with another configuration. */
 const STREAM_NAME_IN_USE = 10058;
 
+/** How many copies of a new stream the cluster keeps, and where a disagreement with an existing one is told. */
+export interface StreamPlacement {
+  /** Default: `replicasFor(jsm)`, 3 on a cluster of three or more JetStream servers, else 1. */
+  replicas?: number;
+  /** Receives the warning about an existing stream whose replicas differ; default: a line on stderr. */
+  onWarning?: (message: string) => void;
+}
+
 /**
  * Creates WORKER_EVENTS if missing; leaves an existing stream (and its data) alone. Safe to call
  * at every start. Resolves with the stream's last sequence.
  */
-export function ensureWorkerEventsStream(jsm: JetStreamManager): Promise<number> {
-  return ensureEventStream(jsm, WORKER_EVENTS_STREAM, [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT]);
+export function ensureWorkerEventsStream(
+  jsm: JetStreamManager,
+  placement?: StreamPlacement,
+): Promise<number> {
+  return ensureEventStream(
+    jsm,
+    WORKER_EVENTS_STREAM,
+    [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT],
+    placement,
+  );
 }
 
 /** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. Resolves with its last sequence. */
-export function ensureTasksStream(jsm: JetStreamManager): Promise<number> {
-  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD]);
+export function ensureTasksStream(jsm: JetStreamManager, placement?: StreamPlacement): Promise<number> {
+  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD], placement);
 }
 
 /**
@@ -45,6 +63,7 @@ export function ensureEventStream(
   jsm: JetStreamManager,
   name: string,
   subjects: readonly string[],
+  placement?: StreamPlacement,
 ): Promise<number> {
   const config = {
     name,
@@ -53,31 +72,46 @@ export function ensureEventStream(
     retention: RetentionPolicy.Limits,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
-  return ensureStream(jsm, config, (existing) => {
-    const missing = subjects.filter((subject) => !existing.subjects?.includes(subject));
-    return missing.length > 0 ? { subjects: [...(existing.subjects ?? []), ...missing] } : undefined;
-  });
+  return ensureStream(
+    jsm,
+    config,
+    (existing) => {
+      const missing = subjects.filter((subject) => !existing.subjects?.includes(subject));
+      return missing.length > 0 ? { subjects: [...(existing.subjects ?? []), ...missing] } : undefined;
+    },
+    placement,
+  );
 }
 
 /**
- * Creates the stream `config` describes if missing. An existing one keeps its data and gets the
- * change `changeOf` asks for, if any. Resolves with the stream's last sequence (0 for a new one).
+ * Creates the stream `config` describes if missing, with the replicas of `placement`. An
+ * existing one keeps its data and its replicas (a difference is warned about, never fixed by
+ * re-creating it) and gets the change `changeOf` asks for, if any. Resolves with the stream's
+ * last sequence (0 for a new one).
  */
 export async function ensureStream(
   jsm: JetStreamManager,
   config: Partial<StreamConfig> & { name: string },
   changeOf: (existing: StreamConfig) => Partial<StreamUpdateConfig> | undefined,
+  placement: StreamPlacement = {},
 ): Promise<number> {
+  const wantedReplicas = () => (placement.replicas ? Promise.resolve(placement.replicas) : replicasFor(jsm));
   try {
     const existing = await jsm.streams.info(config.name);
     const change = changeOf(existing.config);
     if (change) await jsm.streams.update(config.name, change);
+    const warning = replicaMismatchWarning(
+      config.name,
+      existing.config.num_replicas || 1,
+      await wantedReplicas(),
+    );
+    if (warning) (placement.onWarning ?? warnOnStderr)(warning);
     return existing.state.last_seq;
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;
   }
   try {
-    return (await jsm.streams.add(config)).state.last_seq;
+    return (await jsm.streams.add({ ...config, num_replicas: await wantedReplicas() })).state.last_seq;
   } catch (error) {
     // Another process created it between our info and add: that is what we wanted.
     if (error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE) {
@@ -85,4 +119,8 @@ export async function ensureStream(
     }
     throw error;
   }
+}
+
+function warnOnStderr(message: string): void {
+  createConsoleLogger('streams').warn(message);
 }

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
 import { renderAuthConf } from '../contracts/authorization.js';
 import { hasExited, stopChildProcess } from '../util/child-process.js';
-import { defaultNatsConfigPath } from '../util/project-root.js';
+import { defaultNatsClusterConfigPath, defaultNatsConfigPath } from '../util/project-root.js';
 import { UserFacingError } from '../util/user-error.js';
 import { renderTlsConf } from './tls.js';
 
@@ -20,12 +20,30 @@ export interface NatsServerOptions {
   /** Client port; 0 lets the server pick a free one (and we read it back from its log). */
   port?: number;
   host?: string;
+  /** Default: nats.conf, or nats-cluster.conf for a cluster member. */
   configFile?: string;
+  /** Run as one server of a cluster, with nats-cluster.conf and a `cluster-member.conf` written from this. */
+  cluster?: ClusterMembership;
   /** Path of the binary; default: `NATS_SERVER_BIN`, then `nats-server` on PATH or in the sbin folders. */
   binary?: string;
   readyTimeoutMs?: number;
   /** Receives every line the server logs (it logs to stderr). */
   onLogLine?: (line: string) => void;
+  /**
+   * Run in a process group of its own: a terminal's Ctrl-C then reaches only the parent, which
+   * stops the server after the processes that still publish through it.
+   */
+  ownProcessGroup?: boolean;
+}
+
+/** What differs between the servers of a cluster: the variables nats-cluster.conf reads from `cluster-member.conf`. */
+export interface ClusterMembership {
+  /** Unique in the cluster: JetStream names its peers by it. */
+  serverName: string;
+  /** Where the other servers' routes reach this one, `host:port`; port -1 lets the server pick one. */
+  clusterListen: string;
+  /** Every server's route URL (`nats-route://host:port`), this one's included: a server skips its own. */
+  routes: readonly string[];
 }
 
 export class NatsServerNotFoundError extends UserFacingError {
@@ -76,6 +94,7 @@ function isExecutable(path: string): boolean {
 }
 
 const LISTENING = /Listening for client connections on ([^\s:]+|\[[^\]]+\]):(\d+)/;
+const MONITORING = /Starting http monitor on (\S+)/;
 const READY = /Server is ready/;
 
 /** A nats-server child process started by us. */
@@ -87,6 +106,8 @@ export class NatsServer {
     readonly host: string,
     readonly port: number,
     readonly storeDir: string,
+    /** `http://host:port` of the monitoring endpoint, when the configuration has one. */
+    readonly monitorUrl: string | undefined,
   ) {
     this.exited = new Promise((resolve) => {
       if (process.exitCode !== null || process.signalCode !== null) resolve();
@@ -107,8 +128,16 @@ export class NatsServer {
     const host = options.host ?? '127.0.0.1';
     mkdirSync(options.storeDir, { recursive: true });
     // nats.conf includes "auth.conf" relative to itself: run a copy that sits next to ours.
-    const configFile = join(options.storeDir, 'nats.conf');
-    copyFileSync(options.configFile ?? defaultNatsConfigPath(), configFile);
+    const sourceConfig =
+      options.configFile ?? (options.cluster ? defaultNatsClusterConfigPath() : defaultNatsConfigPath());
+    const configFile = join(options.storeDir, basename(sourceConfig));
+    copyFileSync(sourceConfig, configFile);
+    if (options.cluster) {
+      writeFileSync(
+        clusterMemberConfPath(options.storeDir),
+        renderClusterMemberConf(options.cluster, resolvePath(options.storeDir)),
+      );
+    }
     writeFileSync(authConfPath(options.storeDir), options.authConf ?? renderAuthConf([]), { mode: 0o600 });
     writeFileSync(join(options.storeDir, 'tls.conf'), renderTlsConf(options.tls));
     const args = [
@@ -121,7 +150,11 @@ export class NatsServer {
       String(options.port && options.port > 0 ? options.port : -1),
     ];
     // nats.conf names its store and pid file relative to the working directory.
-    const child = spawn(binary, args, { cwd: options.storeDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(binary, args, {
+      cwd: options.storeDir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: options.ownProcessGroup === true,
+    });
     const log: string[] = [];
     // One line splitter for the server's whole life: a line cut across two chunks is still one line.
     let handleLine: (line: string) => void = () => {};
@@ -130,6 +163,7 @@ export class NatsServer {
       'data',
       splitLines((line) => handleLine(line)),
     );
+    let monitorUrl: string | undefined;
     const port = await new Promise<number>((resolve, reject) => {
       let listeningPort: number | undefined;
       const timer = setTimeout(() => {
@@ -147,6 +181,8 @@ export class NatsServer {
         options.onLogLine?.(line);
         const listening = LISTENING.exec(line);
         if (listening) listeningPort = Number(listening[2]);
+        const monitoring = MONITORING.exec(line);
+        if (monitoring) monitorUrl = `http://${monitoring[1]}`;
         if (READY.test(line) && listeningPort !== undefined) {
           clearTimeout(timer);
           resolve(listeningPort);
@@ -166,7 +202,7 @@ export class NatsServer {
     // stderr keeps being drained, so the server never blocks on a full pipe.
     handleLine = (line) => options.onLogLine?.(line);
     child.removeAllListeners('exit');
-    return new NatsServer(child, host, port, options.storeDir);
+    return new NatsServer(child, host, port, options.storeDir, monitorUrl);
   }
 
   /** Asks the server to shut down (SIGTERM), and kills it if it has not exited within `timeoutMs`. */
@@ -203,6 +239,28 @@ function splitLines(onLine: (line: string) => void): (chunk: string) => void {
       newline = buffered.indexOf('\n');
     }
   };
+}
+
+/**
+ * The `cluster-member.conf` of one server: the variables nats-cluster.conf reads, with the
+ * monitoring endpoint on loopback at a port the server picks. Values are quoted as JSON strings,
+ * which the nats-server configuration syntax reads alike.
+ */
+function renderClusterMemberConf(member: ClusterMembership, storeDir: string): string {
+  const quote = (value: string) => JSON.stringify(value);
+  return [
+    "# This server's part of the cluster (see nats-cluster.conf).",
+    `MEMBER_NAME: ${quote(member.serverName)}`,
+    `MEMBER_STORE_DIR: ${quote(storeDir)}`,
+    `MEMBER_CLUSTER_LISTEN: ${quote(member.clusterListen)}`,
+    `MEMBER_MONITOR_LISTEN: ${quote('127.0.0.1:-1')}`,
+    `CLUSTER_ROUTES: [ ${member.routes.map(quote).join(', ')} ]`,
+    '',
+  ].join('\n');
+}
+
+function clusterMemberConfPath(storeDir: string): string {
+  return join(storeDir, 'cluster-member.conf');
 }
 
 export function authConfPath(storeDir: string): string {

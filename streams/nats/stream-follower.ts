@@ -30,6 +30,13 @@ export interface StreamFollowerOptions {
 }
 
 const CONSUMER_NOT_FOUND = 10014;
+/**
+ * How long one pull request lasts. nats.js re-pulls after twice the idle heartbeat (half of
+ * this) goes missing, and retries the consumer's info at this pace after a reconnect: when a
+ * clustered server dies and the consumer's leader is re-elected, its default (30 s) would
+ * leave the read model that long behind.
+ */
+const PULL_EXPIRES_MS = 5_000;
 /** Pause between attempts to recreate a lost consumer (NATS may be down as well). */
 const RECOVERY_RETRY_MS = 500;
 
@@ -124,6 +131,7 @@ export class StreamFollower {
     const generation = ++this.generation;
     const messages = await consumer.consume({
       max_messages: this.maxBatch,
+      expires: PULL_EXPIRES_MS,
       callback: (msg) => {
         if (generation !== this.generation) return;
         this.batch.push(msg);

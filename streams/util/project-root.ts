@@ -20,3 +20,8 @@ export function projectRoot(): string {
 export function defaultNatsConfigPath(): string {
   return join(projectRoot(), 'nats.conf');
 }
+
+/** The configuration of one server of a three-server cluster (docs/high-availability.md). */
+export function defaultNatsClusterConfigPath(): string {
+  return join(projectRoot(), 'nats-cluster.conf');
+}

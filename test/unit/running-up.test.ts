@@ -60,4 +60,17 @@ test('a stale or broken file is ignored, and only its own up removes it', () => 
   }
 });
 
+test('the servers of `up --ha` are kept as one comma-separated list; a broken list is ignored', () => {
+  const dataDir = makeTempDir('running-up-ha');
+  try {
+    const natsUrl = 'nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224';
+    writeRunningUp(dataDir.path, { pid: process.pid, ...UP, natsUrl });
+    assert.is(resolveClientConfig({ dataDir: dataDir.path }, {}).natsUrl, natsUrl);
+    writeRunningUp(dataDir.path, { pid: process.pid, ...UP, natsUrl: 'nats://127.0.0.1:4222,,http://x' });
+    assert.is(findRunningUp(dataDir.path), undefined);
+  } finally {
+    dataDir.remove();
+  }
+});
+
 test.run();
