@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
@@ -313,6 +313,7 @@ export class ControlPlane {
             disruption: view.disruption(),
             workerPosition: view.position(WORKER_EVENTS_STREAM),
             taskPosition: view.position(TASKS_STREAM),
+            partitionEpochs: view.partitionEpochs(),
           }));
           return SchedulerService.start({
             nc,
@@ -363,12 +364,14 @@ export class ControlPlane {
       drainsReady = drains;
       const takeover = new PartitionTakeover({
         jsm,
+        js: jetstream(nc),
         readModel,
         projector,
         fleet,
         intake,
         drains: () => drains,
         toKnownWorker,
+        controlPlaneId,
         logger: loggerFor('takeover'),
       });
       const settle = settleWorkerEvents({
@@ -395,8 +398,8 @@ export class ControlPlane {
         ttlMs: config.leaseTtlMs,
         partitions: ALL_PARTITIONS,
         logger: loggerFor('leases'),
-        onAcquired: (role) =>
-          role.kind === 'scheduler' ? schedulerRole.take() : takeover.take(role.partition),
+        onAcquired: (role, epoch) =>
+          role.kind === 'scheduler' ? schedulerRole.take() : takeover.take(role.partition, epoch),
         onLost: (role, reason) => {
           if (role.kind === 'scheduler') return schedulerRole.give();
           takeover.give(role.partition);
@@ -543,7 +546,7 @@ function eventMessage(event: WorkerStreamEvent): OutgoingMessage {
     : {
         subject: workerEventSubject(event.workerId),
         payload,
-        messageId: workerEventMessageId(event.workerId, event.seq),
+        messageId: workerEventMessageId(event.workerId, event.seq, event.epoch),
       };
 }
 

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Fleet } from '../actors/fleet.js';
 import type { KnownWorker } from '../actors/liveness-machine.js';
 import type { ReadModel } from '../projections/read-model.js';
@@ -7,7 +7,12 @@ import type { WorkerDocument } from '../projections/worker-document.js';
 import type { WorkerProjector } from '../projections/worker-projector.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { partitionOf } from '../streams/contracts/partitions.js';
-import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import {
+  partitionTakenMessageId,
+  partitionTakenSubject,
+  WORKER_EVENTS_STREAM,
+} from '../streams/contracts/subjects.js';
+import { encodePartitionTaken } from '../streams/contracts/worker-events.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import type { Logger } from '../streams/util/logger.js';
 import type { DrainCoordinator } from './drain-coordinator.js';
@@ -15,6 +20,9 @@ import type { HeartbeatIntake } from './heartbeat-intake.js';
 
 export interface PartitionTakeoverOptions {
   jsm: JetStreamManager;
+  /** Stores the PartitionTaken markers. */
+  js: JetStreamClient;
+  controlPlaneId: string;
   readModel: ReadModel;
   projector: WorkerProjector;
   fleet: Fleet;
@@ -43,7 +51,7 @@ const DEFAULT_RESTORE_SLICE_SIZE = 2_000;
  * restoration. Partitions taken up together share one catch-up and one scan of the read model.
  */
 export class PartitionTakeover {
-  private batch: { partitions: Set<number>; caughtUp: Promise<void> } | undefined;
+  private batch: { partitions: Map<number, number>; caughtUp: Promise<void> } | undefined;
   /** Partitions whose workers are being restored, and those restored so far. */
   private readonly restoring = new Set<number>();
   private readonly restoredSoFar = new Set<string>();
@@ -53,26 +61,25 @@ export class PartitionTakeover {
   constructor(private readonly options: PartitionTakeoverOptions) {}
 
   /** Resolves once the partition is caught up and ours to judge; its workers follow in slices. */
-  take(partition: number): Promise<void> {
+  take(partition: number, epoch: number): Promise<void> {
     if (!this.batch) {
-      const partitions = new Set<number>();
+      const partitions = new Map<number, number>();
       const caughtUp = yieldToIo()
         .then(() => {
           this.batch = undefined;
           return this.catchUp(partitions);
         })
         .then((workers) => {
-          const restoration = this.restore(partitions, workers).catch((error: Error) =>
-            this.options.logger.error(
-              `restoring partitions ${[...partitions]} failed: ${error.stack ?? error}`,
-            ),
+          const taken = new Set(partitions.keys());
+          const restoration = this.restore(taken, workers).catch((error: Error) =>
+            this.options.logger.error(`restoring partitions ${[...taken]} failed: ${error.stack ?? error}`),
           );
           this.restorations.add(restoration);
           void restoration.finally(() => this.restorations.delete(restoration));
         });
       this.batch = { partitions, caughtUp };
     }
-    this.batch.partitions.add(partition);
+    this.batch.partitions.set(partition, epoch);
     return this.batch.caughtUp;
   }
 
@@ -113,11 +120,31 @@ export class PartitionTakeover {
     this.forgetRestorationOf(partition);
   }
 
-  private async catchUp(partitions: ReadonlySet<number>): Promise<WorkerDocument[]> {
-    const { jsm, readModel, projector, intake } = this.options;
+  /**
+   * Stores a PartitionTaken marker per partition, then waits until the read model has applied
+   * everything up to the stream's end: the previous holder's last events, and the markers, after
+   * which any late event of the previous holder is skipped by every reader.
+   */
+  private async catchUp(partitions: ReadonlyMap<number, number>): Promise<WorkerDocument[]> {
+    const { jsm, js, readModel, projector, intake, controlPlaneId } = this.options;
+    await Promise.all(
+      [...partitions].map(([partition, epoch]) =>
+        js.publish(
+          partitionTakenSubject(partition),
+          encodePartitionTaken({
+            type: 'PartitionTaken',
+            partition,
+            epoch,
+            controlPlane: controlPlaneId,
+            at: Date.now(),
+          }),
+          { msgID: partitionTakenMessageId(partition, epoch) },
+        ),
+      ),
+    );
     const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
     await projector.waitForPosition(state.last_seq);
-    for (const partition of partitions) {
+    for (const partition of partitions.keys()) {
       this.restoring.add(partition);
       intake.listen(partition);
     }

@@ -7,6 +7,7 @@ import { NO_RESOURCES, type Resources, sumResources } from './resources.js';
 import type { TaskDocument } from './task-document.js';
 import { isFreshUptime, type UptimeRecord } from './uptime.js';
 import type { WorkerAllocation, WorkerDocument } from './worker-document.js';
+import type { PartitionEpochs } from './writer-fence.js';
 
 export interface ReadModelOptions {
   /** The data dir; the LMDB environment lives in `<dataDir>/readmodel`. */
@@ -39,6 +40,7 @@ function positionKey(stream: string): string {
 
 /** `disruption` → the DisruptionDocument folded from the disruption events of WORKER_EVENTS. */
 const DISRUPTION_KEY = 'disruption';
+const PARTITION_EPOCHS_KEY = 'partition-epochs';
 
 /** `applied/<stream>` → how many events of the stream were folded in: each counts once, ever. */
 function appliedKey(stream: string): string {
@@ -102,7 +104,7 @@ export class ReadModel {
     readonly tasks: Database<TaskDocument, string>,
     /** `<workerId>/<taskId>` → requests of each task assigned to or running on a worker. */
     private readonly workerTasks: Database<Resources, string>,
-    private readonly meta: Database<number | DisruptionDocument, string>,
+    private readonly meta: Database<number | DisruptionDocument | PartitionEpochs, string>,
     readonly path: string,
   ) {}
 
@@ -125,7 +127,7 @@ export class ReadModel {
       });
       const tasks = root.openDB<TaskDocument, string>({ name: 'tasks' });
       const workerTasks = root.openDB<Resources, string>({ name: 'worker-tasks' });
-      const meta = root.openDB<number | DisruptionDocument, string>({ name: 'meta' });
+      const meta = root.openDB<number | DisruptionDocument | PartitionEpochs, string>({ name: 'meta' });
       return new ReadModel(root, workers, uptime, tasks, workerTasks, meta, path);
     } catch (error) {
       // Read-only, a database the control plane has not created yet cannot be opened (a read
@@ -148,7 +150,17 @@ export class ReadModel {
   /** Whether the fleet is in disruption mode, as far as the applied events tell. */
   disruption(): DisruptionDocument {
     const stored = this.meta.get(DISRUPTION_KEY);
-    return typeof stored === 'object' ? stored : NO_DISRUPTION;
+    return typeof stored === 'object' ? (stored as DisruptionDocument) : NO_DISRUPTION;
+  }
+
+  /** The newest epoch of each partition, as the PartitionTaken markers applied so far say. */
+  partitionEpochs(): PartitionEpochs {
+    const stored = this.meta.get(PARTITION_EPOCHS_KEY);
+    return typeof stored === 'object' && stored !== null ? (stored as PartitionEpochs) : {};
+  }
+
+  putPartitionEpochs(epochs: PartitionEpochs): void {
+    void this.meta.put(PARTITION_EPOCHS_KEY, epochs);
   }
 
   private number(key: string): number {

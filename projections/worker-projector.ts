@@ -1,7 +1,7 @@
 import type { Usage } from '../streams/contracts/heartbeat.js';
 import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import {
-  decodeWorkerEvent,
+  decodeWorkerStreamEntry,
   isDisruptionEvent,
   type WorkerStreamEvent,
 } from '../streams/contracts/worker-events.js';
@@ -16,6 +16,7 @@ import {
 import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { applyHeartbeatSample, evolveWorker, type WorkerDocument } from './worker-document.js';
+import { WriterFence } from './writer-fence.js';
 
 /** Longest a heartbeat's "last seen" and usage wait before they reach the read model (at most 1 s). */
 const HEARTBEAT_FLUSH_MS = 250;
@@ -74,6 +75,8 @@ export interface WorkerBatchResult {
   applied: number;
   duplicates: number;
   invalid: number;
+  /** Events not applied: written under an older epoch than their partition's (see WriterFence). */
+  fenced: number;
   /** Workers whose sample could not be applied: they have no document yet. */
   unappliedSamples: string[];
   /** The events applied, in stream order, disruption events included. */
@@ -94,6 +97,8 @@ export async function applyWorkerEventBatch(
   options: {
     samples?: Iterable<WorkerHeartbeatSample>;
     onInvalid?: InvalidEventHandler;
+    /** Told of each event not applied because a newer holder had taken its partition. */
+    onFenced?: (event: WorkerStreamEvent) => void;
   } = {},
 ): Promise<WorkerBatchResult> {
   return readModel.write(() => {
@@ -101,6 +106,7 @@ export async function applyWorkerEventBatch(
       applied: 0,
       duplicates: 0,
       invalid: 0,
+      fenced: 0,
       unappliedSamples: [],
       events: [],
       changedWorkers: [],
@@ -125,17 +131,35 @@ export async function applyWorkerEventBatch(
     };
     const storedDisruption = readModel.disruption();
     let disruption = storedDisruption;
-    const position = forEachNewEvent(messages, readModel.position(WORKER_EVENTS_STREAM), decodeWorkerEvent, {
-      counts: result,
-      onInvalid: options.onInvalid,
-      apply: (event) => {
-        if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
-        else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
-        result.events.push(event);
-        result.applied++;
+    const fence = new WriterFence(readModel.partitionEpochs());
+    let marked = false;
+    const position = forEachNewEvent(
+      messages,
+      readModel.position(WORKER_EVENTS_STREAM),
+      decodeWorkerStreamEntry,
+      {
+        counts: result,
+        onInvalid: options.onInvalid,
+        apply: (event) => {
+          if (event.type === 'PartitionTaken') {
+            fence.take(event);
+            marked = true;
+            return;
+          }
+          if (!fence.admits(event)) {
+            result.fenced++;
+            options.onFenced?.(event);
+            return;
+          }
+          if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
+          else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
+          result.events.push(event);
+          result.applied++;
+        },
       },
-    });
+    );
     if (disruption !== storedDisruption) readModel.putDisruption(disruption);
+    if (marked) readModel.putPartitionEpochs(fence.toRecord());
     for (const sample of options.samples ?? []) {
       const document = current(sample.workerId);
       if (document) touched.set(sample.workerId, applyHeartbeatSample(document, sample));

@@ -9,6 +9,7 @@ import {
   whyIgnored,
 } from '../projections/task-document.js';
 import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
+import type { PartitionEpochs } from '../projections/writer-fence.js';
 import type { TaskEvent, TaskStatus } from '../streams/contracts/task-events.js';
 import type { DisruptionEvent, WorkerEvent } from '../streams/contracts/worker-events.js';
 
@@ -20,6 +21,8 @@ export interface ClusterSnapshot {
   disruption: DisruptionDocument;
   workerPosition: number;
   taskPosition: number;
+  /** The partitions' epochs at `workerPosition` (see WriterFence); none before several control planes. */
+  partitionEpochs?: PartitionEpochs;
 }
 
 export type WorkerChange = { before: WorkerDocument | undefined; after: WorkerDocument };

@@ -5,6 +5,7 @@ import { addResources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
+import { WriterFence } from '../projections/writer-fence.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import {
@@ -15,7 +16,7 @@ import {
   type StopRequest,
   type TaskLost,
 } from '../streams/contracts/task-events.js';
-import { decodeWorkerEvent, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import { decodeWorkerStreamEntry, isDisruptionEvent } from '../streams/contracts/worker-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { encodeJson } from '../streams/util/json-codec.js';
@@ -81,6 +82,8 @@ export class SchedulerService {
   private ignoredEvents = 0;
   private invalidEvents = 0;
   private readonly state: ClusterState;
+  /** Skips late worker events of a previous partition holder, as the read model does. */
+  private readonly fence: WriterFence;
   private readonly decisions: DecisionPublisher;
   private readonly requests: TaskRequests;
   private readonly holds: DisruptionHolds;
@@ -108,6 +111,7 @@ export class SchedulerService {
     const now = () => wallNow(clock);
     this.now = now;
     this.state = new ClusterState(options.snapshot);
+    this.fence = new WriterFence(options.snapshot.partitionEpochs);
     this.log = new RateLimitedLog(logger);
     this.decisions = new DecisionPublisher({
       nc,
@@ -249,26 +253,37 @@ export class SchedulerService {
   private applyWorkerMessages(messages: JsMsg[]): void {
     let changed = false;
     let disruptionEnded = false;
-    this.state.workerPosition = forEachNewEvent(messages, this.state.workerPosition, decodeWorkerEvent, {
-      onInvalid: (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
-      apply: (event, streamSeq) => {
-        this.state.workerPosition = streamSeq;
-        if (isDisruptionEvent(event)) {
-          const change = this.state.applyDisruptionEvent(event);
-          if (change) disruptionEnded = this.holds.noteChange(change) || disruptionEnded;
-          return;
-        }
-        const change = this.state.applyWorkerEvent(event);
-        if (!change) return;
-        changed = true;
-        const { after } = change;
-        if (event.type === 'WorkerDrained' && event.endedBy === 'deadline')
-          this.stopDrainedTasks(after.workerId);
-        this.lostTasks.workerChanged(after);
-        // Back, recovered, uncordoned or resized: whatever it refused before may work now.
-        if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
+    this.state.workerPosition = forEachNewEvent(
+      messages,
+      this.state.workerPosition,
+      decodeWorkerStreamEntry,
+      {
+        onInvalid: (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
+        apply: (event, streamSeq) => {
+          this.state.workerPosition = streamSeq;
+          if (event.type === 'PartitionTaken') {
+            this.fence.take(event);
+            return;
+          }
+          // The read model skips the same events: both decide from the same fold.
+          if (!this.fence.admits(event)) return;
+          if (isDisruptionEvent(event)) {
+            const change = this.state.applyDisruptionEvent(event);
+            if (change) disruptionEnded = this.holds.noteChange(change) || disruptionEnded;
+            return;
+          }
+          const change = this.state.applyWorkerEvent(event);
+          if (!change) return;
+          changed = true;
+          const { after } = change;
+          if (event.type === 'WorkerDrained' && event.endedBy === 'deadline')
+            this.stopDrainedTasks(after.workerId);
+          this.lostTasks.workerChanged(after);
+          // Back, recovered, uncordoned or resized: whatever it refused before may work now.
+          if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
+        },
       },
-    });
+    );
     // Decided once the whole batch is applied, so that the workers the mode held (and that turn
     // inactive right after it ends) are seen as they are now.
     if (disruptionEnded && !this.state.disruption.active) this.judgeHeldAgain();

@@ -60,9 +60,13 @@ export function workerEventSubject(workerId: string): string {
   return `${WORKER_EVENTS_PREFIX}${workerId}`;
 }
 
-/** `Nats-Msg-Id` of a worker event: JetStream stores a retried publish once within the duplicate window. */
-export function workerEventMessageId(workerId: string, seq: number): string {
-  return `${workerId}:${seq}`;
+/**
+ * `Nats-Msg-Id` of a worker event: JetStream stores a retried publish once within the duplicate
+ * window. With the writer's lease epoch, a late event of a previous holder cannot take the place
+ * of the new holder's event of the same number.
+ */
+export function workerEventMessageId(workerId: string, seq: number, epoch?: number): string {
+  return epoch === undefined ? `${workerId}:${seq}` : `${workerId}:${seq}:${epoch}`;
 }
 
 /**
@@ -74,6 +78,21 @@ export const DISRUPTION_EVENTS_SUBJECT = 'workers.fleet.disruption';
 /** Per control plane (each runs its own mode); events of an unnamed writer keep the old form. */
 export function disruptionEventMessageId(seq: number, controlPlaneId?: string): string {
   return controlPlaneId ? `disruption:${controlPlaneId}:${seq}` : `disruption:${seq}`;
+}
+
+/**
+ * A control plane took a partition (PartitionTaken): stored in WORKER_EVENTS before it judges
+ * any of the partition's workers, so every reader knows the new epoch before a late event of
+ * the previous holder can reach it.
+ */
+export function partitionTakenSubject(partition: number): string {
+  return `workers.partitions.${partition}`;
+}
+
+export const PARTITION_TAKEN_WILDCARD = 'workers.partitions.*';
+
+export function partitionTakenMessageId(partition: number, epoch: number): string {
+  return `partition:${partition}:${epoch}`;
 }
 
 /** Copies of liveness changes for any subscriber (core NATS, not stored): `alerts.workers.<id>`. */

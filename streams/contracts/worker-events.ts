@@ -263,6 +263,38 @@ export type DisruptionStarted = z.infer<typeof disruptionStartedSchema>;
 export type DisruptionEnded = z.infer<typeof disruptionEndedSchema>;
 export type WorkerStreamEvent = WorkerEvent | DisruptionEvent;
 
+const partitionTakenSchema = z.object({
+  type: z.literal('PartitionTaken'),
+  partition: z.number().int().min(0),
+  epoch: z.number().int().min(1),
+  controlPlane: z.string(),
+  at: z.number().finite(),
+});
+
+/**
+ * Not a liveness event: a control plane took a partition under a new epoch. Readers drop any
+ * later-stored event of that partition's workers written under an older epoch (a previous
+ * holder's, delayed on the network).
+ */
+export type PartitionTaken = z.infer<typeof partitionTakenSchema>;
+
+/** Everything WORKER_EVENTS holds: the events and the partition markers. */
+export type WorkerStreamEntry = WorkerStreamEvent | PartitionTaken;
+
+const workerStreamEntrySchema = z.discriminatedUnion('type', [
+  ...workerStreamEventSchema.options,
+  partitionTakenSchema,
+]);
+
+export function encodePartitionTaken(marker: PartitionTaken): Uint8Array {
+  return encodeJson(marker);
+}
+
+/** Parses any entry of WORKER_EVENTS (readers that follow the whole stream). */
+export function decodeWorkerStreamEntry(payload: Uint8Array): DecodeResult<WorkerStreamEntry> {
+  return decodeJson(payload, workerStreamEntrySchema);
+}
+
 export function isDisruptionEvent(event: WorkerStreamEvent): event is DisruptionEvent {
   return event.type === 'DisruptionStarted' || event.type === 'DisruptionEnded';
 }

@@ -10,6 +10,7 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import {
   DISRUPTION_EVENTS_SUBJECT,
+  PARTITION_TAKEN_WILDCARD,
   TASK_EVENTS_WILDCARD,
   TASKS_STREAM,
   WORKER_EVENTS_STREAM,
@@ -43,7 +44,7 @@ export function ensureWorkerEventsStream(
   return ensureEventStream(
     jsm,
     WORKER_EVENTS_STREAM,
-    [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT],
+    [WORKER_EVENTS_WILDCARD, DISRUPTION_EVENTS_SUBJECT, PARTITION_TAKEN_WILDCARD],
     placement,
   );
 }

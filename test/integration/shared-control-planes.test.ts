@@ -1,14 +1,19 @@
+import { jetstream } from '@nats-io/jetstream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ClusterStatus } from '../../cli/commands/cluster.js';
 import type { ControlPlane } from '../../control-plane/control-plane.js';
 import { ALL_PARTITIONS, partitionOf, WORKER_PARTITIONS } from '../../streams/contracts/partitions.js';
-import { WORKER_CORDON_SUBJECT, WORKER_UNCORDON_SUBJECT } from '../../streams/contracts/subjects.js';
+import {
+  WORKER_CORDON_SUBJECT,
+  WORKER_UNCORDON_SUBJECT,
+  workerEventSubject,
+} from '../../streams/contracts/subjects.js';
 import { encodeJson } from '../../streams/util/json-codec.js';
 import { runCli } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
-import { readTaskEvents, readWorkerEvents } from '../support/stream.js';
+import { readTaskEvents, readWorkerEvents, readWorkerStreamEntries } from '../support/stream.js';
 
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 const HEARTBEAT_INTERVAL_MS = 200;
@@ -24,6 +29,8 @@ const WORKERS = ALL_PARTITIONS.map((partition) => {
 
 interface Context {
   cluster: TestCluster;
+  /** The epoch under which the first control plane held each partition while alone. */
+  firstEpochs: Map<number, number>;
   first: ControlPlane;
   second: ControlPlane;
   secondDataDir: ReturnType<typeof makeTempDir>;
@@ -60,7 +67,13 @@ function partitionsOf(controlPlane: ControlPlane): number[] {
     .flatMap(({ role, ready }) => (role.kind === 'partition' && ready ? [role.partition] : []));
 }
 
-shared('a lone control plane holds every partition and the scheduler', ({ first }) => {
+shared('a lone control plane holds every partition and the scheduler', (context) => {
+  const { first } = context;
+  context.firstEpochs = new Map(
+    first.leases
+      .heldRoles()
+      .flatMap(({ role, epoch }) => (role.kind === 'partition' ? [[role.partition, epoch]] : [])),
+  );
   assert.equal(
     partitionsOf(first).sort((a, b) => a - b),
     [...ALL_PARTITIONS],
@@ -127,6 +140,42 @@ shared(
     const table = await runCli(['cluster', 'status'], cluster.env());
     assert.match(table.stdout, /partitions \d+(,\d+){5} \(renewed within/);
     assert.match(table.stdout, /stream WORKER_EVENTS: 1 replica/);
+  },
+);
+
+shared(
+  'a late event of the previous holder, stored after the takeover, is applied by no reader',
+  async (context) => {
+    const { cluster, first, second, firstEpochs } = context;
+    const workerId = WORKERS.find((id) => partitionsOf(second).includes(partitionOf(id))) as string;
+    const partition = partitionOf(workerId);
+    const nc = await cluster.connect('late-writer');
+    const entries = await readWorkerStreamEntries(nc);
+    const marker = entries.find(
+      ({ event }) =>
+        event.type === 'PartitionTaken' &&
+        event.partition === partition &&
+        event.controlPlane === second.leases.controlPlaneId,
+    );
+    assert.ok(marker, 'the new holder stored its marker');
+    const document = second.readModel.getWorker(workerId);
+    const staleEpoch = firstEpochs.get(partition) as number;
+    assert.ok(staleEpoch < (second.leases.epochOf({ kind: 'partition', partition }) as number));
+    // What the first would have sent just before it handed the partition on, held up on the way.
+    const late = {
+      type: 'WorkerInactive',
+      workerId,
+      at: Date.now(),
+      seq: (document?.lastEventSeq ?? 0) + 1,
+      lastHeartbeatAt: Date.now() - HEARTBEAT_TIMEOUT_MS,
+      silentForMs: HEARTBEAT_TIMEOUT_MS,
+      controlPlane: first.leases.controlPlaneId,
+      epoch: staleEpoch,
+    };
+    const ack = await jetstream(nc).publish(workerEventSubject(workerId), encodeJson(late));
+    await Promise.all([first.projector.waitForPosition(ack.seq), second.projector.waitForPosition(ack.seq)]);
+    assert.is(first.readModel.getWorker(workerId)?.status, 'active', "the first's read model skipped it");
+    assert.is(second.readModel.getWorker(workerId)?.status, 'active', "the second's read model skipped it");
   },
 );
 

@@ -1,11 +1,20 @@
 import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import {
+  partitionTakenSubject,
+  TASKS_STREAM,
+  WORKER_EVENTS_STREAM,
+} from '../../streams/contracts/subjects.js';
+
+const PARTITION_TAKEN_PREFIX = partitionTakenSubject(0).slice(0, -1);
+
 import { decodeTaskEvent, type TaskEvent } from '../../streams/contracts/task-events.js';
 import {
   decodeWorkerEvent,
+  decodeWorkerStreamEntry,
   isDisruptionEvent,
   type WorkerEvent,
+  type WorkerStreamEntry,
   type WorkerStreamEvent,
 } from '../../streams/contracts/worker-events.js';
 import type { DecodeResult } from '../../streams/util/json-codec.js';
@@ -44,10 +53,25 @@ async function readStream<T>(
 }
 
 /** Every event of WORKER_EVENTS, disruption events included, in stream order. */
-export function readWorkerStream(
+export async function readWorkerStream(
   nc: NatsConnection,
 ): Promise<Array<{ streamSeq: number; event: WorkerStreamEvent }>> {
-  return readStream(nc, WORKER_EVENTS_STREAM, decodeWorkerEvent);
+  return withoutMarkers(await readWorkerStreamEntries(nc));
+}
+
+/** Every entry of WORKER_EVENTS, the control planes' PartitionTaken markers included. */
+export function readWorkerStreamEntries(
+  nc: NatsConnection,
+): Promise<Array<{ streamSeq: number; event: WorkerStreamEntry }>> {
+  return readStream(nc, WORKER_EVENTS_STREAM, decodeWorkerStreamEntry);
+}
+
+function withoutMarkers<Stored extends { event: WorkerStreamEntry }>(
+  entries: Stored[],
+): Array<Stored & { event: WorkerStreamEvent }> {
+  return entries.filter(
+    (entry): entry is Stored & { event: WorkerStreamEvent } => entry.event.type !== 'PartitionTaken',
+  );
 }
 
 /** The workers' events of WORKER_EVENTS (no disruption events), in stream order. */
@@ -125,6 +149,8 @@ export class StreamWatch<T> {
 
   private async follow(stream: string, decode: (data: Uint8Array) => DecodeResult<T>): Promise<void> {
     for await (const msg of this.messages) {
+      // The control planes' partition markers are not events.
+      if (msg.subject.startsWith(PARTITION_TAKEN_PREFIX)) continue;
       const decoded = decode(msg.data);
       if (!decoded.ok) {
         this.failure = new Error(`invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`);
