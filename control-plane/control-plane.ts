@@ -15,11 +15,14 @@ import { ALL_PARTITIONS, partitionOf } from '../streams/contracts/partitions.js'
 import {
   DISRUPTION_EVENTS_SUBJECT,
   disruptionEventMessageId,
+  SCHEDULER_TAKEN_SUBJECT,
+  schedulerTakenMessageId,
   TASKS_STREAM,
   WORKER_EVENTS_STREAM,
   workerEventMessageId,
   workerEventSubject,
 } from '../streams/contracts/subjects.js';
+import { encodeSchedulerTaken } from '../streams/contracts/task-events.js';
 import {
   describeWorkerEvent,
   encodeWorkerEvent,
@@ -295,7 +298,18 @@ export class ControlPlane {
         logger: loggerFor('scheduler'),
         maxHeartbeatBytes: config.maxHeartbeatBytes,
         requestTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
-        start: async () => {
+        start: async (epoch) => {
+          // First the marker: from it on, every reader skips a late decision of a previous scheduler.
+          await jetstream(nc).publish(
+            SCHEDULER_TAKEN_SUBJECT,
+            encodeSchedulerTaken({
+              type: 'SchedulerTaken',
+              epoch,
+              controlPlane: controlPlaneId,
+              at: Date.now(),
+            }),
+            { msgID: schedulerTakenMessageId(epoch) },
+          );
           // The scheduler decides from the read model: it must hold every event stored so far.
           const [workerEnd, taskEnd] = await Promise.all([
             jsm.streams.info(WORKER_EVENTS_STREAM),
@@ -314,6 +328,7 @@ export class ControlPlane {
             workerPosition: view.position(WORKER_EVENTS_STREAM),
             taskPosition: view.position(TASKS_STREAM),
             partitionEpochs: view.partitionEpochs(),
+            schedulerEpoch: view.schedulerEpoch(),
           }));
           return SchedulerService.start({
             nc,
@@ -399,7 +414,7 @@ export class ControlPlane {
         partitions: ALL_PARTITIONS,
         logger: loggerFor('leases'),
         onAcquired: (role, epoch) =>
-          role.kind === 'scheduler' ? schedulerRole.take() : takeover.take(role.partition, epoch),
+          role.kind === 'scheduler' ? schedulerRole.take(epoch) : takeover.take(role.partition, epoch),
         onLost: (role, reason) => {
           if (role.kind === 'scheduler') return schedulerRole.give();
           takeover.give(role.partition);

@@ -17,8 +17,8 @@ const RELAYED_HEARTBEATS = 'cloudai.scheduler.heartbeats';
 export interface SchedulerRoleOptions {
   nc: NatsConnection;
   logger: Logger;
-  /** Starts the scheduler from the read model as it is now (caught up with both streams). */
-  start: () => Promise<SchedulerService>;
+  /** Starts the scheduler under this lease epoch from the read model, once caught up with both streams. */
+  start: (epoch: number) => Promise<SchedulerService>;
   maxHeartbeatBytes: number;
   requestTimeoutMs: number;
 }
@@ -40,9 +40,9 @@ export class SchedulerRole {
     return this.scheduler;
   }
 
-  take(): Promise<void> {
+  take(epoch: number): Promise<void> {
     this.starting ??= (async () => {
-      const scheduler = await this.options.start();
+      const scheduler = await this.options.start(epoch);
       this.scheduler = scheduler;
       this.relay = this.options.nc.subscribe(`${RELAYED_HEARTBEATS}.*`, {
         callback: (error, msg) => {

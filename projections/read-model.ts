@@ -41,6 +41,7 @@ function positionKey(stream: string): string {
 /** `disruption` → the DisruptionDocument folded from the disruption events of WORKER_EVENTS. */
 const DISRUPTION_KEY = 'disruption';
 const PARTITION_EPOCHS_KEY = 'partition-epochs';
+const SCHEDULER_EPOCH_KEY = 'scheduler-epoch';
 
 /** `applied/<stream>` → how many events of the stream were folded in: each counts once, ever. */
 function appliedKey(stream: string): string {
@@ -161,6 +162,15 @@ export class ReadModel {
 
   putPartitionEpochs(epochs: PartitionEpochs): void {
     void this.meta.put(PARTITION_EPOCHS_KEY, epochs);
+  }
+
+  /** The newest scheduler epoch, as the SchedulerTaken markers applied so far say. */
+  schedulerEpoch(): number {
+    return this.number(SCHEDULER_EPOCH_KEY);
+  }
+
+  putSchedulerEpoch(epoch: number): void {
+    void this.meta.put(SCHEDULER_EPOCH_KEY, epoch);
   }
 
   private number(key: string): number {

@@ -1,5 +1,5 @@
 import { TASKS_STREAM } from '../streams/contracts/subjects.js';
-import { decodeTaskEvent, type TaskEvent } from '../streams/contracts/task-events.js';
+import { decodeTaskStreamEntry, type TaskEvent } from '../streams/contracts/task-events.js';
 import {
   type Projection,
   type ProjectionStats,
@@ -10,6 +10,7 @@ import type { ReadModel } from './read-model.js';
 import { forEachNewEvent, type InvalidEventHandler, type StreamMessage } from './stream-batch.js';
 import { evolveTask, holdingOf, type TaskDocument } from './task-document.js';
 import type { WorkerDocument } from './worker-document.js';
+import { DecisionFence } from './writer-fence.js';
 
 /**
  * TASKS folded into the task documents, the index of what each worker holds, and the
@@ -84,10 +85,21 @@ export function applyTaskEventBatch(
     };
     const touched = new Map<string, TaskDocument>();
     const workersToRefresh = new Set<string>();
-    const position = forEachNewEvent(messages, readModel.position(TASKS_STREAM), decodeTaskEvent, {
+    const fence = new DecisionFence(readModel.schedulerEpoch());
+    const position = forEachNewEvent(messages, readModel.position(TASKS_STREAM), decodeTaskStreamEntry, {
       counts: result,
       onInvalid: options.onInvalid,
       apply: (event) => {
+        if (event.type === 'SchedulerTaken') {
+          fence.take(event);
+          readModel.putSchedulerEpoch(fence.currentEpoch);
+          return;
+        }
+        // A late decision of a previous scheduler: counted with the ignored, as the scheduler does.
+        if (!fence.admits(event)) {
+          result.ignored++;
+          return;
+        }
         const before = touched.get(event.taskId) ?? readModel.getTask(event.taskId);
         const after = evolveTask(before, event);
         if (after === before || !after) {

@@ -1,4 +1,5 @@
 import { partitionOf } from '../streams/contracts/partitions.js';
+import { isUserIntent, type SchedulerTaken, type TaskEvent } from '../streams/contracts/task-events.js';
 import {
   isDisruptionEvent,
   type PartitionTaken,
@@ -35,5 +36,26 @@ export class WriterFence {
 
   toRecord(): Record<number, number> {
     return Object.fromEntries(this.epochs);
+  }
+}
+
+/**
+ * The same for TASKS: one scheduler at a time, so one epoch. A decision written under an older
+ * epoch than the newest SchedulerTaken marker is not applied; reports (no epoch) and the users'
+ * submissions and cancellations always are.
+ */
+export class DecisionFence {
+  constructor(private epoch = 0) {}
+
+  take(marker: SchedulerTaken): void {
+    this.epoch = Math.max(this.epoch, marker.epoch);
+  }
+
+  admits(event: TaskEvent): boolean {
+    return event.epoch === undefined || isUserIntent(event) || event.epoch >= this.epoch;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
   }
 }

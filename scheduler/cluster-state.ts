@@ -23,6 +23,8 @@ export interface ClusterSnapshot {
   taskPosition: number;
   /** The partitions' epochs at `workerPosition` (see WriterFence); none before several control planes. */
   partitionEpochs?: PartitionEpochs;
+  /** The scheduler epoch at `taskPosition`; none before several control planes. */
+  schedulerEpoch?: number;
 }
 
 export type WorkerChange = { before: WorkerDocument | undefined; after: WorkerDocument };

@@ -53,12 +53,13 @@ export class DecisionPublisher {
     reservation: { workerId?: string; requests?: Resources } = {},
     onApplied?: () => void,
   ): Promise<boolean> {
-    const messageId = taskEventMessageId(event);
+    const stamped = this.stamped(event);
+    const messageId = taskEventMessageId(stamped);
     this.pending.add({ messageId, taskId: event.taskId, kind, ...reservation, onApplied });
     return this.publisher
       .publish(event.taskId, {
         subject: taskEventSubject(event.taskId),
-        payload: encodeTaskEvent(this.stamped(event)),
+        payload: encodeTaskEvent(stamped),
         messageId,
       })
       .then((streamSeq) => {

@@ -5,12 +5,12 @@ import { addResources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
-import { WriterFence } from '../projections/writer-fence.js';
+import { DecisionFence, WriterFence } from '../projections/writer-fence.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
 import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import {
   type CancelReply,
-  decodeTaskEvent,
+  decodeTaskStreamEntry,
   REQUEUE_REASONS,
   type ReportReply,
   type StopRequest,
@@ -84,6 +84,8 @@ export class SchedulerService {
   private readonly state: ClusterState;
   /** Skips late worker events of a previous partition holder, as the read model does. */
   private readonly fence: WriterFence;
+  /** Skips late decisions of a previous scheduler, as the read model does. */
+  private readonly decisionFence: DecisionFence;
   private readonly decisions: DecisionPublisher;
   private readonly requests: TaskRequests;
   private readonly holds: DisruptionHolds;
@@ -112,6 +114,7 @@ export class SchedulerService {
     this.now = now;
     this.state = new ClusterState(options.snapshot);
     this.fence = new WriterFence(options.snapshot.partitionEpochs);
+    this.decisionFence = new DecisionFence(options.snapshot.schedulerEpoch);
     this.log = new RateLimitedLog(logger);
     this.decisions = new DecisionPublisher({
       nc,
@@ -293,10 +296,22 @@ export class SchedulerService {
 
   private applyTaskMessages(messages: JsMsg[]): void {
     let retryQueue = false;
-    this.state.taskPosition = forEachNewEvent(messages, this.state.taskPosition, decodeTaskEvent, {
+    this.state.taskPosition = forEachNewEvent(messages, this.state.taskPosition, decodeTaskStreamEntry, {
       onInvalid: (streamSeq, detail) => this.reportInvalid(TASKS_STREAM, streamSeq, detail),
       apply: (event, streamSeq) => {
         this.state.taskPosition = streamSeq;
+        if (event.type === 'SchedulerTaken') {
+          this.decisionFence.take(event);
+          return;
+        }
+        if (!this.decisionFence.admits(event)) {
+          this.ignoredEvents++;
+          this.log.warn(
+            'fenced-decision',
+            `ignored ${event.type} of task ${event.taskId}: written by a previous scheduler (epoch ${event.epoch})`,
+          );
+          return;
+        }
         const change = this.state.applyTaskEvent(event);
         if (!change.applied) {
           this.ignoredEvents++;

@@ -131,6 +131,16 @@ export const TASKS_STREAM = 'TASKS';
 export const TASK_EVENTS_PREFIX = 'tasks.events.';
 export const TASK_EVENTS_WILDCARD = 'tasks.events.>';
 
+/**
+ * A control plane took the scheduler (SchedulerTaken): stored in TASKS before its first decision,
+ * so every reader knows the new epoch before a late decision of the previous scheduler reaches it.
+ */
+export const SCHEDULER_TAKEN_SUBJECT = 'tasks.scheduler';
+
+export function schedulerTakenMessageId(epoch: number): string {
+  return `scheduler:${epoch}`;
+}
+
 export function taskEventSubject(taskId: string): string {
   return `${TASK_EVENTS_PREFIX}${taskId}`;
 }

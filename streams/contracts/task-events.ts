@@ -195,15 +195,27 @@ export const REQUEUE_REASONS = {
  * `Nats-Msg-Id` of a task event. Each step of an attempt has one id, so a retried publish is
  * stored once, and a second decision for the same attempt within the window is refused.
  */
+/**
+ * A placement decision's id names its scheduler's epoch (when it has one): a late decision of a
+ * previous scheduler cannot take the place of the new one's for the same attempt. A submission
+ * or a cancellation is the user's, whoever stores it: its id stays the same across schedulers.
+ */
 export function taskEventMessageId(event: TaskEvent): string {
   switch (event.type) {
     case 'TaskSubmitted':
       return `${event.taskId}:submitted`;
     case 'TaskCancelled':
       return `${event.taskId}:cancelled`;
-    default:
-      return `${event.taskId}:${event.attempt}:${event.type}`;
+    default: {
+      const epoch = event.epoch === undefined ? '' : `:${event.epoch}`;
+      return `${event.taskId}:${event.attempt}:${event.type}${epoch}`;
+    }
   }
+}
+
+/** Submissions and cancellations are the user's word, not a scheduler's decision: never fenced. */
+export function isUserIntent(event: TaskEvent): boolean {
+  return event.type === 'TaskSubmitted' || event.type === 'TaskCancelled';
 }
 
 export function encodeTaskEvent(event: TaskEvent): Uint8Array {
@@ -212,6 +224,33 @@ export function encodeTaskEvent(event: TaskEvent): Uint8Array {
 
 export function decodeTaskEvent(payload: Uint8Array): DecodeResult<TaskEvent> {
   return decodeJson(payload, taskEventSchema);
+}
+
+const schedulerTakenSchema = z.object({
+  type: z.literal('SchedulerTaken'),
+  epoch: z.number().int().min(1),
+  controlPlane: z.string(),
+  at: z.number().finite(),
+});
+
+/**
+ * Not a task event: a control plane took the scheduler under a new epoch. Readers drop any
+ * later-stored decision written under an older epoch (the previous scheduler's, delayed).
+ */
+export type SchedulerTaken = z.infer<typeof schedulerTakenSchema>;
+
+/** Everything TASKS holds: the events and the scheduler markers. */
+export type TaskStreamEntry = TaskEvent | SchedulerTaken;
+
+const taskStreamEntrySchema = z.union([taskEventSchema, schedulerTakenSchema]);
+
+export function encodeSchedulerTaken(marker: SchedulerTaken): Uint8Array {
+  return encodeJson(marker);
+}
+
+/** Parses any entry of TASKS (readers that follow the whole stream). */
+export function decodeTaskStreamEntry(payload: Uint8Array): DecodeResult<TaskStreamEntry> {
+  return decodeJson(payload, taskStreamEntrySchema);
 }
 
 // --- scheduler → agent: `tasks.assign.<workerId>` (request), `tasks.stop.<workerId>` ---

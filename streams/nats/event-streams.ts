@@ -11,6 +11,7 @@ import { nanos } from '@nats-io/transport-node';
 import {
   DISRUPTION_EVENTS_SUBJECT,
   PARTITION_TAKEN_WILDCARD,
+  SCHEDULER_TAKEN_SUBJECT,
   TASK_EVENTS_WILDCARD,
   TASKS_STREAM,
   WORKER_EVENTS_STREAM,
@@ -51,7 +52,7 @@ export function ensureWorkerEventsStream(
 
 /** Creates TASKS if missing; leaves an existing stream (and its data) alone. Safe to call at every start. Resolves with its last sequence. */
 export function ensureTasksStream(jsm: JetStreamManager, placement?: StreamPlacement): Promise<number> {
-  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD], placement);
+  return ensureEventStream(jsm, TASKS_STREAM, [TASK_EVENTS_WILDCARD, SCHEDULER_TAKEN_SUBJECT], placement);
 }
 
 /**

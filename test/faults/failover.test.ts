@@ -610,7 +610,7 @@ test(`kill -9 of the scheduling control plane in a burst of submissions: every t
         'every stored task finished',
       );
       const { last_seq: lastSeq } = (await jsm.streams.info(TASKS_STREAM)).state;
-      await tasks.waitFor(({ streamSeq }) => streamSeq >= lastSeq, 5_000, `TASKS up to ${lastSeq}`);
+      await tasks.waitForPosition(lastSeq, 5_000);
 
       const audit = auditFailover(tasks.seen, oldSchedulerEpoch, newSchedulerEpoch);
       assert.equal(audit.violations, [], `seed ${SEED}: ${audit.violations.join('\n')}`);

@@ -2,13 +2,18 @@ import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } fro
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   partitionTakenSubject,
+  SCHEDULER_TAKEN_SUBJECT,
   TASKS_STREAM,
   WORKER_EVENTS_STREAM,
 } from '../../streams/contracts/subjects.js';
 
 const PARTITION_TAKEN_PREFIX = partitionTakenSubject(0).slice(0, -1);
 
-import { decodeTaskEvent, type TaskEvent } from '../../streams/contracts/task-events.js';
+import {
+  decodeTaskEvent,
+  decodeTaskStreamEntry,
+  type TaskEvent,
+} from '../../streams/contracts/task-events.js';
 import {
   decodeWorkerEvent,
   decodeWorkerStreamEntry,
@@ -91,8 +96,9 @@ export async function readEventsOf(nc: NatsConnection, workerId: string): Promis
 }
 
 /** Every event of TASKS, in stream order. */
-export function readTaskEvents(nc: NatsConnection): Promise<StoredTaskEvent[]> {
-  return readStream(nc, TASKS_STREAM, decodeTaskEvent);
+export async function readTaskEvents(nc: NatsConnection): Promise<StoredTaskEvent[]> {
+  const entries = await readStream(nc, TASKS_STREAM, decodeTaskStreamEntry);
+  return entries.filter((entry): entry is StoredTaskEvent => entry.event.type !== 'SchedulerTaken');
 }
 
 export interface SeenEvent<T> {
@@ -105,6 +111,8 @@ export interface SeenEvent<T> {
 /** Follows a stream as events are stored, from `fromSeq` on, keeping each with when it was seen. */
 export class StreamWatch<T> {
   readonly seen: Array<SeenEvent<T>> = [];
+  /** The stream sequence of the last message received, markers included. */
+  private reached = 0;
   private failure: Error | undefined;
 
   private constructor(private readonly messages: ConsumerMessages) {}
@@ -143,14 +151,27 @@ export class StreamWatch<T> {
     return found as SeenEvent<T>;
   }
 
+  /** Resolves once every message up to `streamSeq` was received (markers count, though not kept). */
+  async waitForPosition(streamSeq: number, timeoutMs: number): Promise<void> {
+    await waitFor(
+      () => {
+        if (this.failure) throw this.failure;
+        return this.reached >= streamSeq;
+      },
+      timeoutMs,
+      `the stream up to ${streamSeq}`,
+    );
+  }
+
   async stop(): Promise<void> {
     await this.messages.close();
   }
 
   private async follow(stream: string, decode: (data: Uint8Array) => DecodeResult<T>): Promise<void> {
     for await (const msg of this.messages) {
-      // The control planes' partition markers are not events.
-      if (msg.subject.startsWith(PARTITION_TAKEN_PREFIX)) continue;
+      this.reached = msg.seq;
+      // The control planes' partition and scheduler markers are not events.
+      if (msg.subject.startsWith(PARTITION_TAKEN_PREFIX) || msg.subject === SCHEDULER_TAKEN_SUBJECT) continue;
       const decoded = decode(msg.data);
       if (!decoded.ok) {
         this.failure = new Error(`invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`);
