@@ -63,7 +63,7 @@ export class DecisionPublisher {
         messageId,
       })
       .then((streamSeq) => {
-        this.options.onStored?.(event, streamSeq);
+        this.options.onStored?.(stamped, streamSeq);
         const settled = this.pending.stored(messageId, streamSeq, this.options.appliedPosition());
         if (settled) {
           settled.onApplied?.();

@@ -216,11 +216,7 @@ class Case {
   /** Resolves once the watch has seen everything WORKER_EVENTS holds now. */
   async workerEventsCaughtUp(): Promise<number> {
     const { last_seq: lastSeq } = (await jsm.streams.info(WORKER_EVENTS_STREAM)).state;
-    await waitFor(
-      () => (this.workerEvents.seen.at(-1)?.streamSeq ?? 0) >= lastSeq,
-      5_000,
-      `WORKER_EVENTS up to ${lastSeq}`,
-    );
+    await this.workerEvents.waitForPosition(lastSeq, 5_000);
     return lastSeq;
   }
 
