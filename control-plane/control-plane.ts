@@ -426,7 +426,12 @@ export class ControlPlane {
       await leases.start();
       // A lone control plane has restored every worker before it says it serves.
       await takeover.settled();
-      const router = new PartitionRouter({ nc, leases, timeoutMs: settleTimeoutMs });
+      // The holder answers within its settle timeout; the client waits requestTimeoutMs in all.
+      const router = new PartitionRouter({
+        nc,
+        leases,
+        timeoutMs: Math.floor(config.requestTimeoutMs * 0.8),
+      });
       const operatorApi = OperatorApi.start({
         nc,
         fleet,

@@ -184,7 +184,7 @@ shared(
   async ({ cluster, first, second }) => {
     const nc = await cluster.connect('operator');
     for (const workerId of WORKERS) {
-      const reply = await nc.request(WORKER_CORDON_SUBJECT, encodeJson({ workerId }), { timeout: 5_000 });
+      const reply = await nc.request(WORKER_CORDON_SUBJECT, encodeJson({ workerId }), { timeout: 10_000 });
       assert.equal(JSON.parse(new TextDecoder().decode(reply.data)), { ok: true }, workerId);
     }
     const events = (await readWorkerEvents(nc))
@@ -197,7 +197,7 @@ shared(
       assert.ok((event.epoch ?? 0) > 0, 'with its epoch');
     }
     for (const workerId of WORKERS) {
-      const reply = await nc.request(WORKER_UNCORDON_SUBJECT, encodeJson({ workerId }), { timeout: 5_000 });
+      const reply = await nc.request(WORKER_UNCORDON_SUBJECT, encodeJson({ workerId }), { timeout: 10_000 });
       assert.equal(JSON.parse(new TextDecoder().decode(reply.data)), { ok: true }, workerId);
     }
   },
