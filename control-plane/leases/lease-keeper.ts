@@ -229,7 +229,12 @@ export class LeaseKeeper {
     const freeForMs = new Map([...this.freeSince].map(([partition, since]) => [partition, now - since]));
     const liveMembers = this.liveMembers();
     this.options.onSuccessorPartitions?.(
-      successorPartitions({ me: this.controlPlaneId, liveMembers, holders }),
+      successorPartitions({
+        me: this.controlPlaneId,
+        liveMembers,
+        holders,
+        partitions: this.options.partitions,
+      }),
     );
     const moves = planMoves({
       me: this.controlPlaneId,

@@ -45,16 +45,24 @@ export function planMoves(view: AssignmentView): AssignmentMoves {
 }
 
 /**
- * The partitions another member holds that this one would be dealt if that member died: the
- * ones whose heartbeats it watches meanwhile, so a takeover judges their workers from their
- * real last heartbeats rather than from scratch.
+ * The partitions another member holds that this one would be dealt if that member died, and the
+ * free ones (whoever takes them: a dead member's entry may outlive its leases by a moment, and
+ * the heartbeats heard must survive that moment): the ones whose heartbeats it watches
+ * meanwhile, so a takeover judges their workers from their real last heartbeats.
  */
-export function successorPartitions(view: Pick<AssignmentView, 'me' | 'liveMembers' | 'holders'>): number[] {
+export function successorPartitions(
+  view: Pick<AssignmentView, 'me' | 'liveMembers' | 'holders' | 'partitions'>,
+): number[] {
   const partitions: number[] = [];
-  for (const [partition, holder] of view.holders) {
+  for (const partition of view.partitions) {
+    const holder = view.holders.get(partition);
     if (holder === view.me) continue;
+    if (holder === undefined) {
+      partitions.push(partition);
+      continue;
+    }
     const survivors = view.liveMembers.filter((member) => member !== holder);
     if (desiredHolderOf(partition, survivors) === view.me) partitions.push(partition);
   }
-  return partitions.sort((a, b) => a - b);
+  return partitions;
 }

@@ -82,7 +82,10 @@ test('each member shadows the partitions it would be dealt if their holder died'
     ALL_PARTITIONS.map((partition) => [partition, desiredHolderOf(partition, members) as string]),
   );
   const shadows = Object.fromEntries(
-    members.map((me) => [me, successorPartitions({ me, liveMembers: members, holders })]),
+    members.map((me) => [
+      me,
+      successorPartitions({ me, liveMembers: members, holders, partitions: ALL_PARTITIONS }),
+    ]),
   );
   // Every partition is shadowed by exactly one other member: the one it would go to.
   for (const partition of ALL_PARTITIONS) {
@@ -92,7 +95,17 @@ test('each member shadows the partitions it would be dealt if their holder died'
     const survivors = members.filter((member) => member !== holders.get(partition));
     assert.is(watchers[0], desiredHolderOf(partition, survivors));
   }
-  assert.equal(successorPartitions({ me: 'cp-a', liveMembers: ['cp-a'], holders: new Map() }), []);
+  // Free partitions are watched by everyone until somebody holds them.
+  const holders2 = new Map([[0, 'cp-b']]);
+  assert.equal(
+    successorPartitions({
+      me: 'cp-a',
+      liveMembers: ['cp-a', 'cp-b'],
+      holders: holders2,
+      partitions: [0, 1, 2],
+    }),
+    [0, 1, 2],
+  );
 });
 
 test.run();
