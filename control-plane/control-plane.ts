@@ -32,6 +32,7 @@ import {
 import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
 import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
+import { retryWhileTimingOut } from '../streams/nats/jetstream-retry.js';
 import { FencedError, OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { replicasFor } from '../streams/nats/stream-replicas.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
@@ -217,11 +218,27 @@ export class ControlPlane {
       }
       const jsm = await jetstreamManager(nc);
       // Three replicas on a cluster of three or more JetStream servers, one otherwise.
-      const replicas = await replicasFor(jsm);
+      const replicas = await retryWhileTimingOut(
+        'counting JetStream servers',
+        () => replicasFor(jsm),
+        logger,
+      );
       const placement = { replicas, onWarning: (message: string) => logger.warn(message) };
-      const workerEventsLastSeq = await ensureWorkerEventsStream(jsm, placement);
-      const tasksLastSeq = await ensureTasksStream(jsm, placement);
-      await ensureTaskLogsStream(jsm, config.taskLogsMaxBytes, placement);
+      const workerEventsLastSeq = await retryWhileTimingOut(
+        'creating WORKER_EVENTS',
+        () => ensureWorkerEventsStream(jsm, placement),
+        logger,
+      );
+      const tasksLastSeq = await retryWhileTimingOut(
+        'creating TASKS',
+        () => ensureTasksStream(jsm, placement),
+        logger,
+      );
+      await retryWhileTimingOut(
+        'creating TASK_LOGS',
+        () => ensureTaskLogsStream(jsm, config.taskLogsMaxBytes, placement),
+        logger,
+      );
       const readModel = ReadModel.open({ dataDir: config.dataDir });
       const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
       // The drains follow what the task projection moves; they are set up once the fleet is.
@@ -248,7 +265,12 @@ export class ControlPlane {
         credentials: options.credentials,
         tlsCaFile: options.tlsCaFile,
       });
-      const leaseBucket = await openLeaseBucket(leaseConnection, { ttlMs: config.leaseTtlMs, replicas });
+      const leaseConnectionNow = leaseConnection;
+      const leaseBucket = await retryWhileTimingOut(
+        'opening the lease bucket',
+        () => openLeaseBucket(leaseConnectionNow, { ttlMs: config.leaseTtlMs, replicas }),
+        logger,
+      );
       // Set once the lease keeper runs; every write for a worker asks it first (fencing).
       let leases: LeaseKeeper | undefined;
       const epochOfWorker = (workerId: string) =>
