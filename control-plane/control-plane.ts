@@ -240,15 +240,24 @@ export class ControlPlane {
         logger,
       );
       const readModel = ReadModel.open({ dataDir: config.dataDir });
-      const projector = await startWorkerProjector({ nc, readModel, logger: loggerFor('projector') });
+      const projector = await retryWhileTimingOut(
+        'following WORKER_EVENTS',
+        () => startWorkerProjector({ nc, readModel, logger: loggerFor('projector') }),
+        logger,
+      );
       // The drains follow what the task projection moves; they are set up once the fleet is.
       let drainsReady: DrainCoordinator | undefined;
-      const taskProjector = await startTaskProjector({
-        nc,
-        readModel,
-        logger: loggerFor('tasks'),
-        onHoldingsChanged: (workerIds) => drainsReady?.holdingsChanged(workerIds),
-      });
+      const taskProjector = await retryWhileTimingOut(
+        'following TASKS',
+        () =>
+          startTaskProjector({
+            nc,
+            readModel,
+            logger: loggerFor('tasks'),
+            onHoldingsChanged: (workerIds) => drainsReady?.holdingsChanged(workerIds),
+          }),
+        logger,
+      );
 
       // The read model catches up with the streams before anything is judged or scheduled (each
       // partition and the scheduler catch up again when they are taken: others may write meanwhile).
@@ -446,7 +455,8 @@ export class ControlPlane {
           return undefined;
         },
       });
-      await leases.start();
+      const keeper = leases;
+      await retryWhileTimingOut('reading the lease bucket', () => keeper.start(), logger);
       // A lone control plane has restored every worker before it says it serves.
       await takeover.settled();
       // The holder answers within its settle timeout; the client waits requestTimeoutMs in all.
