@@ -104,9 +104,15 @@ export class PartitionTakeover {
   shadowOnly(partitions: readonly number[]): void {
     const { intake } = this.options;
     const wanted = new Set(partitions);
-    for (const partition of intake.shadowedPartitions)
-      if (!wanted.has(partition)) intake.stopShadowing(partition);
+    for (const partition of intake.shadowedPartitions) {
+      // One being taken keeps what its shadow heard until its workers are restored.
+      if (!wanted.has(partition) && !this.isTaking(partition)) intake.stopShadowing(partition);
+    }
     for (const partition of wanted) if (!intake.partitions.includes(partition)) intake.shadow(partition);
+  }
+
+  private isTaking(partition: number): boolean {
+    return this.restoring.has(partition) || this.batch?.partitions.has(partition) === true;
   }
 
   /** Stops judging a partition's workers, without a word: their next holder judges them. */
@@ -127,6 +133,7 @@ export class PartitionTakeover {
    */
   private async catchUp(partitions: ReadonlyMap<number, number>): Promise<WorkerDocument[]> {
     const { jsm, js, readModel, projector, intake, controlPlaneId } = this.options;
+    for (const partition of partitions.keys()) this.restoring.add(partition);
     await Promise.all(
       [...partitions].map(([partition, epoch]) =>
         js.publish(
@@ -144,10 +151,8 @@ export class PartitionTakeover {
     );
     const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
     await projector.waitForPosition(state.last_seq);
-    for (const partition of partitions.keys()) {
-      this.restoring.add(partition);
-      intake.listen(partition);
-    }
+    // Given up meanwhile (`give`): not listened to.
+    for (const partition of partitions.keys()) if (this.restoring.has(partition)) intake.listen(partition);
     return readModel
       .snapshot((view) => view.listWorkers({ uptime: false }))
       .filter((worker) => partitions.has(partitionOf(worker.workerId)));
