@@ -1,16 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, StorageType } from '@nats-io/jetstream';
 
 /** Replicas of a stream (or key-value bucket) on a cluster that can hold them: the loss of any one server keeps it. */
 export const CLUSTER_REPLICAS = 3;
 
 /** A stream that exists only for the moment of the question; every asker uses the same name and config. */
-const PROBE_STREAM = {
-  name: 'CLOUDAI_REPLICAS_PROBE',
-  subjects: ['cloudai.replicas-probe'],
-  storage: StorageType.Memory,
-  num_replicas: CLUSTER_REPLICAS,
-  max_msgs: 1,
-};
+/**
+ * Each asker probes with a stream of its own: control planes starting together, each adding and
+ * deleting one shared probe, kept timing each other out.
+ */
+function probeStream() {
+  const id = randomBytes(6).toString('hex');
+  return {
+    name: `CLOUDAI_REPLICAS_PROBE_${id}`,
+    subjects: [`cloudai.replicas-probe.${id}`],
+    storage: StorageType.Memory,
+    num_replicas: CLUSTER_REPLICAS,
+    max_msgs: 1,
+  };
+}
 
 /** nats-server's answers when it cannot place that many replicas: too few peers, none at all, a lone server. */
 const CANNOT_PLACE = new Set([
@@ -41,18 +49,19 @@ export function replicasFor(jsm: JetStreamManager): Promise<number> {
 }
 
 async function probeReplicas(jsm: JetStreamManager): Promise<number> {
+  const probe = probeStream();
   let placed: number;
   try {
-    // Adding a stream that exists with the same config succeeds: concurrent askers agree.
-    placed = (await jsm.streams.add(PROBE_STREAM)).config.num_replicas;
+    // Its own stream: a refusal or a placement answers for this asker alone.
+    placed = (await jsm.streams.add(probe)).config.num_replicas;
   } catch (error) {
     if (error instanceof JetStreamApiError && CANNOT_PLACE.has(error.code)) return 1;
     throw error;
   }
   try {
-    await jsm.streams.delete(PROBE_STREAM.name);
+    await jsm.streams.delete(probe.name);
   } catch (error) {
-    // Another asker deleted it first; any other failure leaves a stream the next probe reuses.
+    // Already gone is fine; any other failure is thrown (the stream, of memory storage, is one message at most).
     if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
   }
   // A server that lowers the count instead of refusing it says so in the config it kept.
