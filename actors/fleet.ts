@@ -507,6 +507,16 @@ export class Fleet {
     return this.suspendedWorkers?.find((worker) => worker.workerId === workerId)?.status;
   }
 
+  /**
+   * When an active or suspect worker's countdowns started, on the fleet's clock: its last
+   * heartbeat, or its restoration if none was heard since.
+   */
+  countdownStartOf(workerId: string): number | undefined {
+    const slot = this.workers.get(workerId);
+    if (!slot || (slot.status !== 'active' && slot.status !== 'suspect')) return undefined;
+    return slot.pendingHeartbeatAt ?? contextOf(slot).armedAt;
+  }
+
   /** Workers tracked (removed ones are not). */
   get size(): number {
     return this.suspendedWorkers?.length ?? this.workers.size;

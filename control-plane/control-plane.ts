@@ -429,7 +429,11 @@ export class ControlPlane {
         ],
       });
       const settleTimeoutMs = Math.floor(config.requestTimeoutMs / 2);
-      connection.onChange((connected) => pauseWhileDisconnected(fleet, connected, logger));
+      connection.onChange((connected) => {
+        pauseWhileDisconnected(fleet, connected, logger);
+        // Nothing is heard while cut off: what the shadows heard before is no measure of silence.
+        if (!connected) intake.forgetShadowedHeartbeats();
+      });
 
       leases = new LeaseKeeper({
         kv: leaseBucket,
@@ -449,7 +453,7 @@ export class ControlPlane {
         onSuccessorPartitions: (partitions) => takeover.shadowOnly(partitions),
         onLost: (role, reason) => {
           if (role.kind === 'scheduler') return schedulerRole.give();
-          takeover.give(role.partition);
+          takeover.give(role.partition, { handedOn: reason === 'released' || reason === 'closing' });
           // Handed on in good order: the next holder must find every event of ours stored.
           if (reason === 'released' || reason === 'closing') return publisher.flush(3_000).then(() => {});
           return undefined;

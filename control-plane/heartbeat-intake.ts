@@ -95,9 +95,11 @@ export class HeartbeatIntake {
    * Notes only the arrival time of a partition's heartbeats (no parsing, no judgement): the
    * partition is another control plane's, and this one would take it over if that one died.
    * Its workers' timeouts then run from their real last heartbeats (`lastHeardInShadowOf`).
+   * `heardBefore`: when its workers were last heard while it was this one's.
    */
-  shadow(partition: number): void {
+  shadow(partition: number, heardBefore: ReadonlyMap<string, number> = new Map()): void {
     if (this.shadowed.has(partition) || this.byPartition.has(partition)) return;
+    for (const [workerId, heardAt] of heardBefore) this.lastHeardInShadow.set(workerId, heardAt);
     const now = this.handlers.now;
     const subscription = this.options.nc.subscribe(partitionHeartbeatWildcard(partition), {
       callback: (error, msg) => {
@@ -117,6 +119,11 @@ export class HeartbeatIntake {
     for (const workerId of this.lastHeardInShadow.keys()) {
       if (partitionOf(workerId) === partition) this.lastHeardInShadow.delete(workerId);
     }
+  }
+
+  /** Forgets when shadowed workers were last heard; the shadows go on noting arrivals. */
+  forgetShadowedHeartbeats(): void {
+    this.lastHeardInShadow.clear();
   }
 
   /** When a worker of a shadowed partition was last heard (the monotonic clock), if it was. */

@@ -115,12 +115,24 @@ export class PartitionTakeover {
     return this.restoring.has(partition) || this.batch?.partitions.has(partition) === true;
   }
 
-  /** Stops judging a partition's workers, without a word: their next holder judges them. */
-  give(partition: number): void {
+  /**
+   * Stops judging a partition's workers, without a word: their next holder judges them.
+   * `handedOn`: given up in good order, so what was heard here until now is true; a lease that
+   * expired (a pause, a cut) says this process may not have heard what was sent meanwhile.
+   */
+  give(partition: number, { handedOn }: { handedOn: boolean }): void {
     const { fleet, intake } = this.options;
     intake.stopListening(partition);
     this.restoring.delete(partition);
     const workerIds = [...fleet.workerIds()].filter((workerId) => partitionOf(workerId) === partition);
+    // Shadowed from now on (until the lease keeper says otherwise): should it come back, a
+    // worker that died meanwhile is judged from what was heard here, not afresh.
+    const heardBefore = new Map<string, number>();
+    for (const workerId of handedOn ? workerIds : []) {
+      const countdownStart = fleet.countdownStartOf(workerId);
+      if (countdownStart !== undefined) heardBefore.set(workerId, countdownStart);
+    }
+    intake.shadow(partition, heardBefore);
     fleet.forget(workerIds);
     this.options.drains().stopFollowing(workerIds);
     this.forgetRestorationOf(partition);

@@ -82,6 +82,8 @@ export class LeaseKeeper {
   /** When each free partition was first seen free (monotonic). */
   private readonly freeSince = new Map<number, number>();
   private readonly pendingKeys = new Set<string>();
+  /** Partitions created in the bucket for this one and not taken up yet (`onAcquired` pending). */
+  private readonly acquiringPartitions = new Set<number>();
   private readonly now: () => number;
   private readonly renewIntervalMs: number;
   private readonly fenceAfterMs: number;
@@ -234,6 +236,7 @@ export class LeaseKeeper {
         liveMembers,
         holders,
         partitions: this.options.partitions,
+        taking: this.acquiringPartitions,
       }),
     );
     const moves = planMoves({
@@ -283,6 +286,7 @@ export class LeaseKeeper {
     const key = leaseKeyOf(role);
     if (this.pendingKeys.has(key) || this.held.has(key) || this.closed) return;
     this.pendingKeys.add(key);
+    if (role.kind === 'partition') this.acquiringPartitions.add(role.partition);
     try {
       const sentAt = this.now();
       const acquiredAt = Date.now();
@@ -326,6 +330,7 @@ export class LeaseKeeper {
         this.log.warn(`acquire-${key}`, `could not take ${describeRole(role)}: ${(error as Error).message}`);
     } finally {
       this.pendingKeys.delete(key);
+      if (role.kind === 'partition') this.acquiringPartitions.delete(role.partition);
     }
   }
 

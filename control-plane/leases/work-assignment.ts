@@ -44,18 +44,27 @@ export function planMoves(view: AssignmentView): AssignmentMoves {
   return moves;
 }
 
+export interface SuccessionView
+  extends Pick<AssignmentView, 'me' | 'liveMembers' | 'holders' | 'partitions'> {
+  /** Partitions this member is taking up: created in the bucket, workers not restored yet. */
+  taking?: ReadonlySet<number>;
+}
+
 /**
- * The partitions another member holds that this one would be dealt if that member died, and the
+ * The partitions another member holds that this one would be dealt if that member died, the
  * free ones (whoever takes them: a dead member's entry may outlive its leases by a moment, and
- * the heartbeats heard must survive that moment): the ones whose heartbeats it watches
- * meanwhile, so a takeover judges their workers from their real last heartbeats.
+ * the heartbeats heard must survive that moment), and the ones it is taking up (the bucket
+ * already names it): the ones whose heartbeats it watches meanwhile, so a takeover judges
+ * their workers from their real last heartbeats.
  */
-export function successorPartitions(
-  view: Pick<AssignmentView, 'me' | 'liveMembers' | 'holders' | 'partitions'>,
-): number[] {
+export function successorPartitions(view: SuccessionView): number[] {
   const partitions: number[] = [];
   for (const partition of view.partitions) {
     const holder = view.holders.get(partition);
+    if (view.taking?.has(partition)) {
+      partitions.push(partition);
+      continue;
+    }
     if (holder === view.me) continue;
     if (holder === undefined) {
       partitions.push(partition);

@@ -45,6 +45,11 @@ const SUSPECT_AFTER_MS = HEARTBEAT_TIMEOUT_MS / 2;
 const FENCE_AFTER_MS = (LEASE_TTL_MS * 2) / 3;
 /** The issue's bound: a worker dead during a failover is inactive this long after its last heartbeat. */
 const INACTIVE_BOUND_MS = LEASE_TTL_MS + HEARTBEAT_TIMEOUT_MS + 1_000;
+/**
+ * How long before its control plane's kill a worker of the first case dies: long enough that a
+ * fresh timeout from the takeover would break the bound, short enough that it is not judged yet.
+ */
+const DIED_BEFORE_KILL_MS = 2_000;
 /** Set CLOUDAI_TEST_SEED to replay another burst of submissions. */
 const SEED = Number(process.env.CLOUDAI_TEST_SEED ?? 20_261_130);
 
@@ -379,7 +384,14 @@ test('kill -9 of a control plane: the other takes its partitions; no live worker
     const before = await run.waitForBalance(a, b);
     const workerIds = await run.startWorkers('k');
     const killedPartitions = partitionsHeldBy(before, a.id);
-    const stopped = workerIds.find((workerId) => killedPartitions.has(partitionOf(workerId))) as string;
+    const [stoppedEarly, stopped] = workerIds.filter((workerId) =>
+      killedPartitions.has(partitionOf(workerId)),
+    ) as [string, string];
+    // One dies a while before its control plane, not yet judged when that dies: the survivor,
+    // which shadowed the partition, must judge it from its real last heartbeat, not from the takeover.
+    run.heartbeats.get(stoppedEarly)?.stop();
+    const earlyLastBeat = run.lastBeatAt.get(stoppedEarly) as number;
+    await sleep(DIED_BEFORE_KILL_MS);
 
     a.running.process.kill('SIGKILL');
     run.heartbeats.get(stopped)?.stop();
@@ -413,15 +425,34 @@ test('kill -9 of a control plane: the other takes its partitions; no live worker
     assert.is(inactive.event.controlPlane, b.id, 'declared by the survivor');
     assert.is(inactive.event.epoch, partitionsHeldBy(after, b.id).get(partitionOf(stopped)));
 
+    const early = await run.workerEvents.waitFor(
+      ({ event }) => event.type === 'WorkerInactive' && event.workerId === stoppedEarly,
+      INACTIVE_BOUND_MS + 5_000,
+      `${stoppedEarly} inactive`,
+    );
+    const earlyJudgedAfterMs = early.event.at - earlyLastBeat;
+    assert.ok(
+      earlyJudgedAfterMs <= INACTIVE_BOUND_MS,
+      `${stoppedEarly}, dead ${DIED_BEFORE_KILL_MS} ms before the kill, inactive ${earlyJudgedAfterMs} ms after its last heartbeat, bound ${INACTIVE_BOUND_MS} ms`,
+    );
+    assert.is(early.event.controlPlane, b.id, 'declared by the survivor');
+    console.log(
+      `kill -9: ${stoppedEarly}, dead ${DIED_BEFORE_KILL_MS} ms before the kill, inactive ${earlyJudgedAfterMs} ms after its last heartbeat`,
+    );
+
     await run.workerEventsCaughtUp();
-    const live = new Set(workerIds.filter((workerId) => workerId !== stopped));
+    const live = new Set(workerIds.filter((workerId) => workerId !== stopped && workerId !== stoppedEarly));
     assert.equal(run.falseJudgements(live), [], 'no live worker suspected or declared inactive');
     const notActive = async () =>
       (await workersJson({ NATS_URL: server.url, CLOUDAI_DATA_DIR: b.dataDir.path }))
         .filter((worker) => worker.status !== 'active')
         .map((worker) => worker.workerId);
     await waitFor(async () => (await notActive()).includes(stopped), 10_000, "the survivor's read model");
-    assert.equal(await notActive(), [stopped], "the survivor's read model: every other worker active");
+    assert.equal(
+      (await notActive()).sort(),
+      [stopped, stoppedEarly].sort(),
+      "the survivor's read model: every other worker active",
+    );
   });
 });
 
@@ -456,9 +487,14 @@ test('SIGSTOP past the lease, then SIGCONT: the frozen control plane writes noth
       `${dead} inactive`,
     );
     await assertFencedAfterResume(run, a, b, oldEpochs, resumedAfterSeq, outputMark);
+    const judgedAfterMs = inactive.event.at - (run.lastBeatAt.get(dead) as number);
     console.log(
       `SIGSTOP: ${dead}, dead with the freeze, declared inactive by ${inactive.event.controlPlane === a.id ? a.name : b.name} ` +
-        `${inactive.event.at - (run.lastBeatAt.get(dead) as number)} ms after its last heartbeat`,
+        `${judgedAfterMs} ms after its last heartbeat`,
+    );
+    assert.ok(
+      judgedAfterMs <= INACTIVE_BOUND_MS,
+      `${dead} inactive ${judgedAfterMs} ms after its last heartbeat, bound ${INACTIVE_BOUND_MS} ms`,
     );
     const canary = workerIds.find((workerId) => workerId !== dead) as string;
     await stopCanary(run, canary);

@@ -106,6 +106,21 @@ test('each member shadows the partitions it would be dealt if their holder died'
     }),
     [0, 1, 2],
   );
+  // A partition being taken up is watched even though the bucket already names this member:
+  // what was heard before the takeover must last until its workers are restored.
+  assert.equal(
+    successorPartitions({
+      me: 'cp-a',
+      liveMembers: ['cp-a'],
+      holders: new Map([
+        [0, 'cp-a'],
+        [1, 'cp-a'],
+      ]),
+      partitions: [0, 1],
+      taking: new Set([1]),
+    }),
+    [1],
+  );
 });
 
 test.run();
