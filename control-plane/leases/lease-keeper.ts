@@ -337,27 +337,38 @@ export class LeaseKeeper {
   private async renew(): Promise<void> {
     this.renewing = true;
     const startedAt = this.now();
+    let renewedAll = false;
     try {
-      await Promise.all([this.announce(), ...[...this.held.values()].map((lease) => this.renewLease(lease))]);
+      const outcomes = await Promise.all([
+        this.announce(),
+        ...[...this.held.values()].map((lease) => this.renewLease(lease)),
+      ]);
+      renewedAll = outcomes.every(Boolean);
     } finally {
-      this.lastRenewalAt = startedAt;
+      // A failed renewal (the bucket's stream electing a leader after a server died) is tried
+      // again at the next tick rather than a renewal interval later: the fence is close by then.
+      this.lastRenewalAt = renewedAll ? startedAt : Number.NEGATIVE_INFINITY;
       this.renewing = false;
     }
   }
 
-  private async announce(): Promise<void> {
+  /** False when the bucket did not answer. */
+  private async announce(): Promise<boolean> {
     const { kv, member } = this.options;
     try {
       await kv.put(memberKeyOf(member.controlPlaneId), encodeRecord(member));
+      return true;
     } catch (error) {
       this.log.warn(
         'announce',
         `could not renew this control plane's membership: ${(error as Error).message}`,
       );
+      return false;
     }
   }
 
-  private async renewLease(lease: HeldLease): Promise<void> {
+  /** False when the bucket did not answer (worth trying again soon). */
+  private async renewLease(lease: HeldLease): Promise<boolean> {
     const sentAt = this.now();
     try {
       const revision = await this.options.kv.update(
@@ -366,11 +377,12 @@ export class LeaseKeeper {
         lease.revision,
       );
       // Lost meanwhile (fenced, or released): a late success changes nothing; the entry expires.
-      if (this.held.get(lease.key) !== lease || this.now() >= lease.validUntil) return;
+      if (this.held.get(lease.key) !== lease || this.now() >= lease.validUntil) return true;
       lease.revision = revision;
       lease.validUntil = sentAt + this.fenceAfterMs;
+      return true;
     } catch (error) {
-      if (this.held.get(lease.key) !== lease) return;
+      if (this.held.get(lease.key) !== lease) return true;
       if (isWrongRevision(error)) {
         if (this.view.get(lease.key)?.holder === this.controlPlaneId) {
           this.duplicateSeen = true;
@@ -380,11 +392,13 @@ export class LeaseKeeper {
           );
         }
         this.lose(lease, 'taken');
-      } else
-        this.log.warn(
-          `renew-${lease.key}`,
-          `could not renew ${describeRole(lease.role)}: ${(error as Error).message}`,
-        );
+        return true;
+      }
+      this.log.warn(
+        `renew-${lease.key}`,
+        `could not renew ${describeRole(lease.role)}: ${(error as Error).message}`,
+      );
+      return false;
     }
   }
 
