@@ -1,4 +1,4 @@
-import type { DisruptionEvent } from '../streams/contracts/worker-events.js';
+import type { DisruptionEvent, PartitionTaken } from '../streams/contracts/worker-events.js';
 
 /** One control plane's disruption mode: each runs it over the workers it judges. */
 export interface DisruptionPart {
@@ -15,7 +15,8 @@ export interface DisruptionDocument {
   since: number | null;
   /** When the last one ended; null while active or if there never was one. */
   endedAt: number | null;
-  endedBy: 'heartbeats' | 'operator' | null;
+  /** `takeover`: its last control plane in the mode lost its last partition to another. */
+  endedBy: 'heartbeats' | 'operator' | 'takeover' | null;
   /** Workers unhealthy / considered when the current or last mode started. */
   unhealthyWorkers: number;
   consideredWorkers: number;
@@ -23,6 +24,8 @@ export interface DisruptionDocument {
   lastEventSeq: number;
   /** Each control plane's own mode, by id ('' for events written before control planes had ids). */
   byControlPlane?: Record<string, DisruptionPart>;
+  /** Which control plane holds each partition, as the PartitionTaken markers say. */
+  partitionHolders?: Record<number, string>;
 }
 
 export const NO_DISRUPTION: DisruptionDocument = {
@@ -75,6 +78,7 @@ export function evolveDisruption(document: DisruptionDocument, event: Disruption
       if (document.active) return withParts({ ...document, lastEventSeq }, byControlPlane);
       return withParts(
         {
+          ...document,
           active: true,
           since: event.at,
           endedAt: null,
@@ -103,4 +107,33 @@ function withParts(
   if (byControlPlane) return { ...document, byControlPlane };
   const { byControlPlane: _flat, ...flat } = document;
   return flat;
+}
+
+/**
+ * Folds a PartitionTaken marker; pure. A control plane whose last partition another took (it
+ * died, froze or was cut off) judges no worker any more, so its mode ends there: otherwise one
+ * that died in disruption mode would hold every requeue back until an operator ended it.
+ */
+export function evolveDisruptionOnTakeover(
+  document: DisruptionDocument,
+  marker: PartitionTaken,
+): DisruptionDocument {
+  const holders = { ...document.partitionHolders, [marker.partition]: marker.controlPlane };
+  const previous = document.partitionHolders?.[marker.partition];
+  const parts = partsOf(document);
+  const left = previous === undefined ? undefined : parts[previous];
+  const leftForGood =
+    previous !== undefined &&
+    previous !== marker.controlPlane &&
+    left?.active === true &&
+    !Object.values(holders).includes(previous);
+  if (!leftForGood) return { ...document, partitionHolders: holders };
+  const byControlPlane = { ...parts, [previous]: { ...left, active: false } };
+  const stillActive = Object.values(byControlPlane).some((part) => part.active);
+  return {
+    ...document,
+    ...(stillActive ? {} : { active: false, endedAt: marker.at, endedBy: 'takeover' as const }),
+    byControlPlane,
+    partitionHolders: holders,
+  };
 }

@@ -5,7 +5,7 @@ import {
   isDisruptionEvent,
   type WorkerStreamEvent,
 } from '../streams/contracts/worker-events.js';
-import { evolveDisruption } from './disruption-document.js';
+import { evolveDisruption, evolveDisruptionOnTakeover } from './disruption-document.js';
 import { HeartbeatSampleBuffer, type WorkerHeartbeatSample } from './heartbeat-samples.js';
 import {
   type Projection,
@@ -143,6 +143,7 @@ export async function applyWorkerEventBatch(
         apply: (event) => {
           if (event.type === 'PartitionTaken') {
             fence.take(event);
+            disruption = evolveDisruptionOnTakeover(disruption, event);
             marked = true;
             return;
           }

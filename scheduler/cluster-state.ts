@@ -1,4 +1,8 @@
-import { type DisruptionDocument, evolveDisruption } from '../projections/disruption-document.js';
+import {
+  type DisruptionDocument,
+  evolveDisruption,
+  evolveDisruptionOnTakeover,
+} from '../projections/disruption-document.js';
 import { NO_RESOURCES, type Resources, sumResources } from '../projections/resources.js';
 import {
   bySubmission,
@@ -11,7 +15,7 @@ import {
 import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
 import type { PartitionEpochs } from '../projections/writer-fence.js';
 import type { TaskEvent, TaskStatus } from '../streams/contracts/task-events.js';
-import type { DisruptionEvent, WorkerEvent } from '../streams/contracts/worker-events.js';
+import type { DisruptionEvent, PartitionTaken, WorkerEvent } from '../streams/contracts/worker-events.js';
 
 /** The read model as the scheduler loads it at start: documents and the stream positions they reflect. */
 export interface ClusterSnapshot {
@@ -87,6 +91,13 @@ export class ClusterState {
     if (after === before) return undefined;
     this.disruption = after;
     return { before, after };
+  }
+
+  /** Applies a PartitionTaken marker to the disruption document (see evolveDisruptionOnTakeover). */
+  applyPartitionTaken(marker: PartitionTaken): DisruptionChange {
+    const before = this.disruption;
+    this.disruption = evolveDisruptionOnTakeover(before, marker);
+    return { before, after: this.disruption };
   }
 
   /** Applies one TASKS event; says why when the task's state does not accept it. */

@@ -266,6 +266,7 @@ export class SchedulerService {
           this.state.workerPosition = streamSeq;
           if (event.type === 'PartitionTaken') {
             this.fence.take(event);
+            disruptionEnded = this.holds.noteChange(this.state.applyPartitionTaken(event)) || disruptionEnded;
             return;
           }
           // The read model skips the same events: both decide from the same fold.

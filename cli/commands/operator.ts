@@ -156,7 +156,11 @@ export function describeDisruption(disruption: DisruptionDocument, now: number):
     );
   }
   if (disruption.endedAt === null) return 'no disruption mode: there has been none';
-  const by = disruption.endedBy === 'operator' ? 'by an operator' : 'when heartbeats returned';
+  const by = {
+    operator: 'by an operator',
+    heartbeats: 'when heartbeats returned',
+    takeover: 'when the partitions of its control plane were taken over',
+  }[disruption.endedBy ?? 'heartbeats'];
   return `no disruption mode: the last one ended ${formatDuration(now - disruption.endedAt)} ago, ${by}`;
 }
 

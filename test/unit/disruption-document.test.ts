@@ -1,7 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { disruptionPartOf, evolveDisruption, NO_DISRUPTION } from '../../projections/disruption-document.js';
-import type { DisruptionEvent } from '../../streams/contracts/worker-events.js';
+import {
+  disruptionPartOf,
+  evolveDisruption,
+  evolveDisruptionOnTakeover,
+  NO_DISRUPTION,
+} from '../../projections/disruption-document.js';
+import type { DisruptionEvent, PartitionTaken } from '../../streams/contracts/worker-events.js';
 
 const started: DisruptionEvent = {
   type: 'DisruptionStarted',
@@ -108,6 +113,45 @@ test('the first control plane with an id continues the mode of the unnamed write
   });
   assert.equal([ended.active, ended.endedBy], [false, 'operator']);
   assert.equal(ended.byControlPlane, { 'cp-a': { active: false, lastEventSeq: 2 } });
+});
+
+function taken(partition: number, controlPlane: string, epoch: number, at = 50_000): PartitionTaken {
+  return { type: 'PartitionTaken', partition, epoch, controlPlane, at };
+}
+
+test('a control plane whose last partition another takes leaves disruption mode: it judges nobody', () => {
+  let document = [taken(0, 'a', 1), taken(1, 'a', 2), taken(2, 'b', 3)].reduce(
+    evolveDisruptionOnTakeover,
+    NO_DISRUPTION,
+  );
+  document = evolveDisruption(document, { ...started, controlPlane: 'a' });
+  // a dies in disruption mode: b takes its partitions one by one.
+  document = evolveDisruptionOnTakeover(document, taken(0, 'b', 4));
+  assert.is(document.active, true, 'a still holds partition 1');
+  document = evolveDisruptionOnTakeover(document, taken(1, 'b', 5, 60_000));
+  assert.equal(
+    [document.active, document.endedAt, document.endedBy, document.since],
+    [false, 60_000, 'takeover', started.at],
+  );
+  assert.equal(disruptionPartOf(document, 'a'), { active: false, lastEventSeq: 1 });
+  assert.equal(document.partitionHolders, { 0: 'b', 1: 'b', 2: 'b' });
+  // a comes back under its own id and takes a share again: its numbering goes on.
+  document = evolveDisruptionOnTakeover(document, taken(1, 'a', 6));
+  assert.is(document.active, false);
+  assert.is(evolveDisruption(document, { ...started, controlPlane: 'a' }), document, 'seq 1 is a replay');
+});
+
+test("one control plane's takeover leaves another's disruption mode alone; taking back its own changes nothing", () => {
+  let document = [taken(0, 'a', 1), taken(1, 'b', 2)].reduce(evolveDisruptionOnTakeover, NO_DISRUPTION);
+  document = evolveDisruption(document, { ...started, controlPlane: 'a' });
+  document = evolveDisruption(document, { ...started, seq: 1, controlPlane: 'b' });
+  // a restarted takes its own partition back under a new epoch: still a holder, still in the mode.
+  const retaken = evolveDisruptionOnTakeover(document, taken(0, 'a', 3));
+  assert.equal(disruptionPartOf(retaken, 'a'), { active: true, lastEventSeq: 1 });
+  // a dies: b takes partition 0; a's mode ends, b's goes on, and so does the fleet's.
+  const afterA = evolveDisruptionOnTakeover(retaken, taken(0, 'b', 4));
+  assert.equal(disruptionPartOf(afterA, 'a').active, false);
+  assert.equal([afterA.active, afterA.endedBy], [true, null]);
 });
 
 test.run();
