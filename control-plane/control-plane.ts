@@ -34,6 +34,7 @@ import { NatsConnectionState } from '../streams/nats/connection-state.js';
 import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/event-streams.js';
 import { retryWhileTimingOut } from '../streams/nats/jetstream-retry.js';
 import { FencedError, OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
+import { waitForStreamEnd } from '../streams/nats/stream-end.js';
 import { replicasFor } from '../streams/nats/stream-replicas.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
@@ -342,13 +343,9 @@ export class ControlPlane {
             { msgID: schedulerTakenMessageId(epoch) },
           );
           // The scheduler decides from the read model: it must hold every event stored so far.
-          const [workerEnd, taskEnd] = await Promise.all([
-            jsm.streams.info(WORKER_EVENTS_STREAM),
-            jsm.streams.info(TASKS_STREAM),
-          ]);
           await Promise.all([
-            projector.waitForPosition(workerEnd.state.last_seq),
-            taskProjector.waitForPosition(taskEnd.state.last_seq),
+            waitForStreamEnd(jsm, WORKER_EVENTS_STREAM, [(seq) => projector.waitForPosition(seq)]),
+            waitForStreamEnd(jsm, TASKS_STREAM, [(seq) => taskProjector.waitForPosition(seq)]),
           ]);
           // One snapshot at positions N: the scheduler follows both streams from N + 1.
           const snapshot = readModel.snapshot((view) => ({

@@ -22,6 +22,7 @@ import {
 } from '../streams/contracts/subjects.js';
 import type { OrderedPublisher } from '../streams/nats/ordered-publisher.js';
 import { serveJsonRequests } from '../streams/nats/request-reply.js';
+import { type StreamReader, waitForStreamEnd } from '../streams/nats/stream-end.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
 import { type Logger, RateLimitedLog } from '../streams/util/logger.js';
 import { raceTimeout } from '../streams/util/timeout.js';
@@ -281,13 +282,12 @@ export class OperatorApi {
 export function settleWorkerEvents(parts: {
   publisher: OrderedPublisher;
   jsm: JetStreamManager;
-  readers: ReadonlyArray<(streamSeq: number) => Promise<void>>;
+  readers: readonly StreamReader[];
 }): (timeoutMs: number) => Promise<void> {
   return async (timeoutMs) => {
     const settled = (async () => {
       await parts.publisher.flush(timeoutMs);
-      const { state } = await parts.jsm.streams.info(WORKER_EVENTS_STREAM);
-      await Promise.all(parts.readers.map((applied) => applied(state.last_seq)));
+      await waitForStreamEnd(parts.jsm, WORKER_EVENTS_STREAM, parts.readers);
     })().catch(() => {});
     await raceTimeout(settled, timeoutMs, () => undefined);
   };

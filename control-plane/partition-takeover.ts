@@ -13,6 +13,7 @@ import {
   WORKER_EVENTS_STREAM,
 } from '../streams/contracts/subjects.js';
 import { encodePartitionTaken } from '../streams/contracts/worker-events.js';
+import { waitForStreamEnd } from '../streams/nats/stream-end.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import type { Logger } from '../streams/util/logger.js';
 import type { DrainCoordinator } from './drain-coordinator.js';
@@ -161,8 +162,7 @@ export class PartitionTakeover {
         ),
       ),
     );
-    const { state } = await jsm.streams.info(WORKER_EVENTS_STREAM);
-    await projector.waitForPosition(state.last_seq);
+    await waitForStreamEnd(jsm, WORKER_EVENTS_STREAM, [(seq) => projector.waitForPosition(seq)]);
     // Given up meanwhile (`give`): not listened to.
     for (const partition of partitions.keys()) if (this.restoring.has(partition)) intake.listen(partition);
     return readModel
