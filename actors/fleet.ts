@@ -249,8 +249,6 @@ export class Fleet {
       );
       slot.window = window;
     }
-    this.suspendedWindows.clear();
-    this.suspendedStretchStarts.clear();
   }
 
   /**
@@ -494,6 +492,8 @@ export class Fleet {
     if (this.stopped || !frozen) return;
     this.suspendedWorkers = undefined;
     this.restore(frozen, resumedAt);
+    this.suspendedWindows.clear();
+    this.suspendedStretchStarts.clear();
   }
 
   get isSuspended(): boolean {
