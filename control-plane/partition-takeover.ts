@@ -119,12 +119,14 @@ export class PartitionTakeover {
   /**
    * Stops judging a partition's workers, without a word: their next holder judges them.
    * `handedOn`: given up in good order, so what was heard here until now is true; a lease that
-   * expired (a pause, a cut) says this process may not have heard what was sent meanwhile.
+   * expired (a pause, a cut) says this process may not have heard what was sent meanwhile,
+   * here or in any shadow, so what they heard is forgotten (unheard workers get a fresh timeout).
    */
   give(partition: number, { handedOn }: { handedOn: boolean }): void {
     const { fleet, intake } = this.options;
     intake.stopListening(partition);
     this.restoring.delete(partition);
+    if (!handedOn) intake.forgetShadowedHeartbeats();
     const workerIds = [...fleet.workerIds()].filter((workerId) => partitionOf(workerId) === partition);
     // Shadowed from now on (until the lease keeper says otherwise): should it come back, a
     // worker that died meanwhile is judged from what was heard here, not afresh.
