@@ -12,12 +12,16 @@ import { decodeLeaseRecord, LEASE_BUCKET } from '../../control-plane/leases/leas
 import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { partitionOf } from '../../streams/contracts/partitions.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
-import { connectToNats, type NatsCredentials } from '../../streams/nats/connection.js';
+import { connectToNats } from '../../streams/nats/connection.js';
 import { CredentialStore, readCredentialsFile } from '../../streams/nats/credentials.js';
 import { encodeJson } from '../../streams/util/json-codec.js';
+import { startAuthorizedServe } from '../support/authorized-serve.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { makeTempDir, startAuthorizedServer, waitFor } from '../support/nats.js';
+import { makeTempDir, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
+
+/** Fast heartbeats keep the waits of these tests short. */
+const TIMING = { heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 200 };
 
 const heartbeat = (workerId: string) =>
   encodeHeartbeat({ workerId, sentAt: Date.now(), seq: 1, capacity: { cpu: 1, memoryGb: 1 } });
@@ -34,30 +38,13 @@ function collectPermissionErrors(nc: NatsConnection): string[] {
 }
 
 test('authorization: each identity may do its own job and nothing else; new workers are added with a reload', async () => {
-  const { dataDir, store, server, files } = await startAuthorizedServer('auth', ['tessa', 'kim']);
-  const credentials = (path: string): NatsCredentials => readCredentialsFile(path);
-  const env = {
-    NATS_URL: server.url,
-    CLOUDAI_DATA_DIR: dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
-  };
-  const serve = spawnCli(['serve'], env);
-  const connections: NatsConnection[] = [];
+  const { dataDir, store, server, files, env, serve, connectAs, stop } = await startAuthorizedServe({
+    prefix: 'auth',
+    workerIds: ['tessa', 'kim'],
+    ...TIMING,
+  });
   let beat: NodeJS.Timeout | undefined;
-  const connectAs = async (path: string, name: string) => {
-    const nc = await connectToNats({ url: server.url, name, credentials: credentials(path) });
-    connections.push(nc);
-    return nc;
-  };
   try {
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      30_000,
-      'serve',
-    );
-    assert.is(serve.process.exitCode, null, serve.output());
-
     // No credentials, or a wrong password: refused, with advice.
     const anonymous = await connectToNats({ url: server.url, name: 'anonymous' }).catch(
       (error: Error) => error,
@@ -211,10 +198,7 @@ test('authorization: each identity may do its own job and nothing else; new work
     }
   } finally {
     clearInterval(beat);
-    serve.process.kill('SIGKILL');
-    for (const nc of connections) await nc.close().catch(() => {});
-    await server.stop();
-    dataDir.remove();
+    await stop();
   }
 });
 
@@ -241,26 +225,12 @@ test('credentials can be created before the first `cloudai up`', async () => {
 });
 
 test('authorization: only the control plane writes the lease bucket; the CLI reads it', async () => {
-  const { dataDir, server, files } = await startAuthorizedServer('lease-auth', ['tessa']);
-  const serve = spawnCli(['serve'], {
-    NATS_URL: server.url,
-    CLOUDAI_DATA_DIR: dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
+  const { dataDir, files, serve, connectAs, stop } = await startAuthorizedServe({
+    prefix: 'lease-auth',
+    workerIds: ['tessa'],
+    ...TIMING,
   });
-  const connections: NatsConnection[] = [];
-  const connectAs = async (path: string, name: string) => {
-    const nc = await connectToNats({ url: server.url, name, credentials: readCredentialsFile(path) });
-    connections.push(nc);
-    return nc;
-  };
   try {
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      30_000,
-      'serve',
-    );
-    assert.is(serve.process.exitCode, null, serve.output());
     const controlPlaneId = readFileSync(join(dataDir.path, 'control-plane-id'), 'utf8').trim();
     const intruder = encodeJson({ holder: 'intruder', epoch: 1, acquiredAt: Date.now() });
 
@@ -330,10 +300,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
     }
     assert.not.match(serve.output(), /gave up/, 'the control plane kept its leases');
   } finally {
-    serve.process.kill('SIGKILL');
-    for (const nc of connections) await nc.close().catch(() => {});
-    await server.stop();
-    dataDir.remove();
+    await stop();
   }
 });
 
