@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { readCredentialsFile } from '../../streams/nats/credentials.js';
-import { type RunningCli, spawnCli } from './cli.js';
-import { type AuthorizedServer, startAuthorizedServer, waitFor } from './nats.js';
+import { type RunningCli, spawnCli, waitUntilServing } from './cli.js';
+import { type AuthorizedServer, startAuthorizedServer } from './nats.js';
 
 export interface AuthorizedServeOptions<W extends string> {
   /** Names the temporary data dir. */
@@ -50,12 +50,7 @@ export async function startAuthorizedServe<W extends string>(
     dataDir.remove();
   };
   try {
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      30_000,
-      'serve',
-    );
-    if (serve.process.exitCode !== null) throw new Error(`serve exited:\n${serve.output()}`);
+    await waitUntilServing(serve, 30_000);
   } catch (error) {
     await stop();
     throw error;
