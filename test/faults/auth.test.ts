@@ -4,7 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { createUser } from '@nats-io/nkeys';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
@@ -17,7 +16,7 @@ import { CredentialStore, readCredentialsFile } from '../../streams/nats/credent
 import { encodeJson } from '../../streams/util/json-codec.js';
 import { startAuthorizedServe } from '../support/authorized-serve.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { makeTempDir, waitFor } from '../support/nats.js';
+import { collectServerErrors, makeTempDir, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
 
 /** Fast heartbeats keep the waits of these tests short. */
@@ -25,17 +24,6 @@ const TIMING = { heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 200 };
 
 const heartbeat = (workerId: string) =>
   encodeHeartbeat({ workerId, sentAt: Date.now(), seq: 1, capacity: { cpu: 1, memoryGb: 1 } });
-
-/** Permission errors the server reports on a connection (they arrive asynchronously). */
-function collectPermissionErrors(nc: NatsConnection): string[] {
-  const errors: string[] = [];
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'error') errors.push(status.error.message);
-    }
-  })();
-  return errors;
-}
 
 test('authorization: each identity may do its own job and nothing else; new workers are added with a reload', async () => {
   const { dataDir, store, server, files, env, serve, connectAs, stop } = await startAuthorizedServe({
@@ -62,7 +50,7 @@ test('authorization: each identity may do its own job and nothing else; new work
 
     // A worker heartbeats as itself...
     const tessa = await connectAs(files.tessa, 'tessa');
-    const tessaErrors = collectPermissionErrors(tessa);
+    const tessaErrors = collectServerErrors(tessa);
     beat = setInterval(() => tessa.publish('heartbeat.tessa', heartbeat('tessa')), 200);
     const admin = await connectAs(files.control, 'admin');
     const readModelSays = async () =>
@@ -128,7 +116,7 @@ test('authorization: each identity may do its own job and nothing else; new work
 
     // The CLI identity reads streams but cannot write events or change streams.
     const cli = await connectAs(files.cli, 'cli');
-    const cliErrors = collectPermissionErrors(cli);
+    const cliErrors = collectServerErrors(cli);
     const cliJsm = await jetstreamManager(cli);
     // tessa's registration and the control plane's partition markers.
     const storedBefore = (await cliJsm.streams.info(WORKER_EVENTS_STREAM)).state.messages;
@@ -236,7 +224,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
 
     // The CLI reads the bucket: its keys, and the record of each lease.
     const cli = await connectAs(files.cli, 'cli');
-    const cliErrors = collectPermissionErrors(cli);
+    const cliErrors = collectServerErrors(cli);
     const cliKv = await new Kvm(cli).open(LEASE_BUCKET);
     const keys: string[] = [];
     for await (const key of await cliKv.keys()) keys.push(key);
@@ -261,7 +249,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
 
     // A worker, whatever its client does, is refused at the bucket's subject.
     const tessa = await connectAs(files.tessa, 'tessa');
-    const tessaErrors = collectPermissionErrors(tessa);
+    const tessaErrors = collectServerErrors(tessa);
     const workerPut = await new Kvm(tessa)
       .open(LEASE_BUCKET)
       .then((kv) => kv.put('scheduler', intruder, { timeout: 2_000 }))
