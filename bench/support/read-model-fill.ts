@@ -14,20 +14,12 @@ const WRITE_BATCH = 10_000;
 
 /** Writes `workers` documents straight into a read model in `dataDir`: one in ten inactive. */
 export async function fillReadModel(dataDir: string, workers: number): Promise<void> {
-  const readModel = ReadModel.open({ dataDir });
-  try {
-    const now = Date.now();
-    for (let start = 0; start < workers; start += WRITE_BATCH) {
-      await readModel.write(() => {
-        for (let index = start; index < Math.min(workers, start + WRITE_BATCH); index++) {
-          readModel.putWorker(documentOf(index, now));
-        }
-      });
-    }
-    await readModel.write(() => readModel.setPosition(WORKER_EVENTS_STREAM, workers));
-  } finally {
-    await readModel.close();
-  }
+  await writeWorkerDocuments({
+    dataDir,
+    workers,
+    documentAt: documentOf,
+    streamPosition: workers,
+  });
 }
 
 /**
@@ -36,19 +28,41 @@ export async function fillReadModel(dataDir: string, workers: number): Promise<v
  * followed no stream yet: the fleet of a steady-state benchmark, without a registration burst.
  */
 export async function fillActiveReadModel(dataDir: string, workers: number): Promise<void> {
-  const readModel = ReadModel.open({ dataDir });
+  await writeWorkerDocuments({
+    dataDir,
+    workers,
+    documentAt: (index, now) => ({
+      ...documentOf(index, now, 'active'),
+      address: simulatedAddress(index),
+      capacity: { ...SIMULATED_CAPACITY },
+    }),
+  });
+}
+
+interface WorkerDocumentsFill {
+  dataDir: string;
+  workers: number;
+  /** The document of the worker at `index`, its times relative to `now`. */
+  documentAt: (index: number, now: number) => WorkerDocument;
+  /** The position on the worker events stream to record; none: the read model followed no stream. */
+  streamPosition?: number;
+}
+
+/** Puts the documents of workers 0 to `workers - 1` in batches, then closes the read model. */
+async function writeWorkerDocuments(fill: WorkerDocumentsFill): Promise<void> {
+  const readModel = ReadModel.open({ dataDir: fill.dataDir });
   try {
     const now = Date.now();
-    for (let start = 0; start < workers; start += WRITE_BATCH) {
+    for (let start = 0; start < fill.workers; start += WRITE_BATCH) {
       await readModel.write(() => {
-        for (let index = start; index < Math.min(workers, start + WRITE_BATCH); index++) {
-          readModel.putWorker({
-            ...documentOf(index, now, 'active'),
-            address: simulatedAddress(index),
-            capacity: { ...SIMULATED_CAPACITY },
-          });
+        for (let index = start; index < Math.min(fill.workers, start + WRITE_BATCH); index++) {
+          readModel.putWorker(fill.documentAt(index, now));
         }
       });
+    }
+    const { streamPosition } = fill;
+    if (streamPosition !== undefined) {
+      await readModel.write(() => readModel.setPosition(WORKER_EVENTS_STREAM, streamPosition));
     }
   } finally {
     await readModel.close();

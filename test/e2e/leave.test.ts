@@ -7,13 +7,14 @@ import { workerLeaveSubject } from '../../streams/contracts/subjects.js';
 import { connectToNats } from '../../streams/nats/connection.js';
 import { readCredentialsFile } from '../../streams/nats/credentials.js';
 import { requestJson } from '../../streams/nats/request-reply.js';
-import { type RunningCli, runCli, spawnCli, spawnTestWorker, workersJson } from '../support/cli.js';
-import { type AuthorizedServer, startAuthorizedServer, waitFor } from '../support/nats.js';
+import { type AuthorizedServe, startAuthorizedServe } from '../support/authorized-serve.js';
+import { type RunningCli, runCli, spawnTestWorker, workersJson } from '../support/cli.js';
+import { waitFor } from '../support/nats.js';
 
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 
 interface Context {
-  installation: AuthorizedServer<'tessa' | 'kim' | 'ravi'>;
+  installation: AuthorizedServe<'tessa' | 'kim' | 'ravi'>;
   env: NodeJS.ProcessEnv;
   serve: RunningCli;
   workers: RunningCli[];
@@ -22,24 +23,21 @@ interface Context {
 const e2e = suite<Context>('graceful leave with the real cloudai binary and an authorizing nats-server');
 
 e2e.before(async (context) => {
-  context.installation = await startAuthorizedServer('leave', ['tessa', 'kim', 'ravi']);
-  context.env = {
-    NATS_URL: context.installation.server.url,
-    CLOUDAI_DATA_DIR: context.installation.dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS),
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '300',
-    CLOUDAI_ASSIGN_TIMEOUT_MS: '1000',
-  };
   context.workers = [];
-  context.serve = spawnCli(['serve'], context.env);
-  await waitFor(() => /serving on/.test(context.serve.output()), 30_000, 'serve');
+  context.installation = await startAuthorizedServe({
+    prefix: 'leave',
+    workerIds: ['tessa', 'kim', 'ravi'],
+    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+    heartbeatIntervalMs: 300,
+    env: { CLOUDAI_ASSIGN_TIMEOUT_MS: '1000' },
+  });
+  context.env = context.installation.env;
+  context.serve = context.installation.serve;
 });
 
 e2e.after(async (context) => {
   for (const worker of context.workers) worker.process.kill('SIGKILL');
-  context.serve?.process.kill('SIGKILL');
-  await context.installation?.server.stop();
-  context.installation?.dataDir.remove();
+  await context.installation?.stop();
 });
 
 function startWorker(context: Context, workerId: string): RunningCli {

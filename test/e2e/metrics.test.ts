@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli, spawnCli } from '../support/cli.js';
+import { runCli, spawnCli, waitUntilServing } from '../support/cli.js';
 import { withTestCluster } from '../support/cluster.js';
 import { freePort, getHealth, scrapeMetrics } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
@@ -17,12 +17,7 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
       CLOUDAI_METRICS_HOST: '127.0.0.1',
     });
     try {
-      await waitFor(
-        () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-        30_000,
-        'serve to start',
-      );
-      assert.is(serve.process.exitCode, null, serve.output());
+      await waitUntilServing(serve, 30_000);
       await waitFor(() => serve.output().includes(`${base}/metrics`), 5_000, 'the metrics URL in the log');
       assert.match(serve.output(), `metrics on 127.0.0.1:${port}: ${base}/metrics and ${base}/healthz`);
 

@@ -1,48 +1,31 @@
-import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { haControlPlaneDir } from '../../cli/config.js';
-import { runningUpPath } from '../../cli/running-up.js';
-import { runCli, spawnCli, workersJson } from '../support/cli.js';
+import { runCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { assertStopsCleanly, readRunningUp, type StartedUp, startUp } from '../support/up.js';
 
 test('`cloudai up --ha`: three servers, three control planes; a killed serve and a killed nats-server leave the demo running', async () => {
   const dataDir = makeTempDir('up-ha');
   const env = { CLOUDAI_DATA_DIR: dataDir.path, NATS_URL: undefined };
-  const up = spawnCli(
-    ['up', '--ha', '--nats-port', '0', '--heartbeat-timeout-ms', '2000', '--heartbeat-interval-ms', '200'],
-    env,
-  );
-  const pids: number[] = [];
+  let started: StartedUp | undefined;
   try {
-    await waitFor(
-      () => /Ctrl-C here stops everything/.test(up.output()) || up.process.exitCode !== null,
-      90_000,
-      'up --ha',
-    );
-    assert.is(up.process.exitCode, null, up.output());
+    started = await startUp({
+      env,
+      flags: ['--ha', '--nats-port', '0', '--heartbeat-timeout-ms', '2000', '--heartbeat-interval-ms', '200'],
+      // Three servers and three control planes take longer to start than one of each.
+      readyTimeoutMs: 90_000,
+    });
+    const { up, pids, pidOf, urlOf } = started;
     const output = up.output();
-    pids.push(...[...output.matchAll(/pid (\d+)/g)].map((match) => Number(match[1])));
-    const pidOf = (name: string) => Number(new RegExp(`${name}\\s+pid (\\d+)`).exec(output)?.[1]);
-    const urls = [1, 2, 3].map(
-      (n) => new RegExp(`nats-server ${n}\\s+pid \\d+\\s+(nats://\\S+)`).exec(output)?.[1],
-    );
+    const urls = [1, 2, 3].map((n) => urlOf(`nats-server ${n}`));
     assert.ok(
       urls.every((url) => url !== undefined),
       output,
     );
     assert.is(new Set(pids).size, 9, `three nats-servers, three serves, three workers: ${output}`);
     // Commands on the data dir join all three servers.
-    assert.is(JSON.parse(readFileSync(runningUpPath(dataDir.path), 'utf8')).natsUrl, urls.join(','));
+    assert.is(readRunningUp(dataDir.path).natsUrl, urls.join(','));
 
     const readModelOf = (n: number) => ({ CLOUDAI_DATA_DIR: haControlPlaneDir(dataDir.path, n) });
     const allActive = async (n: number) =>
@@ -89,12 +72,9 @@ test('`cloudai up --ha`: three servers, three control planes; a killed serve and
     );
     await waitFor(() => allActive(2), 10_000, 'three active workers in control plane 2');
 
-    up.process.kill('SIGINT');
-    assert.equal(await up.exited, { code: 0, signal: null }, up.output());
-    for (const pid of pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
+    await assertStopsCleanly(started, 'SIGINT');
   } finally {
-    up.process.kill('SIGKILL');
-    for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    started?.kill();
     dataDir.remove();
   }
 });

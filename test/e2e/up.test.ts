@@ -1,36 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runningUpPath } from '../../cli/running-up.js';
 import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
+import { assertStopsCleanly, isRunning, readRunningUp, type StartedUp, startUp } from '../support/up.js';
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Starts `cloudai up` and returns it with the pids it printed (nats-server first). */
-async function startUp(
-  env: NodeJS.ProcessEnv,
-  flags = ['--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'],
-): Promise<{ up: RunningCli; pids: number[]; pidOf: (name: string) => number }> {
-  const up = spawnCli(['up', ...flags], env);
-  await waitFor(
-    () => /Ctrl-C here stops everything/.test(up.output()) || up.process.exitCode !== null,
-    30_000,
-    'up',
-  );
-  assert.is(up.process.exitCode, null, up.output());
-  const pids = [...up.output().matchAll(/pid (\d+)/g)].map((match) => Number(match[1]));
-  const pidOf = (name: string) => Number(new RegExp(`${name}\\s+pid (\\d+)`).exec(up.output())?.[1]);
-  return { up, pids, pidOf };
-}
+/** Fast heartbeats, so that a killed worker turns inactive within the test's waits. */
+const DEMO_FLAGS = ['--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'];
+const READY_TIMEOUT_MS = 30_000;
 
 /** Holds port 4222 for the test unless something (another NATS server) already does. */
 async function occupyDefaultPort(): Promise<Server | undefined> {
@@ -45,7 +24,8 @@ test('`cloudai up` runs the demo, a stopped worker leaves, a killed one turns in
   const dataDir = makeTempDir('up');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
   const holder = await occupyDefaultPort();
-  const { up, pids, pidOf } = await startUp(env);
+  const started = await startUp({ env, flags: DEMO_FLAGS, readyTimeoutMs: READY_TIMEOUT_MS });
+  const { up, pids, pidOf } = started;
   try {
     // 4222 is taken (by the test, or by a NATS server already running): up says so and moves on.
     assert.match(up.output(), /port 4222 is taken .*: using a free port instead/);
@@ -77,12 +57,9 @@ test('`cloudai up` runs the demo, a stopped worker leaves, a killed one turns in
       'kim inactive',
     );
 
-    up.process.kill('SIGINT');
-    const exit = await up.exited;
-    assert.equal(exit, { code: 0, signal: null }, up.output());
-    for (const pid of pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
+    await assertStopsCleanly(started, 'SIGINT');
   } finally {
-    up.process.kill('SIGKILL');
+    started.kill();
     holder?.close();
     dataDir.remove();
   }
@@ -108,8 +85,8 @@ test('without nats-server, `cloudai up` says how to install it and exits 1', asy
 test('`cloudai up` killed outright: its children exit by themselves, and the next up clears the old server', async () => {
   const dataDir = makeTempDir('up-kill');
   const env = { CLOUDAI_DATA_DIR: dataDir.path };
-  const first = await startUp(env);
-  let second: Awaited<ReturnType<typeof startUp>> | undefined;
+  const first = await startUp({ env, flags: DEMO_FLAGS, readyTimeoutMs: READY_TIMEOUT_MS });
+  let second: StartedUp | undefined;
   try {
     first.up.process.kill('SIGKILL');
     await first.up.exited;
@@ -122,15 +99,13 @@ test('`cloudai up` killed outright: its children exit by themselves, and the nex
     const oldServer = first.pids[0] as number;
     assert.ok(isRunning(oldServer), 'nats-server cannot watch its parent');
 
-    second = await startUp(env);
+    second = await startUp({ env, flags: DEMO_FLAGS, readyTimeoutMs: READY_TIMEOUT_MS });
     assert.match(second.up.output(), new RegExp(`stopping nats-server pid ${oldServer}, left running`));
     assert.not.ok(isRunning(oldServer));
-    second.up.process.kill('SIGTERM');
-    assert.equal(await second.up.exited, { code: 0, signal: null });
-    for (const pid of second.pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
+    await assertStopsCleanly(second, 'SIGTERM');
   } finally {
-    for (const pid of [...first.pids, ...(second?.pids ?? [])])
-      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    first.kill();
+    second?.kill();
     dataDir.remove();
   }
 });
@@ -157,19 +132,24 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
   };
   const intervalMs = 500;
   // φ decides after two samples, so that the stop hint is checked where φ, not the fixed grace, decides.
-  const { up, pidOf } = await startUp({ ...sameFolder, CLOUDAI_PHI_MIN_SAMPLES: '2' }, [
-    '--nats-port',
-    '0',
-    '--heartbeat-interval-ms',
-    String(intervalMs),
-    '--heartbeat-timeout-ms',
-    '8000',
-  ]);
-  const started: RunningCli[] = [];
+  const started = await startUp({
+    env: { ...sameFolder, CLOUDAI_PHI_MIN_SAMPLES: '2' },
+    flags: [
+      '--nats-port',
+      '0',
+      '--heartbeat-interval-ms',
+      String(intervalMs),
+      '--heartbeat-timeout-ms',
+      '8000',
+    ],
+    readyTimeoutMs: READY_TIMEOUT_MS,
+  });
+  const { up, pidOf } = started;
+  const workers: RunningCli[] = [];
   try {
-    const natsUrl = /nats-server\s+pid \d+\s+(nats:\/\/\S+)/.exec(up.output())?.[1] ?? '';
+    const natsUrl = started.urlOf('nats-server') ?? '';
     assert.not.match(natsUrl, /:4222$/);
-    assert.is(JSON.parse(readFileSync(runningUpPath(dataDir.path), 'utf8')).natsUrl, natsUrl);
+    assert.is(readRunningUp(dataDir.path).natsUrl, natsUrl);
 
     await waitFor(
       async () => (await workersJson(sameFolder)).filter((w) => w.status === 'active').length === 3,
@@ -189,7 +169,7 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
     const credentials = await runCli(printedCommand(up.output(), 'credentials worker'), noEnv);
     assert.is(credentials.code, 0, credentials.stderr);
     const extra = spawnCli(printedCommand(up.output(), 'worker --id extra'), noEnv);
-    started.push(extra);
+    workers.push(extra);
     await waitFor(() => /heartbeating on/.test(extra.output()), 10_000, 'extra starts');
     assert.match(extra.output(), new RegExp(`heartbeating on ${natsUrl} every ${intervalMs} ms`));
     await waitFor(
@@ -236,15 +216,15 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
       ['worker', '--id', 'tessa', '--cpu', '8', '--memory', '16', '--gpu', '1'],
       sameFolder,
     );
-    started.push(tessa);
+    workers.push(tessa);
     await waitFor(() => /heartbeating on/.test(tessa.output()), 10_000, 'tessa restarts');
     assert.match(tessa.output(), new RegExp(`heartbeating on ${natsUrl} every ${intervalMs} ms`));
 
-    up.process.kill('SIGINT');
-    assert.equal(await up.exited, { code: 0, signal: null }, up.output());
+    await assertStopsCleanly(started, 'SIGINT');
     assert.not.ok(existsSync(runningUpPath(dataDir.path)), 'the file of a stopped up is removed');
   } finally {
-    for (const child of [...started, up]) child.process.kill('SIGKILL');
+    for (const worker of workers) worker.process.kill('SIGKILL');
+    started.kill();
     dataDir.remove();
   }
 });

@@ -4,7 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { createUser } from '@nats-io/nkeys';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
@@ -12,52 +11,28 @@ import { decodeLeaseRecord, LEASE_BUCKET } from '../../control-plane/leases/leas
 import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { partitionOf } from '../../streams/contracts/partitions.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
-import { connectToNats, type NatsCredentials } from '../../streams/nats/connection.js';
+import { connectToNats } from '../../streams/nats/connection.js';
 import { CredentialStore, readCredentialsFile } from '../../streams/nats/credentials.js';
 import { encodeJson } from '../../streams/util/json-codec.js';
+import { startAuthorizedServe } from '../support/authorized-serve.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { makeTempDir, startAuthorizedServer, waitFor } from '../support/nats.js';
+import { collectServerErrors, makeTempDir, waitFor } from '../support/nats.js';
 import { readWorkerEvents } from '../support/stream.js';
+
+/** Fast heartbeats keep the waits of these tests short. */
+const TIMING = { heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 200 };
 
 const heartbeat = (workerId: string) =>
   encodeHeartbeat({ workerId, sentAt: Date.now(), seq: 1, capacity: { cpu: 1, memoryGb: 1 } });
 
-/** Permission errors the server reports on a connection (they arrive asynchronously). */
-function collectPermissionErrors(nc: NatsConnection): string[] {
-  const errors: string[] = [];
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'error') errors.push(status.error.message);
-    }
-  })();
-  return errors;
-}
-
 test('authorization: each identity may do its own job and nothing else; new workers are added with a reload', async () => {
-  const { dataDir, store, server, files } = await startAuthorizedServer('auth', ['tessa', 'kim']);
-  const credentials = (path: string): NatsCredentials => readCredentialsFile(path);
-  const env = {
-    NATS_URL: server.url,
-    CLOUDAI_DATA_DIR: dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
-  };
-  const serve = spawnCli(['serve'], env);
-  const connections: NatsConnection[] = [];
+  const { dataDir, store, server, files, env, serve, connectAs, stop } = await startAuthorizedServe({
+    prefix: 'auth',
+    workerIds: ['tessa', 'kim'],
+    ...TIMING,
+  });
   let beat: NodeJS.Timeout | undefined;
-  const connectAs = async (path: string, name: string) => {
-    const nc = await connectToNats({ url: server.url, name, credentials: credentials(path) });
-    connections.push(nc);
-    return nc;
-  };
   try {
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      30_000,
-      'serve',
-    );
-    assert.is(serve.process.exitCode, null, serve.output());
-
     // No credentials, or a wrong password: refused, with advice.
     const anonymous = await connectToNats({ url: server.url, name: 'anonymous' }).catch(
       (error: Error) => error,
@@ -75,7 +50,7 @@ test('authorization: each identity may do its own job and nothing else; new work
 
     // A worker heartbeats as itself...
     const tessa = await connectAs(files.tessa, 'tessa');
-    const tessaErrors = collectPermissionErrors(tessa);
+    const tessaErrors = collectServerErrors(tessa);
     beat = setInterval(() => tessa.publish('heartbeat.tessa', heartbeat('tessa')), 200);
     const admin = await connectAs(files.control, 'admin');
     const readModelSays = async () =>
@@ -141,7 +116,7 @@ test('authorization: each identity may do its own job and nothing else; new work
 
     // The CLI identity reads streams but cannot write events or change streams.
     const cli = await connectAs(files.cli, 'cli');
-    const cliErrors = collectPermissionErrors(cli);
+    const cliErrors = collectServerErrors(cli);
     const cliJsm = await jetstreamManager(cli);
     // tessa's registration and the control plane's partition markers.
     const storedBefore = (await cliJsm.streams.info(WORKER_EVENTS_STREAM)).state.messages;
@@ -211,10 +186,7 @@ test('authorization: each identity may do its own job and nothing else; new work
     }
   } finally {
     clearInterval(beat);
-    serve.process.kill('SIGKILL');
-    for (const nc of connections) await nc.close().catch(() => {});
-    await server.stop();
-    dataDir.remove();
+    await stop();
   }
 });
 
@@ -241,32 +213,18 @@ test('credentials can be created before the first `cloudai up`', async () => {
 });
 
 test('authorization: only the control plane writes the lease bucket; the CLI reads it', async () => {
-  const { dataDir, server, files } = await startAuthorizedServer('lease-auth', ['tessa']);
-  const serve = spawnCli(['serve'], {
-    NATS_URL: server.url,
-    CLOUDAI_DATA_DIR: dataDir.path,
-    CLOUDAI_HEARTBEAT_TIMEOUT_MS: '1000',
-    CLOUDAI_HEARTBEAT_INTERVAL_MS: '200',
+  const { dataDir, files, serve, connectAs, stop } = await startAuthorizedServe({
+    prefix: 'lease-auth',
+    workerIds: ['tessa'],
+    ...TIMING,
   });
-  const connections: NatsConnection[] = [];
-  const connectAs = async (path: string, name: string) => {
-    const nc = await connectToNats({ url: server.url, name, credentials: readCredentialsFile(path) });
-    connections.push(nc);
-    return nc;
-  };
   try {
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      30_000,
-      'serve',
-    );
-    assert.is(serve.process.exitCode, null, serve.output());
     const controlPlaneId = readFileSync(join(dataDir.path, 'control-plane-id'), 'utf8').trim();
     const intruder = encodeJson({ holder: 'intruder', epoch: 1, acquiredAt: Date.now() });
 
     // The CLI reads the bucket: its keys, and the record of each lease.
     const cli = await connectAs(files.cli, 'cli');
-    const cliErrors = collectPermissionErrors(cli);
+    const cliErrors = collectServerErrors(cli);
     const cliKv = await new Kvm(cli).open(LEASE_BUCKET);
     const keys: string[] = [];
     for await (const key of await cliKv.keys()) keys.push(key);
@@ -291,7 +249,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
 
     // A worker, whatever its client does, is refused at the bucket's subject.
     const tessa = await connectAs(files.tessa, 'tessa');
-    const tessaErrors = collectPermissionErrors(tessa);
+    const tessaErrors = collectServerErrors(tessa);
     const workerPut = await new Kvm(tessa)
       .open(LEASE_BUCKET)
       .then((kv) => kv.put('scheduler', intruder, { timeout: 2_000 }))
@@ -330,10 +288,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
     }
     assert.not.match(serve.output(), /gave up/, 'the control plane kept its leases');
   } finally {
-    serve.process.kill('SIGKILL');
-    for (const nc of connections) await nc.close().catch(() => {});
-    await server.stop();
-    dataDir.remove();
+    await stop();
   }
 });
 

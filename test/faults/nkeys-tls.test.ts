@@ -11,6 +11,7 @@ import { tlsFilesIn } from '../../streams/nats/tls.js';
 import { runCli, spawnCli, workersJson } from '../support/cli.js';
 import { killOnExit, makeTempDir, startAuthorizedServer, waitFor } from '../support/nats.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { type StartedUp, startUp } from '../support/up.js';
 
 const security = suite('no secret on the wire: NKeys against the real server, TLS with a private CA');
 
@@ -171,16 +172,22 @@ security(
 
 security('`cloudai up --tls`: the control plane and the workers run over TLS', async () => {
   const dataDir = makeTempDir('up-tls');
-  const up = spawnCli(
-    ['up', '--tls', '--nats-port', '0', '--heartbeat-timeout-ms', '3000', '--heartbeat-interval-ms', '300'],
-    { CLOUDAI_DATA_DIR: dataDir.path },
-  );
+  let started: StartedUp | undefined;
   try {
-    await waitFor(
-      () => /Ctrl-C here stops everything/.test(up.output()) || up.process.exitCode !== null,
-      40_000,
-      'up',
-    );
+    started = await startUp({
+      env: { CLOUDAI_DATA_DIR: dataDir.path },
+      flags: [
+        '--tls',
+        '--nats-port',
+        '0',
+        '--heartbeat-timeout-ms',
+        '3000',
+        '--heartbeat-interval-ms',
+        '300',
+      ],
+      readyTimeoutMs: 40_000,
+    });
+    const { up } = started;
     assert.match(up.output(), /created a private CA and the server's certificate in /);
     assert.match(
       up.output(),
@@ -211,8 +218,8 @@ security('`cloudai up --tls`: the control plane and the workers run over TLS', a
       elsewhere.remove();
     }
   } finally {
-    up.process.kill('SIGINT');
-    await up.exited;
+    started?.up.process.kill('SIGINT');
+    await started?.up.exited;
     dataDir.remove();
   }
 });

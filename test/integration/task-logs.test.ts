@@ -9,7 +9,13 @@ import { readCredentialsFile } from '../../streams/nats/credentials.js';
 import type { NatsServer } from '../../streams/nats/nats-server.js';
 import { ensureTaskLogsStream } from '../../streams/nats/task-log-stream.js';
 import { TaskLogShipper } from '../../worker/task-log-shipper.js';
-import { makeTempDir, startAuthorizedServer, startTestNatsServer, waitFor } from '../support/nats.js';
+import {
+  collectServerErrors,
+  makeTempDir,
+  startAuthorizedServer,
+  startTestNatsServer,
+  waitFor,
+} from '../support/nats.js';
 
 interface Context {
   store: ReturnType<typeof makeTempDir>;
@@ -141,11 +147,7 @@ logs('a worker may ship output only on its own log subjects', async () => {
     credentials: readCredentialsFile(files.tessa),
   });
   try {
-    const errors: string[] = [];
-    void (async () => {
-      for await (const status of tessa.status())
-        if (status.type === 'error') errors.push(status.error.message);
-    })();
+    const errors = collectServerErrors(tessa);
     tessa.publish(taskLogSubject('tessa', 't-1'), 'mine');
     tessa.publish(taskLogSubject('kim', 't-1'), 'spoofed');
     await tessa.flush();

@@ -64,6 +64,16 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
   return { process: child, output: () => output, exited };
 }
 
+/** Resolves once `serve` takes heartbeats ("serving on"); a serve that exits first fails it. */
+export async function waitUntilServing(serve: RunningCli, timeoutMs: number): Promise<void> {
+  await waitFor(
+    () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
+    timeoutMs,
+    'serve to start',
+  );
+  if (serve.process.exitCode !== null) throw new Error(`serve exited during start-up:\n${serve.output()}`);
+}
+
 /** `cloudai workers --json` (plus `extra` flags); no read model yet reads as no workers. */
 export async function workersJson(env: NodeJS.ProcessEnv, extra: string[] = []): Promise<WorkerJson[]> {
   const result = await runCli(['workers', '--json', ...extra], env);

@@ -8,8 +8,8 @@ import { connectToNats } from '../../streams/nats/connection.js';
 import type { NatsServer } from '../../streams/nats/nats-server.js';
 import { type Logger, silentLogger } from '../../streams/util/logger.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
-import { type RunningCli, spawnCli } from './cli.js';
-import { makeTempDir, startTestNatsServer, waitFor } from './nats.js';
+import { type RunningCli, spawnCli, waitUntilServing } from './cli.js';
+import { makeTempDir, startTestNatsServer } from './nats.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 export interface ClusterOptions {
@@ -90,12 +90,7 @@ export class TestCluster {
   ): Promise<RunningCli & { readyAt: number }> {
     const serve = spawnCli(['serve'], { ...this.env(natsUrl), ...extraEnv });
     this.processes.push(serve);
-    await waitFor(
-      () => /serving on/.test(serve.output()) || serve.process.exitCode !== null,
-      60_000,
-      'serve to start',
-    );
-    if (serve.process.exitCode !== null) throw new Error(`serve exited during start-up:\n${serve.output()}`);
+    await waitUntilServing(serve, 60_000);
     return Object.assign(serve, { readyAt: Date.now() });
   }
 

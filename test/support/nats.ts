@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
 import { renderAuthConf } from '../../streams/contracts/authorization.js';
 import { CredentialStore } from '../../streams/nats/credentials.js';
@@ -64,6 +65,17 @@ export async function startAuthorizedServer<W extends string>(
   });
   killOnExit(server.process);
   return { dataDir, store, server, files };
+}
+
+/** The errors the server reports on `nc`, such as permission violations (they arrive asynchronously). */
+export function collectServerErrors(nc: NatsConnection): string[] {
+  const errors: string[] = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error') errors.push(status.error.message);
+    }
+  })();
+  return errors;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns how long it took. */
