@@ -86,6 +86,7 @@ interface ControlPlaneParts {
   schedulerRole: SchedulerRole;
   leases: LeaseKeeper;
   leaseConnection: NatsConnection;
+  eventConnection: NatsConnection;
   intake: HeartbeatIntake;
   operatorApi: OperatorApi;
   leaves: LeaveIntake;
@@ -124,9 +125,11 @@ export class ControlPlane {
   dashboard: DashboardServer | undefined;
   private readonly logger: Logger;
   private readonly leaseConnection: NatsConnection;
+  private readonly eventConnection: NatsConnection;
 
   private constructor(parts: ControlPlaneParts) {
     this.leaseConnection = parts.leaseConnection;
+    this.eventConnection = parts.eventConnection;
     this.nc = parts.nc;
     this.readModel = parts.readModel;
     this.projector = parts.projector;
@@ -195,6 +198,7 @@ export class ControlPlane {
     });
     let metricsServer: MetricsServer | undefined;
     let leaseConnection: NatsConnection | undefined;
+    let eventConnection: NatsConnection | undefined;
     const alerts = new AlertPublisher({
       nc,
       logger: loggerFor('alerts'),
@@ -276,6 +280,14 @@ export class ControlPlane {
         tlsCaFile: options.tlsCaFile,
       });
       const leaseConnectionNow = leaseConnection;
+      // Worker events on a connection of their own too: their acknowledgements must not queue
+      // behind the heartbeats that arrive on the main one.
+      eventConnection = await connectToNats({
+        url: config.natsUrl,
+        name: 'cloudai-serve-events',
+        credentials: options.credentials,
+        tlsCaFile: options.tlsCaFile,
+      });
       const leaseBucket = await retryWhileTimingOut(
         'opening the lease bucket',
         () => openLeaseBucket(leaseConnectionNow, { ttlMs: config.leaseTtlMs, replicas }),
@@ -288,7 +300,7 @@ export class ControlPlane {
       const fenceLog = new RateLimitedLog(logger);
       const fencedBeforeSending = { count: 0 };
       const publisher = new OrderedPublisher({
-        nc,
+        nc: eventConnection,
         logger: loggerFor('publisher'),
         mayPublish: (key) => key === DISRUPTION_ORDERING_KEY || epochOfWorker(key) !== undefined,
       });
@@ -505,6 +517,7 @@ export class ControlPlane {
         schedulerRole,
         leases,
         leaseConnection,
+        eventConnection,
         intake,
         operatorApi,
         leaves,
@@ -519,6 +532,7 @@ export class ControlPlane {
       await metricsServer?.close();
       await alerts.close();
       await leaseConnection?.close();
+      await eventConnection?.close();
       await nc.close();
       throw error;
     }
@@ -553,6 +567,7 @@ export class ControlPlane {
     await this.taskProjector.close();
     await this.readModel.close();
     await this.leaseConnection.drain();
+    await this.eventConnection.drain();
     await this.nc.drain();
   }
 }
