@@ -507,14 +507,11 @@ export class Fleet {
     return this.suspendedWorkers?.find((worker) => worker.workerId === workerId)?.status;
   }
 
-  /**
-   * When an active or suspect worker's countdowns started, on the fleet's clock: its last
-   * heartbeat, or its restoration if none was heard since.
-   */
-  countdownStartOf(workerId: string): number | undefined {
+  /** When this fleet last heard an active or suspect worker's heartbeat (its clock), if it did. */
+  lastHeardAt(workerId: string): number | undefined {
     const slot = this.workers.get(workerId);
     if (!slot || (slot.status !== 'active' && slot.status !== 'suspect')) return undefined;
-    return slot.pendingHeartbeatAt ?? contextOf(slot).armedAt;
+    return slot.lastArrivalAt;
   }
 
   /** Workers tracked (removed ones are not). */

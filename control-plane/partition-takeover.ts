@@ -132,8 +132,8 @@ export class PartitionTakeover {
     // worker that died meanwhile is judged from what was heard here, not afresh.
     const heardBefore = new Map<string, number>();
     for (const workerId of handedOn ? workerIds : []) {
-      const countdownStart = fleet.countdownStartOf(workerId);
-      if (countdownStart !== undefined) heardBefore.set(workerId, countdownStart);
+      const heardAt = fleet.lastHeardAt(workerId);
+      if (heardAt !== undefined) heardBefore.set(workerId, heardAt);
     }
     intake.shadow(partition, heardBefore);
     fleet.forget(workerIds);
