@@ -186,7 +186,8 @@ export class StreamFollower {
     // setImmediate lets every message already read from the socket join this batch.
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flush();
+      // Closed meanwhile: `close` applied what was received, and what it applies to may be gone.
+      if (!this.closed) void this.flush();
     });
   }
 
