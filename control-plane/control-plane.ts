@@ -459,7 +459,7 @@ export class ControlPlane {
         logger: loggerFor('leases'),
         onAcquired: (role, epoch) =>
           role.kind === 'scheduler' ? schedulerRole.take(epoch) : takeover.take(role.partition, epoch),
-        onSuccessorPartitions: (partitions) => takeover.shadowOnly(partitions),
+        onWatchedPartitions: (partitions) => takeover.shadowOnly(partitions),
         onLost: (role, reason) => {
           if (role.kind === 'scheduler') return schedulerRole.give();
           takeover.give(role.partition, { handedOn: reason === 'released' || reason === 'closing' });

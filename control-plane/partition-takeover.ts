@@ -101,19 +101,16 @@ export class PartitionTakeover {
     return true;
   }
 
-  /** Watches exactly these partitions for another control plane (see HeartbeatIntake.shadow). */
+  /**
+   * Notes the heartbeats of exactly these partitions, except those listened to (see
+   * HeartbeatIntake.shadow). A partition being taken stays shadowed until its workers are restored.
+   */
   shadowOnly(partitions: readonly number[]): void {
     const { intake } = this.options;
     const wanted = new Set(partitions);
-    for (const partition of intake.shadowedPartitions) {
-      // One being taken keeps what its shadow heard until its workers are restored.
-      if (!wanted.has(partition) && !this.isTaking(partition)) intake.stopShadowing(partition);
-    }
-    for (const partition of wanted) if (!intake.partitions.includes(partition)) intake.shadow(partition);
-  }
-
-  private isTaking(partition: number): boolean {
-    return this.restoring.has(partition) || this.batch?.partitions.has(partition) === true;
+    for (const partition of intake.shadowedPartitions)
+      if (!wanted.has(partition)) intake.stopShadowing(partition);
+    for (const partition of wanted) intake.shadow(partition);
   }
 
   /**

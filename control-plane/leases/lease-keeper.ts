@@ -14,7 +14,7 @@ import {
   type Role,
   roleOfKey,
 } from './lease-bucket.js';
-import { planMoves, successorPartitions } from './work-assignment.js';
+import { planMoves, watchedPartitions } from './work-assignment.js';
 
 /** Why a role was given up: its lease lapsed unrenewed, another holder has it, or it was handed on. */
 export type LossReason = 'expired' | 'taken' | 'released' | 'closing';
@@ -36,8 +36,8 @@ export interface LeaseKeeperOptions {
    * returned promise is awaited (events still on their way are stored) before the lease is freed.
    */
   onLost: (role: Role, reason: LossReason) => Promise<void> | void;
-  /** At every look at the bucket: the partitions this one would take over if their holder died (see `successorPartitions`). */
-  onSuccessorPartitions?: (partitions: readonly number[]) => void;
+  /** At every look at the bucket: the partitions whose heartbeats to note (see `watchedPartitions`). */
+  onWatchedPartitions?: (partitions: readonly number[]) => void;
   /** The monotonic clock the fencing deadlines run on. */
   now?: () => number;
 }
@@ -82,8 +82,6 @@ export class LeaseKeeper {
   /** When each free partition was first seen free (monotonic). */
   private readonly freeSince = new Map<number, number>();
   private readonly pendingKeys = new Set<string>();
-  /** Partitions created in the bucket for this one and not taken up yet (`onAcquired` pending). */
-  private readonly acquiringPartitions = new Set<number>();
   private readonly now: () => number;
   private readonly renewIntervalMs: number;
   private readonly fenceAfterMs: number;
@@ -140,7 +138,7 @@ export class LeaseKeeper {
     return this.holds(role) ? this.held.get(leaseKeyOf(role))?.epoch : undefined;
   }
 
-  /** The roles held now, with the age of their last renewal. */
+  /** The roles held now, with their epochs. */
   heldRoles(): Array<{ role: Role; epoch: number; ready: boolean }> {
     return [...this.held.values()].map(({ role, epoch, ready }) => ({ role, epoch, ready }));
   }
@@ -230,13 +228,12 @@ export class LeaseKeeper {
     }
     const freeForMs = new Map([...this.freeSince].map(([partition, since]) => [partition, now - since]));
     const liveMembers = this.liveMembers();
-    this.options.onSuccessorPartitions?.(
-      successorPartitions({
+    this.options.onWatchedPartitions?.(
+      watchedPartitions({
         me: this.controlPlaneId,
         liveMembers,
         holders,
         partitions: this.options.partitions,
-        taking: this.acquiringPartitions,
       }),
     );
     const moves = planMoves({
@@ -286,7 +283,6 @@ export class LeaseKeeper {
     const key = leaseKeyOf(role);
     if (this.pendingKeys.has(key) || this.held.has(key) || this.closed) return;
     this.pendingKeys.add(key);
-    if (role.kind === 'partition') this.acquiringPartitions.add(role.partition);
     try {
       const sentAt = this.now();
       const acquiredAt = Date.now();
@@ -330,7 +326,6 @@ export class LeaseKeeper {
         this.log.warn(`acquire-${key}`, `could not take ${describeRole(role)}: ${(error as Error).message}`);
     } finally {
       this.pendingKeys.delete(key);
-      if (role.kind === 'partition') this.acquiringPartitions.delete(role.partition);
     }
   }
 

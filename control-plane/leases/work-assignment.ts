@@ -44,34 +44,20 @@ export function planMoves(view: AssignmentView): AssignmentMoves {
   return moves;
 }
 
-export interface SuccessionView
-  extends Pick<AssignmentView, 'me' | 'liveMembers' | 'holders' | 'partitions'> {
-  /** Partitions this member is taking up: created in the bucket, workers not restored yet. */
-  taking?: ReadonlySet<number>;
-}
-
 /**
- * The partitions another member holds that this one would be dealt if that member died, the
- * free ones (whoever takes them: a dead member's entry may outlive its leases by a moment, and
- * the heartbeats heard must survive that moment), and the ones it is taking up (the bucket
- * already names it): the ones whose heartbeats it watches meanwhile, so a takeover judges
- * their workers from their real last heartbeats.
+ * The partitions whose heartbeats this member notes, so that a takeover judges their workers
+ * from their real last heartbeats: those another member holds that this one would be dealt if
+ * that member died; the free ones (whoever takes them: a dead member's entry may outlive its
+ * leases by a moment, and what was heard must survive that moment); and its own, which it
+ * stops noting once it listens to them (what was heard lasts until their workers are restored).
  */
-export function successorPartitions(view: SuccessionView): number[] {
-  const partitions: number[] = [];
-  for (const partition of view.partitions) {
+export function watchedPartitions(
+  view: Pick<AssignmentView, 'me' | 'liveMembers' | 'holders' | 'partitions'>,
+): number[] {
+  return view.partitions.filter((partition) => {
     const holder = view.holders.get(partition);
-    if (view.taking?.has(partition)) {
-      partitions.push(partition);
-      continue;
-    }
-    if (holder === view.me) continue;
-    if (holder === undefined) {
-      partitions.push(partition);
-      continue;
-    }
+    if (holder === undefined || holder === view.me) return true;
     const survivors = view.liveMembers.filter((member) => member !== holder);
-    if (desiredHolderOf(partition, survivors) === view.me) partitions.push(partition);
-  }
-  return partitions;
+    return desiredHolderOf(partition, survivors) === view.me;
+  });
 }

@@ -1,10 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  desiredHolderOf,
-  planMoves,
-  successorPartitions,
-} from '../../control-plane/leases/work-assignment.js';
+import { desiredHolderOf, planMoves, watchedPartitions } from '../../control-plane/leases/work-assignment.js';
 import { ALL_PARTITIONS, partitionOf, WORKER_PARTITIONS } from '../../streams/contracts/partitions.js';
 
 const noneFree = new Map<number, number>();
@@ -76,29 +72,30 @@ test('partitionOf spreads ids over every partition and agrees with nats-server o
   assert.is(seen.size, WORKER_PARTITIONS);
 });
 
-test('each member shadows the partitions it would be dealt if their holder died', () => {
+test('each member watches the partitions it would be dealt if their holder died, and its own', () => {
   const members = ['cp-a', 'cp-b', 'cp-c'];
   const holders = new Map(
     ALL_PARTITIONS.map((partition) => [partition, desiredHolderOf(partition, members) as string]),
   );
-  const shadows = Object.fromEntries(
+  const watched = Object.fromEntries(
     members.map((me) => [
       me,
-      successorPartitions({ me, liveMembers: members, holders, partitions: ALL_PARTITIONS }),
+      watchedPartitions({ me, liveMembers: members, holders, partitions: ALL_PARTITIONS }),
     ]),
   );
-  // Every partition is shadowed by exactly one other member: the one it would go to.
+  // Every partition is watched by its holder and by exactly one other member: the one it would go to.
   for (const partition of ALL_PARTITIONS) {
-    const watchers = members.filter((member) => shadows[member]?.includes(partition));
-    assert.is(watchers.length, 1, `partition ${partition}`);
-    assert.is.not(watchers[0], holders.get(partition));
-    const survivors = members.filter((member) => member !== holders.get(partition));
-    assert.is(watchers[0], desiredHolderOf(partition, survivors));
+    const holder = holders.get(partition) as string;
+    assert.ok(watched[holder]?.includes(partition), `partition ${partition} by its holder`);
+    const others = members.filter((member) => member !== holder && watched[member]?.includes(partition));
+    assert.is(others.length, 1, `partition ${partition}`);
+    const survivors = members.filter((member) => member !== holder);
+    assert.is(others[0], desiredHolderOf(partition, survivors));
   }
   // Free partitions are watched by everyone until somebody holds them.
   const holders2 = new Map([[0, 'cp-b']]);
   assert.equal(
-    successorPartitions({
+    watchedPartitions({
       me: 'cp-a',
       liveMembers: ['cp-a', 'cp-b'],
       holders: holders2,
@@ -106,20 +103,32 @@ test('each member shadows the partitions it would be dealt if their holder died'
     }),
     [0, 1, 2],
   );
-  // A partition being taken up is watched even though the bucket already names this member:
-  // what was heard before the takeover must last until its workers are restored.
+  // Its own stay watched even once the bucket names it (a takeover under way): what was heard
+  // before must last until their workers are restored (the intake does not shadow those it listens to).
   assert.equal(
-    successorPartitions({
+    watchedPartitions({
       me: 'cp-a',
-      liveMembers: ['cp-a'],
+      liveMembers: ['cp-a', 'cp-b'],
       holders: new Map([
         [0, 'cp-a'],
-        [1, 'cp-a'],
+        [1, 'cp-b'],
       ]),
       partitions: [0, 1],
-      taking: new Set([1]),
     }),
-    [1],
+    [0, 1],
+  );
+  // With a third member, cp-b's partition 1 would go to cp-c (1 % 2 of [cp-a, cp-c]): cp-a watches its own only.
+  assert.equal(
+    watchedPartitions({
+      me: 'cp-a',
+      liveMembers: ['cp-a', 'cp-b', 'cp-c'],
+      holders: new Map([
+        [0, 'cp-a'],
+        [1, 'cp-b'],
+      ]),
+      partitions: [0, 1],
+    }),
+    [0],
   );
 });
 
