@@ -1,9 +1,8 @@
 import type { z } from 'zod';
-import { connectToNats } from '../streams/nats/connection.js';
 import { requestJson } from '../streams/nats/request-reply.js';
 import { UserFacingError } from '../streams/util/user-error.js';
 import type { Config } from './config.js';
-import { natsAccessFor } from './credentials.js';
+import { connectAsCli } from './credentials.js';
 
 export interface ControlPlaneRequest<Schema extends z.ZodType> {
   subject: string;
@@ -26,11 +25,7 @@ export async function askControlPlane<Schema extends z.ZodType>(
   request: ControlPlaneRequest<Schema>,
 ): Promise<z.infer<Schema>> {
   const { service, advice } = request;
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: request.clientName,
-    ...natsAccessFor(config, { role: 'cli' }),
-  });
+  const nc = await connectAsCli(config, request.clientName);
   try {
     const reply = await requestJson(
       nc,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Identity } from '../streams/contracts/authorization.js';
-import type { NatsCredentials } from '../streams/nats/connection.js';
+import { connectToNats, type NatsCredentials } from '../streams/nats/connection.js';
 import { CredentialStore, readCredentialsFile } from '../streams/nats/credentials.js';
 import { type Config, credentialsDir } from './config.js';
 
@@ -9,7 +10,7 @@ import { type Config, credentialsDir } from './config.js';
  * CLOUDAI_CREDENTIALS, else this identity's file in the data dir (as `cloudai up` and
  * `cloudai credentials` create it), else none (a server without authorization).
  */
-export function credentialsFor(config: Config, identity: Identity): NatsCredentials | undefined {
+function credentialsFor(config: Config, identity: Identity): NatsCredentials | undefined {
   if (config.credentials) return readCredentialsFile(config.credentials);
   const ownFile = new CredentialStore(credentialsDir(config.dataDir)).pathOf(identity);
   return existsSync(ownFile) ? readCredentialsFile(ownFile) : undefined;
@@ -21,4 +22,9 @@ export function natsAccessFor(
   identity: Identity,
 ): { credentials: NatsCredentials | undefined; tlsCaFile: string | undefined } {
   return { credentials: credentialsFor(config, identity), tlsCaFile: config.tlsCa || undefined };
+}
+
+/** Connects a command to NATS as the CLI identity (read the streams and the lease bucket, make requests). */
+export function connectAsCli(config: Config, name: string): Promise<NatsConnection> {
+  return connectToNats({ url: config.natsUrl, name, ...natsAccessFor(config, { role: 'cli' }) });
 }

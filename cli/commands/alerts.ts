@@ -1,9 +1,8 @@
 import { type Alert, type AlertKind, decodeAlert } from '../../streams/contracts/alerts.js';
 import { ALERTS_WILDCARD } from '../../streams/contracts/subjects.js';
-import { connectToNats } from '../../streams/nats/connection.js';
 import { createConsoleLogger, RateLimitedLog } from '../../streams/util/logger.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
-import { natsAccessFor } from '../credentials.js';
+import { connectAsCli } from '../credentials.js';
 import { type Colors, colors, shouldUseColor } from '../terminal.js';
 
 export interface AlertsCommandOptions {
@@ -20,11 +19,7 @@ export async function alertsCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: 'cloudai-alerts',
-    ...natsAccessFor(config, { role: 'cli' }),
-  });
+  const nc = await connectAsCli(config, 'cloudai-alerts');
   const color = colors(shouldUseColor());
   const invalid = new RateLimitedLog(createConsoleLogger('alerts'));
   const subscription = nc.subscribe(ALERTS_WILDCARD, {

@@ -2,9 +2,8 @@ import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { type LeaseTable, readLeaseBucket, readLeaseTable } from '../../control-plane/leases/lease-bucket.js';
 import { ALL_PARTITIONS } from '../../streams/contracts/partitions.js';
 import { TASK_LOGS_STREAM, TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
-import { connectToNats } from '../../streams/nats/connection.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
-import { natsAccessFor } from '../credentials.js';
+import { connectAsCli } from '../credentials.js';
 
 export interface ClusterStatusOptions {
   json?: boolean;
@@ -43,11 +42,7 @@ export async function clusterStatusCommand(
   overrides: ConfigOverrides,
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: 'cloudai-cluster-status',
-    ...natsAccessFor(config, { role: 'cli' }),
-  });
+  const nc = await connectAsCli(config, 'cloudai-cluster-status');
   try {
     const kv = await readLeaseBucket(nc);
     const table: LeaseTable = kv ? await readLeaseTable(kv) : { members: [], leases: [] };

@@ -1,18 +1,13 @@
 import { ReadModel } from '../../projections/read-model.js';
 import { rebuildReadModel } from '../../projections/rebuild.js';
-import { connectToNats } from '../../streams/nats/connection.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
-import { natsAccessFor } from '../credentials.js';
+import { connectAsCli } from '../credentials.js';
 
 /** `cloudai rebuild`: refolds the read model from WORKER_EVENTS and TASKS, printing progress on stderr. */
 export async function rebuildCommand(overrides: ConfigOverrides): Promise<void> {
   const config = resolveClientConfig(overrides);
   // The CLI identity may read streams, not create them: a missing stream is reported by the rebuild.
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: 'cloudai-rebuild',
-    ...natsAccessFor(config, { role: 'cli' }),
-  });
+  const nc = await connectAsCli(config, 'cloudai-rebuild');
   try {
     const readModel = ReadModel.open({ dataDir: config.dataDir });
     const started = Date.now();

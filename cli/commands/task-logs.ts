@@ -1,4 +1,5 @@
 import { type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { isTerminal, type TaskDocument } from '../../projections/task-document.js';
 import {
   TASK_LOGS_STREAM,
@@ -6,9 +7,8 @@ import {
   workerIdFromTaskLogSubject,
 } from '../../streams/contracts/subjects.js';
 import { LOG_HEADERS, OutputAssembler } from '../../streams/contracts/task-logs.js';
-import { connectToNats } from '../../streams/nats/connection.js';
 import { ConfigError, type ConfigOverrides, resolveConfig } from '../config.js';
-import { credentialsFor } from '../credentials.js';
+import { connectAsCli } from '../credentials.js';
 import { readSnapshot } from '../read-model-snapshot.js';
 
 export interface TaskLogsOptions {
@@ -38,11 +38,7 @@ export async function taskLogsCommand(
   if (!(await readTask())) {
     throw new ConfigError(`no task ${taskId} in the read model: list the tasks with \`cloudai tasks\``);
   }
-  const nc = await connectToNats({
-    url: config.natsUrl,
-    name: 'cloudai-task-logs',
-    credentials: credentialsFor(config, { role: 'cli' }),
-  });
+  const nc = await connectAsCli(config, 'cloudai-task-logs');
   try {
     const stored = await storedMessages(nc, taskId);
     if (stored === undefined) {
@@ -73,10 +69,7 @@ export async function taskLogsCommand(
 }
 
 /** How many log messages of the task TASK_LOGS holds; undefined when there is no such stream. */
-async function storedMessages(
-  nc: Awaited<ReturnType<typeof connectToNats>>,
-  taskId: string,
-): Promise<number | undefined> {
+async function storedMessages(nc: NatsConnection, taskId: string): Promise<number | undefined> {
   const jsm = await jetstreamManager(nc);
   try {
     const info = await jsm.streams.info(TASK_LOGS_STREAM, { subjects_filter: taskLogsFilter(taskId) });
