@@ -1,15 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { controlPlaneIdOf } from '../../control-plane/control-plane-id.js';
 import {
-  decodeLeaseRecord,
   LEASE_BUCKET,
-  type LeaseRecord,
+  type LeaseTable,
+  leaseKeyOf,
+  readLeaseTable,
 } from '../../control-plane/leases/lease-bucket.js';
 import type { Resources } from '../../projections/resources.js';
 import { evolveTask, isTerminal, type TaskDocument, whyIgnored } from '../../projections/task-document.js';
@@ -21,12 +21,14 @@ import { connectToNats } from '../../streams/nats/connection.js';
 import type { NatsServer } from '../../streams/nats/nats-server.js';
 import { requestJson } from '../../streams/nats/request-reply.js';
 import { HeartbeatPublisher } from '../../worker/heartbeat-publisher.js';
-import { type RunningCli, spawnCli, workersJson } from '../support/cli.js';
-import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
+import { type RunningCli, spawnCli, waitUntilServing, workersJson } from '../support/cli.js';
+import { makeTempDir, waitFor } from '../support/nats.js';
+import { TestNatsCluster } from '../support/nats-cluster.js';
 import { seededRandom } from '../support/random.js';
 import { type SeenEvent, type StreamWatch, watchTaskStream, watchWorkerStream } from '../support/stream.js';
 import { TaskWorker } from '../support/task-cluster.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { workersPerPartition } from '../support/workers.js';
 
 /**
  * Control planes (`cloudai serve`) sharing one nats-server through leases: each case kills,
@@ -53,23 +55,23 @@ const DIED_BEFORE_KILL_MS = 2_000;
 /** Set CLOUDAI_TEST_SEED to replay another burst of submissions. */
 const SEED = Number(process.env.CLOUDAI_TEST_SEED ?? 20_261_130);
 
-let server: NatsServer;
-let storeDir: ReturnType<typeof makeTempDir>;
+/** A lease as the bucket holds it. */
+type HeldLease = LeaseTable['leases'][number];
+
+let cluster: TestNatsCluster;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 
 test.before(async () => {
   assert.ok(SUSPECT_AFTER_MS - HEARTBEAT_INTERVAL_MS > FENCE_AFTER_MS, 'suspicion comes after fencing');
-  storeDir = makeTempDir('failover-nats');
-  server = await startTestNatsServer(storeDir.path);
-  nc = await connectToNats({ url: server.url, name: 'failover-test' });
+  cluster = await TestNatsCluster.start('failover-nats');
+  nc = await connectToNats({ url: cluster.natsUrl, name: 'failover-test' });
   jsm = await jetstreamManager(nc);
 });
 
 test.after(async () => {
   await nc?.close();
-  await server?.stop();
-  storeDir?.remove();
+  await cluster?.close();
 });
 
 interface Serve {
@@ -92,7 +94,7 @@ class Case {
   workerEvents!: StreamWatch<WorkerStreamEvent>;
   kv!: KV;
 
-  async startServe(name: string, natsUrl = server.url): Promise<Serve> {
+  async startServe(name: string, natsUrl = cluster.natsUrl): Promise<Serve> {
     const dataDir = makeTempDir(`failover-${name}`);
     const running = spawnCli(['serve'], {
       NATS_URL: natsUrl,
@@ -107,18 +109,13 @@ class Case {
     });
     const serve: Serve = { name, id: '', running, dataDir };
     this.serves.push(serve);
-    await waitFor(
-      () => /serving on/.test(running.output()) || running.process.exitCode !== null,
-      30_000,
-      `serve ${name} to start`,
-    );
-    assert.is(running.process.exitCode, null, running.output());
-    serve.id = readFileSync(join(dataDir.path, 'control-plane-id'), 'utf8').trim();
+    await waitUntilServing(running, 30_000);
+    serve.id = controlPlaneIdOf(dataDir.path);
     return serve;
   }
 
   /** Starts two control planes at once (`a` through `aUrl`), then watches the bucket and the events. */
-  async startTwo(aUrl = server.url): Promise<[Serve, Serve]> {
+  async startTwo(aUrl = cluster.natsUrl): Promise<[Serve, Serve]> {
     const serves = await Promise.all([this.startServe('a', aUrl), this.startServe('b')]);
     this.kv = await new Kvm(nc).open(LEASE_BUCKET);
     this.workerEvents = await watchWorkerStream(nc);
@@ -127,7 +124,8 @@ class Case {
   }
 
   async proxy(): Promise<TcpProxy> {
-    const proxy = await TcpProxy.start(server.port);
+    // In front of one server: the cut control plane reaches none (its pings time out only after the cut).
+    const proxy = await TcpProxy.start((cluster.members[0] as NatsServer).port);
     this.proxies.push(proxy);
     return proxy;
   }
@@ -177,23 +175,17 @@ class Case {
   }
 
   /** Partition and scheduler leases as the bucket holds them now (being taken: epoch 0, left out). */
-  async leases(): Promise<Map<string, LeaseRecord>> {
-    const table = new Map<string, LeaseRecord>();
-    for await (const key of await this.kv.keys()) {
-      if (key.startsWith('member.')) continue;
-      const entry = await this.kv.get(key);
-      const record = entry?.operation === 'PUT' ? decodeLeaseRecord(entry.value) : undefined;
-      if (record && record.epoch > 0) table.set(key, record);
-    }
-    return table;
+  async leases(): Promise<Map<string, HeldLease>> {
+    const { leases } = await readLeaseTable(this.kv);
+    return new Map(leases.filter(({ epoch }) => epoch > 0).map((lease) => [leaseKeyOf(lease.role), lease]));
   }
 
   async waitForLeases(
-    check: (table: Map<string, LeaseRecord>) => boolean,
+    check: (table: Map<string, HeldLease>) => boolean,
     timeoutMs: number,
     what: string,
-  ): Promise<Map<string, LeaseRecord>> {
-    let table = new Map<string, LeaseRecord>();
+  ): Promise<Map<string, HeldLease>> {
+    let table = new Map<string, HeldLease>();
     await waitFor(
       async () => {
         table = await this.leases();
@@ -206,7 +198,7 @@ class Case {
   }
 
   /** Both control planes hold their share (six partitions each) and one of them the scheduler. */
-  waitForBalance(a: Serve, b: Serve, timeoutMs = 15_000): Promise<Map<string, LeaseRecord>> {
+  waitForBalance(a: Serve, b: Serve, timeoutMs = 15_000): Promise<Map<string, HeldLease>> {
     const half = ALL_PARTITIONS.length / 2;
     return this.waitForLeases(
       (table) =>
@@ -223,6 +215,25 @@ class Case {
     const { last_seq: lastSeq } = (await jsm.streams.info(WORKER_EVENTS_STREAM)).state;
     await this.workerEvents.waitForPosition(lastSeq, 5_000);
     return lastSeq;
+  }
+
+  /**
+   * Waits for a stopped worker's WorkerInactive and asserts the issue's bound from its last
+   * heartbeat; prints the figure under `label`. Returns the event.
+   */
+  async inactiveWithinBound(workerId: string, label: string): Promise<SeenEvent<WorkerStreamEvent>> {
+    const inactive = await this.workerEvents.waitFor(
+      ({ event }) => event.type === 'WorkerInactive' && event.workerId === workerId,
+      INACTIVE_BOUND_MS + 5_000,
+      `${workerId} inactive`,
+    );
+    const judgedAfterMs = inactive.event.at - (this.lastBeatAt.get(workerId) as number);
+    console.log(`${label}: ${workerId} inactive ${judgedAfterMs} ms after its last heartbeat`);
+    assert.ok(
+      judgedAfterMs <= INACTIVE_BOUND_MS,
+      `${label}: ${workerId} inactive ${judgedAfterMs} ms after its last heartbeat, bound ${INACTIVE_BOUND_MS} ms`,
+    );
+    return inactive;
   }
 
   /** Events that called a worker of `liveWorkers` suspect or dead. */
@@ -279,18 +290,7 @@ async function withCase(body: (run: Case) => Promise<void>): Promise<void> {
   }
 }
 
-/** `perPartition` worker ids in every partition, in partition order. */
-function workersPerPartition(prefix: string, perPartition: number): string[] {
-  const byPartition = ALL_PARTITIONS.map(() => [] as string[]);
-  for (let n = 0; byPartition.some((ids) => ids.length < perPartition); n++) {
-    const workerId = `${prefix}-${n}`;
-    const ids = byPartition[partitionOf(workerId)] as string[];
-    if (ids.length < perPartition) ids.push(workerId);
-  }
-  return byPartition.flat();
-}
-
-function partitionsHeldBy(table: ReadonlyMap<string, LeaseRecord>, holder: string): Map<number, number> {
+function partitionsHeldBy(table: ReadonlyMap<string, HeldLease>, holder: string): Map<number, number> {
   const held = new Map<number, number>();
   for (const partition of ALL_PARTITIONS) {
     const record = table.get(`partition.${partition}`);
@@ -390,12 +390,10 @@ test('kill -9 of a control plane: the other takes its partitions; no live worker
     // One dies a while before its control plane, not yet judged when that dies: the survivor,
     // which shadowed the partition, must judge it from its real last heartbeat, not from the takeover.
     run.heartbeats.get(stoppedEarly)?.stop();
-    const earlyLastBeat = run.lastBeatAt.get(stoppedEarly) as number;
     await sleep(DIED_BEFORE_KILL_MS);
 
     a.running.process.kill('SIGKILL');
     run.heartbeats.get(stopped)?.stop();
-    const lastBeat = run.lastBeatAt.get(stopped) as number;
 
     const after = await run.waitForLeases(
       (table) => partitionsHeldBy(table, b.id).size === ALL_PARTITIONS.length,
@@ -408,43 +406,20 @@ test('kill -9 of a control plane: the other takes its partitions; no live worker
         `partition ${partition} taken over under a new epoch`,
       );
     }
-    const inactive = await run.workerEvents.waitFor(
-      ({ event }) => event.type === 'WorkerInactive' && event.workerId === stopped,
-      INACTIVE_BOUND_MS + 5_000,
-      `${stopped} inactive`,
-    );
-    const judgedAfterMs = inactive.event.at - lastBeat;
-    assert.ok(
-      judgedAfterMs <= INACTIVE_BOUND_MS,
-      `${stopped} inactive ${judgedAfterMs} ms after its last heartbeat (seen stored after ` +
-        `${inactive.seenAt - lastBeat} ms), bound ${INACTIVE_BOUND_MS} ms`,
-    );
-    console.log(
-      `kill -9: ${stopped} inactive ${judgedAfterMs} ms after its last heartbeat (bound ${INACTIVE_BOUND_MS} ms)`,
-    );
+    const inactive = await run.inactiveWithinBound(stopped, 'kill -9, stopped at the kill');
     assert.is(inactive.event.controlPlane, b.id, 'declared by the survivor');
     assert.is(inactive.event.epoch, partitionsHeldBy(after, b.id).get(partitionOf(stopped)));
-
-    const early = await run.workerEvents.waitFor(
-      ({ event }) => event.type === 'WorkerInactive' && event.workerId === stoppedEarly,
-      INACTIVE_BOUND_MS + 5_000,
-      `${stoppedEarly} inactive`,
-    );
-    const earlyJudgedAfterMs = early.event.at - earlyLastBeat;
-    assert.ok(
-      earlyJudgedAfterMs <= INACTIVE_BOUND_MS,
-      `${stoppedEarly}, dead ${DIED_BEFORE_KILL_MS} ms before the kill, inactive ${earlyJudgedAfterMs} ms after its last heartbeat, bound ${INACTIVE_BOUND_MS} ms`,
+    const early = await run.inactiveWithinBound(
+      stoppedEarly,
+      `kill -9, dead ${DIED_BEFORE_KILL_MS} ms before it`,
     );
     assert.is(early.event.controlPlane, b.id, 'declared by the survivor');
-    console.log(
-      `kill -9: ${stoppedEarly}, dead ${DIED_BEFORE_KILL_MS} ms before the kill, inactive ${earlyJudgedAfterMs} ms after its last heartbeat`,
-    );
 
     await run.workerEventsCaughtUp();
     const live = new Set(workerIds.filter((workerId) => workerId !== stopped && workerId !== stoppedEarly));
     assert.equal(run.falseJudgements(live), [], 'no live worker suspected or declared inactive');
     const notActive = async () =>
-      (await workersJson({ NATS_URL: server.url, CLOUDAI_DATA_DIR: b.dataDir.path }))
+      (await workersJson({ NATS_URL: cluster.natsUrl, CLOUDAI_DATA_DIR: b.dataDir.path }))
         .filter((worker) => worker.status !== 'active')
         .map((worker) => worker.workerId);
     await waitFor(async () => (await notActive()).includes(stopped), 10_000, "the survivor's read model");
@@ -481,21 +456,8 @@ test('SIGSTOP past the lease, then SIGCONT: the frozen control plane writes noth
     const outputMark = a.running.output().length;
     a.running.process.kill('SIGCONT');
 
-    const inactive = await run.workerEvents.waitFor(
-      ({ event }) => event.type === 'WorkerInactive' && event.workerId === dead,
-      INACTIVE_BOUND_MS + 5_000,
-      `${dead} inactive`,
-    );
+    await run.inactiveWithinBound(dead, 'SIGSTOP, dead with the freeze');
     await assertFencedAfterResume(run, a, b, oldEpochs, resumedAfterSeq, outputMark);
-    const judgedAfterMs = inactive.event.at - (run.lastBeatAt.get(dead) as number);
-    console.log(
-      `SIGSTOP: ${dead}, dead with the freeze, declared inactive by ${inactive.event.controlPlane === a.id ? a.name : b.name} ` +
-        `${judgedAfterMs} ms after its last heartbeat`,
-    );
-    assert.ok(
-      judgedAfterMs <= INACTIVE_BOUND_MS,
-      `${dead} inactive ${judgedAfterMs} ms after its last heartbeat, bound ${INACTIVE_BOUND_MS} ms`,
-    );
     const canary = workerIds.find((workerId) => workerId !== dead) as string;
     await stopCanary(run, canary);
     const live = new Set(workerIds.filter((workerId) => workerId !== canary && workerId !== dead));

@@ -14,18 +14,14 @@ import { runCli } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
 import { readTaskEvents, readWorkerEvents, readWorkerStreamEntries } from '../support/stream.js';
+import { workersPerPartition } from '../support/workers.js';
 
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 const HEARTBEAT_INTERVAL_MS = 200;
 const LEASE_TTL_MS = 3_000;
 
 /** One worker in each partition, so every control plane judges some. */
-const WORKERS = ALL_PARTITIONS.map((partition) => {
-  for (let index = 0; ; index++) {
-    const workerId = `w${partition}-${index}`;
-    if (partitionOf(workerId) === partition) return workerId;
-  }
-});
+const WORKERS = workersPerPartition('w', 1);
 
 interface Context {
   cluster: TestCluster;

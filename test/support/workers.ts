@@ -1,6 +1,7 @@
 import { NO_RESOURCES } from '../../projections/resources.js';
 import type { WorkerStats } from '../../projections/uptime.js';
 import { evolveWorker, type WorkerDocument } from '../../projections/worker-document.js';
+import { ALL_PARTITIONS, partitionOf } from '../../streams/contracts/partitions.js';
 import { type HistoryStep, workerHistory } from './worker-history.js';
 
 /** A worker document as the read model holds it; tests give only what they look at. */
@@ -60,4 +61,15 @@ export function everyStateHistory(at: (minutes: number) => number): HistoryStep[
     ['flapping', at(40)],
     ['cordoned', at(41)],
   ];
+}
+
+/** `perPartition` worker ids in every partition, in partition order. */
+export function workersPerPartition(prefix: string, perPartition: number): string[] {
+  const byPartition = ALL_PARTITIONS.map(() => [] as string[]);
+  for (let n = 0; byPartition.some((ids) => ids.length < perPartition); n++) {
+    const workerId = `${prefix}-${n}`;
+    const ids = byPartition[partitionOf(workerId)] as string[];
+    if (ids.length < perPartition) ids.push(workerId);
+  }
+  return byPartition.flat();
 }
