@@ -69,11 +69,7 @@ export async function clusterStatusCommand(
   }
 }
 
-export function statusOf(
-  table: LeaseTable,
-  nats: ClusterStatus['nats'],
-  streams: StreamStatus[],
-): ClusterStatus {
+function statusOf(table: LeaseTable, nats: ClusterStatus['nats'], streams: StreamStatus[]): ClusterStatus {
   const byId = new Map<string, ControlPlaneStatus>();
   for (const member of table.members) {
     byId.set(member.controlPlaneId, {
@@ -124,7 +120,7 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-export function renderClusterStatus(status: ClusterStatus): string {
+function renderClusterStatus(status: ClusterStatus): string {
   const lines: string[] = [];
   if (status.controlPlanes.length === 0) {
     lines.push(

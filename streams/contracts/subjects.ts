@@ -137,6 +137,11 @@ export const TASK_EVENTS_WILDCARD = 'tasks.events.>';
  */
 export const SCHEDULER_TAKEN_SUBJECT = 'tasks.scheduler';
 
+/** Whether a stored message is a control plane's PartitionTaken or SchedulerTaken marker rather than an event. */
+export function isMarkerSubject(subject: string): boolean {
+  return subject === SCHEDULER_TAKEN_SUBJECT || subject.startsWith(PARTITION_TAKEN_WILDCARD.slice(0, -1));
+}
+
 export function schedulerTakenMessageId(epoch: number): string {
   return `scheduler:${epoch}`;
 }

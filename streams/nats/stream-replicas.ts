@@ -4,7 +4,6 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, StorageTyp
 /** Replicas of a stream (or key-value bucket) on a cluster that can hold them: the loss of any one server keeps it. */
 export const CLUSTER_REPLICAS = 3;
 
-/** A stream that exists only for the moment of the question; every asker uses the same name and config. */
 /**
  * Each asker probes with a stream of its own: control planes starting together, each adding and
  * deleting one shared probe, kept timing each other out.

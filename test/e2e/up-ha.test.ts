@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { haControlPlaneDir } from '../../cli/config.js';
+import { findRunningUp } from '../../cli/running-up.js';
 import { runCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
-import { assertStopsCleanly, readRunningUp, type StartedUp, startUp } from '../support/up.js';
+import { assertStopsCleanly, type StartedUp, startUp } from '../support/up.js';
 
 test('`cloudai up --ha`: three servers, three control planes; a killed serve and a killed nats-server leave the demo running', async () => {
   const dataDir = makeTempDir('up-ha');
@@ -25,7 +26,7 @@ test('`cloudai up --ha`: three servers, three control planes; a killed serve and
     );
     assert.is(new Set(pids).size, 9, `three nats-servers, three serves, three workers: ${output}`);
     // Commands on the data dir join all three servers.
-    assert.is(readRunningUp(dataDir.path).natsUrl, urls.join(','));
+    assert.is(findRunningUp(dataDir.path)?.natsUrl, urls.join(','));
 
     const readModelOf = (n: number) => ({ CLOUDAI_DATA_DIR: haControlPlaneDir(dataDir.path, n) });
     const allActive = async (n: number) =>

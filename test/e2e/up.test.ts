@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runningUpPath } from '../../cli/running-up.js';
+import { findRunningUp, runningUpPath } from '../../cli/running-up.js';
 import { type RunningCli, runCli, spawnCli, workersJson } from '../support/cli.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
-import { assertStopsCleanly, isRunning, readRunningUp, type StartedUp, startUp } from '../support/up.js';
+import { assertStopsCleanly, isRunning, type StartedUp, startUp } from '../support/up.js';
 
 /** Fast heartbeats, so that a killed worker turns inactive within the test's waits. */
 const DEMO_FLAGS = ['--heartbeat-timeout-ms', '1000', '--heartbeat-interval-ms', '200'];
@@ -149,7 +149,7 @@ test('commands on the data dir of `up` find its server and timing: submit, the h
   try {
     const natsUrl = started.urlOf('nats-server') ?? '';
     assert.not.match(natsUrl, /:4222$/);
-    assert.is(readRunningUp(dataDir.path).natsUrl, natsUrl);
+    assert.is(findRunningUp(dataDir.path)?.natsUrl, natsUrl);
 
     await waitFor(
       async () => (await workersJson(sameFolder)).filter((w) => w.status === 'active').length === 3,

@@ -1,14 +1,6 @@
 import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  partitionTakenSubject,
-  SCHEDULER_TAKEN_SUBJECT,
-  TASKS_STREAM,
-  WORKER_EVENTS_STREAM,
-} from '../../streams/contracts/subjects.js';
-
-const PARTITION_TAKEN_PREFIX = partitionTakenSubject(0).slice(0, -1);
-
+import { isMarkerSubject, TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
 import {
   decodeTaskEvent,
   decodeTaskStreamEntry,
@@ -171,7 +163,7 @@ export class StreamWatch<T> {
     for await (const msg of this.messages) {
       this.reached = msg.seq;
       // The control planes' partition and scheduler markers are not events.
-      if (msg.subject.startsWith(PARTITION_TAKEN_PREFIX) || msg.subject === SCHEDULER_TAKEN_SUBJECT) continue;
+      if (isMarkerSubject(msg.subject)) continue;
       const decoded = decode(msg.data);
       if (!decoded.ok) {
         this.failure = new Error(`invalid event at ${stream} seq ${msg.seq}: ${decoded.detail}`);

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
-import { type RunningUp, runningUpPath } from '../../cli/running-up.js';
 import { type RunningCli, spawnCli } from './cli.js';
 import { waitFor } from './nats.js';
 
@@ -65,9 +63,4 @@ export async function assertStopsCleanly(started: StartedUp, signal: NodeJS.Sign
   started.up.process.kill(signal);
   assert.equal(await started.up.exited, { code: 0, signal: null }, started.up.output());
   for (const pid of started.pids) assert.not.ok(isRunning(pid), `process ${pid} left behind`);
-}
-
-/** What `up` wrote to up.json for the other commands on its data dir. */
-export function readRunningUp(dataDir: string): RunningUp {
-  return JSON.parse(readFileSync(runningUpPath(dataDir), 'utf8')) as RunningUp;
 }
