@@ -4,8 +4,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { HEARTBEAT_PARTITION_MAPPING } from '../../streams/contracts/partitions.js';
 import { NatsServer } from '../../streams/nats/nats-server.js';
+import { findFreePort } from '../../streams/util/ports.js';
 import type { BenchResources } from './resources.js';
-import { findFreePort } from './serve-process.js';
 
 const CLUSTER_NAME = 'cloudai-bench';
 const JETSTREAM_READY_TIMEOUT_MS = 60_000;

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CONFIG_ENV, type Config } from '../../cli/config.js';
 import { EXIT_WITH_PARENT_ENV } from '../../cli/lifecycle.js';
+import { findFreePort } from '../../streams/util/ports.js';
 import { projectRoot } from '../../streams/util/project-root.js';
 import type { BenchResources } from './resources.js';
 
@@ -201,19 +201,4 @@ export function processCpuSeconds(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / CLOCK_TICKS_PER_SECOND;
-}
-
-/**
- * A port of loopback the system says is free. It is released before the caller binds it, so
- * another process could take it in between: for ports that must be known before their listener starts.
- */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }

@@ -2,10 +2,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Page } from 'puppeteer-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { findFreePort } from '../../streams/util/ports.js';
 import { runCli, workersJson } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { DashboardSetup } from '../support/dashboard.js';
-import { freePort } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
 import { readEventsOf } from '../support/stream.js';
 
@@ -451,7 +451,7 @@ e2e.run();
   readOnly('actions are refused with what to do; reads work', async () => {
     const cluster = await TestCluster.start({ heartbeatTimeoutMs: 1_500, heartbeatIntervalMs: 200 });
     try {
-      const controlPlane = await cluster.startControlPlane({ httpPort: await freePort() });
+      const controlPlane = await cluster.startControlPlane({ httpPort: await findFreePort() });
       try {
         const url = controlPlane.dashboard?.url as string;
         assert.ok(url, 'the dashboard is served');

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { findFreePort } from '../../streams/util/ports.js';
 import { runCli, spawnCli, waitUntilServing } from '../support/cli.js';
 import { withTestCluster } from '../support/cluster.js';
-import { freePort, getHealth, scrapeMetrics } from '../support/metrics.js';
+import { getHealth, scrapeMetrics } from '../support/metrics.js';
 import { waitFor } from '../support/nats.js';
 import { readWorkerStream } from '../support/stream.js';
 
@@ -10,7 +11,7 @@ const CLUSTER = { heartbeatTimeoutMs: 600, heartbeatIntervalMs: 100 };
 
 test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped over HTTP', async () => {
   await withTestCluster(CLUSTER, async (cluster) => {
-    const port = await freePort();
+    const port = await findFreePort();
     const base = `http://127.0.0.1:${port}`;
     const serve = spawnCli(['serve', '--metrics-port', String(port)], {
       ...cluster.env(),
@@ -133,7 +134,7 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
 
 test('a metrics port that is taken stops serve at start, with a clear error', async () => {
   await withTestCluster(CLUSTER, async (cluster) => {
-    const taken = spawnCli(['serve', '--metrics-port', String(await freePort())], {
+    const taken = spawnCli(['serve', '--metrics-port', String(await findFreePort())], {
       ...cluster.env(),
       CLOUDAI_METRICS_HOST: '127.0.0.1',
     });

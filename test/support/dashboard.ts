@@ -1,9 +1,9 @@
 import type { Browser, Page } from 'puppeteer-core';
 import { launchChromium } from '../../bench/support/chromium.js';
+import { findFreePort } from '../../streams/util/ports.js';
 import { bundleDashboard } from '../../web/bundle.js';
 import { type RunningCli, spawnTestWorker, startActiveWorkers } from './cli.js';
 import { type ClusterOptions, TestCluster } from './cluster.js';
-import { freePort } from './metrics.js';
 import { waitFor } from './nats.js';
 
 export interface DashboardSetupOptions {
@@ -35,7 +35,7 @@ export class DashboardSetup {
     try {
       const env = cluster.env();
       const serve = await cluster.startServe(undefined, {
-        CLOUDAI_HTTP_PORT: String(await freePort()),
+        CLOUDAI_HTTP_PORT: String(await findFreePort()),
         CLOUDAI_HTTP_TOKEN: options.token,
       });
       const logged = /dashboard on (http:\/\/[^ ]+)\//;

@@ -1,15 +1,3 @@
-import { createServer } from 'node:net';
-
-/** A port nobody listens on right now (the kernel's pick), for a process the test starts next. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port assigned');
-  return address.port;
-}
-
 /**
  * The samples of a Prometheus text exposition, by series as printed:
  * `cloudai_workers{state="active"}` → 1.
