@@ -10,7 +10,7 @@ import {
 } from '../../streams/nats/event-streams.js';
 import { replicasFor } from '../../streams/nats/stream-replicas.js';
 import { ensureTaskLogsStream } from '../../streams/nats/task-log-stream.js';
-import { makeTempDir, startTestNatsServer } from '../support/nats.js';
+import { makeTempDir, startTestNatsServer, waitFor } from '../support/nats.js';
 import { TestNatsCluster } from '../support/nats-cluster.js';
 
 test('a lone server: streams get one replica, and nothing is said about it', async () => {
@@ -79,6 +79,24 @@ test('a three-server cluster: new streams get three replicas, an existing one is
       /stream OLD_EVENTS has 1 replica while this NATS cluster has 3 or more/,
     );
     assert.match(warnings[0] as string, /nats stream edit OLD_EVENTS --replicas 3/);
+
+    // One of the three down: a control plane starting now still gets three replicas (JetStream
+    // places them on the known peers), once the meta group has a leader.
+    const down = (cluster.memberOf(nc) + 1) % cluster.members.length;
+    await cluster.kill(down);
+    let replicas: number | undefined;
+    await waitFor(
+      async () => {
+        // While the meta group elects a leader, JetStream requests time out: asked again.
+        replicas = await jetstreamManager(nc)
+          .then((fresh) => replicasFor(fresh))
+          .catch(() => undefined);
+        return replicas !== undefined;
+      },
+      20_000,
+      'an answer with one server down',
+    );
+    assert.is(replicas, 3, 'three replicas with one of three servers down');
   } finally {
     await nc.close();
     await cluster.close();
