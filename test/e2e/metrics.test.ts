@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { controlPlaneIdOf } from '../../control-plane/control-plane-id.js';
+import { ALL_PARTITIONS } from '../../streams/contracts/partitions.js';
 import { findFreePort } from '../../streams/util/ports.js';
 import { runCli, spawnCli, waitUntilServing } from '../support/cli.js';
 import { withTestCluster } from '../support/cluster.js';
@@ -70,6 +72,10 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
       assert.is(scrape.value('cloudai_task_queue_length'), 1);
       assert.is(scrape.value('cloudai_placements_total'), 0);
       assert.is(scrape.value('cloudai_nats_connected'), 1);
+      // Alone, this control plane leads everything, and nothing of it was fenced.
+      assert.is(scrape.value('cloudai_partitions_held'), ALL_PARTITIONS.length);
+      assert.is(scrape.value('cloudai_scheduler_leader'), 1);
+      assert.is(scrape.value('cloudai_events_fenced_total'), 0);
       assert.is(scrape.value('cloudai_alerts_published_total{alert="worker-inactive"}'), 1);
       assert.ok(scrape.samples.has('cloudai_projector_lag_events{stream="WORKER_EVENTS"}'));
       assert.ok(scrape.samples.has('cloudai_projector_lag_events{stream="TASKS"}'));
@@ -101,8 +107,14 @@ test('cloudai serve --metrics-port: Prometheus metrics and /healthz, scraped ove
         nats: string;
         projector: { lag: number; streams: Array<{ stream: string; lastSeq: number; applied: number }> };
         problems: string[];
+        roles: { controlPlaneId: string; partitions: number[]; scheduler: boolean } | null;
       };
       assert.is(report.ok, true);
+      assert.equal(report.roles, {
+        controlPlaneId: controlPlaneIdOf(cluster.env().CLOUDAI_DATA_DIR as string),
+        partitions: [...ALL_PARTITIONS],
+        scheduler: true,
+      });
       assert.is(report.nats, 'connected');
       assert.equal(report.problems, []);
       const workerStream = report.projector.streams.find((stream) => stream.stream === 'WORKER_EVENTS');
