@@ -73,6 +73,24 @@ test('`cloudai up --ha`: three servers, three control planes; a killed serve and
     );
     await waitFor(() => allActive(2), 10_000, 'three active workers in control plane 2');
 
+    // A command given the dead server first moves on to a live one; the status shows the cluster.
+    const deadFirst = [urls[1], urls[0], urls[2]].join(',');
+    const status = await runCli(['cluster', 'status', '--json'], { ...env, NATS_URL: deadFirst });
+    assert.is(status.code, 0, status.stderr);
+    const cluster = JSON.parse(status.stdout) as {
+      controlPlanes: Array<{ partitions: unknown[] }>;
+      streams: Array<{ stream: string; replicas: number }>;
+    };
+    assert.equal(cluster.streams.map(({ stream, replicas }) => [stream, replicas]).sort(), [
+      ['TASKS', 3],
+      ['TASK_LOGS', 3],
+      ['WORKER_EVENTS', 3],
+    ]);
+    assert.ok(
+      cluster.controlPlanes.filter(({ partitions }) => partitions.length > 0).length >= 2,
+      status.stdout,
+    );
+
     await assertStopsCleanly(started, 'SIGINT');
   } finally {
     started?.kill();
