@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
 import { WORKER_PARTITIONS } from '../streams/contracts/partitions.js';
+import { CLUSTER_SIZE } from '../streams/nats/nats-cluster.js';
 import { HeartbeatLoad } from './load/heartbeat-load-client.js';
 import { BENCH_WORKER_PREFIX } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
@@ -17,7 +18,6 @@ import { atTargetScale, TARGETS } from './targets.js';
 
 /** Set to a folder to have the first control plane of the cluster run with `--cpu-prof` into it. */
 const CPU_PROFILE_ENV = 'CLOUDAI_BENCH_SERVE_CPU_PROF';
-const CLUSTER_SIZE = 3;
 /** The scale the issue asks the arithmetic for. */
 const PROJECTED_WORKERS = 1_000_000;
 const PROJECTED_CONTROL_PLANES = 10;
@@ -114,14 +114,14 @@ async function runScaleOut(
   await server.stop();
 
   filledAt = Date.now();
-  const cluster = await startBenchNatsCluster(resources, CLUSTER_SIZE);
+  const cluster = await startBenchNatsCluster(resources);
   progress(`${CLUSTER_SIZE}-server cluster ready in ${Date.now() - filledAt} ms`);
   const scaled = await runPhase(resources, progress, {
     ...common,
     label: `two serves, ${params.workers} workers, ${CLUSTER_SIZE}-server cluster`,
     serveUrls: [cluster.urls[0] as string, cluster.urls[1] as string],
     loadUrl: cluster.urls[2] as string,
-    serverPids: cluster.servers.map((member) => member.pid),
+    serverPids: cluster.members.map((member) => member.pid),
     dataDirs: clusterDirs,
     workers: params.workers,
     cpuProfileDir: process.env[CPU_PROFILE_ENV] || undefined,
