@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { DEFAULT_CONFIG } from '../cli/config.js';
+import { controlPlaneIdOf } from '../control-plane/control-plane-id.js';
 import { partitionOf, WORKER_PARTITIONS } from '../streams/contracts/partitions.js';
 import { HEARTBEAT_PREFIX } from '../streams/contracts/subjects.js';
 import type { WorkerStreamEvent } from '../streams/contracts/worker-events.js';
@@ -127,9 +126,7 @@ async function runFailover(
     });
   const serves = await Promise.all([startServe(0), startServe(1)]);
   const everyServe = [...serves];
-  const idOf = (index: number) =>
-    readFileSync(join(dataDirs[index] as string, 'control-plane-id'), 'utf8').trim();
-  const ids = [idOf(0), idOf(1)];
+  const ids = dataDirs.map((dataDir) => controlPlaneIdOf(dataDir));
   const leases = await LeaseObserver.start(observerConnection, 30_000);
   const balanced = () =>
     leases.partitions.size === WORKER_PARTITIONS &&

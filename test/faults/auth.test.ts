@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -7,6 +6,7 @@ import { createUser } from '@nats-io/nkeys';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { credentialsDir, embeddedServerDir } from '../../cli/config.js';
+import { controlPlaneIdOf } from '../../control-plane/control-plane-id.js';
 import { decodeLeaseRecord, LEASE_BUCKET } from '../../control-plane/leases/lease-bucket.js';
 import { encodeHeartbeat } from '../../streams/contracts/heartbeat.js';
 import { partitionOf } from '../../streams/contracts/partitions.js';
@@ -219,7 +219,7 @@ test('authorization: only the control plane writes the lease bucket; the CLI rea
     ...TIMING,
   });
   try {
-    const controlPlaneId = readFileSync(join(dataDir.path, 'control-plane-id'), 'utf8').trim();
+    const controlPlaneId = controlPlaneIdOf(dataDir.path);
     const intruder = encodeJson({ holder: 'intruder', epoch: 1, acquiredAt: Date.now() });
 
     // The CLI reads the bucket: its keys, and the record of each lease.
