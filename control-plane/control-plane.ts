@@ -359,7 +359,8 @@ export class ControlPlane {
             waitForStreamEnd(jsm, WORKER_EVENTS_STREAM, [(seq) => projector.waitForPosition(seq)]),
             waitForStreamEnd(jsm, TASKS_STREAM, [(seq) => taskProjector.waitForPosition(seq)]),
           ]);
-          // One snapshot at positions N: the scheduler follows both streams from N + 1.
+          // One snapshot at positions N, and the worker projector's batches from N + 1 told to the
+          // scheduler from the same tick on (it starts following TASKS after N itself).
           const snapshot = readModel.snapshot((view) => ({
             // The scheduler needs no uptime records, and a large fleet has many.
             workers: view.listWorkers({ uptime: false }),
@@ -367,11 +368,11 @@ export class ControlPlane {
             disruption: view.disruption(),
             workerPosition: view.position(WORKER_EVENTS_STREAM),
             taskPosition: view.position(TASKS_STREAM),
-            partitionEpochs: view.partitionEpochs(),
             schedulerEpoch: view.schedulerEpoch(),
           }));
           return SchedulerService.start({
             nc,
+            workerEvents: projector,
             logger: loggerFor('scheduler'),
             snapshot,
             identity: readModel.path,

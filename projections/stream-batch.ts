@@ -39,18 +39,20 @@ export function forEachNewEvent<Event>(
   const { apply, onInvalid, counts } = handlers;
   let reached = position;
   for (const msg of messages) {
-    if (msg.seq <= reached) {
+    // Read once: a JetStream message parses its reply subject at every read of `seq`.
+    const streamSeq = msg.seq;
+    if (streamSeq <= reached) {
       if (counts) counts.duplicates++;
       continue;
     }
-    reached = msg.seq;
+    reached = streamSeq;
     const decoded = decode(msg.data);
     if (!decoded.ok) {
       if (counts) counts.invalid++;
-      onInvalid?.(msg.seq, decoded.detail);
+      onInvalid?.(streamSeq, decoded.detail);
       continue;
     }
-    apply(decoded.value, msg.seq);
+    apply(decoded.value, streamSeq);
   }
   return reached;
 }

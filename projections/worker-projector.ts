@@ -3,6 +3,7 @@ import { WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
 import {
   decodeWorkerStreamEntry,
   isDisruptionEvent,
+  type WorkerStreamEntry,
   type WorkerStreamEvent,
 } from '../streams/contracts/worker-events.js';
 import { evolveDisruption, evolveDisruptionOnTakeover } from './disruption-document.js';
@@ -71,7 +72,21 @@ export function startWorkerProjector(options: ProjectorOptions): Promise<WorkerP
   return ProjectorRunner.start(options, new WorkerProjection());
 }
 
-export interface WorkerBatchResult {
+/** An entry of WORKER_EVENTS a batch applied (an event or a PartitionTaken marker), with its stream sequence. */
+export interface AppliedWorkerEntry {
+  streamSeq: number;
+  entry: WorkerStreamEntry;
+}
+
+/** What a reader that keeps its own fold of WORKER_EVENTS (the scheduler) needs of each batch. */
+export interface AppliedWorkerBatch {
+  /** Everything the batch applied, in stream order; fenced and invalid events are left out. */
+  entries: AppliedWorkerEntry[];
+  /** The stream position the batch reached (past any skipped event). */
+  position: number;
+}
+
+export interface WorkerBatchResult extends AppliedWorkerBatch {
   applied: number;
   duplicates: number;
   invalid: number;
@@ -110,6 +125,8 @@ export async function applyWorkerEventBatch(
       unappliedSamples: [],
       events: [],
       changedWorkers: [],
+      entries: [],
+      position: 0,
     };
     const touched = new Map<string, WorkerDocument>();
     // Each document as stored before this batch, read once: with a sample per heartbeat, extra
@@ -140,11 +157,12 @@ export async function applyWorkerEventBatch(
       {
         counts: result,
         onInvalid: options.onInvalid,
-        apply: (event) => {
+        apply: (event, streamSeq) => {
           if (event.type === 'PartitionTaken') {
             fence.take(event);
             disruption = evolveDisruptionOnTakeover(disruption, event);
             marked = true;
+            result.entries.push({ streamSeq, entry: event });
             return;
           }
           if (!fence.admits(event)) {
@@ -155,6 +173,7 @@ export async function applyWorkerEventBatch(
           if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
           else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
           result.events.push(event);
+          result.entries.push({ streamSeq, entry: event });
           result.applied++;
         },
       },
@@ -177,6 +196,7 @@ export async function applyWorkerEventBatch(
       result.changedWorkers.push(written);
     }
     readModel.setPosition(WORKER_EVENTS_STREAM, position);
+    result.position = position;
     readModel.countApplied(WORKER_EVENTS_STREAM, result.applied);
     return result;
   });

@@ -13,7 +13,6 @@ import {
   whyIgnored,
 } from '../projections/task-document.js';
 import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
-import type { PartitionEpochs } from '../projections/writer-fence.js';
 import type { TaskEvent, TaskStatus } from '../streams/contracts/task-events.js';
 import type { DisruptionEvent, PartitionTaken, WorkerEvent } from '../streams/contracts/worker-events.js';
 
@@ -25,8 +24,6 @@ export interface ClusterSnapshot {
   disruption: DisruptionDocument;
   workerPosition: number;
   taskPosition: number;
-  /** The partitions' epochs at `workerPosition` (see WriterFence); none before several control planes. */
-  partitionEpochs?: PartitionEpochs;
   /** The scheduler epoch at `taskPosition`; none before several control planes. */
   schedulerEpoch?: number;
 }

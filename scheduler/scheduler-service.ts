@@ -5,9 +5,10 @@ import { addResources, requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
-import { DecisionFence, WriterFence } from '../projections/writer-fence.js';
+import type { AppliedWorkerBatch } from '../projections/worker-projector.js';
+import { DecisionFence } from '../projections/writer-fence.js';
 import type { Heartbeat } from '../streams/contracts/heartbeat.js';
-import { TASKS_STREAM, taskStopSubject, WORKER_EVENTS_STREAM } from '../streams/contracts/subjects.js';
+import { TASKS_STREAM, taskStopSubject } from '../streams/contracts/subjects.js';
 import {
   type CancelReply,
   decodeTaskStreamEntry,
@@ -16,7 +17,7 @@ import {
   type StopRequest,
   type TaskLost,
 } from '../streams/contracts/task-events.js';
-import { decodeWorkerStreamEntry, isDisruptionEvent } from '../streams/contracts/worker-events.js';
+import { isDisruptionEvent } from '../streams/contracts/worker-events.js';
 import { StreamFollower } from '../streams/nats/stream-follower.js';
 import { type Clock, MONOTONIC_CLOCK, wallNow } from '../streams/util/clock.js';
 import { encodeJson } from '../streams/util/json-codec.js';
@@ -32,14 +33,25 @@ import { emptyQueueMemory, PlacementWorkers, planPass } from './placement.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
 import { TaskRequests } from './task-requests.js';
 
+/**
+ * WORKER_EVENTS as this process's read model applies them (the worker projector): the scheduler
+ * folds the same events, after the same fence, without decoding the stream a second time.
+ */
+export interface WorkerEventFeed {
+  /** Calls `listener` with each batch once it is committed; returns the unsubscribe. */
+  onApplied(listener: (batch: AppliedWorkerBatch) => void): () => void;
+}
+
 export interface SchedulerOptions {
   nc: NatsConnection;
+  /** Must be subscribed to in the same tick as `snapshot` is read, so no batch falls between. */
+  workerEvents: WorkerEventFeed;
   /** With several control planes: the scheduler lease's epoch, undefined once lost (see DecisionPublisher). */
   leaseEpoch?: () => number | undefined;
   logger: Logger;
-  /** The read model at positions N; the scheduler follows both streams from N + 1. */
+  /** The read model at positions N; the scheduler applies both streams from N + 1. */
   snapshot: ClusterSnapshot;
-  /** Names the scheduler's durable consumers (the read model's path: one scheduler per data dir). */
+  /** Names the scheduler's durable consumer of TASKS (the read model's path: one scheduler per data dir). */
   identity: string;
   policy: PlacementPolicy;
   /** How long a worker's agent has to acknowledge an assignment. */
@@ -70,8 +82,9 @@ export interface SchedulerStats {
 }
 
 /**
- * The scheduler: follows WORKER_EVENTS and TASKS into its memory, places queued tasks whenever
- * something changes that could let them fit, and offers the assignments to the workers' agents.
+ * The scheduler: folds WORKER_EVENTS (as the read model applies them) and TASKS into its memory,
+ * places queued tasks whenever something changes that could let them fit, and offers the
+ * assignments to the workers' agents.
  * Its parts: the request API (`TaskRequests`), the offers to agents (`AssignmentOffers`), the
  * lost-task watch (`LostTaskWatch`), the holds of disruption mode (`DisruptionHolds`) and the
  * only writer of TASKS (`DecisionPublisher`).
@@ -82,8 +95,6 @@ export class SchedulerService {
   private ignoredEvents = 0;
   private invalidEvents = 0;
   private readonly state: ClusterState;
-  /** Skips late worker events of a previous partition holder, as the read model does. */
-  private readonly fence: WriterFence;
   /** Skips late decisions of a previous scheduler, as the read model does. */
   private readonly decisionFence: DecisionFence;
   private readonly decisions: DecisionPublisher;
@@ -102,6 +113,7 @@ export class SchedulerService {
   private readonly containerWorkers = new Set<string>();
   private readonly workerPositionWaiters = new PositionWaiters();
   private readonly followers: StreamFollower[] = [];
+  private readonly stopFeed: () => void;
   private readonly log: RateLimitedLog;
   private readonly now: () => number;
   private passScheduled = false;
@@ -113,7 +125,6 @@ export class SchedulerService {
     const now = () => wallNow(clock);
     this.now = now;
     this.state = new ClusterState(options.snapshot);
-    this.fence = new WriterFence(options.snapshot.partitionEpochs);
     this.decisionFence = new DecisionFence(options.snapshot.schedulerEpoch);
     this.log = new RateLimitedLog(logger);
     this.decisions = new DecisionPublisher({
@@ -158,14 +169,14 @@ export class SchedulerService {
       // Compared with heartbeats' receive times, which are monotonic.
       now: () => clock.now(),
     });
+    this.stopFeed = options.workerEvents.onApplied((batch) => {
+      if (!this.closed) this.applyWorkerBatch(batch);
+    });
   }
 
   static async start(options: SchedulerOptions): Promise<SchedulerService> {
     const scheduler = new SchedulerService(options);
     try {
-      await scheduler.follow(WORKER_EVENTS_STREAM, options.snapshot.workerPosition, (messages) =>
-        scheduler.applyWorkerMessages(messages),
-      );
       await scheduler.follow(TASKS_STREAM, options.snapshot.taskPosition, (messages) =>
         scheduler.applyTaskMessages(messages),
       );
@@ -227,6 +238,7 @@ export class SchedulerService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopFeed();
     await this.requests.stopServing();
     for (const follower of this.followers) await follower.close();
     this.exclusions.clear();
@@ -253,41 +265,34 @@ export class SchedulerService {
     this.followers.push(follower);
   }
 
-  private applyWorkerMessages(messages: JsMsg[]): void {
+  private applyWorkerBatch(batch: AppliedWorkerBatch): void {
     let changed = false;
     let disruptionEnded = false;
-    this.state.workerPosition = forEachNewEvent(
-      messages,
-      this.state.workerPosition,
-      decodeWorkerStreamEntry,
-      {
-        onInvalid: (streamSeq, detail) => this.reportInvalid(WORKER_EVENTS_STREAM, streamSeq, detail),
-        apply: (event, streamSeq) => {
-          this.state.workerPosition = streamSeq;
-          if (event.type === 'PartitionTaken') {
-            this.fence.take(event);
-            disruptionEnded = this.holds.noteChange(this.state.applyPartitionTaken(event)) || disruptionEnded;
-            return;
-          }
-          // The read model skips the same events: both decide from the same fold.
-          if (!this.fence.admits(event)) return;
-          if (isDisruptionEvent(event)) {
-            const change = this.state.applyDisruptionEvent(event);
-            if (change) disruptionEnded = this.holds.noteChange(change) || disruptionEnded;
-            return;
-          }
-          const change = this.state.applyWorkerEvent(event);
-          if (!change) return;
-          changed = true;
-          const { after } = change;
-          if (event.type === 'WorkerDrained' && event.endedBy === 'deadline')
-            this.stopDrainedTasks(after.workerId);
-          this.lostTasks.workerChanged(after);
-          // Back, recovered, uncordoned or resized: whatever it refused before may work now.
-          if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
-        },
-      },
-    );
+    for (const { streamSeq, entry: event } of batch.entries) {
+      // A batch committed before the snapshot was read, told after it: the snapshot has it.
+      if (streamSeq <= this.state.workerPosition) continue;
+      this.state.workerPosition = streamSeq;
+      if (event.type === 'PartitionTaken') {
+        disruptionEnded = this.holds.noteChange(this.state.applyPartitionTaken(event)) || disruptionEnded;
+        continue;
+      }
+      if (isDisruptionEvent(event)) {
+        const change = this.state.applyDisruptionEvent(event);
+        if (change) disruptionEnded = this.holds.noteChange(change) || disruptionEnded;
+        continue;
+      }
+      const change = this.state.applyWorkerEvent(event);
+      if (!change) continue;
+      changed = true;
+      const { after } = change;
+      if (event.type === 'WorkerDrained' && event.endedBy === 'deadline')
+        this.stopDrainedTasks(after.workerId);
+      this.lostTasks.workerChanged(after);
+      // Back, recovered, uncordoned or resized: whatever it refused before may work now.
+      if (isSchedulable(after)) this.exclusions.liftWorker(after.workerId);
+    }
+    // Fenced and invalid events move the position too.
+    this.state.workerPosition = Math.max(this.state.workerPosition, batch.position);
     // Decided once the whole batch is applied, so that the workers the mode held (and that turn
     // inactive right after it ends) are seen as they are now.
     if (disruptionEnded && !this.state.disruption.active) this.judgeHeldAgain();
