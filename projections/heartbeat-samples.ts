@@ -71,6 +71,17 @@ export class HeartbeatSampleBuffer {
     if (slot) slot.parked = true;
   }
 
+  /**
+   * The worker's document is being written (its first event is applied): its parked sample,
+   * now to be written with it, or undefined when none is parked.
+   */
+  unpark(workerId: string): WorkerHeartbeatSample | undefined {
+    const slot = this.slots.get(workerId);
+    if (!slot?.parked) return undefined;
+    slot.parked = false;
+    return slot;
+  }
+
   /** The worker's document exists now (an event of it was applied): its parked sample is queued again. */
   release(workerId: string): void {
     const slot = this.slots.get(workerId);

@@ -219,6 +219,12 @@ export class ReadModel {
     return valuesOf(this.tasks);
   }
 
+  /** Whether any task is assigned to or running on any worker; inside `write`, includes its changes. */
+  holdsAnyTask(): boolean {
+    for (const _ of this.workerTasks.getKeys({ limit: 1 })) return true;
+    return false;
+  }
+
   /** What the tasks assigned to or running on a worker hold there; inside `write`, includes its changes. */
   allocationOf(workerId: string): WorkerAllocation {
     const taskIds: string[] = [];

@@ -57,6 +57,7 @@ export class WorkerProjection implements Projection<ProjectionStats> {
   ): Promise<WorkerBatchResult> {
     const result = await applyWorkerEventBatch(readModel, messages, {
       samples: this.samples.take(MAX_SAMPLES_PER_BATCH),
+      parkedSample: (workerId) => this.samples.unpark(workerId),
       onInvalid,
     });
     // A heartbeat of a worker whose registration is not applied yet waits for it.
@@ -111,6 +112,11 @@ export async function applyWorkerEventBatch(
   messages: readonly StreamMessage[],
   options: {
     samples?: Iterable<WorkerHeartbeatSample>;
+    /**
+     * A sample that waited for its worker's first event, written with the document that event
+     * creates (a registration burst would otherwise write each new document twice).
+     */
+    parkedSample?: (workerId: string) => WorkerHeartbeatSample | undefined;
     onInvalid?: InvalidEventHandler;
     /** Told of each event not applied because a newer holder had taken its partition. */
     onFenced?: (event: WorkerStreamEvent) => void;
@@ -185,11 +191,21 @@ export async function applyWorkerEventBatch(
       if (document) touched.set(sample.workerId, applyHeartbeatSample(document, sample));
       else result.unappliedSamples.push(sample.workerId);
     }
+    if (options.parkedSample) {
+      for (const [workerId, document] of touched) {
+        if (storedDocument(workerId) !== undefined) continue;
+        const sample = options.parkedSample(workerId);
+        if (sample) touched.set(workerId, applyHeartbeatSample(document, sample));
+      }
+    }
+    // Looked up once: a registration burst brings thousands of new documents per batch.
+    let holdsAnyTask: boolean | undefined;
     for (const document of touched.values()) {
       // A document stored before this batch carries its allocation already. A new one takes what
       // the task projection recorded: two streams, so a worker's tasks may come before its first event.
+      holdsAnyTask ??= readModel.holdsAnyTask();
       const written =
-        storedDocument(document.workerId) !== undefined
+        storedDocument(document.workerId) !== undefined || !holdsAnyTask
           ? document
           : { ...document, ...readModel.allocationOf(document.workerId) };
       readModel.putWorker(written);

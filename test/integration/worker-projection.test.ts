@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NO_DISRUPTION } from '../../projections/disruption-document.js';
 import { ReadModel } from '../../projections/read-model.js';
-import { applyWorkerEventBatch } from '../../projections/worker-projector.js';
+import { applyWorkerEventBatch, WorkerProjection } from '../../projections/worker-projector.js';
 import { WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
 import type { WorkerStreamEvent } from '../../streams/contracts/worker-events.js';
 import { makeTempDir } from '../support/nats.js';
@@ -112,6 +112,50 @@ test('disruption events set the fleet-wide document, not a worker’s; each is c
       downSince: null,
       recentDowntimes: [{ from: 30 * MINUTE, to: 40 * MINUTE }],
     });
+  });
+});
+
+test('a heartbeat heard before its worker’s first event is written with the document that event creates', async () => {
+  await withReadModel(async (readModel) => {
+    const projection = new WorkerProjection();
+    const ignoreInvalid = () => {};
+    projection.recordHeartbeat('kim', 5_000, { cpu: 0.5, memory: 0.25, storage: 0, gpu: 0 });
+    // No document yet: the sample waits for the worker's first event.
+    const early = await projection.applyBatch(readModel, [], ignoreInvalid);
+    assert.equal(early.unappliedSamples, ['kim']);
+    assert.is(readModel.getWorker('kim'), undefined);
+    assert.is(projection.waitingInput.isWaiting(), false);
+
+    const registration = await projection.applyBatch(
+      readModel,
+      streamMessagesOf(workerHistory('kim', [['registered', 1_000]])),
+      ignoreInvalid,
+    );
+    assert.equal(
+      registration.changedWorkers.map((worker) => [
+        worker.workerId,
+        worker.lastHeartbeatAt,
+        worker.usage.cpu,
+      ]),
+      [['kim', 5_000, 0.5]],
+    );
+    assert.equal(
+      registration.entries.map((applied) => applied.streamSeq),
+      [1],
+    );
+    assert.is(registration.position, 1);
+    const stored = readModel.getWorker('kim');
+    assert.is(stored?.status, 'active');
+    assert.is(stored?.lastHeartbeatAt, 5_000);
+    assert.is(stored?.usage.memory, 0.25);
+    // Written once: nothing is left queued for a second write of the same sample.
+    assert.is(projection.waitingInput.isWaiting(), false);
+    projection.recordHeartbeat('kim', 10_000, { cpu: 0.75, memory: 0.25, storage: 0, gpu: 0 });
+    const later = await projection.applyBatch(readModel, [], ignoreInvalid);
+    assert.equal(
+      later.changedWorkers.map((worker) => [worker.lastHeartbeatAt, worker.usage.cpu]),
+      [[10_000, 0.75]],
+    );
   });
 });
 

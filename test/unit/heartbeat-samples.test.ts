@@ -46,6 +46,29 @@ test('a heartbeat after take is queued for the next batch; a parked worker waits
   );
 });
 
+test('unpark hands over a parked sample to be written with its worker’s first document, once', () => {
+  const buffer = new HeartbeatSampleBuffer();
+  buffer.record('kim', 1, usage(0.1));
+  buffer.take();
+  buffer.park('kim');
+  buffer.record('kim', 2, usage(0.2));
+  assert.is(buffer.waiting, 0);
+  assert.is(buffer.unpark('nobody'), undefined);
+  const sample = buffer.unpark('kim');
+  assert.equal([sample?.workerId, sample?.receivedAt, sample?.usage.cpu], ['kim', 2, 0.2]);
+  // Not queued again: the batch that unparked it writes it.
+  assert.is(buffer.waiting, 0);
+  assert.is(buffer.unpark('kim'), undefined);
+  buffer.release('kim');
+  assert.is(buffer.waiting, 0);
+  // Unparked: the next heartbeat is queued as any other.
+  buffer.record('kim', 3, usage(0.3));
+  assert.equal(
+    buffer.take().map((taken) => [taken.workerId, taken.receivedAt]),
+    [['kim', 3]],
+  );
+});
+
 test('take(max) hands over the oldest waiting samples; the rest wait for the next take', () => {
   const buffer = new HeartbeatSampleBuffer();
   for (const [index, workerId] of ['a', 'b', 'c', 'd', 'e'].entries())
