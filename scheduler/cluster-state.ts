@@ -12,7 +12,7 @@ import {
   type TaskDocument,
   whyIgnored,
 } from '../projections/task-document.js';
-import { evolveWorker, type WorkerDocument } from '../projections/worker-document.js';
+import { evolveWorkerStatus, type WorkerDocument } from '../projections/worker-document.js';
 import type { TaskEvent, TaskStatus } from '../streams/contracts/task-events.js';
 import type { DisruptionEvent, PartitionTaken, WorkerEvent } from '../streams/contracts/worker-events.js';
 
@@ -74,7 +74,7 @@ export class ClusterState {
    */
   applyWorkerEvent(event: WorkerEvent): WorkerChange | undefined {
     const before = this.workers.get(event.workerId);
-    const after = evolveWorker(before, event);
+    const after = evolveWorkerStatus(before, event);
     if (after === before) return undefined;
     this.workers.set(event.workerId, after);
     this.changedWorkers.add(event.workerId);
