@@ -24,8 +24,12 @@ const HEARTBEAT_FLUSH_MS = 250;
 /**
  * Most heartbeat samples one transaction writes; more waiting are written by the batches that
  * follow at once. A whole fleet's samples in one transaction held the event loop for seconds.
+ * Events come first: a batch writes that many documents less the events it applies, and at
+ * least MIN_SAMPLES_PER_BATCH, so that a registration burst is not slowed by rewriting "last
+ * seen" (a worker's sample that waits is overwritten by its next heartbeat, not written twice).
  */
 const MAX_SAMPLES_PER_BATCH = 2_000;
+const MIN_SAMPLES_PER_BATCH = 200;
 
 /**
  * WORKER_EVENTS folded into the worker documents, together with the latest heartbeat sample
@@ -56,7 +60,7 @@ export class WorkerProjection implements Projection<ProjectionStats> {
     onInvalid: InvalidEventHandler,
   ): Promise<WorkerBatchResult> {
     const result = await applyWorkerEventBatch(readModel, messages, {
-      samples: this.samples.take(MAX_SAMPLES_PER_BATCH),
+      samples: this.samples.take(Math.max(MIN_SAMPLES_PER_BATCH, MAX_SAMPLES_PER_BATCH - messages.length)),
       parkedSample: (workerId) => this.samples.unpark(workerId),
       onInvalid,
     });

@@ -159,6 +159,35 @@ test('a heartbeat heard before its worker’s first event is written with the do
   });
 });
 
+test('events come first: a batch with many events writes fewer heartbeat samples, never none', async () => {
+  await withReadModel(async (readModel) => {
+    const projection = new WorkerProjection();
+    const ignoreInvalid = () => {};
+    const registrations = (prefix: string, count: number) =>
+      Array.from({ length: count }, (_, index) =>
+        workerHistory(`${prefix}-${index}`, [['registered', 1_000]]),
+      ).flat();
+    const usage = { cpu: 0.5, memory: 0, storage: 0, gpu: 0 };
+    const heard = registrations('heard', 2_000);
+    await projection.applyBatch(readModel, streamMessagesOf(heard), ignoreInvalid);
+    for (const event of heard) projection.recordHeartbeat(event.workerId, 2_000, usage);
+
+    // 1 900 events leave room for 100 samples: the floor of 200 is written all the same.
+    const newcomers = registrations('new', 1_900);
+    const busy = await projection.applyBatch(readModel, streamMessagesOf(newcomers, 2_001), ignoreInvalid);
+    assert.is(busy.applied, 1_900);
+    assert.is(busy.changedWorkers.filter((worker) => worker.workerId.startsWith('heard-')).length, 200);
+    // 1 000 events: 1 000 samples.
+    const some = registrations('more', 1_000);
+    const half = await projection.applyBatch(readModel, streamMessagesOf(some, 3_901), ignoreInvalid);
+    assert.is(half.changedWorkers.filter((worker) => worker.workerId.startsWith('heard-')).length, 1_000);
+    // No event: the rest, up to the cap.
+    const quiet = await projection.applyBatch(readModel, [], ignoreInvalid);
+    assert.is(quiet.changedWorkers.length, 800);
+    assert.is(readModel.getWorker('heard-1999')?.lastHeartbeatAt, 2_000);
+  });
+});
+
 test('a read model without disruption events reports none', async () => {
   await withReadModel(async (readModel) => {
     await applyWorkerEventBatch(readModel, streamMessagesOf(workerHistory('amy', [['registered', 0]])));
