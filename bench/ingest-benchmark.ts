@@ -156,6 +156,14 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
         },
       },
       {
+        key: 'registrationCpuMs',
+        label: 'control-plane CPU meanwhile',
+        value: warmup.cpuMs,
+        unit: 'ms',
+        baseline: { label: 'the registration, wall time', value: warmup.storedMs },
+        ratio: ratio(warmup.cpuMs, warmup.storedMs),
+      },
+      {
         key: 'eventLoopDelayP99Ms',
         label: 'event-loop delay p99 (sustained)',
         value: loopDelayDistribution(loopDelay).p99,

@@ -60,7 +60,7 @@ export async function startHeartbeatFleet(
 export interface FleetScenario extends HeartbeatFleet {
   controlPlane: ControlPlane;
   /** How long the registration burst took: every worker registered, and its event stored and applied. */
-  warmup: { registeredMs: number; storedMs: number };
+  warmup: { registeredMs: number; storedMs: number; cpuMs: number };
   /** Warnings and errors the control plane logged. */
   logCounts: LogCounts;
   /** Disconnects and slow-consumer notices of the control plane's connection, since it started. */
