@@ -2,6 +2,9 @@ import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { type LeaseTable, readLeaseBucket, readLeaseTable } from '../../control-plane/leases/lease-bucket.js';
 import { ALL_PARTITIONS } from '../../streams/contracts/partitions.js';
 import { TASK_LOGS_STREAM, TASKS_STREAM, WORKER_EVENTS_STREAM } from '../../streams/contracts/subjects.js';
+import { isTimeout, retryWhileTimingOut } from '../../streams/nats/jetstream-retry.js';
+import { createConsoleLogger } from '../../streams/util/logger.js';
+import { UserFacingError } from '../../streams/util/user-error.js';
 import { type ConfigOverrides, resolveClientConfig } from '../config.js';
 import { connectAsCli } from '../credentials.js';
 
@@ -43,13 +46,29 @@ export async function clusterStatusCommand(
 ): Promise<void> {
   const config = resolveClientConfig(overrides);
   const nc = await connectAsCli(config, 'cloudai-cluster-status');
+  // Right after a server is lost, the bucket and the streams it led answer only once their
+  // replicas have elected a new leader: a status is most wanted just then, so it waits for that.
+  const logger = createConsoleLogger('cluster');
   try {
-    const kv = await readLeaseBucket(nc);
-    const table: LeaseTable = kv ? await readLeaseTable(kv) : { members: [], leases: [] };
+    const table: LeaseTable = await retryWhileTimingOut(
+      "reading the control planes' leases",
+      async () => {
+        const kv = await readLeaseBucket(nc);
+        return kv ? await readLeaseTable(kv) : { members: [], leases: [] };
+      },
+      logger,
+    );
     const jsm = await jetstreamManager(nc);
     const streams: StreamStatus[] = [];
     for (const name of [WORKER_EVENTS_STREAM, TASKS_STREAM, TASK_LOGS_STREAM]) {
-      const info = await jsm.streams.info(name).catch(() => undefined);
+      const info = await retryWhileTimingOut(
+        `reading stream ${name}`,
+        () => jsm.streams.info(name),
+        logger,
+      ).catch((error: unknown) => {
+        if (isTimeout(error)) throw error;
+        return undefined; // not created yet
+      });
       if (info) streams.push(streamStatusOf(name, info));
     }
     const info = nc.info;
@@ -64,6 +83,12 @@ export async function clusterStatusCommand(
     );
     if (options.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
     else process.stdout.write(renderClusterStatus(status));
+  } catch (error) {
+    if (!isTimeout(error)) throw error;
+    throw new UserFacingError(
+      `JetStream did not answer in time (${(error as Error).message}): if a NATS server was just lost, ` +
+        'its streams are still electing new leaders; run `cloudai cluster status` again in a few seconds',
+    );
   } finally {
     await nc.close();
   }

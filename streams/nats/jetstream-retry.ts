@@ -6,7 +6,8 @@ import type { Logger } from '../util/logger.js';
 const RETRY_FOR_MS = 30_000;
 const RETRY_PAUSE_MS = 500;
 
-function isTimeout(error: unknown): boolean {
+/** Whether a NATS or JetStream call failed for want of an answer in time. */
+export function isTimeout(error: unknown): boolean {
   return (
     error instanceof TimeoutError ||
     (error as Error)?.cause instanceof TimeoutError ||

@@ -75,7 +75,8 @@ test('`cloudai up --ha`: three servers, three control planes; a killed serve and
 
     // A command given the dead server first moves on to a live one; the status shows the cluster.
     const deadFirst = [urls[1], urls[0], urls[2]].join(',');
-    const status = await runCli(['cluster', 'status', '--json'], { ...env, NATS_URL: deadFirst });
+    // It waits while the streams the dead server led elect new leaders (up to 30 s).
+    const status = await runCli(['cluster', 'status', '--json'], { ...env, NATS_URL: deadFirst }, 40_000);
     assert.is(status.code, 0, status.stderr);
     const cluster = JSON.parse(status.stdout) as {
       controlPlanes: Array<{ partitions: unknown[] }>;
