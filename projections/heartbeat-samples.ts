@@ -9,7 +9,7 @@ export interface WorkerHeartbeatSample extends HeartbeatSample {
 interface SampleSlot extends WorkerHeartbeatSample {
   /** In the queue of samples the next batch writes. */
   queued: boolean;
-  /** Its worker has no document yet: kept out of the queue until its first event is applied (see park). */
+  /** Its worker has no document yet: kept out of the queue until its first event is applied (see park, unpark). */
   parked: boolean;
 }
 
@@ -62,7 +62,7 @@ export class HeartbeatSampleBuffer {
   }
 
   /**
-   * Keeps a worker's sample out of the batches until `release`: its document does not exist yet.
+   * Keeps a worker's sample out of the batches until `unpark`: its document does not exist yet.
    * Looking for it in every batch cost a read per waiting worker per batch, which, with a whole
    * fleet registering at once, was most of the projector's time.
    */
@@ -80,16 +80,5 @@ export class HeartbeatSampleBuffer {
     if (!slot?.parked) return undefined;
     slot.parked = false;
     return slot;
-  }
-
-  /** The worker's document exists now (an event of it was applied): its parked sample is queued again. */
-  release(workerId: string): void {
-    const slot = this.slots.get(workerId);
-    if (!slot?.parked) return;
-    slot.parked = false;
-    if (!slot.queued) {
-      slot.queued = true;
-      this.queue.push(slot);
-    }
   }
 }

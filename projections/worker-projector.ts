@@ -64,9 +64,8 @@ export class WorkerProjection implements Projection<ProjectionStats> {
       parkedSample: (workerId) => this.samples.unpark(workerId),
       onInvalid,
     });
-    // A heartbeat of a worker whose registration is not applied yet waits for it.
+    // A heartbeat of a worker whose registration is not applied yet waits for it (`parkedSample`).
     for (const workerId of result.unappliedSamples) this.samples.park(workerId);
-    for (const event of result.events) if (!isDisruptionEvent(event)) this.samples.release(event.workerId);
     return result;
   }
 }

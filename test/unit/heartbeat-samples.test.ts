@@ -20,7 +20,7 @@ test('keeps only the newest sample of each worker, in first-heard order', () => 
   assert.equal(buffer.take(), []);
 });
 
-test('a heartbeat after take is queued for the next batch; a parked worker waits for its release', () => {
+test('a heartbeat after take is queued for the next batch; a parked worker waits until unparked', () => {
   const buffer = new HeartbeatSampleBuffer();
   buffer.record('tessa', 1, usage(0.1));
   buffer.record('kim', 1, usage(0.1));
@@ -36,9 +36,9 @@ test('a heartbeat after take is queued for the next batch; a parked worker waits
     buffer.take().map((sample) => [sample.workerId, sample.receivedAt]),
     [['tessa', 5]],
   );
-  buffer.release('kim');
-  buffer.release('kim');
-  buffer.release('nobody');
+  assert.is(buffer.unpark('kim')?.receivedAt, 6);
+  assert.is(buffer.unpark('kim'), undefined);
+  assert.is(buffer.unpark('nobody'), undefined);
   buffer.record('kim', 7, usage(0.7));
   assert.equal(
     buffer.take().map((sample) => [sample.workerId, sample.receivedAt]),
@@ -59,7 +59,6 @@ test('unpark hands over a parked sample to be written with its worker’s first 
   // Not queued again: the batch that unparked it writes it.
   assert.is(buffer.waiting, 0);
   assert.is(buffer.unpark('kim'), undefined);
-  buffer.release('kim');
   assert.is(buffer.waiting, 0);
   // Unparked: the next heartbeat is queued as any other.
   buffer.record('kim', 3, usage(0.3));
