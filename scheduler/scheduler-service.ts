@@ -112,7 +112,7 @@ export class SchedulerService {
   private readonly hostWorkers = new Set<string>();
   private readonly containerWorkers = new Set<string>();
   private readonly workerPositionWaiters = new PositionWaiters();
-  private readonly followers: StreamFollower[] = [];
+  private taskFollower: StreamFollower | undefined;
   private readonly stopFeed: () => void;
   private readonly log: RateLimitedLog;
   private readonly now: () => number;
@@ -177,9 +177,14 @@ export class SchedulerService {
   static async start(options: SchedulerOptions): Promise<SchedulerService> {
     const scheduler = new SchedulerService(options);
     try {
-      await scheduler.follow(TASKS_STREAM, options.snapshot.taskPosition, (messages) =>
-        scheduler.applyTaskMessages(messages),
-      );
+      scheduler.taskFollower = await StreamFollower.start({
+        nc: options.nc,
+        stream: TASKS_STREAM,
+        identity: `scheduler:${options.identity}`,
+        startAfter: options.snapshot.taskPosition,
+        logger: options.logger,
+        applyBatch: async (messages) => scheduler.applyTaskMessages(messages),
+      });
       scheduler.requests.serve();
     } catch (error) {
       await scheduler.close();
@@ -240,7 +245,7 @@ export class SchedulerService {
     this.closed = true;
     this.stopFeed();
     await this.requests.stopServing();
-    for (const follower of this.followers) await follower.close();
+    await this.taskFollower?.close();
     this.exclusions.clear();
     this.holds.release();
     this.requests.releaseWaiting();
@@ -248,22 +253,6 @@ export class SchedulerService {
   }
 
   // --- following the streams ---
-
-  private async follow(
-    stream: string,
-    startAfter: number,
-    apply: (messages: JsMsg[]) => void,
-  ): Promise<void> {
-    const follower = await StreamFollower.start({
-      nc: this.options.nc,
-      stream,
-      identity: `scheduler:${this.options.identity}`,
-      startAfter,
-      logger: this.options.logger,
-      applyBatch: async (messages) => apply(messages),
-    });
-    this.followers.push(follower);
-  }
 
   private applyWorkerBatch(batch: AppliedWorkerBatch): void {
     let changed = false;
