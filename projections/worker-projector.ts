@@ -90,6 +90,11 @@ export interface AppliedWorkerBatch {
   position: number;
 }
 
+/** The events a batch applied, in stream order, disruption events included (its entries but the markers). */
+export function eventsOf(batch: AppliedWorkerBatch): WorkerStreamEvent[] {
+  return batch.entries.flatMap(({ entry }) => (entry.type === 'PartitionTaken' ? [] : [entry]));
+}
+
 export interface WorkerBatchResult extends AppliedWorkerBatch {
   applied: number;
   duplicates: number;
@@ -98,8 +103,6 @@ export interface WorkerBatchResult extends AppliedWorkerBatch {
   fenced: number;
   /** Workers whose sample could not be applied: they have no document yet. */
   unappliedSamples: string[];
-  /** The events applied, in stream order, disruption events included. */
-  events: WorkerStreamEvent[];
   /** The documents the batch wrote (changed by an event or a heartbeat sample), as written. */
   changedWorkers: WorkerDocument[];
 }
@@ -132,7 +135,6 @@ export async function applyWorkerEventBatch(
       invalid: 0,
       fenced: 0,
       unappliedSamples: [],
-      events: [],
       changedWorkers: [],
       entries: [],
       position: 0,
@@ -181,7 +183,6 @@ export async function applyWorkerEventBatch(
           }
           if (isDisruptionEvent(event)) disruption = evolveDisruption(disruption, event);
           else touched.set(event.workerId, evolveWorker(beforeEvent(event.workerId), event));
-          result.events.push(event);
           result.entries.push({ streamSeq, entry: event });
           result.applied++;
         },

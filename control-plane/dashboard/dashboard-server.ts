@@ -10,7 +10,7 @@ import { bySubmission, type TaskDocument } from '../../projections/task-document
 import type { TaskBatchResult } from '../../projections/task-projector.js';
 import { workerStats } from '../../projections/uptime.js';
 import { isSchedulable, type WorkerDocument } from '../../projections/worker-document.js';
-import type { WorkerBatchResult } from '../../projections/worker-projector.js';
+import { eventsOf, type WorkerBatchResult } from '../../projections/worker-projector.js';
 import { type Alert, alertOf } from '../../streams/contracts/alerts.js';
 import type { OperatorReply } from '../../streams/contracts/operator-requests.js';
 import { DEFAULT_DRAIN_DEADLINE, parseDrainDeadline } from '../../streams/contracts/operator-requests.js';
@@ -178,25 +178,26 @@ export class DashboardServer {
     const { workerProjector, taskProjector, readModel } = this.options.sources;
     this.unsubscribe.push(
       workerProjector.onApplied((batch) => {
-        const disruption = batch.events.some(isDisruptionEvent)
-          ? readModel.disruption()
-          : this.index.disruption;
+        const events = eventsOf(batch);
+        // A PartitionTaken marker may end the mode too (see evolveDisruptionOnTakeover).
+        const disruptionMoved = events.some(isDisruptionEvent) || batch.entries.length > events.length;
+        const disruption = disruptionMoved ? readModel.disruption() : this.index.disruption;
         this.index.apply(batch.changedWorkers, disruption);
-        if (batch.events.length === 0) return;
+        if (events.length === 0) return;
         // Heartbeat samples alone change "last seen" and usage: the page refreshes those itself.
         const changedByEvents = new Set<string>();
-        for (const event of batch.events) if (!isDisruptionEvent(event)) changedByEvents.add(event.workerId);
+        for (const event of events) if (!isDisruptionEvent(event)) changedByEvents.add(event.workerId);
         const workers = batch.changedWorkers.filter((document) => changedByEvents.has(document.workerId));
         const now = Date.now();
         const message: WorkersMessage = {
           summary: this.index.summary,
           disruption,
-          events: batch.events,
+          events,
           workers: workers.map(workerRow),
           now,
         };
         this.hub.broadcast('workers', message);
-        for (const event of batch.events) {
+        for (const event of events) {
           const alert = alertOf(event, now);
           if (!alert) continue;
           this.keepAlert(alert);
