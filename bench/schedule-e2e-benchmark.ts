@@ -8,6 +8,7 @@ import {
   type TaskEvent,
 } from '../streams/contracts/task-events.js';
 import { decodeJson, encodeJson } from '../streams/util/json-codec.js';
+import { SIMULATED_CAPACITY } from './load/load-protocol.js';
 import type { Benchmark } from './registry.js';
 import { scenarioTiming, startFleetScenario } from './support/fleet-scenario.js';
 import { startBaselineProbes } from './support/latency-probes.js';
@@ -25,8 +26,16 @@ const RAW_SECONDS = { full: 5, quick: 1 };
 const CLIENT_TIMEOUT_MS = 30_000;
 /** How often the same-run probes (a JetStream publish, an LMDB commit) run during the steady phase. */
 const PROBE_EVERY_MS = 20;
-/** Small enough that a 10 000-worker fleet holds every task of a run (8 cores, 16 GB, 100 GB each). */
-const TASK_REQUEST = { image: 'bench:latest', cpu: 0.5, memoryGb: 0.5 };
+/**
+ * How many bench tasks fit one simulated worker. Agents never finish them, so the fleet must hold every
+ * task a run submits, even at the raw JetStream rate; a power of two keeps the shares exact in binary.
+ */
+const TASKS_PER_WORKER = 256;
+const TASK_REQUEST = {
+  image: 'bench:latest',
+  cpu: SIMULATED_CAPACITY.cpu / TASKS_PER_WORKER,
+  memoryGb: SIMULATED_CAPACITY.memoryGb / TASKS_PER_WORKER,
+};
 
 export const scheduleE2eBenchmark: Benchmark = {
   name: 'schedule-e2e',
@@ -181,7 +190,7 @@ async function runScheduleE2e(
     ],
     notes: [
       `${all.length} submissions (${steady.length} steady, ${sustained.length} with ${IN_FLIGHT} in flight) ` +
-        `to ${controlPlane.fleet.size} active workers`,
+        `to ${controlPlane.fleet.size} active workers, which hold ${controlPlane.fleet.size * TASKS_PER_WORKER} such tasks`,
       'the control plane, the submitting client and one subscriber answering every assignment for the ' +
         'agents share this process; the heartbeats of the fleet keep arriving throughout',
       'each submission costs the control plane two JetStream publishes (TaskSubmitted, TaskAssigned), ' +
