@@ -113,6 +113,9 @@ async function runScheduleE2e(
   const toReply = (submissions: Submission[]) =>
     distribution(submissions.flatMap((s) => (s.repliedAt === undefined ? [] : [s.repliedAt - s.sentAt])));
   const steadyLatency = toAssigned(steady);
+  const first = steady[0];
+  const firstAssignedAt = first && assigned.get(first.taskId)?.at;
+  const firstMs = first && firstAssignedAt !== undefined ? firstAssignedAt - first.sentAt : Number.NaN;
   const steadyReply = toReply(steady);
   const sustainedLatency = toAssigned(sustained);
   const all = [...steady, ...sustained];
@@ -133,6 +136,14 @@ async function runScheduleE2e(
         },
       },
       againstOneAck('p50', steadyLatency, baselines.jetStreamAck),
+      {
+        key: 'firstToAssignedMs',
+        label: 'the first of them (the first placement after the fleet registered)',
+        value: round(firstMs, 2),
+        unit: 'ms',
+        baseline: { label: 'p50 of all', value: round(steadyLatency.p50, 2) },
+        ratio: ratio(firstMs, steadyLatency.p50),
+      },
       {
         key: 'steadyEventLoopDelayP99Ms',
         label: 'event-loop delay of this process meanwhile, p99',
