@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PositionWaiters } from '../projections/position-waiters.js';
-import { addResources, requestsOf } from '../projections/resources.js';
+import { requestsOf } from '../projections/resources.js';
 import { forEachNewEvent, invalidEventMessage } from '../projections/stream-batch.js';
 import { holdingOf, type TaskDocument } from '../projections/task-document.js';
 import { isSchedulable } from '../projections/worker-document.js';
@@ -29,7 +29,8 @@ import { DisruptionHolds } from './disruption-holds.js';
 import { Exclusions } from './exclusions.js';
 import { hostTaskRule } from './host-tasks.js';
 import { LostTaskWatch } from './lost-task-watch.js';
-import { emptyQueueMemory, PlacementWorkers, planPass } from './placement.js';
+import { emptyQueueMemory, planPass } from './placement.js';
+import { PlacementView } from './placement-view.js';
 import type { PlacementPolicy, PolicyName } from './policies/policy.js';
 import { TaskRequests } from './task-requests.js';
 
@@ -107,10 +108,7 @@ export class SchedulerService {
   private readonly exclusions: Exclusions;
   private readonly memory = emptyQueueMemory();
   /** The workers as placement sees them, kept between passes and told only of changes. */
-  private readonly placementWorkers = new PlacementWorkers();
-  /** The schedulable workers by runtime, for the host-task rule (workers that name none are not judged). */
-  private readonly hostWorkers = new Set<string>();
-  private readonly containerWorkers = new Set<string>();
+  private readonly placementView: PlacementView;
   private readonly workerPositionWaiters = new PositionWaiters();
   private taskFollower: StreamFollower | undefined;
   private readonly stopFeed: () => void;
@@ -145,6 +143,7 @@ export class SchedulerService {
       now,
       onLost: (report) => this.requeueLost(report),
     });
+    this.placementView = new PlacementView({ state: this.state, pending: this.decisions.pending });
     this.holds = new DisruptionHolds(logger);
     this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
     this.offers = new AssignmentOffers({
@@ -191,6 +190,8 @@ export class SchedulerService {
       throw error;
     }
     for (const task of scheduler.state.placedTasks()) scheduler.lostTasks.reconcile(task);
+    // The snapshot's workers are all new to placement.
+    scheduler.placementView.workersChanged();
     scheduler.requestPass();
     return scheduler;
   }
@@ -244,6 +245,7 @@ export class SchedulerService {
     if (this.closed) return;
     this.closed = true;
     this.stopFeed();
+    this.placementView.close();
     await this.requests.stopServing();
     await this.taskFollower?.close();
     this.exclusions.clear();
@@ -285,7 +287,10 @@ export class SchedulerService {
     // Decided once the whole batch is applied, so that the workers the mode held (and that turn
     // inactive right after it ends) are seen as they are now.
     if (disruptionEnded && !this.state.disruption.active) this.judgeHeldAgain();
-    if (changed) this.requestPass();
+    if (changed) {
+      this.placementView.workersChanged();
+      this.requestPass();
+    }
     this.workerPositionWaiters.reached(this.state.workerPosition);
   }
 
@@ -366,18 +371,19 @@ export class SchedulerService {
     const { pending } = this.decisions;
     const queue = this.state.queued().filter((task) => !pending.isPending(task.taskId));
     if (queue.length === 0) return;
-    this.updatePlacementWorkers();
+    const view = this.placementView;
+    view.update();
     const hostTasks = hostTaskRule({
       queue,
-      hostWorkers: this.hostWorkers,
-      containerWorkers: this.containerWorkers,
-      schedulableCount: this.placementWorkers.schedulableCount,
+      hostWorkers: view.hostWorkers,
+      containerWorkers: view.containerWorkers,
+      schedulableCount: view.workers.schedulableCount,
       allowHostTasks: this.options.allowHostTasks ?? false,
       excludedWorkers: (taskId) => this.exclusions.workersExcludedFor(taskId),
     });
     const decisions = planPass({
       queue,
-      workers: this.placementWorkers,
+      workers: view.workers,
       excludedWorkers: hostTasks.excludedWorkers,
       policy: this.options.policy,
       now: this.now(),
@@ -390,32 +396,6 @@ export class SchedulerService {
         this.waitReasons.set(decision.task.taskId, reason);
         this.requests.resolveOutcome(decision.task.taskId, { kind: 'queued', reason });
       } else this.publishAssignment(decision.task, decision.workerId, decision.policy);
-    }
-  }
-
-  /** Tells placement of the workers whose document, holdings or pending reservations changed. */
-  private updatePlacementWorkers(): void {
-    const { pending } = this.decisions;
-    const changed = this.state.takeChangedWorkers();
-    for (const workerId of pending.takeChangedWorkers()) changed.add(workerId);
-    for (const workerId of changed) {
-      const worker = this.state.workers.get(workerId);
-      this.hostWorkers.delete(workerId);
-      this.containerWorkers.delete(workerId);
-      if (!worker) continue;
-      const { runtime } = worker.capacity;
-      if (runtime !== undefined && isSchedulable(worker)) {
-        (runtime === 'process' ? this.hostWorkers : this.containerWorkers).add(workerId);
-      }
-      this.placementWorkers.upsert({
-        workerId,
-        status: worker.status,
-        flapping: worker.flapping,
-        cordoned: worker.cordoned,
-        drain: worker.drain ?? null,
-        capacity: worker.capacity,
-        allocated: addResources(this.state.allocatedOn(workerId), pending.reservedOn(workerId)),
-      });
     }
   }
 
