@@ -199,6 +199,9 @@ export class ControlPlane {
     let metricsServer: MetricsServer | undefined;
     let leaseConnection: NatsConnection | undefined;
     let eventConnection: NatsConnection | undefined;
+    // What has started so far, to stop (last first) if a later step fails: a failed start leaves
+    // nothing running, so a program that embeds the control plane can report the error and exit.
+    const startedParts: Array<{ name: string; stop: () => unknown }> = [];
     const alerts = new AlertPublisher({
       nc,
       logger: loggerFor('alerts'),
@@ -245,11 +248,13 @@ export class ControlPlane {
         logger,
       );
       const readModel = ReadModel.open({ dataDir: config.dataDir });
+      startedParts.push({ name: 'read model', stop: () => readModel.close() });
       const projector = await retryWhileTimingOut(
         'following WORKER_EVENTS',
         () => startWorkerProjector({ nc, readModel, logger: loggerFor('projector') }),
         logger,
       );
+      startedParts.push({ name: 'worker projector', stop: () => projector.close() });
       // The drains follow what the task projection moves; they are set up once the fleet is.
       let drainsReady: DrainCoordinator | undefined;
       const taskProjector = await retryWhileTimingOut(
@@ -263,6 +268,7 @@ export class ControlPlane {
           }),
         logger,
       );
+      startedParts.push({ name: 'task projector', stop: () => taskProjector.close() });
 
       // The read model catches up with the streams before anything is judged or scheduled (each
       // partition and the scheduler catch up again when they are taken: others may write meanwhile).
@@ -334,6 +340,7 @@ export class ControlPlane {
             });
         },
       });
+      startedParts.push({ name: 'fleet', stop: () => fleet.stop() });
       // Each control plane continues its own disruption mode; the workers come with the partitions.
       fleet.restoreDisruption(disruptionPartOf(readModel.disruption(), controlPlaneId));
 
@@ -470,6 +477,8 @@ export class ControlPlane {
         },
       });
       const keeper = leases;
+      startedParts.push({ name: 'leases', stop: () => keeper.close() });
+      startedParts.push({ name: 'scheduler', stop: () => schedulerRole.give() });
       await retryWhileTimingOut('reading the lease bucket', () => keeper.start(), logger);
       // A lone control plane has restored every worker before it says it serves.
       await takeover.settled();
@@ -530,6 +539,13 @@ export class ControlPlane {
       });
       return controlPlane;
     } catch (error) {
+      for (const part of startedParts.reverse()) {
+        await Promise.resolve()
+          .then(part.stop)
+          .catch((stopError: Error) =>
+            logger.warn(`stopping the ${part.name} after a failed start: ${stopError.message}`),
+          );
+      }
       await metricsServer?.close();
       await alerts.close();
       await leaseConnection?.close();

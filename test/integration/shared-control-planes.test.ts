@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +12,7 @@ import {
   workerEventSubject,
 } from '../../streams/contracts/subjects.js';
 import { encodeJson } from '../../streams/util/json-codec.js';
+import { projectRoot } from '../../streams/util/project-root.js';
 import { runCli } from '../support/cli.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeTempDir, waitFor } from '../support/nats.js';
@@ -19,6 +22,8 @@ import { workersPerPartition } from '../support/workers.js';
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 const HEARTBEAT_INTERVAL_MS = 200;
 const LEASE_TTL_MS = 3_000;
+/** How long a process whose control plane failed to start may take to exit on its own. */
+const EXIT_BOUND_MS = 20_000;
 
 /** One worker in each partition, so every control plane judges some. */
 const WORKERS = workersPerPartition('w', 1);
@@ -195,6 +200,38 @@ shared(
     for (const workerId of WORKERS) {
       const reply = await nc.request(WORKER_UNCORDON_SUBJECT, encodeJson({ workerId }), { timeout: 10_000 });
       assert.equal(JSON.parse(new TextDecoder().decode(reply.data)), { ok: true }, workerId);
+    }
+  },
+);
+
+shared(
+  'a control plane whose start fails leaves nothing running: its process can exit',
+  async ({ cluster }) => {
+    const dataDir = makeTempDir('failed-start');
+    const script = join(projectRoot(), 'test', 'support', 'failed-start.ts');
+    try {
+      // The lease bucket expires entries after LEASE_TTL_MS: a different TTL fails the start once the
+      // read model, the projectors and the connections are up.
+      const startedAt = Date.now();
+      const outcome = await new Promise<{ code: number | null; killed: boolean; output: string }>(
+        (resolve) => {
+          const child = execFile(
+            process.execPath,
+            ['--import', 'tsx', script, cluster.server.url, dataDir.path, String(LEASE_TTL_MS * 2)],
+            { timeout: EXIT_BOUND_MS },
+            (_error, stdout, stderr) =>
+              resolve({ code: child.exitCode, killed: child.killed, output: stdout + stderr }),
+          );
+        },
+      );
+      assert.match(outcome.output, /start failed: .*CLOUDAI_LEASE_TTL_MS/, outcome.output);
+      assert.is(outcome.killed, false, `still running ${EXIT_BOUND_MS} ms after its start failed`);
+      assert.is(outcome.code, 0, outcome.output);
+      console.log(
+        `  measured: the process with the failed start exited ${Date.now() - startedAt} ms after it was spawned`,
+      );
+    } finally {
+      dataDir.remove();
     }
   },
 );
