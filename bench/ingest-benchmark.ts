@@ -49,7 +49,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const rawPacedCpuPercent = await raw.pacedCpuPercent(load, { intervalMs, durationMs: rawPacedMs });
 
   progress('control plane: paced load');
-  const eventsStored = { WorkerInactive: 0, total: 0 };
+  const eventsStored = { WorkerInactive: 0, total: 0, byType: new Map<string, number>() };
   const { controlPlane, logCounts, disconnects, warmup, stopLoad } = await startFleetScenario(resources, {
     workers: params.workers,
     timing: { intervalMs, heartbeatTimeoutMs },
@@ -59,6 +59,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
     observers: {
       onStored: (event) => {
         eventsStored.total++;
+        eventsStored.byType.set(event.type, (eventsStored.byType.get(event.type) ?? 0) + 1);
         if (event.type === 'WorkerInactive') eventsStored.WorkerInactive++;
       },
     },
@@ -190,7 +191,8 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
         `control plane ${fleetRates.map((rate) => round(rate, 0)).join(', ')} msg/s), the first quarter of each left out ` +
         `(warm-up); floods are credit-based (≤ ${FLOOD_WINDOW} in flight), so they measure the consumer, not the server's buffers`,
       `control plane logged ${logCounts.warnings} warnings, ${logCounts.errors} errors; ` +
-        `${eventsStored.total} events stored; the simulator skipped ${pacedSkipped} beats it fell behind on`,
+        `${eventsStored.total} events stored (${[...eventsStored.byType].map(([type, count]) => `${type} ${count}`).join(', ')}); ` +
+        `the simulator skipped ${pacedSkipped} beats it fell behind on`,
     ],
   };
 }
