@@ -85,6 +85,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   await pollUntil(() => received() >= pacedSent, 5_000);
   const receivedAfterPaced = received();
   const falseInactive = eventsStored.WorkerInactive - inactiveAtStart;
+  const byTypeBeforeFloods = new Map(eventsStored.byType);
 
   const rawRates: number[] = [];
   const fleetRates: number[] = [];
@@ -191,10 +192,28 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
         `control plane ${fleetRates.map((rate) => round(rate, 0)).join(', ')} msg/s), the first quarter of each left out ` +
         `(warm-up); floods are credit-based (≤ ${FLOOD_WINDOW} in flight), so they measure the consumer, not the server's buffers`,
       `control plane logged ${logCounts.warnings} warnings, ${logCounts.errors} errors; ` +
-        `${eventsStored.total} events stored (${[...eventsStored.byType].map(([type, count]) => `${type} ${count}`).join(', ')}); ` +
+        `${eventsStored.total} events stored (${describeCounts(eventsStored.byType)}), ` +
+        `of which during the floods: ${describeCounts(countsSince(byTypeBeforeFloods, eventsStored.byType)) || 'none'}; ` +
         `the simulator skipped ${pacedSkipped} beats it fell behind on`,
     ],
   };
+}
+
+function describeCounts(counts: ReadonlyMap<string, number>): string {
+  return [...counts].map(([type, count]) => `${type} ${count}`).join(', ');
+}
+
+/** What `now` counts beyond `before`, leaving out what did not grow. */
+function countsSince(
+  before: ReadonlyMap<string, number>,
+  now: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const grown = new Map<string, number>();
+  for (const [type, count] of now) {
+    const added = count - (before.get(type) ?? 0);
+    if (added > 0) grown.set(type, added);
+  }
+  return grown;
 }
 
 /** How fast the consumer behind `processed` takes a credit-based flood, after its first quarter. */
