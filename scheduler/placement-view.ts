@@ -1,5 +1,6 @@
 import { addResources } from '../projections/resources.js';
 import { isSchedulable } from '../projections/worker-document.js';
+import type { Clock } from '../streams/util/clock.js';
 import type { ClusterState } from './cluster-state.js';
 import type { PendingDecisions } from './pending-decisions.js';
 import { PlacementWorkers } from './placement.js';
@@ -12,9 +13,13 @@ const INDEX_CHUNK = 1_000;
 export interface PlacementViewOptions {
   state: ClusterState;
   pending: PendingDecisions;
+  /** Times the quiet wait (tests: a SimulatedClock). */
+  clock: Clock;
+  /** Schedules the next chunk of indexing ahead (`setImmediate`: heartbeats get their turn between chunks). */
+  continueLater: (resume: () => void) => void;
   /** How long no worker may change before the changed ones are indexed ahead of a pass. */
   indexWhenQuietMs?: number;
-  /** Workers indexed per turn of the event loop when indexing ahead. */
+  /** Workers indexed per chunk when indexing ahead. */
   indexChunk?: number;
 }
 
@@ -22,8 +27,8 @@ export interface PlacementViewOptions {
  * The workers as a placement pass sees them: `PlacementWorkers`, and the schedulable ones by
  * runtime for the host-task rule, told only of the workers that changed. A pass brings in every
  * change first (`update`). After a burst of changes (a fleet registering) the view also indexes
- * them once the workers have been quiet a moment, a chunk per turn, so that the first submission
- * after the burst does not wait for the whole fleet to be indexed.
+ * them once the workers have been quiet a moment, a chunk at a time, so that the first
+ * submission after the burst does not wait for the whole fleet to be indexed.
  */
 export class PlacementView {
   readonly workers = new PlacementWorkers();
@@ -32,30 +37,22 @@ export class PlacementView {
   readonly containerWorkers = new Set<string>();
   /** Changed workers taken from the state and the pending decisions, not yet indexed. */
   private unindexed = new Set<string>();
-  private quietTimer: NodeJS.Timeout | undefined;
-  private chunkScheduled: NodeJS.Immediate | undefined;
-  private indexedListeners: (() => void)[] = [];
+  private readonly quietMs: number;
+  private lastChangeAt = 0;
+  private quietTimer: unknown;
+  private indexingAhead = false;
   private closed = false;
 
-  constructor(private readonly options: PlacementViewOptions) {}
-
-  /** How many changed workers wait to be indexed (pending decisions' reservations aside). */
-  get unindexedCount(): number {
-    return this.unindexed.size;
+  constructor(private readonly options: PlacementViewOptions) {
+    this.quietMs = options.indexWhenQuietMs ?? INDEX_WHEN_QUIET_MS;
   }
 
   /** Workers changed: index them once none has changed for `indexWhenQuietMs`. */
   workersChanged(): void {
     if (this.closed) return;
-    if (this.quietTimer) {
-      this.quietTimer.refresh();
-      return;
-    }
-    this.quietTimer = setTimeout(() => {
-      this.quietTimer = undefined;
-      this.indexAhead();
-    }, this.options.indexWhenQuietMs ?? INDEX_WHEN_QUIET_MS);
-    this.quietTimer.unref();
+    // Noted, not re-armed: a registration burst calls this for every batch.
+    this.lastChangeAt = this.options.clock.now();
+    if (this.quietTimer === undefined) this.waitForQuiet(this.quietMs);
   }
 
   /** Brings in every change before a pass. */
@@ -63,40 +60,34 @@ export class PlacementView {
     this.index(Number.POSITIVE_INFINITY);
   }
 
-  /** Resolves once the view has indexed every change it was told of (at once if none waits). */
-  whenIndexed(): Promise<void> {
-    if (this.unindexed.size === 0 && !this.quietTimer && !this.chunkScheduled) return Promise.resolve();
-    return new Promise((resolve) => this.indexedListeners.push(resolve));
-  }
-
   close(): void {
     this.closed = true;
-    clearTimeout(this.quietTimer);
-    if (this.chunkScheduled) clearImmediate(this.chunkScheduled);
+    if (this.quietTimer !== undefined) this.options.clock.clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
-    this.chunkScheduled = undefined;
-    this.notifyIndexed();
+  }
+
+  private waitForQuiet(delayMs: number): void {
+    const { clock } = this.options;
+    this.quietTimer = clock.setTimeout(() => {
+      this.quietTimer = undefined;
+      const quietForMs = clock.now() - this.lastChangeAt;
+      if (quietForMs < this.quietMs) this.waitForQuiet(this.quietMs - quietForMs);
+      else if (!this.indexingAhead) this.indexAhead();
+    }, delayMs);
   }
 
   private indexAhead(): void {
-    this.chunkScheduled = undefined;
+    this.indexingAhead = false;
     if (this.closed) return;
     this.index(this.options.indexChunk ?? INDEX_CHUNK);
-    if (this.unindexed.size > 0) this.chunkScheduled = setImmediate(() => this.indexAhead());
-    else this.notifyIndexed();
-  }
-
-  private notifyIndexed(): void {
-    if (this.quietTimer) return;
-    const listeners = this.indexedListeners;
-    this.indexedListeners = [];
-    for (const listener of listeners) listener();
+    if (this.unindexed.size === 0) return;
+    this.indexingAhead = true;
+    this.options.continueLater(() => this.indexAhead());
   }
 
   /** Indexes at most `limit` of the changed workers. */
   private index(limit: number): void {
     this.takeChanges();
-    if (this.unindexed.size === 0) return;
     let indexed = 0;
     for (const workerId of this.unindexed) {
       if (indexed++ === limit) break;

@@ -143,7 +143,12 @@ export class SchedulerService {
       now,
       onLost: (report) => this.requeueLost(report),
     });
-    this.placementView = new PlacementView({ state: this.state, pending: this.decisions.pending });
+    this.placementView = new PlacementView({
+      state: this.state,
+      pending: this.decisions.pending,
+      clock,
+      continueLater: setImmediate,
+    });
     this.holds = new DisruptionHolds(logger);
     this.exclusions = new Exclusions(options.retryAfterMs, () => this.requestPass());
     this.offers = new AssignmentOffers({

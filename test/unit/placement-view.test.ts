@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SimulatedClock } from 'xstate';
 import { NO_DISRUPTION } from '../../projections/disruption-document.js';
 import type { WorkerDocument } from '../../projections/worker-document.js';
 import { ClusterState } from '../../scheduler/cluster-state.js';
@@ -9,7 +10,9 @@ import { workerDocument } from '../support/workers.js';
 
 const FLEET = 2_500;
 const CHUNK = 1_000;
+const QUIET_MS = 20;
 
+/** A view on a simulated clock; `nextChunk` runs the chunk it scheduled, as the next turn of the loop would. */
 function fleetView(workers: WorkerDocument[]) {
   const state = new ClusterState({
     workers,
@@ -19,39 +22,42 @@ function fleetView(workers: WorkerDocument[]) {
     taskPosition: 0,
   });
   const pending = new PendingDecisions();
-  const view = new PlacementView({ state, pending, indexWhenQuietMs: 20, indexChunk: CHUNK });
-  return { state, pending, view };
+  const clock = new SimulatedClock();
+  const scheduled: (() => void)[] = [];
+  const view = new PlacementView({
+    state,
+    pending,
+    clock,
+    continueLater: (resume) => scheduled.push(resume),
+    indexWhenQuietMs: QUIET_MS,
+    indexChunk: CHUNK,
+  });
+  const nextChunk = () => {
+    const resume = scheduled.shift();
+    assert.ok(resume, 'a chunk is scheduled');
+    resume();
+  };
+  return { state, pending, view, clock, scheduled, nextChunk };
 }
 
 const registeredFleet = () =>
   Array.from({ length: FLEET }, (_, index) => workerDocument(`w${String(index).padStart(5, '0')}`));
 
-test('once workers stop changing, the view indexes them a chunk per turn, without a pass', async () => {
-  const { view } = fleetView(registeredFleet());
+test('once workers stop changing, the view indexes them a chunk per turn, without a pass', () => {
+  const { view, clock, scheduled, nextChunk } = fleetView(registeredFleet());
   view.workersChanged();
+  clock.increment(QUIET_MS / 2);
   view.workersChanged();
+  clock.increment(QUIET_MS - 1);
   assert.is(view.workers.size, 0, 'nothing is indexed while workers keep changing');
-  // What the view holds at each turn of the event loop until it is done.
-  const sizesSeen: number[] = [];
-  let watching = true;
-  const watch = () => {
-    sizesSeen.push(view.workers.size);
-    if (watching) setImmediate(watch);
-  };
-  watch();
-  await view.whenIndexed();
-  watching = false;
+  clock.increment(1);
+  assert.is(view.workers.size, CHUNK, 'quiet long enough: the first chunk');
+  nextChunk();
+  assert.is(view.workers.size, 2 * CHUNK, 'the next turn: the next chunk');
+  nextChunk();
   assert.is(view.workers.size, FLEET);
   assert.is(view.workers.schedulableCount, FLEET);
-  assert.is(view.unindexedCount, 0);
-  assert.ok(
-    sizesSeen.some((size) => size > 0 && size < FLEET),
-    `indexed over several turns, not at once (sizes seen: ${[...new Set(sizesSeen)].join(', ')})`,
-  );
-  assert.ok(
-    sizesSeen.every((size) => size % CHUNK === 0 || size === FLEET),
-    'a chunk at a time',
-  );
+  assert.is(scheduled.length, 0, 'done: nothing more scheduled');
   view.close();
 });
 
@@ -60,7 +66,7 @@ test('a pass brings in every change at once, with the reservations of pending as
   workers[0] = workerDocument('w00000', {
     capacity: { cpu: 8, memoryGb: 16, storageGb: 100, gpu: 0, runtime: 'process' },
   });
-  const { view, pending } = fleetView(workers);
+  const { view, pending, scheduled } = fleetView(workers);
   view.workersChanged();
   pending.add({
     messageId: 'm-1',
@@ -71,16 +77,16 @@ test('a pass brings in every change at once, with the reservations of pending as
   });
   view.update();
   assert.is(view.workers.size, FLEET);
-  assert.is(view.unindexedCount, 0);
   assert.equal([...view.hostWorkers], ['w00000'], 'by runtime, for the host-task rule');
   assert.is(view.containerWorkers.size, 0);
   const reserved = view.workers.slotOf('w00001') as number;
   assert.is(view.workers.passAllocated.cpu[reserved], 2, 'the pending assignment holds its share');
+  assert.is(scheduled.length, 0, 'no indexing ahead was needed');
   view.close();
 });
 
-test('a worker that turns inactive leaves the schedulable ones; close stops indexing ahead', async () => {
-  const { state, view } = fleetView(registeredFleet());
+test('a worker that turns inactive leaves the schedulable ones; close stops indexing ahead', () => {
+  const { state, view, clock, scheduled } = fleetView(registeredFleet());
   view.update();
   state.applyWorkerEvent({
     type: 'WorkerInactive',
@@ -92,8 +98,9 @@ test('a worker that turns inactive leaves the schedulable ones; close stops inde
   });
   view.workersChanged();
   view.close();
-  await view.whenIndexed();
+  clock.increment(QUIET_MS * 10);
   assert.is(view.workers.schedulableCount, FLEET, 'closed before the quiet time: not indexed');
+  assert.is(scheduled.length, 0);
   view.update();
   assert.is(view.workers.schedulableCount, FLEET - 1, 'a pass still brings it in');
   assert.is(view.workers.statusOf(view.workers.slotOf('w00002') as number), 'inactive');
