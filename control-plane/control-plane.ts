@@ -196,12 +196,11 @@ export class ControlPlane {
       credentials: options.credentials,
       tlsCaFile: options.tlsCaFile,
     });
-    let metricsServer: MetricsServer | undefined;
-    let leaseConnection: NatsConnection | undefined;
-    let eventConnection: NatsConnection | undefined;
     // What has started so far, to stop (last first) if a later step fails: a failed start leaves
     // nothing running, so a program that embeds the control plane can report the error and exit.
-    const startedParts: Array<{ name: string; stop: () => unknown }> = [];
+    const startedParts: Array<{ name: string; stop: () => unknown }> = [
+      { name: 'NATS connection', stop: () => nc.close() },
+    ];
     const alerts = new AlertPublisher({
       nc,
       logger: loggerFor('alerts'),
@@ -209,21 +208,24 @@ export class ControlPlane {
         ? new WebhookSender({ url: config.alertWebhook, logger: loggerFor('alerts') })
         : undefined,
     });
+    startedParts.push({ name: 'alert publisher', stop: () => alerts.close() });
     try {
       const connection = new NatsConnectionState(nc);
       const metrics = new ControlPlaneMetrics({ connection, alerts, processMetrics: options.processMetrics });
       const health = new HealthCheck(connection);
       // Listening first: a port already taken stops the start before anything else runs, and
       // /healthz says "starting" while the read model catches up.
-      if (config.metricsPort > 0) {
-        metricsServer = await MetricsServer.start({
-          host: config.metricsHost,
-          port: config.metricsPort,
-          metrics,
-          health,
-          logger: loggerFor('metrics'),
-        });
-      }
+      const metricsServer =
+        config.metricsPort > 0
+          ? await MetricsServer.start({
+              host: config.metricsHost,
+              port: config.metricsPort,
+              metrics,
+              health,
+              logger: loggerFor('metrics'),
+            })
+          : undefined;
+      if (metricsServer) startedParts.push({ name: 'metrics server', stop: () => metricsServer.close() });
       const jsm = await jetstreamManager(nc);
       // Three replicas on a cluster of three or more JetStream servers, one otherwise.
       const replicas = await retryWhileTimingOut(
@@ -279,24 +281,25 @@ export class ControlPlane {
 
       const controlPlaneId = controlPlaneIdOf(config.dataDir);
       // Leases on a connection of their own: renewals must not queue behind a burst of events.
-      leaseConnection = await connectToNats({
+      const leaseConnection = await connectToNats({
         url: config.natsUrl,
         name: 'cloudai-serve-leases',
         credentials: options.credentials,
         tlsCaFile: options.tlsCaFile,
       });
-      const leaseConnectionNow = leaseConnection;
+      startedParts.push({ name: 'lease connection', stop: () => leaseConnection.close() });
       // Worker events on a connection of their own too: their acknowledgements must not queue
       // behind the heartbeats that arrive on the main one.
-      eventConnection = await connectToNats({
+      const eventConnection = await connectToNats({
         url: config.natsUrl,
         name: 'cloudai-serve-events',
         credentials: options.credentials,
         tlsCaFile: options.tlsCaFile,
       });
+      startedParts.push({ name: 'event connection', stop: () => eventConnection.close() });
       const leaseBucket = await retryWhileTimingOut(
         'opening the lease bucket',
-        () => openLeaseBucket(leaseConnectionNow, { ttlMs: config.leaseTtlMs, replicas }),
+        () => openLeaseBucket(leaseConnection, { ttlMs: config.leaseTtlMs, replicas }),
         logger,
       );
       // Set once the lease keeper runs; every write for a worker asks it first (fencing).
@@ -546,11 +549,6 @@ export class ControlPlane {
             logger.warn(`stopping the ${part.name} after a failed start: ${stopError.message}`),
           );
       }
-      await metricsServer?.close();
-      await alerts.close();
-      await leaseConnection?.close();
-      await eventConnection?.close();
-      await nc.close();
       throw error;
     }
   }
