@@ -49,7 +49,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const rawPacedCpuPercent = await raw.pacedCpuPercent(load, { intervalMs, durationMs: rawPacedMs });
 
   progress('control plane: paced load');
-  const eventsStored = { WorkerInactive: 0, total: 0, byType: new Map<string, number>() };
+  const eventsStored = new Map<string, number>();
   const { controlPlane, logCounts, disconnects, warmup, stopLoad } = await startFleetScenario(resources, {
     workers: params.workers,
     timing: { intervalMs, heartbeatTimeoutMs },
@@ -57,11 +57,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
     measureMs: params.seconds * 1_000 + 10_000,
     progress,
     observers: {
-      onStored: (event) => {
-        eventsStored.total++;
-        eventsStored.byType.set(event.type, (eventsStored.byType.get(event.type) ?? 0) + 1);
-        if (event.type === 'WorkerInactive') eventsStored.WorkerInactive++;
-      },
+      onStored: (event) => eventsStored.set(event.type, (eventsStored.get(event.type) ?? 0) + 1),
     },
   });
   const received = () => heartbeatsReceived(controlPlane);
@@ -72,7 +68,7 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   const window = cpuWindow();
   const receivedAtStart = received();
   const sentAtStart = load.sent;
-  const inactiveAtStart = eventsStored.WorkerInactive;
+  const inactiveAtStart = eventsStored.get('WorkerInactive') ?? 0;
   await sleep(params.seconds * 1_000);
   const windowMs = window.elapsedMs();
   const sustainedRate = ((received() - receivedAtStart) / windowMs) * 1_000;
@@ -84,8 +80,8 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
   // Whatever was published has reached the server; give the subscriber a moment to take the rest.
   await pollUntil(() => received() >= pacedSent, 5_000);
   const receivedAfterPaced = received();
-  const falseInactive = eventsStored.WorkerInactive - inactiveAtStart;
-  const byTypeBeforeFloods = new Map(eventsStored.byType);
+  const falseInactive = (eventsStored.get('WorkerInactive') ?? 0) - inactiveAtStart;
+  const storedBeforeFloods = new Map(eventsStored);
 
   const rawRates: number[] = [];
   const fleetRates: number[] = [];
@@ -192,8 +188,8 @@ async function runIngest(params: BenchParams, resources: BenchResources, progres
         `control plane ${fleetRates.map((rate) => round(rate, 0)).join(', ')} msg/s), the first quarter of each left out ` +
         `(warm-up); floods are credit-based (≤ ${FLOOD_WINDOW} in flight), so they measure the consumer, not the server's buffers`,
       `control plane logged ${logCounts.warnings} warnings, ${logCounts.errors} errors; ` +
-        `${eventsStored.total} events stored (${describeCounts(eventsStored.byType)}), ` +
-        `of which during the floods: ${describeCounts(countsSince(byTypeBeforeFloods, eventsStored.byType)) || 'none'}; ` +
+        `${[...eventsStored.values()].reduce((sum, count) => sum + count, 0)} events stored (${describeCounts(eventsStored)}), ` +
+        `of which during the floods: ${describeCounts(countsSince(storedBeforeFloods, eventsStored)) || 'none'}; ` +
         `the simulator skipped ${pacedSkipped} beats it fell behind on`,
     ],
   };

@@ -179,8 +179,10 @@ export class DashboardServer {
     this.unsubscribe.push(
       workerProjector.onApplied((batch) => {
         const events = eventsOf(batch);
-        // A PartitionTaken marker may end the mode too (see evolveDisruptionOnTakeover).
-        const disruptionMoved = events.some(isDisruptionEvent) || batch.entries.length > events.length;
+        const disruptionMoved =
+          events.some(isDisruptionEvent) ||
+          // A takeover may end the mode too (see evolveDisruptionOnTakeover).
+          batch.entries.some(({ entry }) => entry.type === 'PartitionTaken');
         const disruption = disruptionMoved ? readModel.disruption() : this.index.disruption;
         this.index.apply(batch.changedWorkers, disruption);
         if (events.length === 0) return;
