@@ -35,7 +35,7 @@ import { ensureTasksStream, ensureWorkerEventsStream } from '../streams/nats/eve
 import { retryWhileTimingOut } from '../streams/nats/jetstream-retry.js';
 import { FencedError, OrderedPublisher, type OutgoingMessage } from '../streams/nats/ordered-publisher.js';
 import { waitForStreamEnd } from '../streams/nats/stream-end.js';
-import { replicasFor } from '../streams/nats/stream-replicas.js';
+import { replicasForRetrying } from '../streams/nats/stream-replicas.js';
 import { ensureTaskLogsStream } from '../streams/nats/task-log-stream.js';
 import { MONOTONIC_CLOCK, toWallTime } from '../streams/util/clock.js';
 import { createConsoleLogger, type Logger, RateLimitedLog } from '../streams/util/logger.js';
@@ -230,7 +230,7 @@ export class ControlPlane {
       // Three replicas on a cluster of three or more JetStream servers, one otherwise.
       const replicas = await retryWhileTimingOut(
         'counting JetStream servers',
-        () => replicasFor(jsm),
+        () => replicasForRetrying(nc),
         logger,
       );
       const placement = { replicas, onWarning: (message: string) => logger.warn(message) };

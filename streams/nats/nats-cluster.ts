@@ -1,10 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { findFreePort } from '../util/ports.js';
 import { UserFacingError } from '../util/user-error.js';
 import { connectToNats, type NatsCredentials } from './connection.js';
 import { type ClusterMembership, NatsServer, type NatsServerOptions } from './nats-server.js';
-import { CLUSTER_REPLICAS, replicasFor } from './stream-replicas.js';
+import { CLUSTER_REPLICAS, replicasForRetrying } from './stream-replicas.js';
 
 /** Servers of a cluster that keeps every stream when any one of them is lost. */
 export const CLUSTER_SIZE = CLUSTER_REPLICAS;
@@ -135,9 +134,7 @@ async function waitForReplicas(nc: NatsConnection, timeoutMs: number): Promise<v
   let last = 'no answer yet';
   while (Date.now() < deadline) {
     try {
-      // A fresh manager each round: `replicasFor` keeps one answer per manager.
-      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-      const replicas = await replicasFor(jsm);
+      const replicas = await replicasForRetrying(nc);
       if (replicas >= CLUSTER_REPLICAS) return;
       last = `JetStream places ${replicas} replica`;
     } catch (error) {

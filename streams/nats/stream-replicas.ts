@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, StorageType } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+  StorageType,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 
 /** Replicas of a stream (or key-value bucket) on a cluster that can hold them: the loss of any one server keeps it. */
 export const CLUSTER_REPLICAS = 3;
@@ -45,6 +52,21 @@ export function replicasFor(jsm: JetStreamManager): Promise<number> {
     answer.catch(() => answers.delete(jsm));
   }
   return answer;
+}
+
+/**
+ * While the meta group elects a leader (a server was lost), a JetStream request is lost rather
+ * than slow: waiting the default 5 s for each left a starting control plane asking only a few
+ * times in its retry window, and sometimes never answered.
+ */
+const ASK_AGAIN_TIMEOUT_MS = 2_000;
+
+/**
+ * `replicasFor` asked on a manager of its own with a short timeout, for callers that ask again
+ * until they get an answer (a starting control plane, a forming cluster).
+ */
+export async function replicasForRetrying(nc: NatsConnection): Promise<number> {
+  return replicasFor(await jetstreamManager(nc, { timeout: ASK_AGAIN_TIMEOUT_MS }));
 }
 
 async function probeReplicas(jsm: JetStreamManager): Promise<number> {
